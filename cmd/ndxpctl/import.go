@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+
+	"github.com/ndxp/ndxp/internal/cli"
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+)
+
+// csvColumns are the columns an import file may have; code and name are required.
+var csvColumns = []string{"code", "name", "parent", "stage", "contact", "email", "phone", "address"}
+
+// readAgencyCSV parses an import file. It returns the agencies and, for
+// each, its line number in the file (the header is line 1), so a refusal
+// from the hub can name the line.
+func readAgencyCSV(r io.Reader) ([]*ndxpv1.Agency, []int, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM written by spreadsheet programs
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, nil, errors.New("line 1: the file is empty; want a header code,name,parent,stage")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("line 1: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(h))
+		known := false
+		for _, c := range csvColumns {
+			known = known || c == h
+		}
+		if !known {
+			return nil, nil, fmt.Errorf("line 1: unknown column %q (columns: %s)", h, strings.Join(csvColumns, ","))
+		}
+		if _, dup := col[h]; dup {
+			return nil, nil, fmt.Errorf("line 1: column %q appears twice", h)
+		}
+		col[h] = i
+	}
+	for _, req := range []string{"code", "name"} {
+		if _, ok := col[req]; !ok {
+			return nil, nil, fmt.Errorf("line 1: the header lacks the %q column", req)
+		}
+	}
+	var list []*ndxpv1.Agency
+	var lines []int
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, nil, fmt.Errorf("line %d: %v", pe.StartLine, pe.Err)
+			}
+			return nil, nil, err
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // a blank line
+		}
+		if len(rec) != len(header) {
+			return nil, nil, fmt.Errorf("line %d: %d fields, the header has %d", line, len(rec), len(header))
+		}
+		get := func(name string) string {
+			if i, ok := col[name]; ok {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		ag := &ndxpv1.Agency{
+			Code:       get("code"),
+			Name:       get("name"),
+			ParentCode: get("parent"),
+			Contact:    &ndxpv1.Contact{Person: get("contact"), Email: get("email"), Phone: get("phone"), Address: get("address")},
+		}
+		if s := get("stage"); s != "" {
+			st, err := parseStage(s)
+			if err != nil {
+				return nil, nil, fmt.Errorf("line %d: %v", line, err)
+			}
+			ag.Stage = st
+		}
+		list = append(list, ag)
+		lines = append(lines, line)
+	}
+	if len(list) == 0 {
+		return nil, nil, errors.New("no agencies after the header line")
+	}
+	return list, lines, nil
+}
+
+var agencyIndex = regexp.MustCompile(`^agencies\[(\d+)\]\.?(.*)$`)
+
+// lineError rewrites a refusal that names agencies[i] to name the file's line.
+func lineError(file string, err error, lines []int) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	for _, d := range st.Details() {
+		br, ok := d.(*errdetails.BadRequest)
+		if !ok {
+			continue
+		}
+		for _, v := range br.GetFieldViolations() {
+			m := agencyIndex.FindStringSubmatch(v.GetField())
+			if m == nil {
+				continue
+			}
+			i, _ := strconv.Atoi(m[1])
+			if i < 0 || i >= len(lines) {
+				continue
+			}
+			field := m[2]
+			if field == "" {
+				field = "row"
+			}
+			return fmt.Errorf("%s line %d: %s: %s; nothing was imported", file, lines[i], field, v.GetDescription())
+		}
+	}
+	return fmt.Errorf("%s: %s; nothing was imported", file, cli.ErrorLine(err))
+}
+
+func agencyImportCmd(a *app) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "import FILE.csv",
+		Short: "Register the agencies of a CSV file, all or nothing",
+		Long: `Registers every agency of a CSV file in one transaction: if any row is bad,
+nothing is imported and the error names the row's line (the header is line 1).
+Header: code,name,parent,stage (also optional: contact,email,phone,address).
+An empty stage means pending; an empty parent is derived from the code when
+that agency is registered or in the same file.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			list, lines, err := readAgencyCSV(f)
+			if err != nil {
+				return fmt.Errorf("%s %v; nothing was imported", args[0], err)
+			}
+			if dryRun {
+				fmt.Fprintf(a.stdout, "%s: %d agencies read; not imported (--dry-run)\n", args[0], len(list))
+				return nil
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			resp, err := c.Registry.ImportAgencies(cmd.Context(), &ndxpv1.ImportAgenciesRequest{Agencies: list})
+			if err != nil {
+				return lineError(args[0], err, lines)
+			}
+			if a.json() {
+				return cli.JSON(a.stdout, map[string]any{"file": args[0], "created": resp.GetCreated()})
+			}
+			_, err = fmt.Fprintf(a.stdout, "%s: %d agencies imported\n", args[0], resp.GetCreated())
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only read and check the file locally")
+	return cmd
+}

@@ -1,0 +1,119 @@
+// Package cli holds what the ndxp command-line tools share: output as a
+// table or JSON, one-line error messages, and credential flag defaults.
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Format is how a command prints its result.
+type Format string
+
+// Output formats.
+const (
+	FormatTable Format = "table"
+	FormatJSON  Format = "json"
+)
+
+// ParseFormat checks an -o value.
+func ParseFormat(s string) (Format, error) {
+	switch Format(s) {
+	case FormatTable, FormatJSON:
+		return Format(s), nil
+	}
+	return "", fmt.Errorf("-o %q: want table or json", s)
+}
+
+// JSON writes v as indented JSON with a final newline.
+func JSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// Table writes rows under a header, columns aligned.
+func Table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// Fields writes "key: value" lines, aligned.
+func Fields(w io.Writer, kv [][2]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	for _, p := range kv {
+		fmt.Fprintf(tw, "%s:\t%s\n", p[0], p[1])
+	}
+	return tw.Flush()
+}
+
+// Time formats a time for people; the zero time is "-".
+func Time(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// ErrorLine renders err as one line: the hub's message and its gRPC code,
+// or the plain error text.
+func ErrorLine(err error) string {
+	var msg string
+	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
+		switch st.Code() {
+		case codes.Unavailable:
+			msg = "hub unavailable: " + st.Message()
+		case codes.DeadlineExceeded:
+			msg = "the hub did not answer in time: " + st.Message()
+		default:
+			msg = st.Message() + " (" + st.Code().String() + ")"
+		}
+	} else {
+		msg = err.Error()
+	}
+	return strings.Join(strings.Fields(msg), " ")
+}
+
+// Main runs a command's run function and exits like a CLI should: the
+// error as one line on stderr and status 1; 2 for usage errors.
+func Main(name string, run func() error) {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", name, ErrorLine(err))
+		var u *UsageError
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// UsageError marks a mistake in the command line itself.
+type UsageError struct{ Err error }
+
+func (u *UsageError) Error() string { return u.Err.Error() }
+func (u *UsageError) Unwrap() error { return u.Err }
+
+// CredsPath picks the credentials file: the flag, else $NDXP_CREDS, else fallback.
+func CredsPath(flag, fallback string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv("NDXP_CREDS"); env != "" {
+		return env
+	}
+	return fallback
+}

@@ -1,0 +1,125 @@
+// Package hub is the domain core of ndxp: the agency registry, identities,
+// presence and (with the exchange) routing, delivery and the status
+// workflow. It knows neither gRPC nor bbolt: it speaks to storage through
+// internal/store and is driven by server/.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ndxp/ndxp/internal/pki"
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// Config wires a Hub. Use DefaultConfig and change what you need.
+type Config struct {
+	// CA signs agency credentials; nil or a trust-only CA means the hub
+	// cannot issue credentials (an external CA does).
+	CA *pki.CA
+	// HubAddress is the gRPC address written into issued credentials.
+	HubAddress string
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+	// DefaultCredentialDays is the lifetime of an issued credential when
+	// the request names none.
+	DefaultCredentialDays int
+}
+
+// DefaultConfig returns a Config with the defaults filled in.
+func DefaultConfig() Config {
+	return Config{Now: time.Now, DefaultCredentialDays: 365}
+}
+
+// Validate reports a Config that cannot work.
+func (c Config) Validate() error {
+	if c.Now == nil {
+		return errors.New("hub config: Now is nil")
+	}
+	if c.DefaultCredentialDays <= 0 || c.DefaultCredentialDays > MaxCredentialDays {
+		return fmt.Errorf("hub config: DefaultCredentialDays %d out of 1..%d", c.DefaultCredentialDays, MaxCredentialDays)
+	}
+	return nil
+}
+
+// Hub is the running core. It is safe for concurrent use.
+type Hub struct {
+	st  store.Store
+	cfg Config
+	log *slog.Logger
+
+	// regMu serializes registry writes so the in-memory index below always
+	// follows the committed store in commit order.
+	regMu sync.Mutex
+	// mu guards the in-memory state rebuilt from the store at start.
+	mu      sync.RWMutex
+	index   map[string]indexEntry // code -> what authorization and counts need
+	revoked map[string]bool       // credential serials revoked
+
+	presence *presence
+}
+
+type indexEntry struct {
+	stage     Stage
+	suspended bool
+}
+
+// New starts a hub on an open store and rebuilds its in-memory state from it.
+func New(ctx context.Context, st store.Store, cfg Config) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	h := &Hub{
+		st:       st,
+		cfg:      cfg,
+		log:      log,
+		index:    map[string]indexEntry{},
+		revoked:  map[string]bool{},
+		presence: newPresence(cfg.Now),
+	}
+	err := st.View(ctx, func(tx store.Tx) error {
+		if err := tx.Scan(store.BucketAgencies, nil, nil, func(_, v []byte) (bool, error) {
+			var a Agency
+			if err := json.Unmarshal(v, &a); err != nil {
+				return false, fmt.Errorf("decode agency: %w", err)
+			}
+			h.index[a.Code] = indexEntry{stage: a.Stage, suspended: a.Suspended}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Scan(store.BucketCredentials, nil, nil, func(_, v []byte) (bool, error) {
+			var c credential
+			if err := json.Unmarshal(v, &c); err != nil {
+				return false, fmt.Errorf("decode credential: %w", err)
+			}
+			if c.Revoked != nil {
+				h.revoked[c.Serial] = true
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load hub state: %w", err)
+	}
+	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked))
+	return h, nil
+}
+
+// now returns the current time, truncated to what JSON round-trips exactly.
+func (h *Hub) now() time.Time { return h.cfg.Now().UTC().Round(time.Microsecond) }
+
+// CanIssueCredentials reports whether the hub holds a CA key.
+func (h *Hub) CanIssueCredentials() bool { return h.cfg.CA != nil && h.cfg.CA.CanSign() }

@@ -1,0 +1,214 @@
+package hub
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ndxp/ndxp/internal/pki"
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// Principal is the authenticated caller of a request, taken only from its
+// verified certificate.
+type Principal struct {
+	// Admin is true for operators (urn:ndxp:admin:NAME).
+	Admin bool
+	// Name is the admin name, or the agency's identifier code.
+	Name string
+	// Serial identifies the credential used.
+	Serial string
+}
+
+func (p Principal) String() string {
+	if p.Name == "" {
+		return "anonymous"
+	}
+	if p.Admin {
+		return "admin:" + p.Name
+	}
+	return "agency:" + p.Name
+}
+
+// Authenticate turns a verified client certificate into a Principal. It is
+// called on every RPC, so suspension and revocation take effect at once.
+func (h *Hub) Authenticate(cert *x509.Certificate) (Principal, error) {
+	id, err := pki.IdentityFromCert(cert)
+	if err != nil {
+		return Principal{}, newErr(ErrUnauthenticated, "", "the certificate names no ndxp identity: %v", err)
+	}
+	serial := pki.SerialString(cert)
+	h.mu.RLock()
+	revoked := h.revoked[serial]
+	entry, registered := h.index[id.Name]
+	h.mu.RUnlock()
+	if revoked {
+		return Principal{}, newErr(ErrUnauthenticated, "", "credential %s has been revoked", serial)
+	}
+	switch id.Kind {
+	case pki.KindAdmin:
+		return Principal{Admin: true, Name: id.Name, Serial: serial}, nil
+	case pki.KindAgency:
+		if !registered {
+			return Principal{}, newErr(ErrUnauthenticated, "", "agency %s is not registered", id.Name)
+		}
+		if entry.suspended {
+			return Principal{}, newErr(ErrPermission, "", "agency %s is suspended", id.Name)
+		}
+		h.presence.seen(id.Name)
+		return Principal{Name: id.Name, Serial: serial}, nil
+	}
+	return Principal{}, newErr(ErrUnauthenticated, "", "unknown identity kind in %s", id.URI())
+}
+
+// credential is one issued certificate, stored in BucketCredentials under
+// code NUL serial.
+type credential struct {
+	Serial  string     `json:"serial"`
+	Code    string     `json:"code"`
+	Issued  time.Time  `json:"issued"`
+	Expires time.Time  `json:"expires"`
+	Revoked *time.Time `json:"revoked,omitempty"`
+}
+
+func credKey(code, serial string) []byte { return []byte(code + "\x00" + serial) }
+
+// MaxCredentialDays bounds a credential's lifetime (ten years).
+const MaxCredentialDays = 3650
+
+// IssuedCredential is what a credentials file needs from the hub.
+type IssuedCredential struct {
+	CertPEM    []byte
+	CAPEM      []byte
+	HubAddress string
+	Serial     string
+	Expires    time.Time
+}
+
+// IssueCredential signs a client certificate for a registered agency from a
+// certificate signing request, so the private key never leaves the caller.
+func (h *Hub) IssueCredential(ctx context.Context, code string, csrDER []byte, validDays int) (IssuedCredential, error) {
+	if _, err := parseCode("code", code); err != nil {
+		return IssuedCredential{}, err
+	}
+	if len(csrDER) == 0 {
+		return IssuedCredential{}, invalid("csr", "a certificate signing request is required")
+	}
+	switch {
+	case validDays < 0 || validDays > MaxCredentialDays:
+		return IssuedCredential{}, invalid("valid_days", "must be between 1 and %d", MaxCredentialDays)
+	case validDays == 0:
+		validDays = h.cfg.DefaultCredentialDays
+	}
+	if !h.CanIssueCredentials() {
+		return IssuedCredential{}, newErr(ErrPrecondition, "", "this hub trusts an external CA and holds no CA key: issue agency certificates with that CA")
+	}
+	if _, err := h.GetAgency(ctx, code); err != nil {
+		return IssuedCredential{}, err
+	}
+	now := h.now()
+	validity := time.Duration(validDays) * 24 * time.Hour
+	certPEM, serial, err := h.cfg.CA.SignCSR(csrDER, pki.AgencyIdentity(code), now, validity)
+	if err != nil {
+		return IssuedCredential{}, invalid("csr", "%v", err)
+	}
+	c := credential{Serial: serial, Code: code, Issued: now, Expires: now.Add(validity)}
+	err = h.st.Update(ctx, func(tx store.Tx) error {
+		if _, err := getAgency(tx, code); err != nil {
+			return err
+		}
+		v, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		return tx.Put(store.BucketCredentials, credKey(code, serial), v)
+	})
+	if err != nil {
+		return IssuedCredential{}, fmt.Errorf("record credential: %w", err)
+	}
+	h.log.Info("credential issued", "code", code, "serial", serial, "expires", c.Expires)
+	return IssuedCredential{CertPEM: certPEM, CAPEM: h.cfg.CA.CertPEM(), HubAddress: h.cfg.HubAddress, Serial: serial, Expires: c.Expires}, nil
+}
+
+// RevokeCredential revokes one credential (serial given) or every
+// credential of an agency (serial empty). It returns how many it revoked.
+func (h *Hub) RevokeCredential(ctx context.Context, code, serial string) (int, error) {
+	if _, err := parseCode("code", code); err != nil {
+		return 0, err
+	}
+	now := h.now()
+	var revoked []string
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		revoked = revoked[:0]
+		if _, err := getAgency(tx, code); err != nil {
+			return err
+		}
+		var todo []credential
+		err := tx.Scan(store.BucketCredentials, []byte(code+"\x00"), nil, func(_, v []byte) (bool, error) {
+			var c credential
+			if err := json.Unmarshal(v, &c); err != nil {
+				return false, err
+			}
+			if c.Revoked == nil && (serial == "" || c.Serial == serial) {
+				todo = append(todo, c)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		if serial != "" && len(todo) == 0 {
+			return newErr(ErrNotFound, "credential_id", "agency %s has no active credential %s", code, serial)
+		}
+		for _, c := range todo {
+			c.Revoked = &now
+			v, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(store.BucketCredentials, credKey(code, c.Serial), v); err != nil {
+				return err
+			}
+			revoked = append(revoked, c.Serial)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke credential: %w", err)
+	}
+	h.mu.Lock()
+	for _, s := range revoked {
+		h.revoked[s] = true
+	}
+	h.mu.Unlock()
+	if len(revoked) > 0 {
+		h.presence.kick(code)
+	}
+	h.log.Info("credentials revoked", "code", code, "count", len(revoked))
+	return len(revoked), nil
+}
+
+// ActiveCredentials counts an agency's unrevoked, unexpired credentials.
+func (h *Hub) ActiveCredentials(ctx context.Context, code string) (int, error) {
+	now := h.now()
+	n := 0
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(store.BucketCredentials, []byte(code+"\x00"), nil, func(_, v []byte) (bool, error) {
+			var c credential
+			if err := json.Unmarshal(v, &c); err != nil {
+				return false, err
+			}
+			if c.Revoked == nil && c.Expires.After(now) {
+				n++
+			}
+			return true, nil
+		})
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	return n, err
+}

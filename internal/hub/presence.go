@@ -1,0 +1,108 @@
+package hub
+
+import (
+	"sync"
+	"time"
+)
+
+// Presence is the live connection state of an agency. An agency is online
+// while it holds at least one open subscription stream.
+type Presence struct {
+	Online         bool
+	ConnectedSince time.Time // zero when offline
+	LastSeen       time.Time // zero if never seen since the hub started
+}
+
+// presence tracks connections in memory. It is not stored: after a restart
+// every agency is offline until it reconnects, which is the truth.
+type presence struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]*conn
+	// kicks are closed to end an agency's streams (suspension, revocation).
+	kicks map[string]chan struct{}
+}
+
+type conn struct {
+	streams  int
+	since    time.Time
+	lastSeen time.Time
+}
+
+func newPresence(now func() time.Time) *presence {
+	return &presence{now: now, m: map[string]*conn{}, kicks: map[string]chan struct{}{}}
+}
+
+// connect records a new stream and returns a channel closed when the
+// agency must be disconnected, and a function to call when it ends.
+func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now().UTC()
+	c := p.m[code]
+	if c == nil {
+		c = &conn{}
+		p.m[code] = c
+	}
+	if c.streams == 0 {
+		c.since = now
+	}
+	c.streams++
+	c.lastSeen = now
+	k := p.kicks[code]
+	if k == nil {
+		k = make(chan struct{})
+		p.kicks[code] = k
+	}
+	var once sync.Once
+	return k, func() {
+		once.Do(func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			c.streams--
+			c.lastSeen = p.now().UTC()
+			if c.streams == 0 {
+				c.since = time.Time{}
+			}
+		})
+	}
+}
+
+// seen notes activity from an agency (any authenticated call).
+func (p *presence) seen(code string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.m[code]
+	if c == nil {
+		c = &conn{}
+		p.m[code] = c
+	}
+	c.lastSeen = p.now().UTC()
+}
+
+// kick ends every open stream of an agency.
+func (p *presence) kick(code string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if k := p.kicks[code]; k != nil {
+		close(k)
+		delete(p.kicks, code)
+	}
+}
+
+func (p *presence) online(code string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.m[code]
+	return c != nil && c.streams > 0
+}
+
+func (p *presence) get(code string) Presence {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.m[code]
+	if c == nil {
+		return Presence{}
+	}
+	return Presence{Online: c.streams > 0, ConnectedSince: c.since, LastSeen: c.lastSeen}
+}

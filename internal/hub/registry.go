@@ -1,0 +1,403 @@
+package hub
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ndxp/ndxp/internal/agencycode"
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+func getAgency(tx store.Tx, code string) (Agency, error) {
+	v, err := tx.Get(store.BucketAgencies, []byte(code))
+	if errors.Is(err, store.ErrNotFound) {
+		return Agency{}, newErr(ErrNotFound, "code", "agency %s is not registered", code)
+	}
+	if err != nil {
+		return Agency{}, err
+	}
+	var a Agency
+	if err := json.Unmarshal(v, &a); err != nil {
+		return Agency{}, fmt.Errorf("decode agency %s: %w", code, err)
+	}
+	return a, nil
+}
+
+func putAgency(tx store.Tx, a Agency) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return tx.Put(store.BucketAgencies, []byte(a.Code), v)
+}
+
+func exists(tx store.Tx, code string) (bool, error) {
+	_, err := tx.Get(store.BucketAgencies, []byte(code))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// resolveParent checks a given parent exists, or derives one from the code
+// (DOMAIN.md: a unit's parent is its code with the deepest non-zero level
+// zeroed) when none is given and that parent is registered. pending holds
+// agencies of the same import that count as registered.
+func resolveParent(tx store.Tx, a *Agency, field string, pending map[string]bool) error {
+	if a.Parent != "" {
+		ok := pending[a.Parent]
+		if !ok {
+			var err error
+			if ok, err = exists(tx, a.Parent); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			return newErr(ErrNotFound, field, "parent agency %s is not registered", a.Parent)
+		}
+		return nil
+	}
+	for p, ok := agencycode.MustParse(a.Code).Parent(); ok; p, ok = p.Parent() {
+		found := pending[p.String()]
+		if !found {
+			var err error
+			if found, err = exists(tx, p.String()); err != nil {
+				return err
+			}
+		}
+		if found {
+			a.Parent = p.String()
+			return nil
+		}
+	}
+	return nil
+}
+
+// CreateAgency registers an agency. See normalize for the field rules.
+func (h *Hub) CreateAgency(ctx context.Context, a Agency) (Agency, error) {
+	if err := a.normalize(); err != nil {
+		return Agency{}, err
+	}
+	h.regMu.Lock()
+	defer h.regMu.Unlock()
+	now := h.now()
+	a.Suspended = false
+	a.Created, a.Updated = now, now
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		if ok, err := exists(tx, a.Code); err != nil {
+			return err
+		} else if ok {
+			return newErr(ErrExists, "code", "agency %s is already registered", a.Code)
+		}
+		if err := resolveParent(tx, &a, "parent", nil); err != nil {
+			return err
+		}
+		return putAgency(tx, a)
+	})
+	if err != nil {
+		return Agency{}, fmt.Errorf("create agency: %w", err)
+	}
+	h.indexPut(a)
+	h.log.Info("agency registered", "code", a.Code, "stage", a.Stage.String())
+	return a, nil
+}
+
+// ImportAgencies registers many agencies in one transaction, all or none.
+// A failing agency's error names it by its index: "agencies[3].name".
+func (h *Hub) ImportAgencies(ctx context.Context, list []Agency) (int, error) {
+	if len(list) == 0 {
+		return 0, invalid("agencies", "nothing to import")
+	}
+	if len(list) > MaxImport {
+		return 0, invalid("agencies", "%d agencies in one import, the limit is %d", len(list), MaxImport)
+	}
+	field := func(i int, err error) error {
+		var he *Error
+		if errors.As(err, &he) {
+			return &Error{Kind: he.Kind, Field: fmt.Sprintf("agencies[%d].%s", i, he.Field), Msg: he.Msg}
+		}
+		return err
+	}
+	seen := make(map[string]int, len(list))
+	for i := range list {
+		if err := list[i].normalize(); err != nil {
+			return 0, field(i, err)
+		}
+		if j, dup := seen[list[i].Code]; dup {
+			return 0, field(i, newErr(ErrExists, "code", "agency %s appears twice (also agencies[%d])", list[i].Code, j))
+		}
+		seen[list[i].Code] = i
+	}
+	h.regMu.Lock()
+	defer h.regMu.Unlock()
+	now := h.now()
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		pending := make(map[string]bool, len(list))
+		for _, a := range list {
+			pending[a.Code] = true
+		}
+		for i := range list {
+			a := list[i] // a copy: a retried transaction starts from the input again
+			if ok, err := exists(tx, a.Code); err != nil {
+				return err
+			} else if ok {
+				return field(i, newErr(ErrExists, "code", "agency %s is already registered", a.Code))
+			}
+			if err := resolveParent(tx, &a, "parent", pending); err != nil {
+				return field(i, err)
+			}
+			a.Suspended = false
+			a.Created, a.Updated = now, now
+			if err := putAgency(tx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("import agencies: %w", err)
+	}
+	// Reread to index the parents that the transaction derived.
+	for _, a := range list {
+		h.indexPut(a)
+	}
+	h.log.Info("agencies imported", "count", len(list))
+	return len(list), nil
+}
+
+// MaxImport bounds one import so a single transaction stays reasonable.
+const MaxImport = 200_000
+
+// AgencyUpdate names the fields UpdateAgency changes; nil means unchanged.
+type AgencyUpdate struct {
+	Name    *string
+	Parent  *string
+	Contact *Contact
+}
+
+// UpdateAgency changes the name, parent or contact of an agency.
+func (h *Hub) UpdateAgency(ctx context.Context, code string, u AgencyUpdate) (Agency, error) {
+	if _, err := parseCode("code", code); err != nil {
+		return Agency{}, err
+	}
+	if u.Name == nil && u.Parent == nil && u.Contact == nil {
+		return Agency{}, invalid("update_mask", "names no field to change (name, parent_code, contact)")
+	}
+	return h.modify(ctx, code, func(tx store.Tx, a *Agency) error {
+		if u.Name != nil {
+			a.Name = *u.Name
+		}
+		if u.Contact != nil {
+			a.Contact = *u.Contact
+		}
+		if u.Parent != nil {
+			a.Parent = *u.Parent
+		}
+		if err := a.normalize(); err != nil {
+			return err
+		}
+		if u.Parent != nil {
+			return resolveParent(tx, a, "parent", nil)
+		}
+		return nil
+	})
+}
+
+// SetStage moves an agency to another stage.
+func (h *Hub) SetStage(ctx context.Context, code string, s Stage) (Agency, error) {
+	if !s.Valid() {
+		return Agency{}, invalid("stage", "unknown stage (want pending, pilot or production)")
+	}
+	a, err := h.modify(ctx, code, func(_ store.Tx, a *Agency) error { a.Stage = s; return nil })
+	if err == nil {
+		h.log.Info("agency stage set", "code", code, "stage", s.String())
+	}
+	return a, err
+}
+
+// SetSuspended suspends or resumes an agency. A suspended agency is refused
+// on its next call, and documents cannot be addressed to it.
+func (h *Hub) SetSuspended(ctx context.Context, code string, suspended bool, reason string) (Agency, error) {
+	if err := checkText("reason", reason, MaxContactLen, false); err != nil {
+		return Agency{}, err
+	}
+	a, err := h.modify(ctx, code, func(_ store.Tx, a *Agency) error { a.Suspended = suspended; return nil })
+	if err == nil {
+		h.log.Info("agency suspension set", "code", code, "suspended", suspended, "reason", reason)
+		if suspended {
+			h.presence.kick(code)
+		}
+	}
+	return a, err
+}
+
+// modify reads, changes and writes one agency in one transaction.
+func (h *Hub) modify(ctx context.Context, code string, change func(store.Tx, *Agency) error) (Agency, error) {
+	if _, err := parseCode("code", code); err != nil {
+		return Agency{}, err
+	}
+	h.regMu.Lock()
+	defer h.regMu.Unlock()
+	var out Agency
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		a, err := getAgency(tx, code)
+		if err != nil {
+			return err
+		}
+		if err := change(tx, &a); err != nil {
+			return err
+		}
+		a.Updated = h.now()
+		out = a
+		return putAgency(tx, a)
+	})
+	if err != nil {
+		return Agency{}, err
+	}
+	h.indexPut(out)
+	return out, nil
+}
+
+func (h *Hub) indexPut(a Agency) {
+	h.mu.Lock()
+	h.index[a.Code] = indexEntry{stage: a.Stage, suspended: a.Suspended}
+	h.mu.Unlock()
+}
+
+// GetAgency returns one agency.
+func (h *Hub) GetAgency(ctx context.Context, code string) (Agency, error) {
+	if _, err := parseCode("code", code); err != nil {
+		return Agency{}, err
+	}
+	var a Agency
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		a, err = getAgency(tx, code)
+		return err
+	})
+	return a, err
+}
+
+// AgencyFilter selects agencies in ListAgencies. Zero values match all.
+type AgencyFilter struct {
+	Stage      Stage
+	Parent     string
+	Query      string // code or name substring, case-insensitive
+	Suspended  *bool
+	OnlineOnly bool
+}
+
+func (f AgencyFilter) match(a Agency, online bool) bool {
+	if f.Stage != StageUnspecified && a.Stage != f.Stage {
+		return false
+	}
+	if f.Parent != "" && a.Parent != f.Parent {
+		return false
+	}
+	if f.Suspended != nil && a.Suspended != *f.Suspended {
+		return false
+	}
+	if f.OnlineOnly && !online {
+		return false
+	}
+	if f.Query != "" {
+		q := strings.ToLower(f.Query)
+		if !strings.Contains(strings.ToLower(a.Code), q) && !strings.Contains(strings.ToLower(a.Name), q) {
+			return false
+		}
+	}
+	return true
+}
+
+// Page limits.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// ListAgencies returns a page of agencies in code order and the token of
+// the next page ("" on the last). The token is opaque to callers.
+func (h *Hub) ListAgencies(ctx context.Context, f AgencyFilter, pageSize int, pageToken string) ([]Agency, string, error) {
+	switch {
+	case pageSize < 0:
+		return nil, "", invalid("page_size", "must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize > MaxPageSize:
+		pageSize = MaxPageSize
+	}
+	if f.Stage != StageUnspecified && !f.Stage.Valid() {
+		return nil, "", invalid("stage", "unknown stage")
+	}
+	if f.Parent != "" {
+		if _, err := parseCode("parent", f.Parent); err != nil {
+			return nil, "", err
+		}
+	}
+	var start []byte
+	if pageToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(pageToken)
+		if err != nil || len(b) == 0 {
+			return nil, "", invalid("page_token", "is not a token this hub issued")
+		}
+		start = b
+	}
+	var out []Agency
+	next := ""
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(store.BucketAgencies, nil, start, func(k, v []byte) (bool, error) {
+			if len(out) == pageSize {
+				next = base64.RawURLEncoding.EncodeToString(k)
+				return false, nil
+			}
+			var a Agency
+			if err := json.Unmarshal(v, &a); err != nil {
+				return false, fmt.Errorf("decode agency %s: %w", k, err)
+			}
+			if f.match(a, h.presence.online(a.Code)) {
+				out = append(out, a)
+			}
+			return true, ctx.Err()
+		})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// Overview counts agencies at a glance.
+type Overview struct {
+	Total, Pending, Pilot, Production, Suspended, Online int
+}
+
+// Overview returns the registry counts.
+func (h *Hub) Overview() Overview {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	o := Overview{Total: len(h.index)}
+	for code, e := range h.index {
+		switch e.stage {
+		case StagePending:
+			o.Pending++
+		case StagePilot:
+			o.Pilot++
+		case StageProduction:
+			o.Production++
+		}
+		if e.suspended {
+			o.Suspended++
+		}
+		if h.presence.online(code) {
+			o.Online++
+		}
+	}
+	return o
+}
+
+// Presence returns the live connection state of an agency.
+func (h *Hub) Presence(code string) Presence { return h.presence.get(code) }

@@ -1,0 +1,153 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+)
+
+// Config configures a hub daemon. Flags and a config file fill it (flags
+// win); DefaultConfig gives the defaults.
+type Config struct {
+	// DataDir holds the store, and in dev mode the CA and admin credentials.
+	DataDir string `json:"data"`
+	// Listen is the gRPC address (mutual TLS).
+	Listen string `json:"listen"`
+	// HTTP is the address of /healthz, /readyz and the dashboard; "" disables it.
+	HTTP string `json:"http"`
+	// Advertise is the gRPC address written into issued credentials;
+	// empty means the listen address (127.0.0.1 for an unspecified host).
+	Advertise string `json:"advertise"`
+	// Dev makes (on first start) and reuses a CA, a localhost server
+	// certificate and an admin credentials file in DataDir.
+	Dev bool `json:"dev"`
+	// CACert is the CA certificate file (PEM) agencies' and admins'
+	// certificates must chain to, outside dev mode.
+	CACert string `json:"ca_cert"`
+	// CAKey is the CA key file; with it the hub can issue credentials.
+	// Without it, an external CA issues them.
+	CAKey string `json:"ca_key"`
+	// TLSCert and TLSKey are the hub's server certificate and key files.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
+	// ShutdownTimeout bounds a graceful stop before streams are cut.
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `json:"log_format"`
+
+	// Logger, when set, is used instead of one built from LogLevel/LogFormat.
+	Logger *slog.Logger `json:"-"`
+}
+
+// Duration is a time.Duration written as text ("10s") in config files.
+type Duration time.Duration
+
+// MarshalText writes the duration as Go duration text.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads Go duration text such as "10s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultConfig returns the defaults of ndxpd's flags.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:         "./ndxp-data",
+		Listen:          "127.0.0.1:7443",
+		HTTP:            "127.0.0.1:7080",
+		ShutdownTimeout: Duration(10 * time.Second),
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+// LoadConfigFile reads a JSON config file over c. Unknown keys are errors,
+// so a misspelt setting is not silently ignored.
+func LoadConfigFile(path string, c *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate reports settings that cannot work, naming the setting.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data: a data directory is required"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err))
+	}
+	if c.HTTP != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+			errs = append(errs, fmt.Errorf("http: %q is not host:port: %w", c.HTTP, err))
+		}
+	}
+	if c.Advertise != "" {
+		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("advertise: %q is not host:port: %w", c.Advertise, err))
+		}
+	}
+	if !c.Dev {
+		if c.CACert == "" || c.TLSCert == "" || c.TLSKey == "" {
+			errs = append(errs, errors.New("outside --dev, --ca-cert, --tls-cert and --tls-key are required"))
+		}
+	} else if c.CACert != "" || c.CAKey != "" || c.TLSCert != "" || c.TLSKey != "" {
+		errs = append(errs, errors.New("--dev makes its own CA and server certificate; do not combine it with --ca-cert, --ca-key, --tls-cert or --tls-key"))
+	}
+	if (c.CAKey != "") && c.CACert == "" {
+		errs = append(errs, errors.New("ca_key: needs ca_cert"))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("shutdown_timeout: must not be negative"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log_format: %q is neither text nor json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log_level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger builds the logger a Config asks for, writing to w.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	lvl, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,186 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ndxp/ndxp/internal/hub"
+	"github.com/ndxp/ndxp/internal/pki"
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// StoreFile is the name of the store inside the data directory.
+const StoreFile = "ndxp.db"
+
+// Daemon is a running hub: store, core, gRPC and HTTP listeners.
+type Daemon struct {
+	cfg        Config
+	log        *slog.Logger
+	store      *store.Bolt
+	hub        *hub.Hub
+	srv        *Server
+	grpcLis    net.Listener
+	httpLis    net.Listener
+	httpSrv    *http.Server
+	adminCreds string
+	ready      atomic.Bool
+
+	errc      chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the store in cfg.DataDir, loads or (in dev mode) makes the
+// PKI, and serves gRPC and HTTP until Shutdown. It returns once listening.
+func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.NewLogger(os.Stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: log, errc: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	d.grpcLis, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	advertise := cfg.Advertise
+	if advertise == "" {
+		advertise = d.grpcLis.Addr().String()
+		if h, p, _ := net.SplitHostPort(advertise); net.ParseIP(h).IsUnspecified() {
+			advertise = net.JoinHostPort("127.0.0.1", p)
+			log.Warn("listening on all interfaces: credentials will name 127.0.0.1; set --advertise to the address agencies dial")
+		}
+	}
+
+	now := time.Now()
+	mat, err := loadPKI(cfg, serverHosts(cfg.Listen, advertise), now)
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := pki.ServerTLS(mat.ca.Pool(), mat.certPEM, mat.keyPEM)
+	if err != nil {
+		return nil, err
+	}
+
+	d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	hcfg := hub.DefaultConfig()
+	hcfg.CA = mat.ca
+	hcfg.HubAddress = advertise
+	hcfg.Logger = log
+	d.hub, err = hub.New(ctx, d.store, hcfg)
+	if err != nil {
+		return nil, err
+	}
+
+	if mat.ca.CanSign() {
+		d.adminCreds = filepath.Join(cfg.DataDir, AdminCredsFile)
+		wrote, err := ensureAdminCreds(d.adminCreds, advertise, mat.ca, now)
+		if err != nil {
+			return nil, err
+		}
+		if wrote {
+			log.Info("admin credentials written", "path", d.adminCreds)
+		}
+	}
+
+	d.srv = New(d.hub, tlsConf, log)
+	go func() { d.errc <- d.srv.GRPC().Serve(d.grpcLis) }()
+
+	if cfg.HTTP != "" {
+		d.httpLis, err = net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("http listen: %w", err)
+		}
+		d.httpSrv = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := d.httpSrv.Serve(d.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
+	d.ready.Store(true)
+	log.Info("ndxpd serving", "grpc", d.GRPCAddr(), "http", d.HTTPAddr(), "data", cfg.DataDir, "dev", cfg.Dev, "advertise", advertise)
+	return d, nil
+}
+
+// GRPCAddr is the address gRPC listens on.
+func (d *Daemon) GRPCAddr() string { return d.grpcLis.Addr().String() }
+
+// HTTPAddr is the address HTTP listens on, or "" when disabled.
+func (d *Daemon) HTTPAddr() string {
+	if d.httpLis == nil {
+		return ""
+	}
+	return d.httpLis.Addr().String()
+}
+
+// AdminCredsPath is the admin credentials file, or "" when the hub holds no CA key.
+func (d *Daemon) AdminCredsPath() string { return d.adminCreds }
+
+// Hub returns the core, for in-process tests and tools.
+func (d *Daemon) Hub() *hub.Hub { return d.hub }
+
+// Err delivers a fatal serving error.
+func (d *Daemon) Err() <-chan error { return d.errc }
+
+// Shutdown stops gracefully: health turns NOT_SERVING, no new calls are
+// accepted, calls in flight finish (streams are cut after the timeout),
+// then the store is closed last. It is safe to call more than once.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.closeOnce.Do(func() {
+		d.ready.Store(false)
+		if d.srv != nil {
+			d.srv.SetNotServing()
+			stopped := make(chan struct{})
+			go func() { d.srv.GRPC().GracefulStop(); close(stopped) }()
+			timeout := time.Duration(d.cfg.ShutdownTimeout)
+			select {
+			case <-stopped:
+			case <-time.After(timeout):
+				d.log.Warn("graceful stop timed out; closing remaining streams", "timeout", timeout)
+				d.srv.GRPC().Stop()
+				<-stopped
+			case <-ctx.Done():
+				d.srv.GRPC().Stop()
+				<-stopped
+			}
+		} else if d.grpcLis != nil {
+			d.grpcLis.Close()
+		}
+		if d.httpSrv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			d.httpSrv.Shutdown(sctx)
+			cancel()
+		} else if d.httpLis != nil {
+			d.httpLis.Close()
+		}
+		if d.store != nil {
+			d.closeErr = d.store.Close()
+		}
+		d.log.Info("ndxpd stopped")
+	})
+	return d.closeErr
+}
+
+// Close is Shutdown with the configured timeout.
+func (d *Daemon) Close() error { return d.Shutdown(context.Background()) }
