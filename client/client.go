@@ -42,6 +42,8 @@ type Client struct {
 	Registry ndxpv1.RegistryServiceClient
 	// Directory looks agencies up.
 	Directory ndxpv1.DirectoryServiceClient
+	// Exchange is the raw document exchange API; the methods of Client wrap it.
+	Exchange ndxpv1.ExchangeServiceClient
 }
 
 // Option changes how Dial connects.
@@ -95,6 +97,7 @@ func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
 	cl.conn = conn
 	cl.Registry = ndxpv1.NewRegistryServiceClient(conn)
 	cl.Directory = ndxpv1.NewDirectoryServiceClient(conn)
+	cl.Exchange = ndxpv1.NewExchangeServiceClient(conn)
 	return cl, nil
 }
 

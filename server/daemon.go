@@ -18,8 +18,13 @@ import (
 	"github.com/ndxp/ndxp/internal/store"
 )
 
-// StoreFile is the name of the store inside the data directory.
-const StoreFile = "ndxp.db"
+// Names inside the data directory.
+const (
+	// StoreFile is the database.
+	StoreFile = "ndxp.db"
+	// BlobDir holds large attachment bodies, named by SHA-256.
+	BlobDir = "blobs"
+)
 
 // Daemon is a running hub: store, core, gRPC and HTTP listeners.
 type Daemon struct {
@@ -83,11 +88,15 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	files, err := store.OpenFiles(filepath.Join(cfg.DataDir, BlobDir))
+	if err != nil {
+		return nil, err
+	}
 	hcfg := hub.DefaultConfig()
 	hcfg.CA = mat.ca
 	hcfg.HubAddress = advertise
 	hcfg.Logger = log
-	d.hub, err = hub.New(ctx, d.store, hcfg)
+	d.hub, err = hub.New(ctx, d.store, files, hcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +158,9 @@ func (d *Daemon) Err() <-chan error { return d.errc }
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.closeOnce.Do(func() {
 		d.ready.Store(false)
+		if d.hub != nil {
+			d.hub.Drain() // subscriptions end with "reconnect"; new sends are refused
+		}
 		if d.srv != nil {
 			d.srv.SetNotServing()
 			stopped := make(chan struct{})

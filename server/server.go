@@ -33,6 +33,7 @@ type Server struct {
 var serviceNames = []string{
 	ndxpv1.RegistryService_ServiceDesc.ServiceName,
 	ndxpv1.DirectoryService_ServiceDesc.ServiceName,
+	ndxpv1.ExchangeService_ServiceDesc.ServiceName,
 }
 
 // New builds the gRPC server for h, requiring mutual TLS with tlsConf.
@@ -52,6 +53,7 @@ func New(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger) *Server {
 	)
 	ndxpv1.RegisterRegistryServiceServer(s.grpc, &registryService{hub: h})
 	ndxpv1.RegisterDirectoryServiceServer(s.grpc, &directoryService{hub: h})
+	ndxpv1.RegisterExchangeServiceServer(s.grpc, &exchangeService{hub: h})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for _, n := range append([]string{""}, serviceNames...) {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ndxp/ndxp/internal/pki"
@@ -32,11 +33,25 @@ type Config struct {
 	// DefaultCredentialDays is the lifetime of an issued credential when
 	// the request names none.
 	DefaultCredentialDays int
+	// AckDeadline is how long a pushed event waits for its acknowledgement
+	// before it is pushed again.
+	AckDeadline time.Duration
+	// InlineLimit is the largest attachment kept inside the database (in
+	// the send's own transaction); larger ones go to files beside it.
+	InlineLimit int64
+	// MaxAttachmentSize bounds one attachment.
+	MaxAttachmentSize int64
 }
 
 // DefaultConfig returns a Config with the defaults filled in.
 func DefaultConfig() Config {
-	return Config{Now: time.Now, DefaultCredentialDays: 365}
+	return Config{
+		Now:                   time.Now,
+		DefaultCredentialDays: 365,
+		AckDeadline:           30 * time.Second,
+		InlineLimit:           64 << 10,
+		MaxAttachmentSize:     4 << 30,
+	}
 }
 
 // Validate reports a Config that cannot work.
@@ -47,14 +62,32 @@ func (c Config) Validate() error {
 	if c.DefaultCredentialDays <= 0 || c.DefaultCredentialDays > MaxCredentialDays {
 		return fmt.Errorf("hub config: DefaultCredentialDays %d out of 1..%d", c.DefaultCredentialDays, MaxCredentialDays)
 	}
+	if c.AckDeadline < MinAckDeadline || c.AckDeadline > MaxAckDeadline {
+		return fmt.Errorf("hub config: AckDeadline %s out of %s..%s", c.AckDeadline, MinAckDeadline, MaxAckDeadline)
+	}
+	if c.InlineLimit < 0 || c.InlineLimit > 1<<20 {
+		return fmt.Errorf("hub config: InlineLimit %d out of 0..1MiB", c.InlineLimit)
+	}
+	if c.MaxAttachmentSize <= 0 {
+		return errors.New("hub config: MaxAttachmentSize must be positive")
+	}
 	return nil
 }
 
 // Hub is the running core. It is safe for concurrent use.
 type Hub struct {
-	st  store.Store
-	cfg Config
-	log *slog.Logger
+	st    store.Store
+	files *store.Files
+	cfg   Config
+	log   *slog.Logger
+	ids   *idSource
+	deliv *deliverer
+
+	// Metrics counts what the hub did since it started.
+	metrics *Metrics
+
+	drain     chan struct{} // closed by Drain
+	drainOnce sync.Once
 
 	// regMu serializes registry writes so the in-memory index below always
 	// follows the committed store in commit order.
@@ -73,7 +106,7 @@ type indexEntry struct {
 }
 
 // New starts a hub on an open store and rebuilds its in-memory state from it.
-func New(ctx context.Context, st store.Store, cfg Config) (*Hub, error) {
+func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -83,8 +116,13 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Hub, error) {
 	}
 	h := &Hub{
 		st:       st,
+		files:    files,
 		cfg:      cfg,
 		log:      log,
+		ids:      newIDSource(),
+		deliv:    newDeliverer(),
+		metrics:  &Metrics{},
+		drain:    make(chan struct{}),
 		index:    map[string]indexEntry{},
 		revoked:  map[string]bool{},
 		presence: newPresence(cfg.Now),
@@ -114,9 +152,59 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load hub state: %w", err)
 	}
-	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked))
+	// Attachment files written for sends that never committed (a crash
+	// between the file and the transaction) are not referenced: drop them.
+	removed, err := files.Sweep(func(sum string) (bool, error) {
+		keep := false
+		err := st.View(ctx, func(tx store.Tx) error {
+			_, err := tx.Get(store.BucketBlobs, []byte(sum))
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			keep = err == nil
+			return err
+		})
+		return keep, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sweep attachment files: %w", err)
+	}
+	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
 	return h, nil
 }
+
+// Drain ends every subscription with "reconnect" and refuses new sends,
+// ahead of a shutdown. Sends already receiving attachments finish.
+func (h *Hub) Drain() {
+	h.drainOnce.Do(func() { close(h.drain) })
+}
+
+func (h *Hub) draining() error {
+	select {
+	case <-h.drain:
+		return newErr(ErrUnavailable, "", "the hub is shutting down; retry shortly")
+	default:
+		return nil
+	}
+}
+
+// storeErr turns storage failures into what the caller should know: a
+// full disk is ResourceExhausted, a closed store Unavailable.
+func (h *Hub) storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		h.log.Error("storage is full", "err", err)
+		return newErr(ErrExhausted, "", "the hub's storage is full; the document was not stored, retry later")
+	case errors.Is(err, store.ErrClosed):
+		return newErr(ErrUnavailable, "", "the hub is shutting down; retry shortly")
+	}
+	return err
+}
+
+// Metrics returns the hub's counters.
+func (h *Hub) Metrics() *Metrics { return h.metrics }
 
 // now returns the current time, truncated to what JSON round-trips exactly.
 func (h *Hub) now() time.Time { return h.cfg.Now().UTC().Round(time.Microsecond) }

@@ -378,6 +378,57 @@ func (t boltTx) Scan(b Bucket, prefix, start []byte, fn func(k, v []byte) (bool,
 	return nil
 }
 
+func (t boltTx) ScanDesc(b Bucket, prefix, before []byte, fn func(k, v []byte) (bool, error)) error {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return err
+	}
+	c := bk.Cursor()
+	var k, v []byte
+	if before != nil {
+		k, v = c.Seek(before)
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		// Seek lands on the first key >= before; step back until below it.
+		for k != nil && bytes.Compare(k, before) >= 0 {
+			k, v = c.Prev()
+		}
+	} else {
+		// The last key with the prefix: seek past the prefix, then step back.
+		end := prefixEnd(prefix)
+		if end == nil {
+			k, v = c.Last()
+		} else if k, v = c.Seek(end); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		more, err := fn(bytes.Clone(k), bytes.Clone(v))
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// prefixEnd returns the first key after every key with prefix, or nil if
+// there is none (an empty or all-0xff prefix).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
 func (t boltTx) Count(b Bucket) (int, error) {
 	bk, err := t.bucket(b)
 	if err != nil {

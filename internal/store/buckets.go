@@ -13,6 +13,22 @@ const (
 	BucketAgencies Bucket = "agencies"
 	// BucketCredentials maps code NUL serial -> credential record.
 	BucketCredentials Bucket = "credentials"
+	// BucketDocuments maps document id -> document (header, attachments).
+	BucketDocuments Bucket = "documents"
+	// BucketRefs maps sender NUL reference -> document id: the idempotency index.
+	BucketRefs Bucket = "refs"
+	// BucketDeliveries maps document id NUL recipient -> delivery state and trace.
+	BucketDeliveries Bucket = "deliveries"
+	// BucketQueue maps agency code NUL sequence (8 bytes, big-endian) -> event.
+	BucketQueue Bucket = "queue"
+	// BucketSent maps sender NUL document id -> nothing: the sent index.
+	BucketSent Bucket = "sent"
+	// BucketInbox maps recipient NUL document id -> nothing: the received index.
+	BucketInbox Bucket = "inbox"
+	// BucketBlobs maps attachment SHA-256 (hex) -> blob record (size, where the bytes are).
+	BucketBlobs Bucket = "blobs"
+	// BucketBlobData maps SHA-256 (hex) -> bytes of small attachments kept inline.
+	BucketBlobData Bucket = "blob_data"
 )
 
 // allBuckets lists every bucket created on open.
@@ -20,6 +36,14 @@ var allBuckets = []Bucket{
 	BucketMeta,
 	BucketAgencies,
 	BucketCredentials,
+	BucketDocuments,
+	BucketRefs,
+	BucketDeliveries,
+	BucketQueue,
+	BucketSent,
+	BucketInbox,
+	BucketBlobs,
+	BucketBlobData,
 }
 
 // SchemaVersion is the version of the layout above. Raise it when a change

@@ -56,6 +56,9 @@ type Tx interface {
 	// given prefix and is not before start (nil start: from the prefix),
 	// in key order, until fn returns false or an error.
 	Scan(b Bucket, prefix, start []byte, fn func(k, v []byte) (bool, error)) error
+	// ScanDesc is Scan in reverse key order: keys with the prefix that are
+	// before `before` (nil: from the last key of the prefix).
+	ScanDesc(b Bucket, prefix, before []byte, fn func(k, v []byte) (bool, error)) error
 	// Count returns the number of keys in a bucket.
 	Count(b Bucket) (int, error)
 	// NextSequence returns the next value of the bucket's durable counter.

@@ -1,0 +1,348 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+)
+
+// ChunkSize is the size of attachment chunks on the wire, far below
+// gRPC's 4 MiB message limit.
+const ChunkSize = 256 << 10
+
+// Attachment is one file to send.
+type Attachment struct {
+	// Name is the file name the recipients see, e.g. "quyet-dinh.pdf".
+	Name string
+	// MediaType is the MIME type; empty means application/octet-stream.
+	MediaType string
+	// Description is optional free text.
+	Description string
+	// Body yields the bytes. If it is an io.ReadSeeker (an *os.File, a
+	// bytes.Reader) the SDK reads it twice (digest, then upload) and can
+	// retry; otherwise it is first copied to a temporary file.
+	Body io.Reader
+}
+
+// SendOption changes one Send.
+type SendOption func(*sendOptions)
+
+type sendOptions struct {
+	progress func(sent, total int64)
+	attempts int
+}
+
+// WithProgress calls fn as attachment bytes are uploaded.
+func WithProgress(fn func(sent, total int64)) SendOption {
+	return func(o *sendOptions) { o.progress = fn }
+}
+
+// WithAttempts sets how many times Send tries when the hub is unavailable
+// (default 5). Retries are safe: they reuse the same reference, so the hub
+// answers a retry of an accepted send with the first receipt.
+func WithAttempts(n int) SendOption { return func(o *sendOptions) { o.attempts = n } }
+
+// body is an attachment ready to upload: seekable, with known size and digest.
+type body struct {
+	r      *offsetSeeker
+	size   int64
+	digest []byte
+	tmp    string
+}
+
+func prepare(a Attachment) (*body, error) {
+	rs, ok := a.Body.(io.ReadSeeker)
+	b := &body{}
+	if !ok {
+		f, err := os.CreateTemp("", "ndxp-upload-*")
+		if err != nil {
+			return nil, err
+		}
+		b.tmp = f.Name()
+		if _, err := io.Copy(f, a.Body); err != nil {
+			f.Close()
+			os.Remove(b.tmp)
+			return nil, fmt.Errorf("attachment %s: %w", a.Name, err)
+		}
+		rs = f
+	}
+	start, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	if b.tmp != "" {
+		start = 0
+	}
+	if _, err := rs.Seek(start, io.SeekStart); err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, rs)
+	if err != nil {
+		return nil, fmt.Errorf("attachment %s: %w", a.Name, err)
+	}
+	b.r, b.size, b.digest = &offsetSeeker{rs: rs, base: start}, n, h.Sum(nil)
+	return b, nil
+}
+
+func (b *body) close() {
+	if b.tmp != "" {
+		if c, ok := b.r.rs.(io.Closer); ok {
+			c.Close()
+		}
+		os.Remove(b.tmp)
+	}
+}
+
+// offsetSeeker makes a reader that started mid-stream rewind to its start.
+type offsetSeeker struct {
+	rs   io.ReadSeeker
+	base int64
+}
+
+func (o *offsetSeeker) Read(p []byte) (int, error) { return o.rs.Read(p) }
+func (o *offsetSeeker) rewind() error {
+	_, err := o.rs.Seek(o.base, io.SeekStart)
+	return err
+}
+
+// NewReference makes a reference for a document that has no number yet,
+// in the edXML DocumentId form; Send uses it when the header has neither.
+func NewReference(sender string, t time.Time) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s,%s,%s/NDXP", sender, t.Format("2006/01/02"), hex.EncodeToString(b[:]))
+}
+
+// Send uploads a document with its attachments and returns the hub's
+// receipt once the document is durable. The header's attachments are
+// filled in from atts. If the header has no reference and no number, a
+// reference is made so that retries stay idempotent.
+func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Attachment, opts ...SendOption) (*ndxpv1.SendDocumentResponse, error) {
+	o := sendOptions{attempts: 5}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.attempts < 1 {
+		o.attempts = 1
+	}
+	if h == nil {
+		return nil, errors.New("send: no header")
+	}
+	h = proto.Clone(h).(*ndxpv1.DocumentHeader)
+	if h.Reference == "" && h.Number == "" && c.Code() != "" {
+		h.Reference = NewReference(c.Code(), time.Now())
+	}
+	bodies := make([]*body, 0, len(atts))
+	defer func() {
+		for _, b := range bodies {
+			b.close()
+		}
+	}()
+	h.Attachments = h.Attachments[:0]
+	var total int64
+	for _, a := range atts {
+		b, err := prepare(a)
+		if err != nil {
+			return nil, err
+		}
+		bodies = append(bodies, b)
+		mt := a.MediaType
+		if mt == "" {
+			mt = "application/octet-stream"
+		}
+		h.Attachments = append(h.Attachments, &ndxpv1.AttachmentInfo{
+			Name: a.Name, MediaType: mt, Description: a.Description, Size: b.size, Sha256: b.digest,
+		})
+		total += b.size
+	}
+	var lastErr error
+	backoff := newBackoff()
+	for attempt := 0; attempt < o.attempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff.wait(ctx); err != nil {
+				return nil, lastErr
+			}
+		}
+		resp, err := c.sendOnce(ctx, h, bodies, total, o.progress)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		if !retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, lastErr
+}
+
+func (c *Client) sendOnce(ctx context.Context, h *ndxpv1.DocumentHeader, bodies []*body, total int64, progress func(int64, int64)) (*ndxpv1.SendDocumentResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Exchange.SendDocument(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A send returns early (io.EOF) when the hub answers a retry from the
+	// header alone; CloseAndRecv then has the receipt or the error.
+	if err := stream.Send(&ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Header{Header: h}}); err != nil {
+		if err == io.EOF {
+			return stream.CloseAndRecv()
+		}
+		return nil, err
+	}
+	buf := make([]byte, ChunkSize)
+	var sent int64
+	for i, b := range bodies {
+		if err := b.r.rewind(); err != nil {
+			return nil, err
+		}
+		var off int64
+		for {
+			n, rerr := io.ReadFull(b.r, buf)
+			if n > 0 {
+				err := stream.Send(&ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Chunk{
+					Chunk: &ndxpv1.AttachmentChunk{Index: int32(i), Offset: off, Data: buf[:n]},
+				}})
+				if err == io.EOF {
+					return stream.CloseAndRecv()
+				}
+				if err != nil {
+					return nil, err
+				}
+				off += int64(n)
+				sent += int64(n)
+				if progress != nil {
+					progress(sent, total)
+				}
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				break
+			}
+			if rerr != nil {
+				return nil, rerr
+			}
+		}
+		if off != b.size {
+			return nil, fmt.Errorf("attachment %d changed while sending: read %d bytes, expected %d", i, off, b.size)
+		}
+	}
+	return stream.CloseAndRecv()
+}
+
+// retryable reports errors after which the same call may succeed later:
+// the hub restarting, a broken connection, or a shutdown telling us to retry.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Aborted, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+// Fetch streams attachment index of a document into w and returns the
+// number of bytes written. It verifies the SHA-256 digest declared by the
+// sender, resuming from where it stopped if the connection breaks.
+func (c *Client) Fetch(ctx context.Context, documentID string, index int, w io.Writer) (int64, error) {
+	doc, err := c.Document(ctx, documentID)
+	if err != nil {
+		return 0, err
+	}
+	atts := doc.GetHeader().GetAttachments()
+	if index < 0 || index >= len(atts) {
+		return 0, fmt.Errorf("document %s has no attachment %d", documentID, index)
+	}
+	info := atts[index]
+	h := sha256.New()
+	var got int64
+	backoff := newBackoff()
+	for {
+		n, err := c.fetchFrom(ctx, documentID, index, got, io.MultiWriter(w, h))
+		got += n
+		if err == nil {
+			break
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return got, err
+		}
+		if werr := backoff.wait(ctx); werr != nil {
+			return got, err
+		}
+	}
+	if got != info.GetSize() {
+		return got, fmt.Errorf("attachment %s: received %d bytes, the sender declared %d", info.GetName(), got, info.GetSize())
+	}
+	if sum := h.Sum(nil); string(sum) != string(info.GetSha256()) {
+		return got, fmt.Errorf("attachment %s: SHA-256 %x differs from the sender's %x", info.GetName(), sum, info.GetSha256())
+	}
+	return got, nil
+}
+
+func (c *Client) fetchFrom(ctx context.Context, documentID string, index int, offset int64, w io.Writer) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Exchange.FetchAttachment(ctx, &ndxpv1.FetchAttachmentRequest{DocumentId: documentID, Index: int32(index), Offset: offset})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		ch := resp.GetChunk()
+		if ch.GetOffset() != offset+n {
+			return n, fmt.Errorf("fetch: chunk at offset %d, expected %d", ch.GetOffset(), offset+n)
+		}
+		m, err := w.Write(ch.GetData())
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// Document returns a document's header and attachment descriptions.
+func (c *Client) Document(ctx context.Context, documentID string) (*ndxpv1.Document, error) {
+	resp, err := c.Exchange.GetDocument(ctx, &ndxpv1.GetDocumentRequest{DocumentId: documentID})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetDocument(), nil
+}
+
+// Report records a processing status of a received document ("03", "06",
+// "02" with a reason, "15"/"16" to answer a recall).
+func (c *Client) Report(ctx context.Context, documentID, code, reason string) (*ndxpv1.StatusReport, error) {
+	resp, err := c.Exchange.ReportStatus(ctx, &ndxpv1.ReportStatusRequest{DocumentId: documentID, Code: code, Reason: reason})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetStatus(), nil
+}
+
+// Recall recalls a document the caller sent (status 13).
+func (c *Client) Recall(ctx context.Context, documentID, reason string) (*ndxpv1.RecallDocumentResponse, error) {
+	return c.Exchange.RecallDocument(ctx, &ndxpv1.RecallDocumentRequest{DocumentId: documentID, Reason: reason})
+}
+
+// Trace returns the hand-overs and statuses of a document that the caller may see.
+func (c *Client) Trace(ctx context.Context, documentID string) (*ndxpv1.GetTraceResponse, error) {
+	return c.Exchange.GetTrace(ctx, &ndxpv1.GetTraceRequest{DocumentId: documentID})
+}

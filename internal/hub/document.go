@@ -1,0 +1,251 @@
+package hub
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// BusinessType says what a document does (edXML BusinessDocType, DOMAIN.md).
+type BusinessType int
+
+// Business types. Revoke is done by Recall, not by sending a document.
+const (
+	BusinessNew BusinessType = iota
+	BusinessRevoke
+	BusinessUpdate
+	BusinessReplace
+)
+
+// Signer is who signed the document (edXML SignerInfo).
+type Signer struct {
+	Competence string `json:"competence,omitempty"`
+	Position   string `json:"position,omitempty"`
+	FullName   string `json:"full_name,omitempty"`
+}
+
+// AttachmentInfo describes an attachment; its bytes are stored by digest.
+type AttachmentInfo struct {
+	Name        string `json:"name"`
+	MediaType   string `json:"media_type"`
+	Size        int64  `json:"size"`
+	SHA256      []byte `json:"sha256"`
+	Description string `json:"description,omitempty"`
+}
+
+// Header is a document's metadata (the edXML header), DOMAIN.md.
+type Header struct {
+	Reference    string           `json:"reference"`
+	Recipients   []string         `json:"recipients"`
+	Number       string           `json:"number,omitempty"`
+	Notation     string           `json:"notation,omitempty"`
+	Type         string           `json:"type,omitempty"`
+	Subject      string           `json:"subject"`
+	Content      string           `json:"content,omitempty"`
+	Place        string           `json:"place,omitempty"`
+	Date         string           `json:"date"`
+	Signer       Signer           `json:"signer,omitzero"`
+	Priority     int              `json:"priority,omitempty"`
+	DueDate      string           `json:"due_date,omitempty"`
+	SteeringType int              `json:"steering_type,omitempty"`
+	ToPlaces     []string         `json:"to_places,omitempty"`
+	ResponseFor  string           `json:"response_for,omitempty"`
+	Business     BusinessType     `json:"business,omitempty"`
+	Original     string           `json:"original,omitempty"`
+	Attachments  []AttachmentInfo `json:"attachments,omitempty"`
+}
+
+// Document is a stored document, in BucketDocuments under its id.
+type Document struct {
+	ID           string     `json:"id"`
+	Sender       string     `json:"sender"`
+	Header       Header     `json:"header"`
+	Created      time.Time  `json:"created"`
+	Recalled     *time.Time `json:"recalled,omitempty"`
+	RecallReason string     `json:"recall_reason,omitempty"`
+}
+
+// Limits on a document header. The whole header must also fit the
+// server's header size limit.
+const (
+	MaxRecipients    = 1000
+	MaxAttachments   = 100
+	MaxSubjectLen    = 2000
+	MaxContentLen    = 32 << 10
+	MaxShortFieldLen = 200
+	MaxNameFieldLen  = 255
+)
+
+// StatusInfo describes a status code of DOMAIN.md. Codes 07-12 and 14 are
+// not confirmed by any public source, so the hub does not accept them.
+var statusText = map[string]string{
+	"01": "arrived",
+	"02": "refused",
+	"03": "accepted",
+	"04": "assigned",
+	"05": "processing",
+	"06": "completed",
+	"13": "recall requested",
+	"15": "recall accepted",
+	"16": "recall refused",
+}
+
+// StatusText returns the meaning of a status code ("" for unknown codes).
+func StatusText(code string) string { return statusText[code] }
+
+const dateLayout = "2006-01-02"
+
+func checkDate(field, v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := time.Parse(dateLayout, v); err != nil {
+		return invalid(field, "%q is not a date in the form YYYY-MM-DD", v)
+	}
+	return nil
+}
+
+// checkFileName accepts a plain file name: no directories, no control characters.
+func checkFileName(field, name string) error {
+	if err := checkText(field, name, MaxNameFieldLen, true); err != nil {
+		return err
+	}
+	if name == "." || name == ".." || strings.ContainsAny(name, "/\\") || path.Base(name) != name {
+		return invalid(field, "%q must be a plain file name without directories", name)
+	}
+	return nil
+}
+
+// normalizeHeader validates a header sent by sender and fills in the
+// defaults: the promulgation date (today) and the reference (edXML
+// DocumentId "{sender},{yyyy/MM/dd},{number}/{notation}", DOMAIN.md).
+func normalizeHeader(sender string, h *Header, now time.Time) error {
+	h.Subject = strings.TrimSpace(h.Subject)
+	if err := checkText("subject", h.Subject, MaxSubjectLen, true); err != nil {
+		return err
+	}
+	if !utf8.ValidString(h.Content) || utf8.RuneCountInString(h.Content) > MaxContentLen {
+		return invalid("content", "must be valid UTF-8 of at most %d characters", MaxContentLen)
+	}
+	for _, f := range []struct {
+		name string
+		v    string
+	}{{"number", h.Number}, {"notation", h.Notation}, {"document_type", h.Type}, {"promulgation_place", h.Place},
+		{"signer.competence", h.Signer.Competence}, {"signer.position", h.Signer.Position}, {"signer.full_name", h.Signer.FullName}} {
+		if err := checkText(f.name, f.v, MaxShortFieldLen, false); err != nil {
+			return err
+		}
+	}
+	if err := checkDate("promulgation_date", h.Date); err != nil {
+		return err
+	}
+	if err := checkDate("due_date", h.DueDate); err != nil {
+		return err
+	}
+	if h.Date == "" {
+		h.Date = now.Format(dateLayout)
+	}
+	if h.Priority < 0 || h.Priority > 3 {
+		return invalid("priority", "%d is not 0 (normal), 1 (urgent), 2 (very urgent) or 3 (flash)", h.Priority)
+	}
+	if h.SteeringType < 0 || h.SteeringType > 99 {
+		return invalid("steering_type", "%d is out of range", h.SteeringType)
+	}
+	if len(h.ToPlaces) > MaxRecipients {
+		return invalid("to_places", "more than %d places", MaxRecipients)
+	}
+	for i, p := range h.ToPlaces {
+		if err := checkText(fmt.Sprintf("to_places[%d]", i), p, MaxNameFieldLen, true); err != nil {
+			return err
+		}
+	}
+	switch h.Business {
+	case BusinessNew:
+		if h.Original != "" {
+			return invalid("original_document_id", "only an update or a replacement refers to an original document")
+		}
+	case BusinessUpdate, BusinessReplace:
+		if h.Original == "" {
+			return invalid("original_document_id", "an update or a replacement must name the original document")
+		}
+	case BusinessRevoke:
+		return invalid("business_type", "a revocation is made with RecallDocument, not by sending a document")
+	default:
+		return invalid("business_type", "unknown business type %d", h.Business)
+	}
+	// Recipients: at least one, no duplicates, not the sender alone.
+	if len(h.Recipients) == 0 {
+		return invalid("recipients", "at least one recipient is required")
+	}
+	if len(h.Recipients) > MaxRecipients {
+		return invalid("recipients", "%d recipients, the limit is %d", len(h.Recipients), MaxRecipients)
+	}
+	seen := map[string]bool{}
+	out := h.Recipients[:0]
+	for _, r := range h.Recipients {
+		r = strings.TrimSpace(r)
+		if _, err := parseCode("recipients", r); err != nil {
+			return err
+		}
+		if r == sender {
+			return invalid("recipients", "%s is the sender; a document cannot be sent to its own agency", r)
+		}
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	h.Recipients = out
+	if len(h.Attachments) > MaxAttachments {
+		return invalid("attachments", "%d attachments, the limit is %d", len(h.Attachments), MaxAttachments)
+	}
+	names := map[string]bool{}
+	for i := range h.Attachments {
+		a := &h.Attachments[i]
+		field := fmt.Sprintf("attachments[%d]", i)
+		if err := checkFileName(field+".name", a.Name); err != nil {
+			return err
+		}
+		if names[a.Name] {
+			return invalid(field+".name", "%q appears twice", a.Name)
+		}
+		names[a.Name] = true
+		if a.MediaType == "" {
+			a.MediaType = "application/octet-stream"
+		}
+		if err := checkText(field+".media_type", a.MediaType, MaxShortFieldLen, true); err != nil {
+			return err
+		}
+		if err := checkText(field+".description", a.Description, MaxSubjectLen, false); err != nil {
+			return err
+		}
+		if a.Size < 0 {
+			return invalid(field+".size", "must not be negative")
+		}
+		if len(a.SHA256) != 32 {
+			return invalid(field+".sha256", "must be the 32-byte SHA-256 digest of the attachment")
+		}
+	}
+	// The reference: given, or derived from number, notation and date.
+	h.Reference = strings.TrimSpace(h.Reference)
+	if h.Reference == "" {
+		if h.Number == "" {
+			return invalid("reference", "a reference (edXML DocumentId) or a document number is required")
+		}
+		d, _ := time.Parse(dateLayout, h.Date)
+		num := h.Number
+		if h.Notation != "" {
+			num += "/" + h.Notation
+		}
+		h.Reference = sender + "," + d.Format("2006/01/02") + "," + num
+	}
+	if err := checkText("reference", h.Reference, MaxShortFieldLen, true); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(h.Reference, sender+",") {
+		return invalid("reference", "%q must start with the sender's code and a comma (%s,yyyy/MM/dd,number/notation)", h.Reference, sender)
+	}
+	return nil
+}

@@ -1,0 +1,1068 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// Chunk is a piece of an attachment in an upload.
+type Chunk struct {
+	Index  int
+	Offset int64
+	Data   []byte
+}
+
+// ChunkSource yields an upload's chunks in order; io.EOF ends the upload.
+type ChunkSource interface {
+	Next() (Chunk, error)
+}
+
+// Receipt is the hub's answer to a send.
+type Receipt struct {
+	ID         string
+	Reference  string
+	Accepted   time.Time
+	Recipients []string
+	// Duplicate is true when the send repeated an accepted one.
+	Duplicate bool
+}
+
+// EventKind is what an event tells its agency.
+type EventKind int
+
+// Event kinds.
+const (
+	EventArrived  EventKind = iota + 1 // a document addressed to the agency
+	EventStatus                        // a recipient reported on a document the agency sent
+	EventRecalled                      // the sender recalled a document the agency received
+	EventUpdated                       // an update of a document the agency received
+	EventReplaced                      // a replacement of a document the agency received
+)
+
+func (k EventKind) carriesDocument() bool {
+	return k == EventArrived || k == EventUpdated || k == EventReplaced
+}
+
+// Event is one entry of an agency's queue, in BucketQueue under
+// code NUL sequence.
+type Event struct {
+	Seq    uint64        `json:"seq"`
+	Kind   EventKind     `json:"kind"`
+	DocID  string        `json:"doc"`
+	Time   time.Time     `json:"time"`
+	Status *StatusReport `json:"status,omitempty"`
+	Reason string        `json:"reason,omitempty"`
+}
+
+// StatusReport is one status of one recipient.
+type StatusReport struct {
+	DocID     string    `json:"doc"`
+	Recipient string    `json:"recipient"`
+	Code      string    `json:"code"`
+	Reason    string    `json:"reason,omitempty"`
+	Staff     string    `json:"staff,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// Step is one line of a recipient's trace.
+type Step struct {
+	Time   time.Time `json:"time"`
+	Code   string    `json:"code,omitempty"`
+	What   string    `json:"what"`
+	Reason string    `json:"reason,omitempty"`
+	Staff  string    `json:"staff,omitempty"`
+}
+
+// Delivery is a document's state at one recipient, in BucketDeliveries
+// under document id NUL recipient.
+type Delivery struct {
+	Recipient string     `json:"recipient"`
+	Status    string     `json:"status,omitempty"` // "" until arrival is acknowledged, then 01..06 or 02
+	Recall    string     `json:"recall,omitempty"` // "", "13", "15", "16" or "withdrawn"
+	Delivered *time.Time `json:"delivered,omitempty"`
+	QueueSeq  uint64     `json:"queue_seq,omitempty"` // the arrival event, while queued
+	Steps     []Step     `json:"steps"`
+}
+
+// blobRecord says where an attachment body is, in BucketBlobs under its digest.
+type blobRecord struct {
+	Size   int64 `json:"size"`
+	Inline bool  `json:"inline,omitempty"`
+}
+
+func queueKey(code string, seq uint64) []byte {
+	k := make([]byte, 0, len(code)+9)
+	k = append(k, code...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func queuePrefix(code string) []byte { return append([]byte(code), 0) }
+
+func pairKey(a, b string) []byte { return []byte(a + "\x00" + b) }
+
+func getJSON(tx store.Tx, b store.Bucket, key []byte, v any) error {
+	raw, err := tx.Get(b, key)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+func putJSON(tx store.Tx, b store.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(b, key, raw)
+}
+
+// enqueue appends an event to an agency's queue.
+func enqueue(tx store.Tx, code string, ev Event) (uint64, error) {
+	seq, err := tx.NextSequence(store.BucketQueue)
+	if err != nil {
+		return 0, err
+	}
+	ev.Seq = seq
+	return seq, putJSON(tx, store.BucketQueue, queueKey(code, seq), ev)
+}
+
+// idSource makes document ids: ULIDs, sortable by time, safe in file names and URLs.
+type idSource struct {
+	mu      sync.Mutex
+	entropy *ulid.MonotonicEntropy
+}
+
+func newIDSource() *idSource { return &idSource{entropy: ulid.Monotonic(rand.Reader, 0)} }
+
+func (s *idSource) next(t time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ulid.MustNew(ulid.Timestamp(t), s.entropy).String()
+}
+
+func checkDocID(id string) error {
+	if _, err := ulid.ParseStrict(id); err != nil {
+		return invalid("document_id", "%q is not a document id", id)
+	}
+	return nil
+}
+
+func notFoundDoc(id string) error {
+	return newErr(ErrNotFound, "document_id", "document %s not found", id)
+}
+
+// role is how a caller relates to a document.
+type role int
+
+const (
+	roleNone role = iota
+	roleSender
+	roleRecipient
+	roleAdmin
+)
+
+// visible loads a document and the caller's role; callers that are
+// neither sender, recipient nor admin get NotFound, as if it did not exist.
+func visible(tx store.Tx, p Principal, id string) (Document, role, error) {
+	if err := checkDocID(id); err != nil {
+		return Document{}, roleNone, err
+	}
+	var d Document
+	if err := getJSON(tx, store.BucketDocuments, []byte(id), &d); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Document{}, roleNone, notFoundDoc(id)
+		}
+		return Document{}, roleNone, err
+	}
+	switch {
+	case p.Admin:
+		return d, roleAdmin, nil
+	case p.Name == d.Sender:
+		return d, roleSender, nil
+	}
+	for _, r := range d.Header.Recipients {
+		if r == p.Name {
+			return d, roleRecipient, nil
+		}
+	}
+	return Document{}, roleNone, notFoundDoc(id)
+}
+
+func requireAgency(p Principal, what string) error {
+	if p.Admin || p.Name == "" {
+		return newErr(ErrPermission, "", "%s needs an agency credential, not an admin one", what)
+	}
+	return nil
+}
+
+func receiptOf(d Document, dup bool) Receipt {
+	return Receipt{ID: d.ID, Reference: d.Header.Reference, Accepted: d.Created, Recipients: d.Header.Recipients, Duplicate: dup}
+}
+
+// findReceipt returns the receipt of an accepted send with this reference.
+func findReceipt(tx store.Tx, sender, reference string) (Receipt, bool, error) {
+	id, err := tx.Get(store.BucketRefs, pairKey(sender, reference))
+	if errors.Is(err, store.ErrNotFound) {
+		return Receipt{}, false, nil
+	}
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	var d Document
+	if err := getJSON(tx, store.BucketDocuments, id, &d); err != nil {
+		return Receipt{}, false, fmt.Errorf("document %s of reference %q: %w", id, reference, err)
+	}
+	return receiptOf(d, true), true, nil
+}
+
+// Send accepts a document from an agency: it validates the header, checks
+// every recipient, receives and verifies the attachments, and commits the
+// document with one arrival event per recipient in one transaction. It
+// returns only after that commit is on disk. A retry of an accepted send
+// (same sender and reference) returns the first receipt without reading
+// the attachments again.
+func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource) (Receipt, error) {
+	if err := requireAgency(p, "sending"); err != nil {
+		return Receipt{}, err
+	}
+	if err := h.draining(); err != nil {
+		return Receipt{}, err
+	}
+	now := h.now()
+	sender := p.Name
+	if err := normalizeHeader(sender, &hdr, now); err != nil {
+		return Receipt{}, err
+	}
+	var dup Receipt
+	var found bool
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		dup, found, err = findReceipt(tx, sender, hdr.Reference)
+		if err != nil || found {
+			return err
+		}
+		if hdr.Original != "" {
+			return checkOriginal(tx, sender, hdr.Original)
+		}
+		return nil
+	})
+	if err != nil {
+		return Receipt{}, err
+	}
+	if found {
+		return dup, nil
+	}
+	if err := h.checkRecipients(hdr.Recipients); err != nil {
+		return Receipt{}, err
+	}
+	blobs, err := h.receive(ctx, hdr.Attachments, src)
+	if err != nil {
+		return Receipt{}, err
+	}
+	doc := Document{ID: h.ids.next(now), Sender: sender, Header: hdr, Created: now}
+	kind := EventArrived
+	switch hdr.Business {
+	case BusinessUpdate:
+		kind = EventUpdated
+	case BusinessReplace:
+		kind = EventReplaced
+	}
+	var receipt Receipt
+	err = h.st.Update(ctx, func(tx store.Tx) error {
+		r, ok, err := findReceipt(tx, sender, hdr.Reference)
+		if err != nil {
+			return err
+		}
+		if ok { // a concurrent retry won the race
+			receipt = r
+			return nil
+		}
+		receipt = receiptOf(doc, false)
+		if err := checkRecipientsTx(tx, hdr.Recipients); err != nil {
+			return err
+		}
+		for i, a := range hdr.Attachments {
+			if err := putBlob(tx, a, blobs[i]); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(tx, store.BucketDocuments, []byte(doc.ID), doc); err != nil {
+			return err
+		}
+		if err := tx.Put(store.BucketRefs, pairKey(sender, hdr.Reference), []byte(doc.ID)); err != nil {
+			return err
+		}
+		if err := tx.Put(store.BucketSent, pairKey(sender, doc.ID), nil); err != nil {
+			return err
+		}
+		for _, r := range hdr.Recipients {
+			seq, err := enqueue(tx, r, Event{Kind: kind, DocID: doc.ID, Time: now})
+			if err != nil {
+				return err
+			}
+			d := Delivery{Recipient: r, QueueSeq: seq, Steps: []Step{{Time: now, What: "queued"}}}
+			if err := putJSON(tx, store.BucketDeliveries, pairKey(doc.ID, r), d); err != nil {
+				return err
+			}
+			if err := tx.Put(store.BucketInbox, pairKey(r, doc.ID), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Receipt{}, fmt.Errorf("store document: %w", h.storeErr(err))
+	}
+	if !receipt.Duplicate {
+		for _, r := range hdr.Recipients {
+			h.deliv.notify(r)
+		}
+		h.log.Info("document accepted", "id", doc.ID, "sender", sender, "reference", hdr.Reference,
+			"recipients", len(hdr.Recipients), "attachments", len(hdr.Attachments))
+		h.metrics.sent(len(hdr.Recipients))
+	}
+	return receipt, nil
+}
+
+// checkOriginal: an update or replacement must refer to a document the
+// same agency sent.
+func checkOriginal(tx store.Tx, sender, id string) error {
+	if _, err := ulid.ParseStrict(id); err != nil {
+		return invalid("original_document_id", "%q is not a document id", id)
+	}
+	var d Document
+	err := getJSON(tx, store.BucketDocuments, []byte(id), &d)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Sender != sender) {
+		return newErr(ErrNotFound, "original_document_id", "document %s not found among the documents you sent", id)
+	}
+	return err
+}
+
+// checkRecipients refuses a send naming any unregistered or suspended
+// recipient, naming every bad code at once.
+func (h *Hub) checkRecipients(codes []string) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var unknown, suspended []string
+	for _, c := range codes {
+		e, ok := h.index[c]
+		switch {
+		case !ok:
+			unknown = append(unknown, c)
+		case e.suspended:
+			suspended = append(suspended, c)
+		}
+	}
+	return recipientsError(unknown, suspended)
+}
+
+func checkRecipientsTx(tx store.Tx, codes []string) error {
+	var unknown, suspended []string
+	for _, c := range codes {
+		a, err := getAgency(tx, c)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			unknown = append(unknown, c)
+		case err != nil:
+			return err
+		case a.Suspended:
+			suspended = append(suspended, c)
+		}
+	}
+	return recipientsError(unknown, suspended)
+}
+
+func recipientsError(unknown, suspended []string) error {
+	var parts []string
+	if len(unknown) > 0 {
+		parts = append(parts, "not registered: "+strings.Join(unknown, ", "))
+	}
+	if len(suspended) > 0 {
+		parts = append(parts, "suspended: "+strings.Join(suspended, ", "))
+	}
+	if parts == nil {
+		return nil
+	}
+	return invalid("recipients", "cannot deliver to every recipient (%s); nothing was sent", strings.Join(parts, "; "))
+}
+
+// received is where one attachment's verified bytes are.
+type received struct {
+	sum    string
+	inline []byte // small bodies, stored in the send's transaction
+}
+
+// receive reads the upload's chunks: every attachment in header order, each
+// from offset 0 without gaps, up to its declared size, then checks the
+// SHA-256. Small bodies stay in memory (bounded by InlineLimit); large ones
+// stream to a file, so memory does not grow with attachment size.
+func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSource) (out []received, err error) {
+	out = make([]received, len(atts))
+	var writers []*store.FileWriter
+	defer func() {
+		if err != nil {
+			for _, w := range writers {
+				w.Abort()
+			}
+		}
+	}()
+	for i, a := range atts {
+		if a.Size > h.cfg.MaxAttachmentSize {
+			return nil, invalid(fmt.Sprintf("attachments[%d].size", i), "%d bytes, the limit is %d", a.Size, h.cfg.MaxAttachmentSize)
+		}
+	}
+	cur := 0
+	var off int64
+	var buf bytes.Buffer
+	var fw *store.FileWriter
+	hasher := sha256.New()
+	// finish completes attachment cur and moves to the next non-empty one.
+	finish := func() error {
+		a := atts[cur]
+		field := fmt.Sprintf("attachments[%d].sha256", cur)
+		if fw != nil {
+			if !bytes.Equal(fw.Sum(), a.SHA256) {
+				return invalid(field, "the received bytes have SHA-256 %x, the header declares %x", fw.Sum(), a.SHA256)
+			}
+			sum, err := fw.Commit()
+			if err != nil {
+				return err
+			}
+			out[cur] = received{sum: sum}
+			fw = nil
+		} else {
+			got := hasher.Sum(nil)
+			if !bytes.Equal(got, a.SHA256) {
+				return invalid(field, "the received bytes have SHA-256 %x, the header declares %x", got, a.SHA256)
+			}
+			out[cur] = received{sum: hex.EncodeToString(got), inline: bytes.Clone(buf.Bytes())}
+		}
+		cur++
+		off = 0
+		return nil
+	}
+	start := func() error {
+		for cur < len(atts) && atts[cur].Size == 0 {
+			if err := finish(); err != nil {
+				return err
+			}
+			hasher.Reset()
+		}
+		if cur < len(atts) {
+			buf.Reset()
+			hasher.Reset()
+			if atts[cur].Size > h.cfg.InlineLimit {
+				w, err := h.files.Create()
+				if err != nil {
+					return err
+				}
+				writers = append(writers, w)
+				fw = w
+			}
+		}
+		return nil
+	}
+	if err := start(); err != nil {
+		return nil, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case cur >= len(atts):
+			return nil, invalid("chunk", "a chunk for attachment %d came after every attachment was complete", c.Index)
+		case c.Index != cur:
+			return nil, invalid("chunk.index", "chunks out of order: got attachment %d, expected attachment %d at offset %d", c.Index, cur, off)
+		case c.Offset != off:
+			return nil, invalid("chunk.offset", "attachment %d: chunk at offset %d, expected offset %d (chunks missing or out of order)", cur, c.Offset, off)
+		case len(c.Data) == 0:
+			return nil, invalid("chunk.data", "attachment %d: empty chunk", cur)
+		case off+int64(len(c.Data)) > atts[cur].Size:
+			return nil, invalid(fmt.Sprintf("attachments[%d].size", cur), "more bytes than the declared %d", atts[cur].Size)
+		}
+		if fw != nil {
+			if _, err := fw.Write(c.Data); err != nil {
+				return nil, h.storeErr(fmt.Errorf("write attachment: %w", err))
+			}
+		} else {
+			buf.Write(c.Data)
+			hasher.Write(c.Data)
+		}
+		off += int64(len(c.Data))
+		if off == atts[cur].Size {
+			if err := finish(); err != nil {
+				return nil, err
+			}
+			if err := start(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cur < len(atts) {
+		return nil, invalid("chunk", "attachment %d (%s) is incomplete: received %d of %d bytes", cur, atts[cur].Name, off, atts[cur].Size)
+	}
+	return out, nil
+}
+
+func putBlob(tx store.Tx, a AttachmentInfo, r received) error {
+	key := []byte(r.sum)
+	if _, err := tx.Get(store.BucketBlobs, key); err == nil {
+		return nil // content-addressed: stored already
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if r.inline != nil || a.Size == 0 {
+		if err := tx.Put(store.BucketBlobData, key, r.inline); err != nil {
+			return err
+		}
+		return putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size, Inline: true})
+	}
+	return putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size})
+}
+
+// Acknowledge removes handled events from the caller's queue. Acknowledging
+// an arrival records status 01 for that recipient and tells the sender.
+func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int, error) {
+	if err := requireAgency(p, "acknowledging events"); err != nil {
+		return 0, err
+	}
+	if len(seqs) > MaxAckBatch {
+		return 0, invalid("sequences", "%d sequences, the limit is %d", len(seqs), MaxAckBatch)
+	}
+	code := p.Name
+	var removed int
+	var senders []string
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		removed, senders = 0, senders[:0]
+		now := h.now()
+		for _, seq := range seqs {
+			key := queueKey(code, seq)
+			var ev Event
+			if err := getJSON(tx, store.BucketQueue, key, &ev); errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if err := tx.Delete(store.BucketQueue, key); err != nil {
+				return err
+			}
+			removed++
+			if !ev.Kind.carriesDocument() {
+				continue
+			}
+			var doc Document
+			if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
+				return err
+			}
+			var d Delivery
+			dkey := pairKey(ev.DocID, code)
+			if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+				return err
+			}
+			if d.Status != "" {
+				continue
+			}
+			d.Status, d.Delivered, d.QueueSeq = "01", &now, 0
+			d.Steps = append(d.Steps, Step{Time: now, Code: "01", What: "delivered: arrival acknowledged by the recipient"})
+			if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
+				return err
+			}
+			st := &StatusReport{DocID: ev.DocID, Recipient: code, Code: "01", Time: now}
+			if _, err := enqueue(tx, doc.Sender, Event{Kind: EventStatus, DocID: ev.DocID, Time: now, Status: st}); err != nil {
+				return err
+			}
+			senders = append(senders, doc.Sender)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, h.storeErr(err)
+	}
+	h.deliv.acked(code, seqs)
+	for _, s := range senders {
+		h.deliv.notify(s)
+	}
+	h.metrics.delivered(len(senders))
+	return removed, nil
+}
+
+// MaxAckBatch bounds one acknowledgement call.
+const MaxAckBatch = 1024
+
+// statusOrder is the forward order of processing statuses (DOMAIN.md).
+// 02 (refused on receipt) may only follow 01; 02 and 06 are final.
+var statusOrder = map[string]int{"01": 1, "03": 3, "04": 4, "05": 5, "06": 6}
+
+func describe(code string) string {
+	if code == "" {
+		return "none (arrival not yet acknowledged)"
+	}
+	return code + " (" + StatusText(code) + ")"
+}
+
+// ReportStatus records a recipient's status report and queues it for the
+// sender. The workflow (DOMAIN.md): statuses move forward and may skip
+// steps; 02 and 16 need a reason; nothing follows 02 or 06 except the
+// recall flow; 15 and 16 answer a pending recall (13).
+func (h *Hub) ReportStatus(ctx context.Context, p Principal, docID, code, reason, staff string) (StatusReport, error) {
+	if err := requireAgency(p, "reporting a status"); err != nil {
+		return StatusReport{}, err
+	}
+	if err := h.draining(); err != nil {
+		return StatusReport{}, err
+	}
+	reason = strings.TrimSpace(reason)
+	switch code {
+	case "02", "03", "04", "05", "06", "15", "16":
+	case "01":
+		return StatusReport{}, invalid("code", "01 (arrived) is recorded by the hub when the recipient acknowledges the arrival event")
+	case "13":
+		return StatusReport{}, invalid("code", "13 (recall) is requested by the sender with RecallDocument")
+	default:
+		return StatusReport{}, invalid("code", "unknown status code %q (want 02, 03, 04, 05, 06, 15 or 16)", code)
+	}
+	if (code == "02" || code == "16") && reason == "" {
+		return StatusReport{}, invalid("reason", "status %s (%s) needs a reason", code, StatusText(code))
+	}
+	if err := checkText("reason", reason, MaxSubjectLen, false); err != nil {
+		return StatusReport{}, err
+	}
+	if err := checkText("staff", staff, MaxShortFieldLen, false); err != nil {
+		return StatusReport{}, err
+	}
+	var rep StatusReport
+	var sender string
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		doc, r, err := visible(tx, p, docID)
+		if err != nil {
+			return err
+		}
+		if r != roleRecipient {
+			return newErr(ErrPermission, "", "only the recipients of document %s report its status", docID)
+		}
+		sender = doc.Sender
+		dkey := pairKey(docID, p.Name)
+		var d Delivery
+		if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+			return err
+		}
+		if err := checkTransition(d, code); err != nil {
+			return err
+		}
+		now := h.now()
+		rep = StatusReport{DocID: docID, Recipient: p.Name, Code: code, Reason: reason, Staff: staff, Time: now}
+		switch code {
+		case "15", "16":
+			d.Recall = code
+		default:
+			d.Status = code
+		}
+		d.Steps = append(d.Steps, Step{Time: now, Code: code, What: StatusText(code), Reason: reason, Staff: staff})
+		if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
+			return err
+		}
+		_, err = enqueue(tx, doc.Sender, Event{Kind: EventStatus, DocID: docID, Time: now, Status: &rep})
+		return err
+	})
+	if err != nil {
+		return StatusReport{}, h.storeErr(err)
+	}
+	h.deliv.notify(sender)
+	return rep, nil
+}
+
+func checkTransition(d Delivery, code string) error {
+	precondition := func(format string, args ...any) error {
+		return newErr(ErrPrecondition, "code", "status %s not allowed: the current status is %s; %s", code, describe(d.Status), fmt.Sprintf(format, args...))
+	}
+	if code == "15" || code == "16" {
+		if d.Recall != "13" {
+			if d.Recall == "" {
+				return precondition("no recall was requested")
+			}
+			return precondition("the recall was already answered or withdrawn (%s)", d.Recall)
+		}
+		return nil
+	}
+	switch d.Recall {
+	case "withdrawn", "15":
+		return precondition("the document was recalled")
+	case "13":
+		return precondition("the sender recalled it: answer the recall first with 15 (accept) or 16 (refuse)")
+	}
+	switch d.Status {
+	case "":
+		return precondition("acknowledge the arrival first")
+	case "02", "06":
+		return precondition("%s is final", d.Status)
+	}
+	if code == "02" {
+		if d.Status != "01" {
+			return precondition("02 (refused) is only possible on receipt, right after 01")
+		}
+		return nil
+	}
+	if statusOrder[code] <= statusOrder[d.Status] {
+		return precondition("statuses move forward only")
+	}
+	return nil
+}
+
+// Recall is the sender's recall (status 13): recipients that have not
+// acknowledged the arrival lose it from their queue (withdrawn); those that
+// have it get a recall event and answer 15 or 16.
+func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (withdrawn, asked []string, err error) {
+	if err := requireAgency(p, "recalling"); err != nil {
+		return nil, nil, err
+	}
+	reason = strings.TrimSpace(reason)
+	if err := checkText("reason", reason, MaxSubjectLen, true); err != nil {
+		return nil, nil, err
+	}
+	err = h.st.Update(ctx, func(tx store.Tx) error {
+		withdrawn, asked = nil, nil
+		doc, r, err := visible(tx, p, docID)
+		if err != nil {
+			return err
+		}
+		if r != roleSender {
+			return newErr(ErrPermission, "", "only the sender of document %s may recall it", docID)
+		}
+		if doc.Recalled != nil {
+			return newErr(ErrPrecondition, "", "document %s was already recalled at %s", docID, doc.Recalled.Format(time.RFC3339))
+		}
+		now := h.now()
+		doc.Recalled, doc.RecallReason = &now, reason
+		if err := putJSON(tx, store.BucketDocuments, []byte(docID), doc); err != nil {
+			return err
+		}
+		for _, rc := range doc.Header.Recipients {
+			dkey := pairKey(docID, rc)
+			var d Delivery
+			if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+				return err
+			}
+			if d.Status == "" {
+				if err := tx.Delete(store.BucketQueue, queueKey(rc, d.QueueSeq)); err != nil {
+					return err
+				}
+				d.Recall, d.QueueSeq = "withdrawn", 0
+				d.Steps = append(d.Steps, Step{Time: now, Code: "13", What: "recalled before delivery: withdrawn from the queue", Reason: reason})
+				withdrawn = append(withdrawn, rc)
+			} else {
+				d.Recall = "13"
+				d.Steps = append(d.Steps, Step{Time: now, Code: "13", What: StatusText("13"), Reason: reason})
+				if _, err := enqueue(tx, rc, Event{Kind: EventRecalled, DocID: docID, Time: now, Reason: reason}); err != nil {
+					return err
+				}
+				asked = append(asked, rc)
+			}
+			if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, h.storeErr(err)
+	}
+	for _, rc := range append(append([]string(nil), withdrawn...), asked...) {
+		h.deliv.notify(rc)
+	}
+	h.log.Info("document recalled", "id", docID, "withdrawn", len(withdrawn), "asked", len(asked))
+	return withdrawn, asked, nil
+}
+
+// DocumentView is a document with what the caller may see of its deliveries.
+type DocumentView struct {
+	Doc        Document
+	SenderName string
+	Deliveries []DeliveryView
+}
+
+// DeliveryView is one recipient's line.
+type DeliveryView struct {
+	Delivery
+	Name string
+}
+
+// GetDocument returns a document the caller may see.
+func (h *Hub) GetDocument(ctx context.Context, p Principal, docID string) (DocumentView, error) {
+	return h.view(ctx, p, docID, false)
+}
+
+// Trace returns a document with its deliveries: all for the sender and
+// admins, the caller's own for a recipient.
+func (h *Hub) Trace(ctx context.Context, p Principal, docID string) (DocumentView, error) {
+	return h.view(ctx, p, docID, true)
+}
+
+func (h *Hub) view(ctx context.Context, p Principal, docID string, withDeliveries bool) (DocumentView, error) {
+	var v DocumentView
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		doc, r, err := visible(tx, p, docID)
+		if err != nil {
+			return err
+		}
+		v, err = viewTx(tx, doc, r, p, withDeliveries)
+		return err
+	})
+	return v, err
+}
+
+func viewTx(tx store.Tx, doc Document, r role, p Principal, withDeliveries bool) (DocumentView, error) {
+	v := DocumentView{Doc: doc}
+	if a, err := getAgency(tx, doc.Sender); err == nil {
+		v.SenderName = a.Name
+	}
+	if !withDeliveries {
+		return v, nil
+	}
+	for _, rc := range doc.Header.Recipients {
+		if r == roleRecipient && rc != p.Name {
+			continue
+		}
+		var d Delivery
+		if err := getJSON(tx, store.BucketDeliveries, pairKey(doc.ID, rc), &d); err != nil {
+			return v, err
+		}
+		dv := DeliveryView{Delivery: d}
+		if a, err := getAgency(tx, rc); err == nil {
+			dv.Name = a.Name
+		}
+		v.Deliveries = append(v.Deliveries, dv)
+	}
+	return v, nil
+}
+
+// Attachment is an open attachment body.
+type Attachment struct {
+	Info AttachmentInfo
+	Body io.ReadSeekCloser
+}
+
+// OpenAttachment opens attachment index of a document the caller may see.
+func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, index int) (Attachment, error) {
+	var info AttachmentInfo
+	var rec blobRecord
+	var inline []byte
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		doc, _, err := visible(tx, p, docID)
+		if err != nil {
+			return err
+		}
+		if index < 0 || index >= len(doc.Header.Attachments) {
+			return newErr(ErrNotFound, "index", "document %s has no attachment %d (it has %d)", docID, index, len(doc.Header.Attachments))
+		}
+		info = doc.Header.Attachments[index]
+		key := []byte(hex.EncodeToString(info.SHA256))
+		if err := getJSON(tx, store.BucketBlobs, key, &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return newErr(ErrNotFound, "index", "the body of attachment %d of document %s was purged", index, docID)
+			}
+			return err
+		}
+		if rec.Inline {
+			inline, err = tx.Get(store.BucketBlobData, key)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Attachment{}, err
+	}
+	if rec.Inline {
+		return Attachment{Info: info, Body: nopCloser{bytes.NewReader(inline)}}, nil
+	}
+	f, err := h.files.Open(hex.EncodeToString(info.SHA256))
+	if err != nil {
+		return Attachment{}, fmt.Errorf("open attachment body: %w", err)
+	}
+	return Attachment{Info: info, Body: f}, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// ListFilter selects documents in ListSent and ListReceived.
+type ListFilter struct {
+	Counterpart string
+	Status      string // a recipient status; "00" = not yet acknowledged
+	Since       time.Time
+	Until       time.Time
+}
+
+// Summary is a line of a document list.
+type Summary = DocumentView
+
+// Document list page sizes.
+const (
+	DefaultDocPage = 50
+	MaxDocPage     = 500
+)
+
+// ListSent lists the caller's sent documents, newest first.
+func (h *Hub) ListSent(ctx context.Context, p Principal, f ListFilter, pageSize int, token string) ([]Summary, string, error) {
+	return h.list(ctx, p, store.BucketSent, f, pageSize, token)
+}
+
+// ListReceived lists documents addressed to the caller, newest first.
+func (h *Hub) ListReceived(ctx context.Context, p Principal, f ListFilter, pageSize int, token string) ([]Summary, string, error) {
+	return h.list(ctx, p, store.BucketInbox, f, pageSize, token)
+}
+
+func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilter, pageSize int, token string) ([]Summary, string, error) {
+	if err := requireAgency(p, "listing documents"); err != nil {
+		return nil, "", err
+	}
+	switch {
+	case pageSize < 0:
+		return nil, "", invalid("page_size", "must not be negative")
+	case pageSize == 0:
+		pageSize = DefaultDocPage
+	case pageSize > MaxDocPage:
+		pageSize = MaxDocPage
+	}
+	if f.Counterpart != "" {
+		if _, err := parseCode("counterpart", f.Counterpart); err != nil {
+			return nil, "", err
+		}
+	}
+	if f.Status != "" && f.Status != "00" && StatusText(f.Status) == "" {
+		return nil, "", invalid("status", "unknown status code %q", f.Status)
+	}
+	prefix := []byte(p.Name + "\x00")
+	var before []byte
+	if token != "" {
+		if checkDocID(token) != nil {
+			return nil, "", invalid("page_token", "is not a token this hub issued")
+		}
+		before = append(bytes.Clone(prefix), token...)
+	}
+	var out []Summary
+	next := ""
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		return tx.ScanDesc(b, prefix, before, func(k, _ []byte) (bool, error) {
+			id := string(k[len(prefix):])
+			if len(out) == pageSize {
+				next = out[len(out)-1].Doc.ID
+				return false, nil
+			}
+			var doc Document
+			if err := getJSON(tx, store.BucketDocuments, []byte(id), &doc); err != nil {
+				return false, err
+			}
+			if !f.Since.IsZero() && doc.Created.Before(f.Since) {
+				return false, nil // newest first: everything after is older still
+			}
+			if !f.Until.IsZero() && !doc.Created.Before(f.Until) {
+				return true, nil
+			}
+			r := roleSender
+			if b == store.BucketInbox {
+				r = roleRecipient
+				if f.Counterpart != "" && doc.Sender != f.Counterpart {
+					return true, nil
+				}
+			} else if f.Counterpart != "" && !contains(doc.Header.Recipients, f.Counterpart) {
+				return true, nil
+			}
+			v, err := viewTx(tx, doc, r, p, true)
+			if err != nil {
+				return false, err
+			}
+			if f.Status != "" && !hasStatus(v.Deliveries, f.Status, f.Counterpart) {
+				return true, nil
+			}
+			out = append(out, v)
+			return true, ctx.Err()
+		})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasStatus(ds []DeliveryView, status, counterpart string) bool {
+	if status == "00" {
+		status = ""
+	}
+	for _, d := range ds {
+		if counterpart != "" && d.Recipient != counterpart && len(ds) > 1 {
+			continue
+		}
+		if d.Status == status || (d.Recall != "" && d.Recall == status) {
+			return true
+		}
+	}
+	return false
+}
+
+// QueueStats is an agency's backlog.
+type QueueStats struct {
+	Depth  int
+	Oldest time.Time
+}
+
+// Queues returns the backlog of every agency with queued events, sorted by code.
+func (h *Hub) Queues(ctx context.Context) (map[string]QueueStats, error) {
+	out := map[string]QueueStats{}
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 {
+				return true, nil
+			}
+			code := string(k[:i])
+			q := out[code]
+			q.Depth++
+			if q.Oldest.IsZero() {
+				var ev Event
+				if err := json.Unmarshal(v, &ev); err == nil {
+					q.Oldest = ev.Time
+				}
+			}
+			out[code] = q
+			return true, ctx.Err()
+		})
+	})
+	return out, err
+}
+
+var _ = sort.Strings

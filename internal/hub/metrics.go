@@ -1,0 +1,21 @@
+package hub
+
+import "sync/atomic"
+
+// Metrics counts what the hub did since it started. Exporters (Prometheus,
+// the dashboard) read it; the hub only adds.
+type Metrics struct {
+	DocumentsSent       atomic.Int64 // documents accepted
+	Deliveries          atomic.Int64 // arrival acknowledgements (status 01)
+	QueuedDeliveries    atomic.Int64 // arrival events queued
+	Redeliveries        atomic.Int64 // events pushed again after the ack deadline
+	OnlineSubscriptions atomic.Int64 // open subscription streams
+}
+
+func (m *Metrics) sent(recipients int) {
+	m.DocumentsSent.Add(1)
+	m.QueuedDeliveries.Add(int64(recipients))
+}
+func (m *Metrics) delivered(n int) { m.Deliveries.Add(int64(n)) }
+func (m *Metrics) redelivered()    { m.Redeliveries.Add(1) }
+func (m *Metrics) online(d int)    { m.OnlineSubscriptions.Add(int64(d)) }

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Files keeps large attachment bodies as files beside the database, named
+// by their SHA-256, so they stay out of the B+tree's pages and out of the
+// hub's memory (reads are plain file reads, not mmap).
+//
+// A body is written to a temporary file, fsynced and renamed into place
+// before the transaction that references it commits; a crash in between
+// leaves an unreferenced file that Sweep removes at the next start. The
+// database row is the commit point, so a document is either whole or absent.
+type Files struct {
+	dir string
+}
+
+// OpenFiles opens (creating) the blob directory.
+func OpenFiles(dir string) (*Files, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("blob directory: %w", err)
+	}
+	return &Files{dir: dir}, nil
+}
+
+// Dir returns the blob directory.
+func (f *Files) Dir() string { return f.dir }
+
+func (f *Files) path(sum string) string { return filepath.Join(f.dir, sum[:2], sum) }
+
+// FileWriter receives one body and hashes it as it goes.
+type FileWriter struct {
+	f    *Files
+	tmp  *os.File
+	h    hash.Hash
+	size int64
+	done bool
+}
+
+// Create starts a new body in a temporary file.
+func (f *Files) Create() (*FileWriter, error) {
+	tmp, err := os.CreateTemp(filepath.Join(f.dir, "tmp"), "upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("create blob: %w", err)
+	}
+	return &FileWriter{f: f, tmp: tmp, h: sha256.New()}, nil
+}
+
+// Write appends to the body.
+func (w *FileWriter) Write(p []byte) (int, error) {
+	n, err := w.tmp.Write(p)
+	w.h.Write(p[:n])
+	w.size += int64(n)
+	return n, err
+}
+
+// Size returns the bytes written so far.
+func (w *FileWriter) Size() int64 { return w.size }
+
+// Sum returns the SHA-256 of the bytes written so far.
+func (w *FileWriter) Sum() []byte { return w.h.Sum(nil) }
+
+// Commit makes the body durable under its digest and returns the digest
+// (hex). If an identical body exists already, the new copy is dropped.
+func (w *FileWriter) Commit() (string, error) {
+	if w.done {
+		return "", errors.New("blob already committed or aborted")
+	}
+	w.done = true
+	sum := hex.EncodeToString(w.h.Sum(nil))
+	name := w.tmp.Name()
+	if err := w.tmp.Sync(); err != nil {
+		w.tmp.Close()
+		os.Remove(name)
+		return "", fmt.Errorf("sync blob: %w", err)
+	}
+	if err := w.tmp.Close(); err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("close blob: %w", err)
+	}
+	final := w.f.path(sum)
+	if _, err := os.Stat(final); err == nil {
+		os.Remove(name)
+		return sum, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	if err := os.Rename(name, final); err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("place blob: %w", err)
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return "", err
+	}
+	return sum, nil
+}
+
+// Abort drops an unfinished body. It is safe after Commit.
+func (w *FileWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.tmp.Close()
+	os.Remove(w.tmp.Name())
+}
+
+// Open opens a body for reading.
+func (f *Files) Open(sum string) (*os.File, error) {
+	if !validSum(sum) {
+		return nil, fmt.Errorf("blob %q: %w", sum, ErrNotFound)
+	}
+	r, err := os.Open(f.path(sum))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", sum, ErrNotFound)
+	}
+	return r, err
+}
+
+// Remove deletes a body; a missing one is not an error.
+func (f *Files) Remove(sum string) error {
+	if !validSum(sum) {
+		return nil
+	}
+	err := os.Remove(f.path(sum))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Sweep removes temporary files and every body for which keep returns
+// false. Run it only when no upload is in progress (at start).
+func (f *Files) Sweep(keep func(sum string) (bool, error)) (removed int, err error) {
+	tmp := filepath.Join(f.dir, "tmp")
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		if os.Remove(filepath.Join(tmp, e.Name())) == nil {
+			removed++
+		}
+	}
+	err = filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != f.dir && filepath.Base(path) == "tmp" {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		sum := d.Name()
+		if !validSum(sum) {
+			return nil
+		}
+		ok, err := keep(sum)
+		if err != nil {
+			return err
+		}
+		if !ok && os.Remove(path) == nil {
+			removed++
+		}
+		return nil
+	})
+	return removed, err
+}
+
+func validSum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	return strings.Trim(s, "0123456789abcdef") == ""
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+var _ io.Writer = (*FileWriter)(nil)
