@@ -93,17 +93,24 @@ func (h *Hub) AddAgency(code, name string, stage ndxpv1.Stage) {
 // ndxpctl does (CSR made here), and returns its path.
 func (h *Hub) IssueCreds(code string) string {
 	h.tb.Helper()
+	return IssueCreds(h.tb, h.Admin(), code, h.Daemon.GRPCAddr())
+}
+
+// IssueCreds has admin issue a credential for code, as ndxpctl does (the
+// key is made here), and writes it for a hub at addr; it returns the path.
+func IssueCreds(tb testing.TB, admin *client.Client, code, addr string) string {
+	tb.Helper()
 	csr, keyPEM, err := pki.NewCSR(pki.AgencyIdentity(code))
 	if err != nil {
-		h.tb.Fatalf("csr: %v", err)
+		tb.Fatalf("csr: %v", err)
 	}
-	resp, err := h.Admin().Registry.IssueCredential(context.Background(), &ndxpv1.IssueCredentialRequest{Code: code, Csr: csr})
+	resp, err := admin.Registry.IssueCredential(context.Background(), &ndxpv1.IssueCredentialRequest{Code: code, Csr: csr})
 	if err != nil {
-		h.tb.Fatalf("issue credential %s: %v", code, err)
+		tb.Fatalf("issue credential %s: %v", code, err)
 	}
-	path := filepath.Join(h.tb.TempDir(), code+".creds")
-	if err := pki.WriteCreds(path, h.Daemon.GRPCAddr(), resp.GetCaPem(), resp.GetCertificatePem(), keyPEM); err != nil {
-		h.tb.Fatalf("write creds: %v", err)
+	path := filepath.Join(tb.TempDir(), code+".creds")
+	if err := pki.WriteCreds(path, addr, resp.GetCaPem(), resp.GetCertificatePem(), keyPEM); err != nil {
+		tb.Fatalf("write creds: %v", err)
 	}
 	return path
 }
