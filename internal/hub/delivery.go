@@ -143,7 +143,7 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 	h.log.Info("agency connected", "code", code)
 	defer h.log.Info("agency disconnected", "code", code)
 
-	var cursor uint64              // highest sequence pushed on this stream
+	var cursor uint64                  // highest sequence pushed on this stream
 	inflight := map[uint64]time.Time{} // pushed, not yet acknowledged
 	caughtUp := false
 	timer := time.NewTimer(time.Hour)

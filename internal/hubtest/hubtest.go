@@ -14,8 +14,8 @@ import (
 
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/pki"
-	"github.com/ndxp/ndxp/server"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+	"github.com/ndxp/ndxp/server"
 )
 
 // Hub is a running test hub.
