@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -144,6 +145,12 @@ func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Atta
 	h = proto.Clone(h).(*ndxpv1.DocumentHeader)
 	if h.Reference == "" && h.Number == "" && c.Code() != "" {
 		h.Reference = NewReference(c.Code(), time.Now())
+	}
+	// The hub derives a missing reference from number, notation and date;
+	// fix the date here so that a retry after midnight keeps the same
+	// reference and stays idempotent.
+	if h.Reference == "" && h.PromulgationDate == "" {
+		h.PromulgationDate = time.Now().Format("2006-01-02")
 	}
 	bodies := make([]*body, 0, len(atts))
 	defer func() {
@@ -328,9 +335,10 @@ func (c *Client) Document(ctx context.Context, documentID string) (*ndxpv1.Docum
 }
 
 // Report records a processing status of a received document ("03", "06",
-// "02" with a reason, "15"/"16" to answer a recall).
-func (c *Client) Report(ctx context.Context, documentID, code, reason string) (*ndxpv1.StatusReport, error) {
-	resp, err := c.Exchange.ReportStatus(ctx, &ndxpv1.ReportStatusRequest{DocumentId: documentID, Code: code, Reason: reason})
+// "02" with a reason, "15"/"16" to answer a recall). staff, if given,
+// names who handled it (edXML StaffInfo).
+func (c *Client) Report(ctx context.Context, documentID, code, reason string, staff ...string) (*ndxpv1.StatusReport, error) {
+	resp, err := c.Exchange.ReportStatus(ctx, &ndxpv1.ReportStatusRequest{DocumentId: documentID, Code: code, Reason: reason, Staff: strings.Join(staff, ", ")})
 	if err != nil {
 		return nil, err
 	}

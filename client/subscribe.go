@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,7 +31,9 @@ type subOptions struct {
 }
 
 // UntilCaughtUp makes Subscribe return nil once every queued event has
-// been handled and acknowledged, instead of waiting for new ones.
+// been handled and acknowledged, instead of waiting for new ones. A
+// handler error then ends Subscribe with that error (the event stays
+// queued), since waiting for its redelivery would not catch up.
 func UntilCaughtUp() SubscribeOption { return func(o *subOptions) { o.untilCaughtUp = true } }
 
 // Window sets the most unacknowledged events in flight (default 64).
@@ -76,7 +79,8 @@ func (c *Client) Subscribe(ctx context.Context, h Handler, opts ...SubscribeOpti
 		if o.onState != nil {
 			o.onState(false, err)
 		}
-		if !retryable(err) && !errors.Is(err, io.EOF) && !errors.Is(err, errStreamEnded) {
+		var he *HandlerError
+		if errors.As(err, &he) || (!retryable(err) && !errors.Is(err, io.EOF) && !errors.Is(err, errStreamEnded)) {
 			return err
 		}
 		if progressed {
@@ -89,6 +93,18 @@ func (c *Client) Subscribe(ctx context.Context, h Handler, opts ...SubscribeOpti
 }
 
 var errStreamEnded = errors.New("subscription stream ended")
+
+// HandlerError is returned by Subscribe with UntilCaughtUp when the
+// handler fails; the event stays queued.
+type HandlerError struct {
+	Sequence uint64
+	Err      error
+}
+
+func (e *HandlerError) Error() string { return "handling event " + strconv.FormatUint(e.Sequence, 10) + ": " + e.Err.Error() }
+
+// Unwrap returns the handler's error.
+func (e *HandlerError) Unwrap() error { return e.Err }
 
 type subscription struct {
 	c    *Client
@@ -132,6 +148,9 @@ func (s *subscription) run(ctx context.Context) (progressed bool, err error) {
 			ev := m.Event
 			if !s.done.has(ev.GetSequence()) {
 				if err := s.h(ctx, ev); err != nil {
+					if s.o.untilCaughtUp {
+						return progressed, &HandlerError{Sequence: ev.GetSequence(), Err: err}
+					}
 					continue // left unacknowledged: it comes again
 				}
 				s.done.add(ev.GetSequence())

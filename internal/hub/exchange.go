@@ -337,6 +337,8 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 		h.log.Info("document accepted", "id", doc.ID, "sender", sender, "reference", hdr.Reference,
 			"recipients", len(hdr.Recipients), "attachments", len(hdr.Attachments))
 		h.metrics.sent(len(hdr.Recipients))
+		h.traffic.addSend(doc.Created, sender, hdr.Recipients)
+		h.watch.notify()
 	}
 	return receipt, nil
 }
@@ -608,6 +610,12 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 		h.deliv.notify(s)
 	}
 	h.metrics.delivered(len(senders))
+	if len(senders) > 0 {
+		h.traffic.addDelivered(h.cfg.Now(), len(senders))
+	}
+	if removed > 0 {
+		h.watch.notify()
+	}
 	return removed, nil
 }
 
@@ -693,6 +701,7 @@ func (h *Hub) ReportStatus(ctx context.Context, p Principal, docID, code, reason
 		return StatusReport{}, h.storeErr(err)
 	}
 	h.deliv.notify(sender)
+	h.watch.notify()
 	return rep, nil
 }
 
@@ -794,6 +803,7 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 	for _, rc := range append(append([]string(nil), withdrawn...), asked...) {
 		h.deliv.notify(rc)
 	}
+	h.watch.notify()
 	h.log.Info("document recalled", "id", docID, "withdrawn", len(withdrawn), "asked", len(asked))
 	return withdrawn, asked, nil
 }

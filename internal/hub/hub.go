@@ -41,6 +41,11 @@ type Config struct {
 	InlineLimit int64
 	// MaxAttachmentSize bounds one attachment.
 	MaxAttachmentSize int64
+	// UnackedAfter: a document that waits longer than this for its
+	// recipient's acknowledgement raises an alert.
+	UnackedAfter time.Duration
+	// Location is the time zone of "today" in the daily counts.
+	Location *time.Location
 }
 
 // DefaultConfig returns a Config with the defaults filled in.
@@ -51,6 +56,8 @@ func DefaultConfig() Config {
 		AckDeadline:           30 * time.Second,
 		InlineLimit:           64 << 10,
 		MaxAttachmentSize:     4 << 30,
+		UnackedAfter:          15 * time.Minute,
+		Location:              time.Local,
 	}
 }
 
@@ -67,6 +74,12 @@ func (c Config) Validate() error {
 	}
 	if c.InlineLimit < 0 || c.InlineLimit > 1<<20 {
 		return fmt.Errorf("hub config: InlineLimit %d out of 0..1MiB", c.InlineLimit)
+	}
+	if c.UnackedAfter <= 0 {
+		return errors.New("hub config: UnackedAfter must be positive")
+	}
+	if c.Location == nil {
+		return errors.New("hub config: Location is nil")
 	}
 	if c.MaxAttachmentSize <= 0 {
 		return errors.New("hub config: MaxAttachmentSize must be positive")
@@ -85,6 +98,8 @@ type Hub struct {
 
 	// Metrics counts what the hub did since it started.
 	metrics *Metrics
+	traffic *traffic
+	watch   watchers
 
 	drain     chan struct{} // closed by Drain
 	drainOnce sync.Once
@@ -122,11 +137,13 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		ids:      newIDSource(),
 		deliv:    newDeliverer(),
 		metrics:  &Metrics{},
+		traffic:  newTraffic(cfg.Location),
 		drain:    make(chan struct{}),
 		index:    map[string]indexEntry{},
 		revoked:  map[string]bool{},
 		presence: newPresence(cfg.Now),
 	}
+	h.presence.onChange = h.watch.notify
 	err := st.View(ctx, func(tx store.Tx) error {
 		if err := tx.Scan(store.BucketAgencies, nil, nil, func(_, v []byte) (bool, error) {
 			var a Agency
@@ -151,6 +168,9 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load hub state: %w", err)
+	}
+	if err := h.loadTraffic(ctx); err != nil {
+		return nil, fmt.Errorf("load traffic counts: %w", err)
 	}
 	// Attachment files written for sends that never committed (a crash
 	// between the file and the transaction) are not referenced: drop them.

@@ -21,6 +21,8 @@ type presence struct {
 	m   map[string]*conn
 	// kicks are closed to end an agency's streams (suspension, revocation).
 	kicks map[string]chan struct{}
+	// onChange is called (outside the lock) when an agency goes online or offline.
+	onChange func()
 }
 
 type conn struct {
@@ -37,6 +39,7 @@ func newPresence(now func() time.Time) *presence {
 // agency must be disconnected, and a function to call when it ends.
 func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
 	p.mu.Lock()
+	defer p.changed()
 	defer p.mu.Unlock()
 	now := p.now().UTC()
 	c := p.m[code]
@@ -58,6 +61,7 @@ func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
 	return k, func() {
 		once.Do(func() {
 			p.mu.Lock()
+			defer p.changed()
 			defer p.mu.Unlock()
 			c.streams--
 			c.lastSeen = p.now().UTC()
@@ -65,6 +69,12 @@ func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
 				c.since = time.Time{}
 			}
 		})
+	}
+}
+
+func (p *presence) changed() {
+	if p.onChange != nil {
+		p.onChange()
 	}
 }
 

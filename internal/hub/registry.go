@@ -266,6 +266,7 @@ func (h *Hub) indexPut(a Agency) {
 	h.mu.Lock()
 	h.index[a.Code] = indexEntry{stage: a.Stage, suspended: a.Suspended}
 	h.mu.Unlock()
+	h.watch.notify()
 }
 
 // GetAgency returns one agency.

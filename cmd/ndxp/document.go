@@ -1,0 +1,359 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ndxp/ndxp/internal/cli"
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+)
+
+// reportable are the status codes a recipient reports itself (DOMAIN.md):
+// 01 is recorded when it acknowledges arrival, 13 by the sender's recall.
+var reportable = map[string]string{
+	"02": "refused", "03": "accepted", "04": "assigned", "05": "being processed", "06": "completed",
+	"15": "recall accepted", "16": "recall refused",
+}
+
+// checkStatus validates a status report locally, for a clear usage error
+// before any connection; the hub checks the order of statuses.
+func checkStatus(code, reason string) error {
+	switch code {
+	case "":
+		return usageErrorf("--code is required: 02-06, 15 or 16")
+	case "01":
+		return usageErrorf("--code 01: arrival is recorded when ndxp receive saves the document")
+	case "13":
+		return usageErrorf("--code 13: the sender recalls with ndxp recall")
+	}
+	if _, ok := reportable[code]; !ok {
+		return usageErrorf("--code %q: want 02 (refused), 03 (accepted), 04 (assigned), 05 (processing), 06 (completed), 15 or 16 (answer a recall)", code)
+	}
+	if (code == "02" || code == "16") && strings.TrimSpace(reason) == "" {
+		return usageErrorf("--code %s needs --reason", code)
+	}
+	return nil
+}
+
+func statusCmd(a *app) *cobra.Command {
+	var code, reason, staff string
+	cmd := &cobra.Command{
+		Use:   "status DOCID --code CODE [--reason TEXT] [--staff NAME]",
+		Short: "Report this agency's processing status of a received document",
+		Long: `Records this agency's processing status of a document it received, and the
+hub pushes it to the sender. Codes (DOMAIN.md):
+  02 refused (needs --reason)   03 accepted/registered   04 assigned
+  05 being processed            06 completed
+  15 recall accepted            16 recall refused (needs --reason)
+The hub refuses a status out of order (e.g. 04 before 03, anything after
+06) and names the current one. Prints the status as recorded:
+<id> TAB <recipient> TAB <code> TAB <reason> TAB <time>.`,
+		Example: `  ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 03
+  ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 02 --reason "Sai thẩm quyền"
+  ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 06 --staff "Trần Thị B"`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkStatus(code, reason); err != nil {
+				return err
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			// The SDK's Report has no staff parameter; call the API directly.
+			resp, err := c.Exchange.ReportStatus(cmd.Context(), &ndxpv1.ReportStatusRequest{
+				DocumentId: args[0], Code: code, Reason: reason, Staff: staff})
+			if err != nil {
+				return err
+			}
+			st := resp.GetStatus()
+			if a.json() {
+				return a.protoJSON(st)
+			}
+			_, err = fmt.Fprintln(a.stdout, strings.Join([]string{st.GetDocumentId(), st.GetRecipientCode(),
+				st.GetCode(), oneLine(st.GetReason()), tsText(st.GetTime())}, "\t"))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&code, "code", "", "status code: 02-06, 15 or 16 (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "reason (required with 02 and 16)")
+	cmd.Flags().StringVar(&staff, "staff", "", "who handled it (edXML StaffInfo)")
+	return cmd
+}
+
+func recallCmd(a *app) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "recall DOCID --reason TEXT",
+		Short: "Recall a document this agency sent (status 13)",
+		Long: `Recalls a document this agency sent. The hub withdraws it from recipients
+that have not received it yet, and asks those that have to answer with
+status 15 (recall accepted) or 16 (refused); their answers arrive through
+ndxp receive and show in ndxp trace.`,
+		Example: `  ndxp recall 01J9Z3Q8M4K2V7X5W6T1R0S9PA --reason "Ban hành nhầm, sẽ gửi văn bản thay thế"`,
+		Args:    usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return usageErrorf("--reason is required: why the document is recalled")
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			resp, err := c.Recall(cmd.Context(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return cli.JSON(a.stdout, map[string]any{
+					"document_id": args[0], "withdrawn": nonNil(resp.GetWithdrawn()), "asked": nonNil(resp.GetAsked()),
+				})
+			}
+			return cli.Fields(a.stdout, [][2]string{
+				{"Document", args[0]},
+				{"Withdrawn", orDash(strings.Join(resp.GetWithdrawn(), ", "))},
+				{"Asked to answer", orDash(strings.Join(resp.GetAsked(), ", "))},
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why the document is recalled (required)")
+	return cmd
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func traceCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "trace DOCID",
+		Short: "Show every hand-over and status of a document",
+		Long: `Shows a document and, for each recipient this agency may see (all of them
+for the sender, its own line for a recipient), its status, recall state
+and every step in order: queued, delivered, each status with its reason.
+-o json prints the hub's GetTraceResponse with the proto field names.`,
+		Example: `  ndxp trace 01J9Z3Q8M4K2V7X5W6T1R0S9PA
+  ndxp trace 01J9Z3Q8M4K2V7X5W6T1R0S9PA -o json | jq '.recipients[] | {recipient_code, status}'`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tr, err := c.Trace(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return a.protoJSON(tr)
+			}
+			return printTrace(a, tr)
+		},
+	}
+}
+
+func printTrace(a *app, tr *ndxpv1.GetTraceResponse) error {
+	d := tr.GetDocument()
+	h := d.GetHeader()
+	kv := [][2]string{
+		{"Document", d.GetId()},
+		{"Reference", orDash(h.GetReference())},
+		{"From", strings.TrimSpace(d.GetSenderCode() + " " + d.GetSenderName())},
+		{"Subject", oneLine(h.GetSubject())},
+		{"Created", tsText(d.GetCreateTime())},
+	}
+	if d.GetRecalled() {
+		kv = append(kv, [2]string{"Recalled", "yes"})
+	}
+	if err := cli.Fields(a.stdout, kv); err != nil {
+		return err
+	}
+	for _, r := range tr.GetRecipients() {
+		fmt.Fprintln(a.stdout)
+		rkv := [][2]string{
+			{"Recipient", strings.TrimSpace(r.GetRecipientCode() + " " + r.GetRecipientName())},
+			{"Status", statusText(r)},
+			{"Recall", orDash(r.GetRecall())},
+			{"Delivered", tsText(r.GetDeliverTime())},
+		}
+		if err := cli.Fields(a.stdout, rkv); err != nil {
+			return err
+		}
+		rows := make([][]string, 0, len(r.GetSteps()))
+		for _, s := range r.GetSteps() {
+			reason := s.GetReason()
+			if s.GetStaff() != "" {
+				reason = strings.TrimSpace(reason + " [" + s.GetStaff() + "]")
+			}
+			rows = append(rows, []string{"  " + tsText(s.GetTime()), orDash(s.GetCode()), oneLine(s.GetDescription()), orDash(oneLine(reason))})
+		}
+		if len(rows) > 0 {
+			if err := cli.Table(a.stdout, []string{"  TIME", "CODE", "DESCRIPTION", "REASON"}, rows); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func showCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show DOCID",
+		Short: "Show a document's header and attachments",
+		Long: `Shows a document's header (sender, recipients, number, subject, signer,
+dates, priority, what it answers or updates) and its attachments.
+-o json prints the document with the proto field names, as in header.json.`,
+		Example: `  ndxp show 01J9Z3Q8M4K2V7X5W6T1R0S9PA
+  ndxp show 01J9Z3Q8M4K2V7X5W6T1R0S9PA -o json`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			d, err := c.Document(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return a.protoJSON(d)
+			}
+			return printDocument(a, d)
+		},
+	}
+}
+
+func printDocument(a *app, d *ndxpv1.Document) error {
+	h := d.GetHeader()
+	signer := strings.Join(nonEmpty(h.GetSigner().GetCompetence(), h.GetSigner().GetPosition(), h.GetSigner().GetFullName()), ", ")
+	promulgated := strings.Join(nonEmpty(h.GetPromulgationPlace(), h.GetPromulgationDate()), ", ")
+	kv := [][2]string{
+		{"Document", d.GetId()},
+		{"Reference", orDash(h.GetReference())},
+		{"From", strings.TrimSpace(d.GetSenderCode() + " " + d.GetSenderName())},
+		{"To", orDash(strings.Join(h.GetRecipients(), ", "))},
+		{"Number", numberText(h)},
+		{"Type", orDash(h.GetDocumentType())},
+		{"Subject", oneLine(h.GetSubject())},
+		{"Promulgated", orDash(promulgated)},
+		{"Signer", orDash(signer)},
+		{"Priority", priorityText(h.GetPriority())},
+		{"Due", orDash(h.GetDueDate())},
+		{"Business type", businessText(h.GetBusinessType())},
+	}
+	if h.GetOriginalDocumentId() != "" {
+		kv = append(kv, [2]string{"Original", h.GetOriginalDocumentId()})
+	}
+	if h.GetResponseFor() != "" {
+		kv = append(kv, [2]string{"In response to", h.GetResponseFor()})
+	}
+	kv = append(kv, [2]string{"Created", tsText(d.GetCreateTime())}, [2]string{"Recalled", yesNo(d.GetRecalled())})
+	if err := cli.Fields(a.stdout, kv); err != nil {
+		return err
+	}
+	if c := h.GetContent(); c != "" {
+		fmt.Fprintf(a.stdout, "\n%s\n", c)
+	}
+	atts := h.GetAttachments()
+	if len(atts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(a.stdout)
+	rows := make([][]string, len(atts))
+	for i, at := range atts {
+		sum := fmt.Sprintf("%x", at.GetSha256())
+		if len(sum) > 16 {
+			sum = sum[:16] + "…"
+		}
+		rows[i] = []string{strconv.Itoa(i), oneLine(at.GetName()), orDash(at.GetMediaType()), formatBytes(at.GetSize()), orDash(sum)}
+	}
+	return cli.Table(a.stdout, []string{"#", "NAME", "TYPE", "SIZE", "SHA-256"}, rows)
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// fetchView is the JSON shape of `ndxp fetch -o json`.
+type fetchView struct {
+	DocumentID string      `json:"document_id"`
+	Path       string      `json:"path"`
+	Files      []fetchFile `json:"files"`
+}
+
+type fetchFile struct {
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	File  string `json:"file"`
+	Size  int64  `json:"size"`
+}
+
+func fetchCmd(a *app) *cobra.Command {
+	var out string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "fetch DOCID --out DIR [--force]",
+		Short: "Download a document and its attachments without acknowledging anything",
+		Long: `Downloads a document into DIR/<document id>/ (header.json and the
+attachments, laid out as ndxp receive does) and prints that path. It
+acknowledges nothing and records no status: use it to look at a document
+again, or for a sender to look at its own. The digest of every attachment
+is checked. An existing DIR/<document id> is kept unless --force.`,
+		Example: `  ndxp fetch 01J9Z3Q8M4K2V7X5W6T1R0S9PA --out ./copies
+  ndxp fetch 01J9Z3Q8M4K2V7X5W6T1R0S9PA --out ./inbox --force`,
+		Args: usage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageErrorf("--out is required: the directory to save the document in")
+			}
+			if err := checkDocumentID(args[0]); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			d, err := c.Document(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if err := mkdirAll(out); err != nil {
+				return err
+			}
+			s := &saver{dir: out, hub: c, bar: newProgressBar(a.stderr)}
+			path, err := s.save(cmd.Context(), d, force)
+			if errors.Is(err, errAlreadySaved) {
+				return fmt.Errorf("%s exists; pass --force to download it again", path)
+			}
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				v := fetchView{DocumentID: d.GetId(), Path: path, Files: []fetchFile{}}
+				atts := d.GetHeader().GetAttachments()
+				for i, name := range attachmentFileNames(atts) {
+					v.Files = append(v.Files, fetchFile{Index: i, Name: atts[i].GetName(), File: name, Size: atts[i].GetSize()})
+				}
+				return cli.JSON(a.stdout, v)
+			}
+			_, err = fmt.Fprintln(a.stdout, path)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "directory to save the document in (required; made if missing)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace DIR/<document id> if it exists")
+	return cmd
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ndxp/ndxp/client"
+	"github.com/ndxp/ndxp/internal/cli"
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+)
+
+// maxConnectFailures is how many connection failures in a row `ndxp
+// receive` without --follow tolerates before it gives up; a one-shot run
+// (from cron, say) should fail, not wait forever for a hub that is down.
+const maxConnectFailures = 5
+
+// receiver handles the events of a subscription: it saves documents into
+// a directory and prints one line per event.
+type receiver struct {
+	saver
+	out    io.Writer // one line per event
+	errw   io.Writer // notes
+	asJSON bool
+}
+
+// eventLine is the JSON shape of one line of `ndxp receive -o json`.
+type eventLine struct {
+	Event              string     `json:"event"`
+	DocumentID         string     `json:"document_id"`
+	From               string     `json:"from,omitempty"`
+	FromName           string     `json:"from_name,omitempty"`
+	Subject            string     `json:"subject,omitempty"`
+	Reference          string     `json:"reference,omitempty"`
+	OriginalDocumentID string     `json:"original_document_id,omitempty"`
+	Path               string     `json:"path,omitempty"`
+	Recipient          string     `json:"recipient,omitempty"`
+	Code               string     `json:"code,omitempty"`
+	Reason             string     `json:"reason,omitempty"`
+	Staff              string     `json:"staff,omitempty"`
+	Time               *time.Time `json:"time,omitempty"`
+}
+
+// documentEvents name the kinds that carry a document to save.
+var documentEvents = map[ndxpv1.EventKind]string{
+	ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED:  "arrived",
+	ndxpv1.EventKind_EVENT_KIND_DOCUMENT_UPDATED:  "updated",
+	ndxpv1.EventKind_EVENT_KIND_DOCUMENT_REPLACED: "replaced",
+}
+
+// handle processes one event. It returns nil only once what the event
+// carries is on disk (or printed, for statuses), since nil acknowledges it.
+func (r *receiver) handle(ctx context.Context, ev *ndxpv1.Event) error {
+	switch ev.GetKind() {
+	case ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED, ndxpv1.EventKind_EVENT_KIND_DOCUMENT_UPDATED,
+		ndxpv1.EventKind_EVENT_KIND_DOCUMENT_REPLACED:
+		return r.document(ctx, ev)
+	case ndxpv1.EventKind_EVENT_KIND_STATUS_CHANGED:
+		st := ev.GetStatus()
+		id := firstNonEmpty(ev.GetDocumentId(), st.GetDocumentId())
+		if r.asJSON {
+			return r.jsonLine(eventLine{Event: "status", DocumentID: id, Recipient: st.GetRecipientCode(),
+				Code: st.GetCode(), Reason: st.GetReason(), Staff: st.GetStaff(), Time: optTime(st.GetTime())})
+		}
+		return r.line(id, "status", st.GetRecipientCode(), st.GetCode(), st.GetReason())
+	case ndxpv1.EventKind_EVENT_KIND_DOCUMENT_RECALLED:
+		return r.recalled(ev)
+	default:
+		// An event kind newer than this tool: say so, and acknowledge it,
+		// or it would block the queue forever.
+		fmt.Fprintf(r.errw, "ndxp: event %d (%s) for document %s not understood; skipped\n",
+			ev.GetSequence(), ev.GetKind(), ev.GetDocumentId())
+		return nil
+	}
+}
+
+func (r *receiver) document(ctx context.Context, ev *ndxpv1.Event) error {
+	doc := ev.GetDocument()
+	if doc == nil {
+		var err error
+		if doc, err = r.hub.Document(ctx, ev.GetDocumentId()); err != nil {
+			return err
+		}
+	}
+	path, err := r.save(ctx, doc, false)
+	if errors.Is(err, errAlreadySaved) {
+		// Saved before a crash but not acknowledged: nothing to do.
+		fmt.Fprintf(r.errw, "ndxp: %s already saved in %s\n", doc.GetId(), path)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("save document %s: %w", doc.GetId(), err)
+	}
+	h := doc.GetHeader()
+	if r.asJSON {
+		return r.jsonLine(eventLine{Event: documentEvents[ev.GetKind()], DocumentID: doc.GetId(),
+			From: doc.GetSenderCode(), FromName: doc.GetSenderName(), Subject: h.GetSubject(),
+			Reference: h.GetReference(), OriginalDocumentID: h.GetOriginalDocumentId(), Path: path,
+			Time: optTime(doc.GetCreateTime())})
+	}
+	return r.line(doc.GetId(), doc.GetSenderCode(), h.GetSubject())
+}
+
+func (r *receiver) recalled(ev *ndxpv1.Event) error {
+	id := ev.GetDocumentId()
+	path := ""
+	if checkDocumentID(id) == nil {
+		dir := filepath.Join(r.dir, id)
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			data, err := marshalProto(ev)
+			if err != nil {
+				return err
+			}
+			path = filepath.Join(dir, recallFile)
+			if err := writeFileAtomic(path, data); err != nil {
+				return fmt.Errorf("record recall of %s: %w", id, err)
+			}
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if r.asJSON {
+		return r.jsonLine(eventLine{Event: "recalled", DocumentID: id, Reason: ev.GetReason(), Path: path, Time: optTime(ev.GetTime())})
+	}
+	return r.line(id, "recalled", ev.GetReason())
+}
+
+// line prints tab-separated fields; tabs and line breaks inside a field
+// become spaces so that each event stays one line.
+func (r *receiver) line(fields ...string) error {
+	for i, f := range fields {
+		fields[i] = oneLine(f)
+	}
+	_, err := fmt.Fprintln(r.out, strings.Join(fields, "\t"))
+	return err
+}
+
+func (r *receiver) jsonLine(v eventLine) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = r.out.Write(append(b, '\n'))
+	return err
+}
+
+// oneLine turns tabs and line breaks into spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func receiveCmd(a *app) *cobra.Command {
+	var out string
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "receive --out DIR [--follow]",
+		Short: "Save incoming documents into a directory and print incoming statuses",
+		Long: `Takes the agency's queued events from the hub. Each document that arrives
+(or an update or replacement of one) is saved as DIR/<document id>/ with
+header.json (the document as the hub holds it, proto field names) and
+each attachment under its own name; a name that is not a plain file
+name, or that collides with another, is saved as attachment-<index>.
+The directory appears complete or not at all (it is written as
+DIR/<id>.partial, synced, then renamed), and only then is the event
+acknowledged; the hub records status 01 (arrived) for the sender.
+
+One line per event goes to stdout:
+  <id> TAB <sender code> TAB <subject>                   a document
+  <id> TAB status TAB <recipient> TAB <code> TAB <reason>  a recipient's status (to senders)
+  <id> TAB recalled TAB <reason>                           a recall (DIR/<id>/recall.json is written)
+With -o json each line is a JSON object instead.
+
+Without --follow it takes what is queued and exits 0. With --follow it
+keeps waiting for new events, across hub restarts, until interrupted
+(SIGINT or SIGTERM), then exits 0. Running it again after a crash is safe.`,
+		Example: `  ndxp receive --out ./inbox
+  ndxp receive --out /var/lib/ndxp/inbox --follow -o json | my-document-system-import`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageErrorf("--out is required: the directory to save documents in")
+			}
+			if err := mkdirAll(out); err != nil {
+				return err
+			}
+			parent := cmd.Context()
+			c, err := a.client(parent)
+			if err != nil {
+				return err
+			}
+			r := &receiver{saver: saver{dir: out, hub: c, bar: newProgressBar(a.stderr)}, out: a.stdout, errw: a.stderr, asJSON: a.json()}
+			return a.receive(parent, c, r, follow)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "directory to save documents in (required; made if missing)")
+	cmd.Flags().BoolVar(&follow, "follow", false, "keep running and receive new events until interrupted")
+	return cmd
+}
+
+// receive runs the subscription. Without follow, a handler failure or a
+// hub that stays unreachable ends it with that error; with follow, both
+// are reported on stderr and the events come again later.
+func (a *app) receive(parent context.Context, c *client.Client, r *receiver, follow bool) error {
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	failures := 0
+	onConn := func(connected bool, err error) {
+		if connected {
+			failures = 0
+			if follow {
+				fmt.Fprintln(a.stderr, "ndxp: connected")
+			}
+			return
+		}
+		failures++
+		if !follow && failures >= maxConnectFailures {
+			stop(err)
+			return
+		}
+		fmt.Fprintf(a.stderr, "ndxp: connection lost: %s, reconnecting\n", cli.ErrorLine(err))
+	}
+	handler := func(hctx context.Context, ev *ndxpv1.Event) error {
+		err := r.handle(hctx, ev)
+		if err == nil || hctx.Err() != nil {
+			return err
+		}
+		if !follow {
+			stop(err)
+			return err
+		}
+		fmt.Fprintf(a.stderr, "ndxp: %s; left queued, the hub will deliver it again\n", cli.ErrorLine(err))
+		return err
+	}
+	opts := []client.SubscribeOption{client.OnConnection(onConn)}
+	if !follow {
+		opts = append(opts, client.UntilCaughtUp())
+	}
+	err := c.Subscribe(ctx, handler, opts...)
+	if parent.Err() != nil {
+		if follow {
+			return nil // interrupted: the normal way to stop following
+		}
+		return errors.New("interrupted")
+	}
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		return cause
+	}
+	return err
+}

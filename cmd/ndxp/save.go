@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+)
+
+// Names inside a saved document's directory that attachments may not take.
+const (
+	headerFile = "header.json"
+	recallFile = "recall.json"
+)
+
+// partialSuffix marks a document directory still being written.
+const partialSuffix = ".partial"
+
+// maxNameBytes is the longest file name most file systems accept.
+const maxNameBytes = 255
+
+// Permissions of saved documents: official documents are not for every
+// user of the machine.
+const (
+	dirMode  = 0o750
+	fileMode = 0o640
+)
+
+// errAlreadySaved says the document's directory exists: it was saved
+// before (a redelivery after a crash, or an earlier fetch).
+var errAlreadySaved = errors.New("already saved")
+
+// docHub is what saving a document needs from the hub. *client.Client
+// has these methods; tests use a fake.
+type docHub interface {
+	// Document returns a document's header and attachment descriptions.
+	Document(ctx context.Context, documentID string) (*ndxpv1.Document, error)
+	// Fetch writes attachment index of a document to w, checking its digest.
+	Fetch(ctx context.Context, documentID string, index int, w io.Writer) (int64, error)
+}
+
+// saver writes documents into a directory, one subdirectory per document.
+type saver struct {
+	dir string
+	hub docHub
+	bar *progressBar
+}
+
+// checkDocumentID refuses ids that are not safe as a directory name: the
+// id comes from the hub, and a wrong one must not write outside DIR.
+func checkDocumentID(id string) error {
+	if id == "" || len(id) > 128 || strings.HasPrefix(id, ".") || strings.HasSuffix(id, partialSuffix) {
+		return fmt.Errorf("document id %q is not usable as a directory name", id)
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("document id %q is not usable as a directory name", id)
+		}
+	}
+	return nil
+}
+
+// plainName reports whether an attachment name can be used as a file name
+// as it is: one path element, no control characters, not too long.
+func plainName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > maxNameBytes {
+		return false
+	}
+	for _, r := range name {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// attachmentFileNames picks the file name of each attachment in a saved
+// document's directory: its own name when that is a plain base name, else
+// "attachment-<i>". Names are compared ignoring case, so that two
+// attachments cannot overwrite each other on a case-insensitive file
+// system, and none can take header.json or recall.json. The rule depends
+// only on the names, in order, so a program reading header.json can
+// apply it too.
+func attachmentFileNames(atts []*ndxpv1.AttachmentInfo) []string {
+	used := map[string]bool{headerFile: true, recallFile: true}
+	names := make([]string, len(atts))
+	for i, a := range atts {
+		name := a.GetName()
+		if !plainName(name) || used[strings.ToLower(name)] {
+			name = "attachment-" + strconv.Itoa(i)
+			for k := 1; used[strings.ToLower(name)]; k++ {
+				name = "attachment-" + strconv.Itoa(i) + "-" + strconv.Itoa(k)
+			}
+		}
+		used[strings.ToLower(name)] = true
+		names[i] = name
+	}
+	return names
+}
+
+// save writes doc and its attachments to dir/<id>: first into
+// dir/<id>.partial, every file and the directory synced, then renamed in
+// one step and dir synced, so dir/<id> exists only complete and durable.
+// If dir/<id> exists, save returns its path and errAlreadySaved, unless
+// replace is set.
+func (s *saver) save(ctx context.Context, doc *ndxpv1.Document, replace bool) (string, error) {
+	id := doc.GetId()
+	if err := checkDocumentID(id); err != nil {
+		return "", err
+	}
+	final := filepath.Join(s.dir, id)
+	if _, err := os.Lstat(final); err == nil {
+		if !replace {
+			return final, errAlreadySaved
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	tmp := final + partialSuffix
+	// A .partial directory is what a crash left; start again.
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", fmt.Errorf("remove stale %s: %w", tmp, err)
+	}
+	if err := os.Mkdir(tmp, dirMode); err != nil {
+		return "", err
+	}
+	if err := s.fill(ctx, tmp, doc); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if replace {
+		if err := os.RemoveAll(final); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return "", err
+	}
+	return final, nil
+}
+
+// fill writes header.json and the attachments into dir and syncs it.
+func (s *saver) fill(ctx context.Context, dir string, doc *ndxpv1.Document) error {
+	hdr, err := marshalProto(doc)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, headerFile), func(w io.Writer) error {
+		_, err := w.Write(hdr)
+		return err
+	}); err != nil {
+		return err
+	}
+	atts := doc.GetHeader().GetAttachments()
+	var total, done int64
+	for _, a := range atts {
+		total += a.GetSize()
+	}
+	defer s.bar.clear()
+	for i, name := range attachmentFileNames(atts) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := writeFile(filepath.Join(dir, name), func(w io.Writer) error {
+			_, err := s.hub.Fetch(ctx, doc.GetId(), i, &countingWriter{w: w, n: &done, total: total, bar: s.bar})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("attachment %d (%s): %w", i, atts[i].GetName(), err)
+		}
+	}
+	return syncDir(dir)
+}
+
+// writeFile creates path (which must not exist), lets fn write it, and
+// syncs it to disk.
+func writeFile(path string, fn func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeFileAtomic replaces path with data: a temporary file, synced, then
+// renamed, then the directory synced.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	os.Remove(tmp)
+	if err := writeFile(tmp, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a directory's entries (new files, renames) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return d.Close()
+}
+
+// mkdirAll makes the output directory if it is missing.
+func mkdirAll(dir string) error { return os.MkdirAll(dir, dirMode) }

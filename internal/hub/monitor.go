@@ -1,0 +1,389 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// Snapshot is what operators see at a glance: the registry counts, the
+// traffic, the backlog and the alerts, with one line per agency.
+type Snapshot struct {
+	Time              time.Time       `json:"time"`
+	Overview          Overview        `json:"overview"`
+	DocumentsToday    int             `json:"documents_today"`
+	DeliveredToday    int             `json:"delivered_today"`
+	PendingDeliveries int             `json:"pending_deliveries"`
+	OldestPending     time.Time       `json:"oldest_pending,omitzero"`
+	OldestPendingAge  float64         `json:"oldest_pending_seconds"`
+	Agencies          []AgencyStatus  `json:"agencies"`
+	PerMinute         []MinuteCount   `json:"per_minute"`
+	Alerts            []Alert         `json:"alerts"`
+	Thresholds        AlertThresholds `json:"thresholds"`
+}
+
+// AgencyStatus is one agency's line on the dashboard.
+type AgencyStatus struct {
+	Code           string    `json:"code"`
+	Name           string    `json:"name"`
+	Stage          Stage     `json:"stage"`
+	Suspended      bool      `json:"suspended"`
+	Online         bool      `json:"online"`
+	ConnectedSince time.Time `json:"connected_since,omitzero"`
+	LastSeen       time.Time `json:"last_seen,omitzero"`
+	Pending        int       `json:"pending"`
+	OldestPending  time.Time `json:"oldest_pending,omitzero"`
+	SentToday      int       `json:"sent_today"`
+	ReceivedToday  int       `json:"received_today"`
+}
+
+// MinuteCount counts documents accepted and delivered in one minute.
+type MinuteCount struct {
+	Minute    time.Time `json:"minute"`
+	Sent      int       `json:"sent"`
+	Delivered int       `json:"delivered"`
+}
+
+// AlertKind names what an alert is about.
+type AlertKind string
+
+// Alert kinds.
+const (
+	// AlertUnacknowledged: a recipient has not acknowledged a document in time.
+	AlertUnacknowledged AlertKind = "unacknowledged"
+	// AlertOfflineBacklog: an agency is offline while documents wait for it.
+	AlertOfflineBacklog AlertKind = "offline_backlog"
+)
+
+// Alert is something an operator should look at.
+type Alert struct {
+	Kind     AlertKind `json:"kind"`
+	Agency   string    `json:"agency"`
+	Name     string    `json:"name"`
+	Document string    `json:"document,omitempty"`
+	Since    time.Time `json:"since"`
+	Count    int       `json:"count,omitempty"`
+	Message  string    `json:"message"`
+}
+
+// AlertThresholds say when the hub raises alerts.
+type AlertThresholds struct {
+	// UnackedAfter: a document waiting longer than this for its recipient's
+	// acknowledgement raises an alert.
+	UnackedAfter time.Duration `json:"unacked_after_ns"`
+}
+
+// traffic keeps today's counts and the last hour's per-minute counts in
+// memory; they are rebuilt from the store at start.
+type traffic struct {
+	mu       sync.Mutex
+	loc      *time.Location
+	day      time.Time // local midnight of "today"
+	docs     int
+	delivs   int
+	sent     map[string]int
+	received map[string]int
+	minutes  [60]MinuteCount
+}
+
+func newTraffic(loc *time.Location) *traffic {
+	return &traffic{loc: loc, sent: map[string]int{}, received: map[string]int{}}
+}
+
+func (t *traffic) roll(now time.Time) {
+	y, m, d := now.In(t.loc).Date()
+	day := time.Date(y, m, d, 0, 0, 0, 0, t.loc)
+	if !day.Equal(t.day) {
+		t.day, t.docs, t.delivs = day, 0, 0
+		t.sent, t.received = map[string]int{}, map[string]int{}
+	}
+}
+
+func (t *traffic) minute(now time.Time) *MinuteCount {
+	m := now.Truncate(time.Minute)
+	slot := &t.minutes[m.Unix()/60%60]
+	if !slot.Minute.Equal(m) {
+		*slot = MinuteCount{Minute: m}
+	}
+	return slot
+}
+
+func (t *traffic) addSend(at time.Time, sender string, recipients []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.roll(time.Now())
+	if !at.Before(t.day) {
+		t.docs++
+		t.sent[sender]++
+		for _, r := range recipients {
+			t.received[r]++
+		}
+	}
+	if time.Since(at) < time.Hour {
+		t.minute(at).Sent++
+	}
+}
+
+func (t *traffic) addDelivered(at time.Time, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.roll(time.Now())
+	t.delivs += n
+	t.minute(at).Delivered += n
+}
+
+// lastHour returns the 60 minutes up to now, oldest first.
+func (t *traffic) lastHour(now time.Time) []MinuteCount {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]MinuteCount, 60)
+	end := now.Truncate(time.Minute)
+	for i := range out {
+		m := end.Add(time.Duration(i-59) * time.Minute)
+		slot := t.minutes[m.Unix()/60%60]
+		if slot.Minute.Equal(m) {
+			out[i] = slot
+		} else {
+			out[i] = MinuteCount{Minute: m}
+		}
+	}
+	return out
+}
+
+// loadTraffic rebuilds today's and the last hour's counts from the
+// documents: ids are ULIDs, so the scan starts at the earlier of the two.
+func (h *Hub) loadTraffic(ctx context.Context) error {
+	now := h.cfg.Now()
+	t := h.traffic
+	t.roll(now)
+	from := t.day
+	if hourAgo := now.Add(-time.Hour); hourAgo.Before(from) {
+		from = hourAgo
+	}
+	var start ulid.ULID
+	if err := start.SetTime(ulid.Timestamp(from)); err != nil {
+		return err
+	}
+	return h.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(store.BucketDocuments, nil, []byte(start.String()), func(_, v []byte) (bool, error) {
+			var d Document
+			if err := json.Unmarshal(v, &d); err != nil {
+				return false, err
+			}
+			t.addSend(d.Created, d.Sender, d.Header.Recipients)
+			return true, ctx.Err()
+		})
+	})
+}
+
+// watchers fan out "something changed" to dashboards and Watch streams.
+type watchers struct {
+	mu sync.Mutex
+	m  map[chan struct{}]struct{}
+}
+
+func (w *watchers) add() chan struct{} {
+	c := make(chan struct{}, 1)
+	w.mu.Lock()
+	if w.m == nil {
+		w.m = map[chan struct{}]struct{}{}
+	}
+	w.m[c] = struct{}{}
+	w.mu.Unlock()
+	return c
+}
+
+func (w *watchers) remove(c chan struct{}) {
+	w.mu.Lock()
+	delete(w.m, c)
+	w.mu.Unlock()
+}
+
+func (w *watchers) notify() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for c := range w.m {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Watch returns a channel that receives (coalesced) whenever the snapshot
+// may have changed: a connection, a send, an acknowledgement, a status,
+// a registry change. It is closed when ctx ends.
+func (h *Hub) Watch(ctx context.Context) <-chan struct{} {
+	c := h.watch.add()
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		defer h.watch.remove(c)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// Snapshot takes the monitoring picture. It reads the queues, so callers
+// should not take it more often than about once a second.
+func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
+	now := h.cfg.Now()
+	s := Snapshot{Time: now.UTC(), Overview: h.Overview(), Thresholds: AlertThresholds{UnackedAfter: h.cfg.UnackedAfter}}
+	type backlog struct {
+		n      int
+		oldest time.Time
+		oldDoc string
+	}
+	queues := map[string]*backlog{}
+	names := map[string]string{}
+	var list []Agency
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		if err := tx.Scan(store.BucketAgencies, nil, nil, func(_, v []byte) (bool, error) {
+			var a Agency
+			if err := json.Unmarshal(v, &a); err != nil {
+				return false, err
+			}
+			list = append(list, a)
+			names[a.Code] = a.Name
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 {
+				return true, nil
+			}
+			var ev Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return false, err
+			}
+			if !ev.Kind.carriesDocument() {
+				return true, nil // status and recall notices are not documents waiting
+			}
+			code := string(k[:i])
+			b := queues[code]
+			if b == nil {
+				b = &backlog{}
+				queues[code] = b
+			}
+			b.n++
+			if b.oldest.IsZero() || ev.Time.Before(b.oldest) {
+				b.oldest, b.oldDoc = ev.Time, ev.DocID
+			}
+			if now.Sub(ev.Time) >= h.cfg.UnackedAfter {
+				s.Alerts = append(s.Alerts, Alert{
+					Kind: AlertUnacknowledged, Agency: code, Document: ev.DocID, Since: ev.Time,
+					Message: "not acknowledged for " + now.Sub(ev.Time).Truncate(time.Second).String(),
+				})
+			}
+			return true, ctx.Err()
+		})
+	})
+	if err != nil {
+		return Snapshot{}, err
+	}
+	h.traffic.mu.Lock()
+	h.traffic.roll(now)
+	s.DocumentsToday, s.DeliveredToday = h.traffic.docs, h.traffic.delivs
+	sent, received := h.traffic.sent, h.traffic.received
+	s.Agencies = make([]AgencyStatus, 0, len(list))
+	for _, a := range list {
+		p := h.presence.get(a.Code)
+		st := AgencyStatus{
+			Code: a.Code, Name: a.Name, Stage: a.Stage, Suspended: a.Suspended,
+			Online: p.Online, ConnectedSince: p.ConnectedSince, LastSeen: p.LastSeen,
+			SentToday: sent[a.Code], ReceivedToday: received[a.Code],
+		}
+		if b := queues[a.Code]; b != nil {
+			st.Pending, st.OldestPending = b.n, b.oldest
+			s.PendingDeliveries += b.n
+			if s.OldestPending.IsZero() || b.oldest.Before(s.OldestPending) {
+				s.OldestPending = b.oldest
+			}
+			if !p.Online {
+				s.Alerts = append(s.Alerts, Alert{
+					Kind: AlertOfflineBacklog, Agency: a.Code, Since: b.oldest, Count: b.n,
+					Message: "offline while documents wait",
+				})
+			}
+		}
+		s.Agencies = append(s.Agencies, st)
+	}
+	h.traffic.mu.Unlock()
+	if !s.OldestPending.IsZero() {
+		s.OldestPendingAge = now.Sub(s.OldestPending).Seconds()
+	}
+	for i := range s.Alerts {
+		s.Alerts[i].Name = names[s.Alerts[i].Agency]
+	}
+	sort.SliceStable(s.Alerts, func(i, j int) bool { return s.Alerts[i].Since.Before(s.Alerts[j].Since) })
+	s.PerMinute = h.traffic.lastHour(now)
+	if s.Alerts == nil {
+		s.Alerts = []Alert{}
+	}
+	return s, nil
+}
+
+// RecentDocuments returns the newest documents an agency sent or
+// received, with every recipient's status, for the dashboard's drill-down.
+func (h *Hub) RecentDocuments(ctx context.Context, code string, n int) ([]DocumentView, error) {
+	if _, err := parseCode("code", code); err != nil {
+		return nil, err
+	}
+	if n <= 0 || n > MaxDocPage {
+		n = DefaultDocPage
+	}
+	admin := Principal{Admin: true, Name: "dashboard"}
+	var ids []string
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		if _, err := getAgency(tx, code); err != nil {
+			return err
+		}
+		for _, b := range []store.Bucket{store.BucketSent, store.BucketInbox} {
+			prefix := []byte(code + "\x00")
+			k := 0
+			if err := tx.ScanDesc(b, prefix, nil, func(key, _ []byte) (bool, error) {
+				ids = append(ids, string(key[len(prefix):]))
+				k++
+				return k < n, nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
+	if len(ids) > n {
+		ids = ids[:n]
+	}
+	out := make([]DocumentView, 0, len(ids))
+	for _, id := range ids {
+		v, err := h.Trace(ctx, admin, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
