@@ -72,6 +72,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	if acc == accessAdmin && !pr.Admin {
 		return nil, status.Errorf(codes.PermissionDenied, "%s is an agency credential; %s needs an admin credential", pr, method)
 	}
+	s.hub.Seen(pr)
 	return context.WithValue(ctx, principalKey{}, pr), nil
 }
 
@@ -115,6 +116,9 @@ func (s *Server) logCall(ctx context.Context, method string, start time.Time, er
 		ctx = context.Background()
 	}
 	s.log.Log(ctx, level, "rpc", "method", method, "caller", principalFrom(ctx).String(), "code", code.String(), "duration", time.Since(start), "err", errText(err))
+	if s.metrics != nil {
+		s.metrics.observeRPC(method, code, time.Since(start))
+	}
 }
 
 func errText(err error) string {

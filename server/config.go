@@ -38,6 +38,20 @@ type Config struct {
 	TLSKey  string `json:"tls_key"`
 	// ShutdownTimeout bounds a graceful stop before streams are cut.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// DashboardToken, when set, lets HTTP clients from outside loopback see
+	// the dashboard and /metrics with "Authorization: Bearer TOKEN" (or
+	// ?token=TOKEN once, which sets a cookie). Without it only loopback
+	// clients may.
+	DashboardToken string `json:"dashboard_token"`
+	// UnackedAfter: a document waiting longer than this for its recipient's
+	// acknowledgement raises an alert (default 15m).
+	UnackedAfter Duration `json:"unacked_after"`
+	// TimeZone names the zone of "today" in daily counts (default: the
+	// machine's), e.g. "Asia/Ho_Chi_Minh".
+	TimeZone string `json:"timezone"`
+	// Demo loads the 2018 pilot registry into an empty store and runs demo
+	// traffic among the pilot agencies (dev mode only).
+	Demo bool `json:"demo"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
 	// LogFormat is text or json.
@@ -118,6 +132,17 @@ func (c Config) Validate() error {
 	}
 	if (c.CAKey != "") && c.CACert == "" {
 		errs = append(errs, errors.New("ca_key: needs ca_cert"))
+	}
+	if c.Demo && !c.Dev {
+		errs = append(errs, errors.New("--demo needs --dev"))
+	}
+	if c.UnackedAfter < 0 {
+		errs = append(errs, errors.New("unacked_after: must not be negative"))
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil {
+			errs = append(errs, fmt.Errorf("timezone: %w", err))
+		}
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must not be negative"))

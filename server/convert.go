@@ -34,7 +34,7 @@ func stageFromProto(s ndxpv1.Stage) hub.Stage {
 	case ndxpv1.Stage_STAGE_PRODUCTION:
 		return hub.StageProduction
 	}
-	return hub.Stage(1000 + int(s))
+	return hub.Stage(s) // not a stage: the hub refuses it, naming the number
 }
 
 func timeToProto(t time.Time) *timestamppb.Timestamp {

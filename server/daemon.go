@@ -37,6 +37,7 @@ type Daemon struct {
 	httpLis    net.Listener
 	httpSrv    *http.Server
 	adminCreds string
+	metrics    *metrics
 	ready      atomic.Bool
 
 	errc      chan error
@@ -84,7 +85,8 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 
-	d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), store.Options{})
+	m := newMetrics()
+	d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), store.Options{OnCommit: m.observeCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +98,14 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	hcfg.CA = mat.ca
 	hcfg.HubAddress = advertise
 	hcfg.Logger = log
+	if cfg.UnackedAfter > 0 {
+		hcfg.UnackedAfter = time.Duration(cfg.UnackedAfter)
+	}
+	if cfg.TimeZone != "" {
+		if hcfg.Location, err = time.LoadLocation(cfg.TimeZone); err != nil {
+			return nil, fmt.Errorf("timezone: %w", err)
+		}
+	}
 	d.hub, err = hub.New(ctx, d.store, files, hcfg)
 	if err != nil {
 		return nil, err
@@ -112,7 +122,9 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		}
 	}
 
-	d.srv = New(d.hub, tlsConf, log)
+	d.srv = newServer(d.hub, tlsConf, log, m)
+	m.reg.MustRegister(newHubCollector(d.hub, d.store.Size))
+	d.metrics = m
 	go func() { d.errc <- d.srv.GRPC().Serve(d.grpcLis) }()
 
 	if cfg.HTTP != "" {

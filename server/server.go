@@ -23,10 +23,11 @@ import (
 
 // Server holds the gRPC server and services of a hub.
 type Server struct {
-	hub    *hub.Hub
-	log    *slog.Logger
-	grpc   *grpc.Server
-	health *health.Server
+	hub     *hub.Hub
+	log     *slog.Logger
+	grpc    *grpc.Server
+	health  *health.Server
+	metrics *metrics
 }
 
 // serviceNames are reported SERVING by the health service.
@@ -38,10 +39,14 @@ var serviceNames = []string{
 
 // New builds the gRPC server for h, requiring mutual TLS with tlsConf.
 func New(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger) *Server {
+	return newServer(h, tlsConf, log, newMetrics())
+}
+
+func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{hub: h, log: log, health: health.NewServer()}
+	s := &Server{hub: h, log: log, health: health.NewServer(), metrics: m}
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsConf)),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // --timezone works on machines without a zone database
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,7 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	var configFile string
 	var check bool
-	var shutdown time.Duration
+	var shutdown, unacked time.Duration
 	cmd := &cobra.Command{
 		Use:   "ndxpd",
 		Short: "ndxp hub daemon: the national document exchange axis",
@@ -59,6 +60,9 @@ underscores) and flags; flags win.`,
 			}
 			if cmd.Flags().Changed("shutdown-timeout") {
 				cfg.ShutdownTimeout = server.Duration(shutdown)
+			}
+			if cmd.Flags().Changed("unacked-after") {
+				cfg.UnackedAfter = server.Duration(unacked)
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -86,6 +90,10 @@ underscores) and flags; flags win.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "server certificate (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "server private key (PEM)")
 	f.DurationVar(&shutdown, "shutdown-timeout", time.Duration(cfg.ShutdownTimeout), "how long a graceful stop waits for calls in flight")
+	f.StringVar(&cfg.DashboardToken, "dashboard-token", cfg.DashboardToken, "token that lets non-loopback clients see the dashboard and /metrics")
+	f.DurationVar(&unacked, "unacked-after", 15*time.Minute, "alert on documents not acknowledged by a recipient for this long")
+	f.StringVar(&cfg.TimeZone, "timezone", cfg.TimeZone, `time zone of "today" in daily counts, e.g. Asia/Ho_Chi_Minh (default: the machine's)`)
+	f.BoolVar(&cfg.Demo, "demo", cfg.Demo, "with --dev: load the 2018 pilot registry (95 agencies) into an empty store and run demo traffic")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	return cmd.ExecuteContext(ctx)
@@ -95,17 +103,20 @@ underscores) and flags; flags win.`,
 // read from the config file.
 func overlayFlags(fs *pflag.FlagSet, dst *server.Config, flags server.Config) {
 	set := map[string]func(){
-		"data":       func() { dst.DataDir = flags.DataDir },
-		"listen":     func() { dst.Listen = flags.Listen },
-		"http":       func() { dst.HTTP = flags.HTTP },
-		"advertise":  func() { dst.Advertise = flags.Advertise },
-		"dev":        func() { dst.Dev = flags.Dev },
-		"ca-cert":    func() { dst.CACert = flags.CACert },
-		"ca-key":     func() { dst.CAKey = flags.CAKey },
-		"tls-cert":   func() { dst.TLSCert = flags.TLSCert },
-		"tls-key":    func() { dst.TLSKey = flags.TLSKey },
-		"log-level":  func() { dst.LogLevel = flags.LogLevel },
-		"log-format": func() { dst.LogFormat = flags.LogFormat },
+		"data":            func() { dst.DataDir = flags.DataDir },
+		"listen":          func() { dst.Listen = flags.Listen },
+		"http":            func() { dst.HTTP = flags.HTTP },
+		"advertise":       func() { dst.Advertise = flags.Advertise },
+		"dev":             func() { dst.Dev = flags.Dev },
+		"ca-cert":         func() { dst.CACert = flags.CACert },
+		"ca-key":          func() { dst.CAKey = flags.CAKey },
+		"tls-cert":        func() { dst.TLSCert = flags.TLSCert },
+		"tls-key":         func() { dst.TLSKey = flags.TLSKey },
+		"log-level":       func() { dst.LogLevel = flags.LogLevel },
+		"dashboard-token": func() { dst.DashboardToken = flags.DashboardToken },
+		"timezone":        func() { dst.TimeZone = flags.TimeZone },
+		"demo":            func() { dst.Demo = flags.Demo },
+		"log-format":      func() { dst.LogFormat = flags.LogFormat },
 	}
 	fs.Visit(func(f *pflag.Flag) {
 		if apply, ok := set[f.Name]; ok {

@@ -8,6 +8,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/ndxp/ndxp/internal/agencycode"
 )
 
@@ -124,16 +126,19 @@ func (a *Agency) normalize() error {
 	if _, err := parseCode("code", a.Code); err != nil {
 		return err
 	}
-	a.Name = strings.TrimSpace(a.Name)
+	// NFC, so that a name typed with combining marks (macOS, some
+	// Vietnamese keyboards) is stored, compared and searched like one typed
+	// with precomposed letters.
+	a.Name = norm.NFC.String(strings.TrimSpace(a.Name))
 	if err := checkText("name", a.Name, MaxNameLen, true); err != nil {
 		return err
 	}
 	if a.Parent != "" {
-		if _, err := parseCode("parent", a.Parent); err != nil {
+		if _, err := parseCode("parent_code", a.Parent); err != nil {
 			return err
 		}
 		if a.Parent == a.Code {
-			return invalid("parent", "an agency cannot be its own parent")
+			return invalid("parent_code", "an agency cannot be its own parent")
 		}
 	}
 	if a.Stage == StageUnspecified {
@@ -153,8 +158,9 @@ func (a *Agency) normalize() error {
 		}
 	}
 	if c.Email != "" {
-		if _, err := mail.ParseAddress(c.Email); err != nil {
-			return invalid("contact.email", "%q is not an e-mail address", c.Email)
+		addr, err := mail.ParseAddress(c.Email)
+		if err != nil || addr.Name != "" {
+			return invalid("contact.email", "%q is not a plain e-mail address (name@example.gov.vn)", c.Email)
 		}
 	}
 	return nil

@@ -58,10 +58,16 @@ func (h *Hub) Authenticate(cert *x509.Certificate) (Principal, error) {
 		if entry.suspended {
 			return Principal{}, newErr(ErrPermission, "", "agency %s is suspended", id.Name)
 		}
-		h.presence.seen(id.Name)
 		return Principal{Name: id.Name, Serial: serial}, nil
 	}
 	return Principal{}, newErr(ErrUnauthenticated, "", "unknown identity kind in %s", id.URI())
+}
+
+// Seen records that an agency made an authorized call (its "last seen").
+func (h *Hub) Seen(p Principal) {
+	if !p.Admin && p.Name != "" {
+		h.presence.seen(p.Name)
+	}
 }
 
 // credential is one issued certificate, stored in BucketCredentials under

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/ndxp/ndxp/internal/agencycode"
 	"github.com/ndxp/ndxp/internal/store"
 )
@@ -77,6 +79,32 @@ func resolveParent(tx store.Tx, a *Agency, field string, pending map[string]bool
 	return nil
 }
 
+// checkNoCycle refuses a parent whose own ancestry leads back to code.
+// pending holds parents of agencies not yet stored (an import).
+func checkNoCycle(tx store.Tx, code, parent string, pending map[string]string) error {
+	for p, steps := parent, 0; p != ""; steps++ {
+		if p == code {
+			return invalid("parent_code", "%s would become its own ancestor", code)
+		}
+		if steps > 16 { // deeper than any real hierarchy: treat as a loop
+			return invalid("parent_code", "the chain of parents above %s does not end", code)
+		}
+		if next, ok := pending[p]; ok {
+			p = next
+			continue
+		}
+		a, err := getAgency(tx, p)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p = a.Parent
+	}
+	return nil
+}
+
 // CreateAgency registers an agency. See normalize for the field rules.
 func (h *Hub) CreateAgency(ctx context.Context, a Agency) (Agency, error) {
 	if err := a.normalize(); err != nil {
@@ -87,13 +115,15 @@ func (h *Hub) CreateAgency(ctx context.Context, a Agency) (Agency, error) {
 	now := h.now()
 	a.Suspended = false
 	a.Created, a.Updated = now, now
+	in := a
 	err := h.st.Update(ctx, func(tx store.Tx) error {
+		a = in // the function may run again: start from the input each time
 		if ok, err := exists(tx, a.Code); err != nil {
 			return err
 		} else if ok {
 			return newErr(ErrExists, "code", "agency %s is already registered", a.Code)
 		}
-		if err := resolveParent(tx, &a, "parent", nil); err != nil {
+		if err := resolveParent(tx, &a, "parent_code", nil); err != nil {
 			return err
 		}
 		return putAgency(tx, a)
@@ -137,8 +167,10 @@ func (h *Hub) ImportAgencies(ctx context.Context, list []Agency) (int, error) {
 	now := h.now()
 	err := h.st.Update(ctx, func(tx store.Tx) error {
 		pending := make(map[string]bool, len(list))
+		parents := make(map[string]string, len(list))
 		for _, a := range list {
 			pending[a.Code] = true
+			parents[a.Code] = a.Parent
 		}
 		for i := range list {
 			a := list[i] // a copy: a retried transaction starts from the input again
@@ -147,7 +179,11 @@ func (h *Hub) ImportAgencies(ctx context.Context, list []Agency) (int, error) {
 			} else if ok {
 				return field(i, newErr(ErrExists, "code", "agency %s is already registered", a.Code))
 			}
-			if err := resolveParent(tx, &a, "parent", pending); err != nil {
+			if err := resolveParent(tx, &a, "parent_code", pending); err != nil {
+				return field(i, err)
+			}
+			parents[a.Code] = a.Parent
+			if err := checkNoCycle(tx, a.Code, a.Parent, parents); err != nil {
 				return field(i, err)
 			}
 			a.Suspended = false
@@ -161,7 +197,6 @@ func (h *Hub) ImportAgencies(ctx context.Context, list []Agency) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("import agencies: %w", err)
 	}
-	// Reread to index the parents that the transaction derived.
 	for _, a := range list {
 		h.indexPut(a)
 	}
@@ -200,10 +235,13 @@ func (h *Hub) UpdateAgency(ctx context.Context, code string, u AgencyUpdate) (Ag
 		if err := a.normalize(); err != nil {
 			return err
 		}
-		if u.Parent != nil {
-			return resolveParent(tx, a, "parent", nil)
+		if u.Parent != nil && a.Parent != "" {
+			if err := resolveParent(tx, a, "parent_code", nil); err != nil {
+				return err
+			}
+			return checkNoCycle(tx, a.Code, a.Parent, nil)
 		}
-		return nil
+		return nil // an explicitly empty parent clears it
 	})
 }
 
@@ -306,7 +344,7 @@ func (f AgencyFilter) match(a Agency, online bool) bool {
 		return false
 	}
 	if f.Query != "" {
-		q := strings.ToLower(f.Query)
+		q := strings.ToLower(norm.NFC.String(f.Query))
 		if !strings.Contains(strings.ToLower(a.Code), q) && !strings.Contains(strings.ToLower(a.Name), q) {
 			return false
 		}
@@ -335,7 +373,7 @@ func (h *Hub) ListAgencies(ctx context.Context, f AgencyFilter, pageSize int, pa
 		return nil, "", invalid("stage", "unknown stage")
 	}
 	if f.Parent != "" {
-		if _, err := parseCode("parent", f.Parent); err != nil {
+		if _, err := parseCode("parent_code", f.Parent); err != nil {
 			return nil, "", err
 		}
 	}

@@ -23,6 +23,9 @@ type Options struct {
 	// MaxBatch is the most Update calls that share one transaction and one
 	// fsync; 0 means 1000.
 	MaxBatch int
+	// OnCommit, if set, is called after each committed transaction with
+	// how long the commit (and its fsync) took and how many Update calls it carried.
+	OnCommit func(d time.Duration, updates int)
 }
 
 // Bolt is a Store in one bbolt file.
@@ -36,6 +39,7 @@ type Bolt struct {
 	db       *bolt.DB
 	path     string
 	maxBatch int
+	onCommit func(time.Duration, int)
 
 	reqs chan *updateReq
 
@@ -100,6 +104,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		db:       db,
 		path:     path,
 		maxBatch: opts.MaxBatch,
+		onCommit: opts.OnCommit,
 		reqs:     make(chan *updateReq, opts.MaxBatch),
 		closed:   make(chan struct{}),
 		done:     make(chan struct{}),
@@ -221,6 +226,7 @@ func (s *Bolt) commitLoop() {
 // and run alone so its error cannot undo the others' writes.
 func (s *Bolt) run(batch []*updateReq) {
 	for len(batch) > 0 {
+		start := time.Now()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, r := range batch {
 				if err := r.fn(boltTx{tx}); err != nil {
@@ -247,6 +253,9 @@ func (s *Bolt) run(batch []*updateReq) {
 			s.updates += uint64(len(batch))
 		}
 		s.statsMu.Unlock()
+		if err == nil && s.onCommit != nil {
+			s.onCommit(time.Since(start), len(batch))
+		}
 		for _, r := range batch {
 			r.err <- err
 		}

@@ -1,0 +1,235 @@
+// Package dashboard is the hub's monitoring web page: embedded static
+// assets (no CDN: it works without internet) and the JSON and
+// server-sent-event endpoints they read.
+//
+//	GET /                                   the page
+//	GET /assets/...                         its CSS and JavaScript
+//	GET /api/snapshot                       hub.Snapshot as JSON
+//	GET /api/events                         text/event-stream of "snapshot" events
+//	GET /api/agencies/{code}/documents?n=N  recent documents of an agency, with each recipient's status
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ndxp/ndxp/internal/hub"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Source is what the dashboard shows; *hub.Hub implements it.
+type Source interface {
+	Snapshot(ctx context.Context) (hub.Snapshot, error)
+	RecentDocuments(ctx context.Context, code string, n int) ([]hub.DocumentView, error)
+	Watch(ctx context.Context) <-chan struct{}
+}
+
+// Options tune the dashboard.
+type Options struct {
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+	// MinInterval is the least time between two pushed snapshots (default 250 ms).
+	MinInterval time.Duration
+	// Heartbeat is the longest time between two pushed snapshots (default 5 s),
+	// so ages and "last seen" stay fresh without any change.
+	Heartbeat time.Duration
+}
+
+type handler struct {
+	src  Source
+	opts Options
+	mux  *http.ServeMux
+
+	mu       sync.Mutex
+	cached   []byte
+	cachedAt time.Time
+}
+
+// New returns the dashboard's HTTP handler.
+func New(src Source, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.MinInterval <= 0 {
+		opts.MinInterval = 250 * time.Millisecond
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 5 * time.Second
+	}
+	h := &handler{src: src, opts: opts, mux: http.NewServeMux()}
+	static, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	h.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(static)))
+	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, static, "index.html")
+	})
+	h.mux.HandleFunc("GET /api/snapshot", h.snapshot)
+	h.mux.HandleFunc("GET /api/events", h.events)
+	h.mux.HandleFunc("GET /api/agencies/{code}/documents", h.documents)
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+	h.mux.ServeHTTP(w, r)
+}
+
+// snapshotJSON takes a snapshot, sharing one taken in the last 200 ms
+// between concurrent viewers so many open dashboards cost one scan.
+func (h *handler) snapshotJSON(ctx context.Context) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cached != nil && time.Since(h.cachedAt) < 200*time.Millisecond {
+		return h.cached, nil
+	}
+	s, err := h.src.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	h.cached, h.cachedAt = b, time.Now()
+	return b, nil
+}
+
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	h.opts.Logger.Error("dashboard", "err", err)
+	http.Error(w, "the hub could not take a snapshot; see its log", http.StatusInternalServerError)
+}
+
+func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
+	b, err := h.snapshotJSON(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b)
+}
+
+// events pushes a snapshot at once, then whenever the hub reports a change
+// (at most every MinInterval) and at least every Heartbeat.
+func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	ctx := r.Context()
+	changes := h.src.Watch(ctx)
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	heartbeat := time.NewTicker(h.opts.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		b, err := h.snapshotJSON(ctx)
+		if err != nil {
+			h.opts.Logger.Error("dashboard events", "err", err)
+			return
+		}
+		if _, err := io.WriteString(w, "retry: 2000\nevent: snapshot\ndata: "); err != nil {
+			return
+		}
+		w.Write(b)
+		if _, err := io.WriteString(w, "\n\n"); err != nil {
+			return
+		}
+		fl.Flush()
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+		case _, ok := <-changes:
+			if !ok {
+				return
+			}
+			// Coalesce bursts: wait a little, then send one snapshot.
+			t := time.NewTimer(h.opts.MinInterval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// docView is the JSON shape of a document in the drill-down.
+type docView struct {
+	ID         string         `json:"id"`
+	Reference  string         `json:"reference"`
+	Sender     string         `json:"sender"`
+	SenderName string         `json:"sender_name"`
+	Subject    string         `json:"subject"`
+	Created    time.Time      `json:"created"`
+	Recalled   bool           `json:"recalled"`
+	Recipients []recipientRow `json:"recipients"`
+}
+
+type recipientRow struct {
+	Code       string     `json:"code"`
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	StatusText string     `json:"status_text"`
+	Recall     string     `json:"recall,omitempty"`
+	Delivered  *time.Time `json:"delivered,omitempty"`
+}
+
+func (h *handler) documents(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	list, err := h.src.RecentDocuments(r.Context(), r.PathValue("code"), n)
+	if err != nil {
+		var he *hub.Error
+		if errors.As(err, &he) {
+			code := http.StatusBadRequest
+			if errors.Is(err, hub.ErrNotFound) {
+				code = http.StatusNotFound
+			}
+			http.Error(w, he.Error(), code)
+			return
+		}
+		h.fail(w, err)
+		return
+	}
+	out := make([]docView, 0, len(list))
+	for _, v := range list {
+		d := docView{ID: v.Doc.ID, Reference: v.Doc.Header.Reference, Sender: v.Doc.Sender, SenderName: v.SenderName,
+			Subject: v.Doc.Header.Subject, Created: v.Doc.Created, Recalled: v.Doc.Recalled != nil}
+		for _, dl := range v.Deliveries {
+			text := hub.StatusText(dl.Status)
+			if text == "" {
+				text = "queued"
+			}
+			d.Recipients = append(d.Recipients, recipientRow{Code: dl.Recipient, Name: dl.Name, Status: dl.Status,
+				StatusText: text, Recall: dl.Recall, Delivered: dl.Delivered})
+		}
+		out = append(out, d)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(out)
+}

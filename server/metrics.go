@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
+
+	"github.com/ndxp/ndxp/internal/hub"
+)
+
+// metrics holds the hub's Prometheus registry; it is per daemon (no global
+// state), so tests can run several hubs in one process.
+type metrics struct {
+	reg       *prometheus.Registry
+	rpc       *prometheus.HistogramVec
+	commitDur prometheus.Histogram
+	commits   prometheus.Counter
+	updates   prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.rpc = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ndxp_rpc_duration_seconds",
+		Help:    "gRPC calls by method and status code, with their latency (streams: their whole life).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	}, []string{"method", "code"})
+	m.commitDur = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ndxp_store_commit_duration_seconds",
+		Help:    "Time to commit one store transaction including its fsync.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	})
+	m.commits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ndxp_store_fsyncs_total",
+		Help: "Store transactions committed; each is one fsync of the database file.",
+	})
+	m.updates = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ndxp_store_writes_total",
+		Help: "Write operations committed (many share one transaction through group commit).",
+	})
+	m.reg.MustRegister(m.rpc, m.commitDur, m.commits, m.updates,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observeRPC records one finished call. The method label is the short
+// "Service/Method" form.
+func (m *metrics) observeRPC(method string, code codes.Code, d time.Duration) {
+	method = strings.TrimPrefix(method, "/")
+	method = strings.TrimPrefix(method, "ndxp.v1.")
+	m.rpc.WithLabelValues(method, code.String()).Observe(d.Seconds())
+}
+
+func (m *metrics) observeCommit(d time.Duration, updates int) {
+	m.commitDur.Observe(d.Seconds())
+	m.commits.Inc()
+	m.updates.Add(float64(updates))
+}
+
+// hubCollector reads the hub's counters and a snapshot at scrape time.
+type hubCollector struct {
+	h         *hub.Hub
+	storeSize func() int64
+
+	mu      sync.Mutex
+	last    hub.Snapshot
+	lastErr error
+	lastAt  time.Time
+
+	sent, delivered, queued, redelivered                   *prometheus.Desc
+	agencies, online, depth, oldest, alerts, size, today *prometheus.Desc
+}
+
+func newHubCollector(h *hub.Hub, storeSize func() int64) *hubCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &hubCollector{
+		h: h, storeSize: storeSize,
+		sent:        d("ndxp_documents_sent_total", "Documents accepted by the hub since it started."),
+		delivered:   d("ndxp_documents_delivered_total", "Arrivals acknowledged by recipients (status 01) since the hub started."),
+		queued:      d("ndxp_deliveries_queued_total", "Arrival events queued for recipients since the hub started."),
+		redelivered: d("ndxp_events_redelivered_total", "Events pushed again after their acknowledgement deadline."),
+		agencies:    d("ndxp_agencies", "Registered agencies by stage.", "stage"),
+		online:      d("ndxp_agencies_online", "Agencies with an open subscription now."),
+		depth:       d("ndxp_queue_depth", "Documents waiting for their recipients' acknowledgement."),
+		oldest:      d("ndxp_queue_oldest_pending_seconds", "Age of the oldest document waiting for acknowledgement (0 if none)."),
+		alerts:      d("ndxp_alerts", "Open alerts by kind.", "kind"),
+		size:        d("ndxp_store_size_bytes", "Size of the store file."),
+		today:       d("ndxp_documents_today", "Documents accepted today (hub time zone)."),
+	}
+}
+
+func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.sent, c.delivered, c.queued, c.redelivered, c.agencies, c.online, c.depth, c.oldest, c.alerts, c.size, c.today} {
+		ch <- d
+	}
+}
+
+func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.h.Metrics()
+	counter := func(d *prometheus.Desc, v int64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v)) }
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter(c.sent, m.DocumentsSent.Load())
+	counter(c.delivered, m.Deliveries.Load())
+	counter(c.queued, m.QueuedDeliveries.Load())
+	counter(c.redelivered, m.Redeliveries.Load())
+	gauge(c.size, float64(c.storeSize()))
+	s, err := c.snapshot()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.depth, err)
+		return
+	}
+	o := s.Overview
+	gauge(c.agencies, float64(o.Pending), "pending")
+	gauge(c.agencies, float64(o.Pilot), "pilot")
+	gauge(c.agencies, float64(o.Production), "production")
+	gauge(c.online, float64(o.Online))
+	gauge(c.depth, float64(s.PendingDeliveries))
+	gauge(c.oldest, s.OldestPendingAge)
+	gauge(c.today, float64(s.DocumentsToday))
+	kinds := map[hub.AlertKind]int{hub.AlertUnacknowledged: 0, hub.AlertOfflineBacklog: 0}
+	for _, a := range s.Alerts {
+		kinds[a.Kind]++
+	}
+	for k, n := range kinds {
+		gauge(c.alerts, float64(n), string(k))
+	}
+}
+
+// snapshot shares one snapshot between scrapes less than a second apart.
+func (c *hubCollector) snapshot() (hub.Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.lastAt) > time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c.last, c.lastErr = c.h.Snapshot(ctx)
+		cancel()
+		c.lastAt = time.Now()
+	}
+	return c.last, c.lastErr
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
