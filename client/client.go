@@ -44,6 +44,8 @@ type Client struct {
 	Directory ndxpv1.DirectoryServiceClient
 	// Exchange is the raw document exchange API; the methods of Client wrap it.
 	Exchange ndxpv1.ExchangeServiceClient
+	// Monitor is the operators' monitoring API (admin credentials only).
+	Monitor ndxpv1.MonitorServiceClient
 }
 
 // Option changes how Dial connects.
@@ -98,6 +100,7 @@ func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
 	cl.Registry = ndxpv1.NewRegistryServiceClient(conn)
 	cl.Directory = ndxpv1.NewDirectoryServiceClient(conn)
 	cl.Exchange = ndxpv1.NewExchangeServiceClient(conn)
+	cl.Monitor = ndxpv1.NewMonitorServiceClient(conn)
 	return cl, nil
 }
 

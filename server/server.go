@@ -35,6 +35,7 @@ var serviceNames = []string{
 	ndxpv1.RegistryService_ServiceDesc.ServiceName,
 	ndxpv1.DirectoryService_ServiceDesc.ServiceName,
 	ndxpv1.ExchangeService_ServiceDesc.ServiceName,
+	ndxpv1.MonitorService_ServiceDesc.ServiceName,
 }
 
 // New builds the gRPC server for h, requiring mutual TLS with tlsConf.
@@ -59,6 +60,7 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *S
 	ndxpv1.RegisterRegistryServiceServer(s.grpc, &registryService{hub: h})
 	ndxpv1.RegisterDirectoryServiceServer(s.grpc, &directoryService{hub: h})
 	ndxpv1.RegisterExchangeServiceServer(s.grpc, &exchangeService{hub: h})
+	ndxpv1.RegisterMonitorServiceServer(s.grpc, &monitorService{hub: h})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for _, n := range append([]string{""}, serviceNames...) {

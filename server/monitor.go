@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ndxp/ndxp/internal/hub"
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+)
+
+// monitorService implements ndxpv1.MonitorServiceServer for admins.
+type monitorService struct {
+	ndxpv1.UnimplementedMonitorServiceServer
+	hub *hub.Hub
+}
+
+// watchHeartbeat is the longest gap between two watched snapshots.
+const watchHeartbeat = 10 * time.Second
+
+func (m *monitorService) GetSnapshot(ctx context.Context, req *ndxpv1.GetSnapshotRequest) (*ndxpv1.GetSnapshotResponse, error) {
+	s, err := m.hub.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &ndxpv1.GetSnapshotResponse{Snapshot: snapshotToProto(s, req.GetIncludeAgencies())}, nil
+}
+
+func (m *monitorService) WatchSnapshot(req *ndxpv1.WatchSnapshotRequest, stream grpc.ServerStreamingServer[ndxpv1.WatchSnapshotResponse]) error {
+	ctx := stream.Context()
+	minInterval := time.Second
+	if d := req.GetMinInterval(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return invalidField("min_interval", "%v", err)
+		}
+		minInterval = max(d.AsDuration(), 100*time.Millisecond)
+	}
+	changes := m.hub.Watch(ctx)
+	heartbeat := time.NewTicker(watchHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		s, err := m.hub.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&ndxpv1.WatchSnapshotResponse{Snapshot: snapshotToProto(s, req.GetIncludeAgencies())}); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-heartbeat.C:
+		case <-changes:
+		}
+		select { // coalesce bursts of changes
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(minInterval):
+		}
+	}
+}
+
+func optTimestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func snapshotToProto(s hub.Snapshot, withAgencies bool) *ndxpv1.Snapshot {
+	out := &ndxpv1.Snapshot{
+		Time:              timestamppb.New(s.Time),
+		Overview:          overviewToProto(s.Overview),
+		DocumentsToday:    int32(s.DocumentsToday),
+		DeliveredToday:    int32(s.DeliveredToday),
+		PendingDeliveries: int32(s.PendingDeliveries),
+		OldestPendingTime: optTimestamp(s.OldestPending),
+		UnackedAfter:      durationpb.New(s.Thresholds.UnackedAfter),
+	}
+	out.Overview.Time = out.Time
+	if withAgencies {
+		for _, a := range s.Agencies {
+			out.Agencies = append(out.Agencies, &ndxpv1.AgencyActivity{
+				Code: a.Code, Name: a.Name, Stage: stageToProto(a.Stage), Suspended: a.Suspended,
+				Presence:          presenceToProto(hub.Presence{Online: a.Online, ConnectedSince: a.ConnectedSince, LastSeen: a.LastSeen}),
+				Pending:           int32(a.Pending),
+				OldestPendingTime: optTimestamp(a.OldestPending),
+				SentToday:         int32(a.SentToday),
+				ReceivedToday:     int32(a.ReceivedToday),
+			})
+		}
+	}
+	for _, m := range s.PerMinute {
+		out.PerMinute = append(out.PerMinute, &ndxpv1.MinuteTraffic{Minute: timestamppb.New(m.Minute), Sent: int32(m.Sent), Delivered: int32(m.Delivered)})
+	}
+	for _, a := range s.Alerts {
+		kind := ndxpv1.AlertKind_ALERT_KIND_UNACKNOWLEDGED
+		if a.Kind == hub.AlertOfflineBacklog {
+			kind = ndxpv1.AlertKind_ALERT_KIND_OFFLINE_BACKLOG
+		}
+		out.Alerts = append(out.Alerts, &ndxpv1.Alert{
+			Kind: kind, AgencyCode: a.Agency, AgencyName: a.Name, DocumentId: a.Document,
+			SinceTime: optTimestamp(a.Since), Count: int32(a.Count), Message: a.Message,
+		})
+	}
+	return out
+}
