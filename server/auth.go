@@ -40,6 +40,7 @@ var methodAccess = []struct {
 	{"/ndxp.v1.DirectoryService/", accessAgency},
 	{"/ndxp.v1.ExchangeService/", accessAgency},
 	{"/ndxp.v1.MonitorService/", accessAdmin},
+	{"/ndxp.v1.MaintenanceService/", accessAdmin},
 	{"/grpc.health.v1.Health/", accessAny},
 	{"/grpc.reflection.", accessAny},
 }

@@ -123,6 +123,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 
 	d.srv = newServer(d.hub, tlsConf, log, m)
+	d.srv.maint.d = d
 	m.reg.MustRegister(newHubCollector(d.hub, d.store.Size))
 	d.metrics = m
 	go func() { d.errc <- d.srv.GRPC().Serve(d.grpcLis) }()

@@ -28,6 +28,7 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	metrics *metrics
+	maint   *maintenanceService
 }
 
 // serviceNames are reported SERVING by the health service.
@@ -36,6 +37,7 @@ var serviceNames = []string{
 	ndxpv1.DirectoryService_ServiceDesc.ServiceName,
 	ndxpv1.ExchangeService_ServiceDesc.ServiceName,
 	ndxpv1.MonitorService_ServiceDesc.ServiceName,
+	ndxpv1.MaintenanceService_ServiceDesc.ServiceName,
 }
 
 // New builds the gRPC server for h, requiring mutual TLS with tlsConf.
@@ -61,6 +63,8 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *S
 	ndxpv1.RegisterDirectoryServiceServer(s.grpc, &directoryService{hub: h})
 	ndxpv1.RegisterExchangeServiceServer(s.grpc, &exchangeService{hub: h})
 	ndxpv1.RegisterMonitorServiceServer(s.grpc, &monitorService{hub: h})
+	s.maint = &maintenanceService{hub: h}
+	ndxpv1.RegisterMaintenanceServiceServer(s.grpc, s.maint)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for _, n := range append([]string{""}, serviceNames...) {

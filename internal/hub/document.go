@@ -65,6 +65,9 @@ type Document struct {
 	Created      time.Time  `json:"created"`
 	Recalled     *time.Time `json:"recalled,omitempty"`
 	RecallReason string     `json:"recall_reason,omitempty"`
+	// Purged is when the retention purge removed the attachment bodies;
+	// the header and the trace stay.
+	Purged *time.Time `json:"purged,omitempty"`
 }
 
 // Limits on a document header. The whole header must also fit the

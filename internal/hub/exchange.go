@@ -302,6 +302,9 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 			if err := putBlob(tx, a, blobs[i]); err != nil {
 				return err
 			}
+			if err := tx.Put(store.BucketBlobRefs, pairKey(blobs[i].sum, doc.ID), nil); err != nil {
+				return err
+			}
 		}
 		if err := putJSON(tx, store.BucketDocuments, []byte(doc.ID), doc); err != nil {
 			return err

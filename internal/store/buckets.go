@@ -29,6 +29,9 @@ const (
 	BucketBlobs Bucket = "blobs"
 	// BucketBlobData maps SHA-256 (hex) -> bytes of small attachments kept inline.
 	BucketBlobData Bucket = "blob_data"
+	// BucketBlobRefs maps SHA-256 (hex) NUL document id -> nothing: which
+	// documents use a body, so the retention purge removes only unshared ones.
+	BucketBlobRefs Bucket = "blob_refs"
 )
 
 // allBuckets lists every bucket created on open.
@@ -44,6 +47,7 @@ var allBuckets = []Bucket{
 	BucketInbox,
 	BucketBlobs,
 	BucketBlobData,
+	BucketBlobRefs,
 }
 
 // SchemaVersion is the version of the layout above. Raise it when a change
