@@ -101,7 +101,9 @@ type HandlerError struct {
 	Err      error
 }
 
-func (e *HandlerError) Error() string { return "handling event " + strconv.FormatUint(e.Sequence, 10) + ": " + e.Err.Error() }
+func (e *HandlerError) Error() string {
+	return "handling event " + strconv.FormatUint(e.Sequence, 10) + ": " + e.Err.Error()
+}
 
 // Unwrap returns the handler's error.
 func (e *HandlerError) Unwrap() error { return e.Err }

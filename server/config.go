@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/ndxp/ndxp/internal/hub"
 )
 
 // Config configures a hub daemon. Flags and a config file fill it (flags
@@ -56,6 +58,10 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `json:"log_format"`
+	// RetentionDays: when positive, the hub purges every hour the
+	// attachment bodies of completed documents older than this many days,
+	// keeping their headers and traces; 0 keeps them forever.
+	RetentionDays int `json:"retention_days"`
 
 	// Logger, when set, is used instead of one built from LogLevel/LogFormat.
 	Logger *slog.Logger `json:"-"`
@@ -83,7 +89,7 @@ func DefaultConfig() Config {
 		DataDir:         "./ndxp-data",
 		Listen:          "127.0.0.1:7443",
 		HTTP:            "127.0.0.1:7080",
-		ShutdownTimeout: Duration(10 * time.Second),
+		ShutdownTimeout: Duration(8 * time.Second),
 		LogLevel:        "info",
 		LogFormat:       "text",
 	}
@@ -146,6 +152,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must not be negative"))
+	}
+	if c.RetentionDays < 0 || c.RetentionDays > hub.MaxRetentionDays {
+		errs = append(errs, fmt.Errorf("retention_days: %d out of 0 (keep forever)..%d", c.RetentionDays, hub.MaxRetentionDays))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

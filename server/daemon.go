@@ -101,6 +101,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if cfg.UnackedAfter > 0 {
 		hcfg.UnackedAfter = time.Duration(cfg.UnackedAfter)
 	}
+	hcfg.RetentionDays = cfg.RetentionDays
 	if cfg.TimeZone != "" {
 		if hcfg.Location, err = time.LoadLocation(cfg.TimeZone); err != nil {
 			return nil, fmt.Errorf("timezone: %w", err)

@@ -151,5 +151,6 @@ stderr. Exit status: 0 done, 1 failed (one line on stderr), 2 bad command line.`
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(sendCmd(a), receiveCmd(a), inboxCmd(a), sentCmd(a), statusCmd(a), recallCmd(a),
 		traceCmd(a), showCmd(a), fetchCmd(a), agenciesCmd(a))
+	root.AddCommand(demoCmd(a))
 	return root
 }

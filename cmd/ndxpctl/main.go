@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pf.StringVar(&a.credsFlag, "creds", "", "admin credentials file (default $NDXP_CREDS, else "+defaultCreds+")")
 	pf.StringVar(&a.hubFlag, "hub", "", "hub address host:port (default: the one in the credentials file)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(agencyCmd(a), credentialCmd(a), overviewCmd(a), traceCmd(a))
+	root.AddCommand(agencyCmd(a), credentialCmd(a), overviewCmd(a), traceCmd(a), backupCmd(a), checkCmd(a),
+		purgeCmd(a)) // purgeCmd: retention purge (purge.go)
 	return root.ExecuteContext(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 	_ "time/tzdata" // --timezone works on machines without a zone database
@@ -19,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ndxp/ndxp/client"
+	"github.com/ndxp/ndxp/client/demo"
 	"github.com/ndxp/ndxp/server"
 )
 
@@ -63,6 +66,8 @@ underscores) and flags; flags win.`,
 			}
 			if cmd.Flags().Changed("unacked-after") {
 				cfg.UnackedAfter = server.Duration(unacked)
+			} else if cfg.Demo && cfg.UnackedAfter == 0 {
+				cfg.UnackedAfter = server.Duration(2 * time.Minute) // so the demo's alerts show soon
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -74,6 +79,7 @@ underscores) and flags; flags win.`,
 			return serve(ctx, cfg, stdout)
 		},
 	}
+	cmd.AddCommand(restoreCmd(stdout))
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
@@ -96,6 +102,7 @@ underscores) and flags; flags win.`,
 	f.BoolVar(&cfg.Demo, "demo", cfg.Demo, "with --dev: load the 2018 pilot registry (95 agencies) into an empty store and run demo traffic")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
+	f.IntVar(&cfg.RetentionDays, "retention-days", cfg.RetentionDays, "purge attachment bodies of completed documents older than N days, keeping headers and traces (0 keeps them forever)")
 	return cmd.ExecuteContext(ctx)
 }
 
@@ -117,6 +124,7 @@ func overlayFlags(fs *pflag.FlagSet, dst *server.Config, flags server.Config) {
 		"timezone":        func() { dst.TimeZone = flags.TimeZone },
 		"demo":            func() { dst.Demo = flags.Demo },
 		"log-format":      func() { dst.LogFormat = flags.LogFormat },
+		"retention-days":  func() { dst.RetentionDays = flags.RetentionDays },
 	}
 	fs.Visit(func(f *pflag.Flag) {
 		if apply, ok := set[f.Name]; ok {
@@ -139,6 +147,16 @@ func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "ndxpd: admin credentials: %s\n", p)
 		fmt.Fprintf(stdout, "ndxpd: try: ndxpctl --creds %s overview\n", p)
 	}
+	demoDone := make(chan struct{})
+	if cfg.Demo {
+		if err := startDemo(ctx, d, cfg, stdout, demoDone); err != nil {
+			d.Close()
+			return err
+		}
+	} else {
+		close(demoDone)
+	}
+	defer func() { <-demoDone }()
 	select {
 	case <-ctx.Done():
 	case err := <-d.Err():
@@ -148,5 +166,70 @@ func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
 	if err := d.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	return nil
+}
+
+func restoreCmd(stdout io.Writer) *cobra.Command {
+	var dataDir string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "restore FILE --data DIR",
+		Short: "Restore a backup made with `ndxpctl backup` into a data directory",
+		Long: `Unpacks a backup archive into DIR: the store, every attachment body (each
+checked against its SHA-256) and, for a dev hub, its CA, then opens the store
+and runs the full consistency check. DIR must hold no store unless --force is
+given (the old store is then kept beside as ndxp.db.replaced-TIME). Stop the
+hub first; start it on DIR afterwards.`,
+		Example: "  ndxpd restore /backups/ndxp-2026-11-27.tar --data /var/lib/ndxp",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			rep, err := server.Restore(cmd.Context(), f, dataDir, force)
+			if err != nil {
+				return fmt.Errorf("restore %s: %w", args[0], err)
+			}
+			fmt.Fprintf(stdout, "restored %s into %s: store %.1f MiB, %d documents, %d attachment files, %d PKI files; check passed\n",
+				args[0], dataDir, float64(rep.StoreBytes)/(1<<20), rep.Documents, rep.Bodies, rep.PKIFiles)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "./ndxp-data", "data directory to restore into")
+	cmd.Flags().BoolVar(&force, "force", false, "replace a store already in the data directory")
+	return cmd
+}
+
+// startDemo loads the 2018 pilot registry into an empty hub and drives demo
+// traffic through real SDK clients until ctx ends.
+func startDemo(ctx context.Context, d *server.Daemon, cfg server.Config, stdout io.Writer, done chan struct{}) error {
+	admin, err := client.Dial(ctx, d.AdminCredsPath(), client.WithAddress(d.GRPCAddr()))
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	n, err := demo.Load(ctx, admin)
+	if err != nil {
+		admin.Close()
+		return fmt.Errorf("demo: load the 2018 registry: %w", err)
+	}
+	if n > 0 {
+		fmt.Fprintf(stdout, "ndxpd: demo: loaded the 2018 pilot registry (%d agencies)\n", n)
+	}
+	dc := demo.DefaultConfig()
+	dc.Admin, dc.HubAddress = admin, d.GRPCAddr()
+	dc.CredsDir = filepath.Join(cfg.DataDir, "demo")
+	dc.Logger = cfg.NewLogger(os.Stderr)
+	if a := d.HTTPAddr(); a != "" {
+		fmt.Fprintf(stdout, "ndxpd: demo traffic running; dashboard: http://%s/\n", a)
+	}
+	go func() {
+		defer close(done)
+		defer admin.Close()
+		if err := demo.Run(ctx, dc); err != nil {
+			dc.Logger.Error("demo traffic stopped", "err", err)
+		}
+	}()
 	return nil
 }

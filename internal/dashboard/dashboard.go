@@ -91,12 +91,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // snapshotJSON takes a snapshot, sharing one taken in the last 200 ms
 // between concurrent viewers so many open dashboards cost one scan.
+//
+// A shared snapshot is never older than MinInterval, counted from when it
+// was started: a viewer told of a change waits MinInterval before asking,
+// so whatever it gets was begun after the change. (Counting from the end of
+// a slow scan, or sharing for longer than MinInterval, pushed the picture
+// from before the change and left it up until the next heartbeat.)
 func (h *handler) snapshotJSON(ctx context.Context) ([]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cached != nil && time.Since(h.cachedAt) < 200*time.Millisecond {
+	if h.cached != nil && time.Since(h.cachedAt) < min(200*time.Millisecond, h.opts.MinInterval) {
 		return h.cached, nil
 	}
+	start := time.Now()
 	s, err := h.src.Snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -105,7 +112,7 @@ func (h *handler) snapshotJSON(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.cached, h.cachedAt = b, time.Now()
+	h.cached, h.cachedAt = b, start
 	return b, nil
 }
 

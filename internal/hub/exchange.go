@@ -276,6 +276,7 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if err != nil {
 		return Receipt{}, err
 	}
+	defer h.releaseReceived(blobs) // retention: the purge may remove these files again (commitFile)
 	doc := Document{ID: h.ids.next(now), Sender: sender, Header: hdr, Created: now}
 	kind := EventArrived
 	switch hdr.Business {
@@ -412,6 +413,7 @@ func recipientsError(unknown, suspended []string) error {
 type received struct {
 	sum    string
 	inline []byte // small bodies, stored in the send's transaction
+	file   bool   // placed by commitFile: released after the send's transaction
 }
 
 // receive reads the upload's chunks: every attachment in header order, each
@@ -421,11 +423,13 @@ type received struct {
 func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSource) (out []received, err error) {
 	out = make([]received, len(atts))
 	var writers []*store.FileWriter
+	var placed []string // retention: files placed by commitFile, released on failure
 	defer func() {
 		if err != nil {
 			for _, w := range writers {
 				w.Abort()
 			}
+			h.releaseFiles(placed...)
 		}
 	}()
 	for i, a := range atts {
@@ -446,11 +450,12 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 			if !bytes.Equal(fw.Sum(), a.SHA256) {
 				return invalid(field, "the received bytes have SHA-256 %x, the header declares %x", fw.Sum(), a.SHA256)
 			}
-			sum, err := fw.Commit()
+			sum, err := h.commitFile(fw) // retention: guards the file against a concurrent purge
 			if err != nil {
-				return err
+				return h.storeErr(err)
 			}
-			out[cur] = received{sum: sum}
+			placed = append(placed, sum)
+			out[cur] = received{sum: sum, file: true}
 			fw = nil
 		} else {
 			got := hasher.Sum(nil)
@@ -476,7 +481,7 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 			if atts[cur].Size > h.cfg.InlineLimit {
 				w, err := h.files.Create()
 				if err != nil {
-					return err
+					return h.storeErr(err)
 				}
 				writers = append(writers, w)
 				fw = w
@@ -489,6 +494,11 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 	}
 	for {
 		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := h.draining(); err != nil {
+			// A shutdown does not wait for a long upload: the sender is told
+			// to retry, and the retry is idempotent.
 			return nil, err
 		}
 		c, err := src.Next()
@@ -893,10 +903,13 @@ func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, ind
 			return newErr(ErrNotFound, "index", "document %s has no attachment %d (it has %d)", docID, index, len(doc.Header.Attachments))
 		}
 		info = doc.Header.Attachments[index]
+		if doc.Purged != nil { // retention: even a body still shared with a kept document
+			return purgedErr(docID, index, doc.Purged)
+		}
 		key := []byte(hex.EncodeToString(info.SHA256))
 		if err := getJSON(tx, store.BucketBlobs, key, &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(ErrNotFound, "index", "the body of attachment %d of document %s was purged", index, docID)
+				return purgedErr(docID, index, nil)
 			}
 			return err
 		}
@@ -913,6 +926,9 @@ func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, ind
 		return Attachment{Info: info, Body: nopCloser{bytes.NewReader(inline)}}, nil
 	}
 	f, err := h.files.Open(hex.EncodeToString(info.SHA256))
+	if errors.Is(err, store.ErrNotFound) && h.bodyGone(ctx, info.SHA256) { // retention: purged since the transaction above
+		return Attachment{}, purgedErr(docID, index, nil)
+	}
 	if err != nil {
 		return Attachment{}, fmt.Errorf("open attachment body: %w", err)
 	}

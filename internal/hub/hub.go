@@ -46,6 +46,10 @@ type Config struct {
 	UnackedAfter time.Duration
 	// Location is the time zone of "today" in the daily counts.
 	Location *time.Location
+	// RetentionDays: when positive, the hub purges every hour the
+	// attachment bodies of completed documents older than this many days
+	// (retention.go); 0 keeps them forever.
+	RetentionDays int
 }
 
 // DefaultConfig returns a Config with the defaults filled in.
@@ -84,6 +88,9 @@ func (c Config) Validate() error {
 	if c.MaxAttachmentSize <= 0 {
 		return errors.New("hub config: MaxAttachmentSize must be positive")
 	}
+	if c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays {
+		return fmt.Errorf("hub config: RetentionDays %d out of 0..%d", c.RetentionDays, MaxRetentionDays)
+	}
 	return nil
 }
 
@@ -113,6 +120,11 @@ type Hub struct {
 	revoked map[string]bool       // credential serials revoked
 
 	presence *presence
+
+	// blobMu: backups hold it for reading (HoldBlobs) while they copy
+	// attachment files; the retention purge takes it to remove files.
+	blobMu sync.RWMutex
+	ret    retention // the retention purge (retention.go)
 }
 
 type indexEntry struct {
@@ -190,6 +202,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		return nil, fmt.Errorf("sweep attachment files: %w", err)
 	}
 	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
+	h.startRetention(retentionFirstRun, retentionEvery)
 	return h, nil
 }
 
@@ -197,6 +210,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 // ahead of a shutdown. Sends already receiving attachments finish.
 func (h *Hub) Drain() {
 	h.drainOnce.Do(func() { close(h.drain) })
+	h.stopRetention()
 }
 
 func (h *Hub) draining() error {

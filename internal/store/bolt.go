@@ -23,6 +23,10 @@ type Options struct {
 	// MaxBatch is the most Update calls that share one transaction and one
 	// fsync; 0 means 1000.
 	MaxBatch int
+	// CheckLimit: files up to this size get a full page check before they
+	// are opened for writing; 0 means 256 MiB, negative never checks.
+	// Larger stores are checked with `ndxpctl check`.
+	CheckLimit int64
 	// OnCommit, if set, is called after each committed transaction with
 	// how long the commit (and its fsync) took and how many Update calls it carried.
 	OnCommit func(d time.Duration, updates int)
@@ -70,6 +74,9 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
 	}
+	if err := verify(path, opts); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        opts.LockTimeout,
 		NoFreelistSync: true,
@@ -111,6 +118,50 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// verify opens an existing file read-only and checks its schema version
+// and (up to CheckLimit bytes) its pages, so that a damaged file, or one of
+// another version, is refused before anything could write to it.
+func verify(path string, opts Options) (err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	if fi.Size() == 0 {
+		return fmt.Errorf("open store %s: %w: the file is empty", path, ErrCorrupt)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: opts.LockTimeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return fmt.Errorf("open store %s: %w", path, ErrLocked)
+		}
+		return fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, err)
+	}
+	defer db.Close()
+	if err := checkSchema(db); err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	limit := opts.CheckLimit
+	if limit == 0 {
+		limit = 256 << 20
+	}
+	if limit > 0 && fi.Size() <= limit {
+		var problems []string
+		db.View(func(tx *bolt.Tx) error { problems = checkTx(tx); return nil })
+		if len(problems) > 0 {
+			return fmt.Errorf("open store %s: %w: %s (%d problems; the file was not modified)", path, ErrCorrupt, problems[0], len(problems))
+		}
+	}
+	return nil
 }
 
 // checkSchema refuses a file of another schema version before anything is written.
@@ -272,21 +323,52 @@ func (s *Bolt) Stats() (commits, updates uint64) {
 }
 
 // Snapshot implements Store with a read transaction, so writers go on.
-func (s *Bolt) Snapshot(ctx context.Context, w io.Writer) (int64, error) {
-	var n int64
+func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write func(io.Writer) (int64, error)) error) error {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return err
 	}
 	if err := s.enter(); err != nil {
-		return 0, err
+		return err
 	}
 	defer s.mu.RUnlock()
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
-		return err
+	return s.db.View(func(tx *bolt.Tx) error {
+		return fn(boltTx{tx}, tx.Size(), func(w io.Writer) (int64, error) {
+			return tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
+		})
 	})
-	return n, err
+}
+
+// Check implements Store: it walks every page reachable from the root
+// in a read transaction.
+func (s *Bolt) Check(ctx context.Context) ([]string, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	var problems []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		problems = checkTx(tx)
+		return ctx.Err()
+	})
+	return problems, err
+}
+
+// checkTx runs bbolt's page check, turning a panic on a damaged page into
+// a reported problem.
+func checkTx(tx *bolt.Tx) (problems []string) {
+	defer func() {
+		if r := recover(); r != nil {
+			problems = append(problems, fmt.Sprintf("page check stopped on damaged data: %v", r))
+		}
+	}()
+	for err := range tx.Check() {
+		problems = append(problems, err.Error())
+		if len(problems) >= 100 {
+			problems = append(problems, "(more problems not listed)")
+			break
+		}
+	}
+	return problems
 }
 
 type ctxWriter struct {

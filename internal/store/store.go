@@ -24,6 +24,8 @@ var (
 	ErrUnknownBucket = errors.New("unknown bucket")
 	// ErrLocked means another process holds the store open.
 	ErrLocked = errors.New("store is locked by another process")
+	// ErrCorrupt means the file failed its consistency check.
+	ErrCorrupt = errors.New("store is corrupt")
 )
 
 // Store is a transactional, ordered key-value store of named buckets.
@@ -35,9 +37,12 @@ type Store interface {
 	// wrote is kept. fn may be run more than once, so it must not have
 	// side effects outside the transaction.
 	Update(ctx context.Context, fn func(Tx) error) error
-	// Snapshot writes a consistent copy of the whole store to w while
-	// other transactions go on, and returns the number of bytes written.
-	Snapshot(ctx context.Context, w io.Writer) (int64, error)
+	// Snapshot runs fn in a read transaction while writers go on: fn gets
+	// the transaction, the size of a consistent copy of the whole store as
+	// of that transaction, and a function that writes that copy to w.
+	Snapshot(ctx context.Context, fn func(tx Tx, size int64, write func(w io.Writer) (int64, error)) error) error
+	// Check verifies the store's structure and returns the problems found.
+	Check(ctx context.Context) ([]string, error)
 	// Size returns the size of the store in bytes.
 	Size() int64
 	// Close releases the store. It is safe to call more than once.

@@ -1,0 +1,754 @@
+// ndxp monitoring dashboard.
+//
+// Plain DOM, no framework, no build step. The page reads /api/snapshot once,
+// then follows /api/events (server-sent "snapshot" events carrying the same
+// JSON). Agency names come from the registry, so every piece of text goes
+// in through textContent and is never parsed as HTML. Table rows are built
+// once per agency and then updated in place, so a hub with 10,000 agencies
+// stays fast.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+
+  // ---------- labels ----------
+
+  const STAGE = { pending: 'chờ kết nối', pilot: 'thử nghiệm', production: 'chính thức' };
+  const STAGE_RANK = { pending: 0, pilot: 1, production: 2 };
+  const ALERT_KIND = {
+    unacknowledged: 'chưa xác nhận',
+    offline_backlog: 'ngoại tuyến khi có văn bản chờ',
+  };
+  // Status codes of DOMAIN.md; 07-12 and 14 have no confirmed meaning.
+  const STATUS = {
+    '': ['chờ nhận', 'queued'],
+    '01': ['đã đến', 'progress'],
+    '02': ['từ chối nhận', 'refused'],
+    '03': ['đã tiếp nhận', 'progress'],
+    '04': ['đã phân công', 'progress'],
+    '05': ['đang xử lý', 'progress'],
+    '06': ['hoàn thành', 'done'],
+    '13': ['yêu cầu thu hồi', 'progress'],
+    '15': ['chấp nhận thu hồi/cập nhật', 'done'],
+    '16': ['từ chối thu hồi/cập nhật', 'refused'],
+  };
+  const RECALL = {
+    '13': 'đã yêu cầu thu hồi',
+    '15': 'đã chấp nhận thu hồi',
+    '16': 'từ chối thu hồi',
+    withdrawn: 'đã rút lại',
+  };
+  const LIVE_OK = 'Trực tiếp';
+  const LIVE_DOWN = 'Mất kết nối — đang thử lại';
+  const BASE_TITLE = document.title;
+  const MAX_ALERTS_SHOWN = 200;
+
+  // ---------- formatting ----------
+
+  const numFmt = new Intl.NumberFormat('vi-VN');
+  const absFmt = new Intl.DateTimeFormat('vi-VN', { dateStyle: 'short', timeStyle: 'medium' });
+  const hmsFmt = new Intl.DateTimeFormat('vi-VN', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  const hmFmt = new Intl.DateTimeFormat('vi-VN', { hour: '2-digit', minute: '2-digit', hour12: false });
+  const collator = new Intl.Collator('vi', { sensitivity: 'base', numeric: true });
+
+  const fmtInt = (n) => numFmt.format(n || 0);
+
+  // Server time minus browser time, from the last snapshot: ages are
+  // measured on the hub's clock, so a skewed laptop clock does not lie.
+  let skew = 0;
+  const now = () => Date.now() + skew;
+
+  // parseTime reads Go's RFC 3339 (nanoseconds trimmed to milliseconds,
+  // which every engine parses); the zero time and absent values give 0.
+  function parseTime(s) {
+    if (!s) return 0;
+    const t = Date.parse(String(s).replace(/(\.\d{3})\d+/, '$1'));
+    return Number.isFinite(t) && t > 0 ? t : 0;
+  }
+
+  // duration: "45 giây", "3 phút", "2 giờ", "4 ngày".
+  function duration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + ' giây';
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + ' phút';
+    const h = Math.floor(m / 60);
+    if (h < 24) return h + ' giờ';
+    return Math.floor(h / 24) + ' ngày';
+  }
+
+  function ago(t) {
+    if (!t) return '—';
+    const d = now() - t;
+    if (d < 5000) return 'vừa xong';
+    return duration(d) + ' trước';
+  }
+
+  const abs = (t) => (t ? absFmt.format(new Date(t)) : '—');
+
+  // fold lower-cases and strips Vietnamese diacritics: NFD splits off the
+  // combining marks; đ has no decomposition, so it is mapped by hand.
+  function fold(s) {
+    return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/g, 'd');
+  }
+  function lower(s) {
+    return String(s).normalize('NFC').toLocaleLowerCase('vi').replace(/\s+/g, ' ').trim();
+  }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  function setText(e, text) {
+    if (e.textContent !== text) e.textContent = text;
+  }
+
+  // ---------- state ----------
+
+  const state = {
+    lastTime: 0,
+    snap: null,
+    rows: new Map(), // code -> row
+    order: [], // rows shown, in display order
+    sortKey: 'code',
+    sortDir: 1,
+    q: '',
+    qFolded: '',
+    stage: '',
+    online: '',
+  };
+
+  const tbody = document.querySelector('#agencies tbody');
+
+  // ---------- counters ----------
+
+  function renderTiles(s) {
+    const o = s.overview || {};
+    setText($('count-total'), fmtInt(o.Total));
+    setText($('count-pending'), fmtInt(o.Pending));
+    setText($('count-pilot'), fmtInt(o.Pilot));
+    setText($('count-production'), fmtInt(o.Production));
+    setText($('count-suspended'), fmtInt(o.Suspended));
+    setText($('count-online'), fmtInt(o.Online));
+    setText($('count-docs-today'), fmtInt(s.documents_today));
+    setText($('delivered-today'), 'đã chuyển ' + fmtInt(s.delivered_today));
+    setText($('count-pending-deliveries'), fmtInt(s.pending_deliveries));
+    $('tile-suspended').classList.toggle('warn', (o.Suspended || 0) > 0);
+    $('tile-pending-deliveries').classList.toggle('warn', (s.pending_deliveries || 0) > 0);
+    renderOldest();
+  }
+
+  function renderOldest() {
+    const s = state.snap;
+    const out = $('oldest-pending');
+    const tile = $('tile-oldest');
+    const t = s ? parseTime(s.oldest_pending) : 0;
+    if (!t) {
+      setText(out, '—');
+      out.title = 'Không có văn bản chờ nhận';
+      tile.classList.remove('warn', 'bad');
+      return;
+    }
+    const age = now() - t;
+    setText(out, duration(age));
+    out.title = 'Từ ' + abs(t);
+    const limit = ((s.thresholds && s.thresholds.unacked_after_ns) || 0) / 1e6;
+    const bad = limit > 0 && age >= limit;
+    tile.classList.toggle('bad', bad);
+    tile.classList.toggle('warn', !bad);
+  }
+
+  // ---------- agency table ----------
+
+  function buildRow(a) {
+    const tr = el('tr');
+    tr.dataset.code = a.code;
+    tr.tabIndex = 0;
+    tr.setAttribute('role', 'row'); // the CSS lays rows out as grids
+    const r = {
+      code: a.code,
+      a: null,
+      tr,
+      code_: el('td', 'mono', a.code),
+      name: el('td', 'name'),
+      stage: el('td', 'stage'),
+      badge: el('span', 'badge'),
+      susp: el('span', 'badge suspended', 'tạm ngừng'),
+      online: el('td', 'offline'),
+      onlineText: document.createTextNode(''),
+      seen: el('td', 'seen'),
+      pending: el('td', 'num'),
+      sent: el('td', 'num'),
+      received: el('td', 'num'),
+      hay: '',
+      hayFolded: '',
+      seenAt: 0,
+    };
+    r.stage.append(r.badge, r.susp);
+    r.online.append(el('span', 'odot'), r.onlineText);
+    tr.append(r.code_, r.name, r.stage, r.online, r.seen, r.pending, r.sent, r.received);
+    for (const td of tr.cells) td.setAttribute('role', 'cell');
+    return r;
+  }
+
+  function seenText(a, t) {
+    if (a.online) return 'bây giờ';
+    return ago(t);
+  }
+
+  // updateRow touches only what changed since the last snapshot, and says
+  // whether anything that filters or sorts changed.
+  function updateRow(r, a) {
+    const p = r.a || {};
+    const moved = a.name !== p.name || a.stage !== p.stage || a.suspended !== p.suspended ||
+      a.online !== p.online || a.last_seen !== p.last_seen || a.pending !== p.pending ||
+      a.sent_today !== p.sent_today || a.received_today !== p.received_today;
+    if (a.name !== p.name) {
+      r.name.textContent = a.name;
+      r.name.title = a.name;
+      r.hay = lower(a.code + ' ' + a.name);
+      r.hayFolded = fold(r.hay);
+    }
+    if (a.stage !== p.stage) {
+      r.badge.className = 'badge ' + a.stage;
+      r.badge.textContent = STAGE[a.stage] || a.stage;
+    }
+    if (a.suspended !== p.suspended) r.susp.hidden = !a.suspended;
+    if (a.online !== p.online || a.connected_since !== p.connected_since || a.last_seen !== p.last_seen) {
+      r.online.className = a.online ? 'online' : 'offline';
+      r.online.dataset.online = String(!!a.online);
+      r.onlineText.data = a.online ? 'trực tuyến' : 'ngoại tuyến';
+      r.seenAt = parseTime(a.last_seen);
+      const since = parseTime(a.connected_since);
+      r.online.title = a.online
+        ? 'Kết nối từ ' + abs(since)
+        : (r.seenAt ? 'Ngắt kết nối lúc ' + abs(r.seenAt) : 'Chưa kết nối kể từ khi trục khởi động');
+      r.seen.title = a.online ? 'Đang giữ kết nối từ ' + abs(since) : (r.seenAt ? abs(r.seenAt) : '');
+    }
+    setText(r.seen, seenText(a, r.seenAt));
+    if (a.pending !== p.pending || a.oldest_pending !== p.oldest_pending) {
+      r.pending.textContent = fmtInt(a.pending);
+      r.pending.className = a.pending > 0 ? 'num hot' : 'num zero';
+      const op = parseTime(a.oldest_pending);
+      r.pending.title = a.pending > 0 && op ? 'Văn bản chờ lâu nhất từ ' + abs(op) : '';
+    }
+    if (a.sent_today !== p.sent_today) {
+      r.sent.textContent = fmtInt(a.sent_today);
+      r.sent.className = a.sent_today ? 'num' : 'num zero';
+    }
+    if (a.received_today !== p.received_today) {
+      r.received.textContent = fmtInt(a.received_today);
+      r.received.className = a.received_today ? 'num' : 'num zero';
+    }
+    r.a = a;
+    return moved;
+  }
+
+  function renderRows(list) {
+    const seen = new Set();
+    let moved = false;
+    for (const a of list || []) {
+      seen.add(a.code);
+      let r = state.rows.get(a.code);
+      if (!r) {
+        r = buildRow(a);
+        state.rows.set(a.code, r);
+      }
+      if (updateRow(r, a)) moved = true;
+    }
+    if (seen.size !== state.rows.size) {
+      moved = true;
+      for (const [code, r] of state.rows) {
+        if (!seen.has(code)) {
+          r.tr.remove();
+          state.rows.delete(code);
+        }
+      }
+    }
+    // Most pushes are heartbeats that change nothing: no need to filter
+    // and sort 10,000 rows again.
+    if (moved) applyView();
+  }
+
+  function matches(r) {
+    const a = r.a;
+    if (state.stage) {
+      if (state.stage === 'suspended') {
+        if (!a.suspended) return false;
+      } else if (a.stage !== state.stage) return false;
+    }
+    switch (state.online) {
+      case 'online': if (!a.online) return false; break;
+      case 'offline': if (a.online) return false; break;
+      case 'backlog': if (!(a.pending > 0)) return false; break;
+    }
+    if (state.q) {
+      // As typed first (case-insensitive), then both sides without
+      // diacritics, so "da nang" and "Đà Nẵng" both find "UBND thành phố Đà Nẵng".
+      return r.hay.includes(state.q) || r.hayFolded.includes(state.qFolded);
+    }
+    return true;
+  }
+
+  const sortValue = {
+    code: (a) => a.code,
+    name: (a) => a.name,
+    stage: (a) => (STAGE_RANK[a.stage] ?? -1) * 2 + (a.suspended ? 1 : 0),
+    online: (a) => (a.online ? 1 : 0),
+    seen: (a, r) => (a.online ? Number.MAX_SAFE_INTEGER : r.seenAt),
+    pending: (a) => a.pending || 0,
+    sent: (a) => a.sent_today || 0,
+    received: (a) => a.received_today || 0,
+  };
+
+  function compareRows(x, y) {
+    const k = state.sortKey;
+    let c;
+    if (k === 'name') {
+      c = collator.compare(x.a.name, y.a.name);
+    } else {
+      const f = sortValue[k];
+      const vx = f(x.a, x);
+      const vy = f(y.a, y);
+      c = vx < vy ? -1 : vx > vy ? 1 : 0;
+    }
+    if (c === 0 && k !== 'code') return x.code < y.code ? -1 : x.code > y.code ? 1 : 0;
+    return c * state.sortDir;
+  }
+
+  // applyView filters and sorts, and moves rows only when the order changed.
+  function applyView() {
+    const list = [];
+    for (const r of state.rows.values()) if (matches(r)) list.push(r);
+    list.sort(compareRows);
+    const old = state.order;
+    let same = old.length === list.length;
+    for (let i = 0; same && i < list.length; i++) same = old[i] === list[i];
+    if (!same) {
+      const frag = document.createDocumentFragment();
+      for (const r of list) frag.appendChild(r.tr);
+      tbody.replaceChildren(frag);
+      state.order = list;
+    }
+    const total = state.rows.size;
+    setText($('shown'), list.length === total
+      ? fmtInt(total) + ' cơ quan'
+      : 'Hiển thị ' + fmtInt(list.length) + ' / ' + fmtInt(total));
+    const none = $('no-rows');
+    none.hidden = list.length > 0 || !state.snap;
+    setText(none, total === 0 ? 'Chưa có cơ quan nào được đăng ký.' : 'Không có cơ quan nào khớp bộ lọc.');
+  }
+
+  function setSort(key) {
+    if (state.sortKey === key) {
+      state.sortDir = -state.sortDir;
+    } else {
+      state.sortKey = key;
+      // Numbers and times read best largest (or most recent) first.
+      state.sortDir = ['pending', 'sent', 'received', 'seen', 'online'].includes(key) ? -1 : 1;
+    }
+    for (const th of document.querySelectorAll('#agencies th[data-sort]')) {
+      if (th.dataset.sort === state.sortKey) th.setAttribute('aria-sort', state.sortDir > 0 ? 'ascending' : 'descending');
+      else th.removeAttribute('aria-sort');
+    }
+    applyView();
+  }
+
+  // ---------- alerts ----------
+
+  let alertTimes = []; // [element, time] for the relative-time refresh
+  let alertsKey = null;
+
+  function renderAlerts(alerts) {
+    alerts = alerts || [];
+    // Rebuild only on a change, so keyboard focus and hover survive heartbeats.
+    const key = JSON.stringify(alerts);
+    if (key === alertsKey) return;
+    alertsKey = key;
+    const box = $('alerts');
+    const count = $('alerts-count');
+    count.textContent = fmtInt(alerts.length);
+    count.classList.toggle('bad', alerts.length > 0);
+    document.title = alerts.length ? '(' + alerts.length + ') ' + BASE_TITLE : BASE_TITLE;
+    alertTimes = [];
+    if (alerts.length === 0) {
+      box.replaceChildren(el('p', 'empty', 'Không có cảnh báo'));
+      return;
+    }
+    const ul = el('ul');
+    for (const al of alerts.slice(0, MAX_ALERTS_SHOWN)) {
+      const li = el('li');
+      li.tabIndex = 0;
+      li.dataset.code = al.agency;
+      li.dataset.kind = al.kind;
+      li.title = al.message || '';
+      const since = parseTime(al.since);
+      const when = el('span', 'since', ago(since));
+      when.title = abs(since);
+      alertTimes.push([when, since]);
+      const who = el('span', 'who');
+      who.append(el('span', 'mono', al.agency), document.createTextNode(al.name ? ' — ' + al.name : ''));
+      who.title = al.agency + (al.name ? ' — ' + al.name : '');
+      const detail = el('span', 'detail');
+      if (al.kind === 'offline_backlog') {
+        detail.textContent = fmtInt(al.count) + ' văn bản đang chờ cơ quan này kết nối';
+      } else {
+        detail.append(document.createTextNode('Văn bản '), el('span', 'mono', al.document || ''),
+          document.createTextNode(' chưa được xác nhận đã nhận'));
+      }
+      li.append(el('span', 'kind ' + al.kind, ALERT_KIND[al.kind] || al.kind), who, when, detail);
+      ul.append(li);
+    }
+    if (alerts.length > MAX_ALERTS_SHOWN) {
+      ul.append(el('li', 'more', '… và ' + fmtInt(alerts.length - MAX_ALERTS_SHOWN) + ' cảnh báo khác'));
+    }
+    box.replaceChildren(ul);
+  }
+
+  // ---------- chart ----------
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function niceStep(max) {
+    const raw = max / 4;
+    const p = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= raw) return Math.max(1, m * p);
+    return Math.max(1, 10 * p);
+  }
+
+  let chartKey = null;
+
+  function renderChart() {
+    const s = state.snap;
+    const box = $('chart');
+    const pm = (s && s.per_minute) || [];
+    const W = Math.max(200, box.clientWidth - 16);
+    const H = Math.max(120, box.clientHeight - 10);
+    // Redraw only on a change, so a tooltip under the mouse stays put.
+    const key = W + 'x' + H + JSON.stringify(pm);
+    if (key === chartKey) return;
+    chartKey = key;
+    const L = 40, R = 8, T = 8, B = 22;
+    const pw = W - L - R, ph = H - T - B;
+    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H });
+    root.append(svg('title', {}, 'Văn bản mỗi phút trong 60 phút qua'));
+    const n = pm.length || 60;
+    let max = 0;
+    for (const m of pm) max = Math.max(max, m.sent || 0, m.delivered || 0);
+    const step = niceStep(Math.max(max, 4));
+    const top = Math.max(4, Math.ceil(max / step) * step);
+    const y = (v) => T + ph - (v / top) * ph;
+    for (let v = 0; v <= top; v += step) {
+      root.append(svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+      root.append(svg('text', { class: 'axis-label', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtInt(v)));
+    }
+    const slot = pw / n;
+    const bw = Math.max(1, slot * 0.7);
+    const pts = [];
+    pm.forEach((m, i) => {
+      const x = L + i * slot;
+      const t = parseTime(m.minute);
+      if (m.sent > 0) {
+        root.append(svg('rect', { class: 'bar', x: x + (slot - bw) / 2, y: y(m.sent), width: bw, height: Math.max(1, T + ph - y(m.sent)) }));
+      }
+      pts.push(`${(x + slot / 2).toFixed(1)},${y(m.delivered || 0).toFixed(1)}`);
+      if (t && new Date(t).getMinutes() % 10 === 0 && i >= 3) { // not on top of the y labels
+        root.append(svg('line', { class: 'grid', x1: x + slot / 2, x2: x + slot / 2, y1: T + ph, y2: T + ph + 4 }));
+        root.append(svg('text', { class: 'axis-label', x: x + slot / 2, y: H - 6, 'text-anchor': 'middle' }, hmFmt.format(new Date(t))));
+      }
+      const hit = svg('rect', { class: 'hit', x, y: T, width: slot, height: ph });
+      hit.append(svg('title', {}, (t ? hmFmt.format(new Date(t)) : '') + ' — gửi ' + fmtInt(m.sent) + ', đã chuyển ' + fmtInt(m.delivered)));
+      root.append(hit);
+    });
+    if (pts.length) root.append(svg('polyline', { class: 'line', points: pts.join(' ') }));
+    if (max === 0) {
+      root.append(svg('text', { class: 'zero', x: L + pw / 2, y: T + ph / 2, 'text-anchor': 'middle' }, 'Chưa có văn bản trong 60 phút qua'));
+    }
+    box.replaceChildren(root);
+  }
+
+  // ---------- drill-down ----------
+
+  const dd = { code: null, ctrl: null, sig: '', back: null };
+  const panel = $('drilldown');
+
+  function agencyLabel(code) {
+    const r = state.rows.get(code);
+    return r && r.a ? code + ' — ' + r.a.name : code;
+  }
+
+  function rowSig(code) {
+    const r = state.rows.get(code);
+    return r && r.a ? [r.a.sent_today, r.a.received_today, r.a.pending].join('/') : '';
+  }
+
+  function openDrill(code, from) {
+    if (dd.code) {
+      const old = state.rows.get(dd.code);
+      if (old) old.tr.classList.remove('selected');
+    }
+    dd.code = code;
+    dd.sig = rowSig(code);
+    dd.back = from || document.activeElement;
+    const r = state.rows.get(code);
+    if (r) r.tr.classList.add('selected');
+    $('drilldown-agency').textContent = agencyLabel(code);
+    $('drilldown-body').replaceChildren(el('p', 'muted', 'Đang tải…'));
+    panel.hidden = false;
+    $('drilldown-close').focus();
+    loadDrill();
+  }
+
+  function closeDrill() {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    if (dd.ctrl) dd.ctrl.abort();
+    const r = state.rows.get(dd.code);
+    if (r) r.tr.classList.remove('selected');
+    dd.code = null;
+    if (dd.back && document.contains(dd.back)) dd.back.focus();
+    dd.back = null;
+  }
+
+  async function loadDrill() {
+    const code = dd.code;
+    if (dd.ctrl) dd.ctrl.abort();
+    const ctrl = new AbortController();
+    dd.ctrl = ctrl;
+    const body = $('drilldown-body');
+    try {
+      const res = await fetch('/api/agencies/' + encodeURIComponent(code) + '/documents?n=20',
+        { signal: ctrl.signal, cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (!res.ok) {
+        const msg = (await res.text()).trim();
+        throw new Error('HTTP ' + res.status + (msg ? ': ' + msg : ''));
+      }
+      const docs = await res.json();
+      if (dd.code !== code) return;
+      renderDocs(code, docs || []);
+    } catch (err) {
+      if (ctrl.signal.aborted || dd.code !== code) return;
+      body.replaceChildren(el('p', 'error', 'Không tải được danh sách văn bản: ' + err.message));
+    }
+  }
+
+  function statusCell(rc) {
+    const code = rc.status || '';
+    const [vi, cls] = STATUS[code] || [rc.status_text || code, 'progress'];
+    const td = el('td');
+    const st = el('span', 'st ' + cls, (code ? code + ' · ' : '') + vi);
+    td.append(st, el('span', 'muted', ' ' + (rc.status_text || '')));
+    td.title = (code ? code + ' ' : '') + (rc.status_text || '');
+    return td;
+  }
+
+  function renderDocs(code, docs) {
+    const body = $('drilldown-body');
+    if (docs.length === 0) {
+      body.replaceChildren(el('p', 'empty', 'Chưa có văn bản gửi hoặc nhận.'));
+      return;
+    }
+    const frag = document.createDocumentFragment();
+    frag.append(el('p', 'muted', fmtInt(docs.length) + ' văn bản gần nhất, mới nhất trước.'));
+    for (const d of docs) {
+      const box = el('article', 'doc');
+      box.dataset.id = d.id;
+      const top = el('div', 'doc-top');
+      top.append(el('span', 'doc-id mono', d.id), el('span', 'dir', d.sender === code ? 'gửi đi' : 'nhận về'));
+      box.append(top);
+      const subj = el('div', 'subject', d.subject || '(không có trích yếu)');
+      if (d.recalled) subj.append(el('span', 'recalled', 'đã thu hồi'));
+      box.append(subj);
+      const created = parseTime(d.created);
+      box.append(el('div', 'meta', 'Từ: ' + d.sender + (d.sender_name ? ' — ' + d.sender_name : '') +
+        ' · tạo lúc ' + abs(created)));
+      if (d.reference) {
+        const ref = el('div', 'meta');
+        ref.append(document.createTextNode('Mã văn bản: '), el('span', 'mono', d.reference));
+        box.append(ref);
+      }
+      const t = el('table');
+      const cg = el('colgroup');
+      cg.append(el('col', 'r-code'), el('col', 'r-name'), el('col', 'r-status'), el('col', 'r-recall'));
+      const head = el('tr');
+      head.append(el('th', '', 'Nơi nhận'), el('th', '', 'Tên'), el('th', '', 'Trạng thái'), el('th', '', 'Thu hồi'));
+      const thead = el('thead');
+      thead.append(head);
+      const tb = el('tbody');
+      for (const rc of d.recipients || []) {
+        const tr = el('tr');
+        tr.dataset.recipient = rc.code;
+        const name = el('td', '', rc.name || '');
+        name.title = rc.name || '';
+        const delivered = parseTime(rc.delivered);
+        if (delivered) name.title += ' · đã nhận lúc ' + abs(delivered);
+        const recall = el('td', '', rc.recall ? (RECALL[rc.recall] ? (/^\d+$/.test(rc.recall) ? rc.recall + ' · ' : '') + RECALL[rc.recall] : rc.recall) : '—');
+        tr.append(el('td', 'mono', rc.code), name, statusCell(rc), recall);
+        tb.append(tr);
+      }
+      t.append(cg, thead, tb);
+      box.append(t);
+      frag.append(box);
+    }
+    body.replaceChildren(frag);
+  }
+
+  // ---------- snapshot ----------
+
+  let drillReloadAt = 0;
+
+  function render(s) {
+    if (!s || typeof s !== 'object') return;
+    const t = parseTime(s.time);
+    if (t) {
+      if (t < state.lastTime) return; // an older snapshot arriving late
+      state.lastTime = t;
+      skew = t - Date.now();
+    }
+    state.snap = s;
+    const t0 = performance.now();
+    renderTiles(s);
+    renderRows(s.agencies);
+    const t1 = performance.now();
+    renderAlerts(s.alerts);
+    renderChart();
+    // Visible in the browser's performance tools (and read by the tests);
+    // cleared each time so the timeline does not grow for days.
+    performance.clearMeasures('ndxp rows');
+    performance.clearMeasures('ndxp render');
+    performance.measure('ndxp rows', { start: t0, end: t1 });
+    performance.measure('ndxp render', { start: t0 });
+    setText($('updated'), t ? 'Cập nhật lúc ' + hmsFmt.format(new Date(t)) : '');
+    if (dd.code) {
+      $('drilldown-agency').textContent = agencyLabel(dd.code);
+      const sig = rowSig(dd.code);
+      if (sig !== dd.sig && Date.now() - drillReloadAt > 1000) {
+        dd.sig = sig;
+        drillReloadAt = Date.now();
+        loadDrill();
+      }
+    }
+  }
+
+  // refreshRelative keeps "2 phút trước" true between snapshots.
+  function refreshRelative() {
+    renderOldest();
+    for (const r of state.rows.values()) if (r.a && !r.a.online) setText(r.seen, seenText(r.a, r.seenAt));
+    for (const [e, t] of alertTimes) setText(e, ago(t));
+  }
+
+  // ---------- live connection ----------
+
+  let es = null;
+  let lastEvent = 0;
+  let retry = 0;
+
+  function setLive(ok) {
+    const live = $('live');
+    live.className = 'live ' + (ok ? 'ok' : 'down');
+    setText(live.querySelector('.live-text'), ok ? LIVE_OK : LIVE_DOWN);
+  }
+
+  function connect() {
+    clearTimeout(retry);
+    if (es) es.close();
+    es = new EventSource('/api/events');
+    es.addEventListener('open', () => setLive(true));
+    es.addEventListener('snapshot', (ev) => {
+      lastEvent = Date.now();
+      setLive(true);
+      let s;
+      try {
+        s = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      render(s);
+    });
+    es.addEventListener('error', () => {
+      setLive(false);
+      // EventSource retries by itself after a network error, but gives up
+      // for good on an HTTP error status: then start over ourselves.
+      if (es.readyState === EventSource.CLOSED) retry = setTimeout(connect, 5000);
+    });
+  }
+
+  // The hub pushes at least every 5 s; a silent stream is a dead one
+  // (a proxy may hold it open), so reconnect.
+  setInterval(() => {
+    if (es && es.readyState === EventSource.OPEN && lastEvent && Date.now() - lastEvent > 20000) {
+      setLive(false);
+      lastEvent = 0;
+      connect();
+    }
+  }, 5000);
+
+  // ---------- wiring ----------
+
+  $('search').addEventListener('input', (e) => {
+    state.q = lower(e.target.value);
+    state.qFolded = fold(state.q);
+    applyView();
+  });
+  $('filter-stage').addEventListener('change', (e) => { state.stage = e.target.value; applyView(); });
+  $('filter-online').addEventListener('change', (e) => { state.online = e.target.value; applyView(); });
+  for (const th of document.querySelectorAll('#agencies th[data-sort]')) {
+    th.querySelector('button').addEventListener('click', () => setSort(th.dataset.sort));
+  }
+  tbody.addEventListener('click', (e) => {
+    const tr = e.target.closest('tr[data-code]');
+    if (tr) openDrill(tr.dataset.code, tr);
+  });
+  tbody.addEventListener('keydown', (e) => {
+    const tr = e.target.closest('tr[data-code]');
+    if (tr && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      openDrill(tr.dataset.code, tr);
+    }
+  });
+  $('alerts').addEventListener('click', (e) => {
+    const li = e.target.closest('li[data-code]');
+    if (li) openDrill(li.dataset.code, li);
+  });
+  $('alerts').addEventListener('keydown', (e) => {
+    const li = e.target.closest('li[data-code]');
+    if (li && e.key === 'Enter') openDrill(li.dataset.code, li);
+  });
+  $('drilldown-close').addEventListener('click', closeDrill);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !panel.hidden) {
+      e.preventDefault();
+      closeDrill();
+    } else if (e.key === '/' && document.activeElement === document.body) {
+      e.preventDefault();
+      $('search').focus();
+    }
+  });
+  if (window.ResizeObserver) {
+    let w = 0;
+    new ResizeObserver(() => {
+      const nw = $('chart').clientWidth;
+      if (nw !== w) {
+        w = nw;
+        if (state.snap) renderChart();
+      }
+    }).observe($('chart'));
+  }
+
+  setInterval(refreshRelative, 5000);
+  connect();
+  // The first event usually wins, but fetch too so the page fills even when
+  // a proxy buffers the stream.
+  fetch('/api/snapshot', { cache: 'no-store', headers: { Accept: 'application/json' } })
+    .then((res) => (res.ok ? res.json() : null))
+    .then((s) => { if (s) render(s); })
+    .catch(() => {});
+})();

@@ -1,0 +1,559 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// MaxRetentionDays bounds a retention period (about a hundred years).
+const MaxRetentionDays = 36500
+
+// The periodic purge runs a minute after the hub starts (not in the middle
+// of a start-up storm), then hourly.
+const (
+	retentionFirstRun = time.Minute
+	retentionEvery    = time.Hour
+)
+
+// Purge works in bounded transactions: a write transaction marks at most
+// purgeBatch documents, a read transaction examines at most purgeScanPage,
+// so neither holds the store (or pins old pages) for long.
+const (
+	purgeBatch    = 500
+	purgeScanPage = 5000
+)
+
+// PurgedDocument is a document whose attachment bodies a purge removed
+// (or, in a dry run, would remove).
+type PurgedDocument struct {
+	ID      string
+	Sender  string
+	Subject string
+	Created time.Time
+	// Bytes is the size of the document's attachment bodies that go; a
+	// body still used by a kept document stays and is not counted.
+	Bytes int64
+}
+
+// PurgeReport is the result of a purge.
+type PurgeReport struct {
+	Documents []PurgedDocument
+	// BytesFreed counts each removed body once, however many of the
+	// purged documents carried it.
+	BytesFreed int64
+	DryRun     bool
+}
+
+// retention is the hub's purge state.
+type retention struct {
+	run sync.Mutex // one purge at a time, so two reports never count the same body
+
+	// pending counts attachment files placed by sends whose transaction
+	// has not committed yet (see commitFile).
+	pendMu  sync.Mutex
+	pending map[string]int
+
+	// leftover lists bodies whose records are gone but whose files are
+	// not removed yet (a backup held them past the end of a run). Guarded by run.
+	leftover []string
+
+	cancel context.CancelFunc // ends the periodic purge; nil when it does not run
+	done   chan struct{}      // closed when the periodic purge has ended
+
+	batch, scanPage int // tests make them small; 0 means purgeBatch, purgeScanPage
+}
+
+func (r *retention) limits() (batch, scanPage int) {
+	batch, scanPage = purgeBatch, purgeScanPage
+	if r.batch > 0 {
+		batch = r.batch
+	}
+	if r.scanPage > 0 {
+		scanPage = r.scanPage
+	}
+	return batch, scanPage
+}
+
+// RetentionDays is the configured retention period in days; 0 keeps
+// attachment bodies forever.
+func (h *Hub) RetentionDays() int { return h.cfg.RetentionDays }
+
+// HoldBlobs keeps the purge from removing attachment files until release
+// is called. A backup calls it before it opens its snapshot transaction and
+// releases it after copying the last file that transaction references:
+// bodies the purge drops in between stay on disk until then. release may
+// be called more than once.
+func (h *Hub) HoldBlobs() (release func()) {
+	h.blobMu.RLock()
+	var once sync.Once
+	return func() { once.Do(h.blobMu.RUnlock) }
+}
+
+// commitFile places an uploaded body under its digest, registered as
+// pending until the send's transaction is over (releaseReceived). Files
+// are content-addressed and Commit reuses an identical file that exists
+// already, so without this a purge could remove that file after the send
+// decided to reuse it and before the send's transaction recreated the
+// body's record: the new document would point at nothing.
+func (h *Hub) commitFile(w *store.FileWriter) (string, error) {
+	sum := hex.EncodeToString(w.Sum())
+	h.ret.pendMu.Lock()
+	if h.ret.pending == nil {
+		h.ret.pending = map[string]int{}
+	}
+	h.ret.pending[sum]++
+	h.ret.pendMu.Unlock()
+	got, err := w.Commit()
+	if err != nil {
+		h.releaseFiles(sum)
+		return "", err
+	}
+	return got, nil
+}
+
+// releaseFiles ends the pending marks commitFile made.
+func (h *Hub) releaseFiles(sums ...string) {
+	h.ret.pendMu.Lock()
+	defer h.ret.pendMu.Unlock()
+	for _, s := range sums {
+		if h.ret.pending[s]--; h.ret.pending[s] <= 0 {
+			delete(h.ret.pending, s)
+		}
+	}
+}
+
+// releaseReceived ends the pending marks of a send's file bodies, once its
+// transaction has committed or failed.
+func (h *Hub) releaseReceived(rs []received) {
+	for _, r := range rs {
+		if r.file {
+			h.releaseFiles(r.sum)
+		}
+	}
+}
+
+// flushFiles deletes the files of bodies whose records purge transactions
+// removed (h.ret.leftover). It runs after those commits, so a crash in
+// between leaves only unreferenced files, which the sweep in New removes.
+// It waits for running backups (HoldBlobs); if ctx ends first, the files
+// stay listed for the next run. Files a send has taken over again since
+// are kept (removeFile).
+func (h *Hub) flushFiles(ctx context.Context) (removed int, err error) {
+	if len(h.ret.leftover) == 0 {
+		return 0, nil
+	}
+	if err := h.lockBlobs(ctx); err != nil {
+		return 0, err
+	}
+	defer h.blobMu.Unlock()
+	var again []string
+	var errs []error
+	for _, sum := range h.ret.leftover {
+		ok, busy, err := h.removeFile(sum)
+		switch {
+		case err != nil:
+			again = append(again, sum)
+			errs = append(errs, err)
+		case busy:
+			// Seen again next run: kept if the send commits, removed if it fails.
+			again = append(again, sum)
+		case ok:
+			removed++
+		}
+	}
+	h.ret.leftover = again
+	return removed, errors.Join(errs...)
+}
+
+// lockBlobs takes blobMu for writing unless ctx ends first. It polls
+// because a backup may hold the read side for long, and neither a
+// shutdown nor an impatient caller should wait for it.
+func (h *Hub) lockBlobs(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !h.blobMu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// removeFile deletes the file of a body unless a send is reusing it
+// (pending) or has already recreated its record: Files.Commit keeps an
+// existing identical file, so either means the file is live again. Both
+// checks and the removal happen under pendMu, so a send cannot start
+// reusing the file in between.
+func (h *Hub) removeFile(sum string) (removed, busy bool, err error) {
+	h.ret.pendMu.Lock()
+	defer h.ret.pendMu.Unlock()
+	if h.ret.pending[sum] > 0 {
+		return false, true, nil
+	}
+	live := false
+	err = h.st.View(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Get(store.BucketBlobs, []byte(sum))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		live = err == nil
+		return err
+	})
+	if err != nil || live {
+		return false, false, err
+	}
+	if err := h.files.Remove(sum); err != nil {
+		return false, false, err
+	}
+	return true, false, nil
+}
+
+// completed reports whether every recipient's delivery of doc is final:
+// completed (06), refused (02), recall accepted (15) or withdrawn before
+// delivery (DOMAIN.md). A pending recall (13) keeps the document open even
+// after 06: the recipient still has to answer it.
+func completed(tx store.Tx, doc Document) (bool, error) {
+	for _, rc := range doc.Header.Recipients {
+		var d Delivery
+		if err := getJSON(tx, store.BucketDeliveries, pairKey(doc.ID, rc), &d); err != nil {
+			return false, fmt.Errorf("delivery of %s to %s: %w", doc.ID, rc, err)
+		}
+		switch {
+		case d.Recall == "13":
+			return false, nil
+		case d.Status == "06", d.Status == "02", d.Recall == "15", d.Recall == "withdrawn":
+		default:
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Purge removes the attachment bodies of completed documents accepted
+// more than olderThan ago, keeping their headers and traces: each such
+// document is marked Purged, and a body goes once every document that
+// uses it is purged. With dryRun it only reports what would go.
+//
+// It works in transactions of at most purgeBatch documents. A body is
+// removed only in the transaction that purges the last document using it,
+// so a run cut short leaves every unpurged document whole; files are
+// removed after their transaction commits. On an error the report lists
+// the documents purged before it.
+func (h *Hub) Purge(ctx context.Context, olderThan time.Duration, dryRun bool) (rep PurgeReport, err error) {
+	if olderThan <= 0 {
+		return PurgeReport{}, invalid("older_than_days", "must be positive")
+	}
+	h.ret.run.Lock()
+	defer h.ret.run.Unlock()
+	start := time.Now()
+	cutoff := h.now().Add(-olderThan)
+	rep.DryRun = dryRun
+	var filesRemoved int
+	defer func() {
+		// The error itself is logged by whoever handles it.
+		h.log.Info("retention purge", "dry_run", dryRun, "older_than", olderThan, "cutoff", cutoff,
+			"documents", len(rep.Documents), "bytes_freed", rep.BytesFreed, "files_removed", filesRemoved,
+			"interrupted", err != nil, "duration", time.Since(start))
+	}()
+	// done holds the documents this run purged (or, dry, would have): a
+	// dry run then decides later batches as the real run would.
+	done := map[string]bool{}
+	var from []byte
+	for {
+		ids, next, err := h.purgeCandidates(ctx, cutoff, from)
+		if err != nil {
+			return rep, h.storeErr(err)
+		}
+		if len(ids) > 0 {
+			docs, freed, files, err := h.purgeBatch(ctx, ids, done, dryRun)
+			if err != nil {
+				return rep, h.storeErr(err)
+			}
+			for _, d := range docs {
+				done[d.ID] = true
+			}
+			rep.Documents = append(rep.Documents, docs...)
+			rep.BytesFreed += freed
+			if !dryRun {
+				h.ret.leftover = append(h.ret.leftover, files...)
+				if err := h.flushPurged(ctx, &filesRemoved); err != nil {
+					return rep, err
+				}
+			}
+		}
+		if next == nil {
+			break
+		}
+		from = next
+	}
+	if !dryRun { // files left by an earlier run
+		if err := h.flushPurged(ctx, &filesRemoved); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// flushPurged is flushFiles for Purge: an interrupted wait ends the run;
+// a file that cannot be removed is logged and tried again next run, since
+// the purge in the store stands either way.
+func (h *Hub) flushPurged(ctx context.Context, removed *int) error {
+	n, err := h.flushFiles(ctx)
+	*removed += n
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		h.log.Warn("retention purge: could not remove attachment files; retrying at the next run", "files", len(h.ret.leftover), "err", err)
+	}
+	return nil
+}
+
+// purgeCandidates scans documents from key from on (nil: the first) for
+// up to a batch that are older than cutoff, not purged, carry
+// attachments and are completed. next is where to go on, nil when the scan
+// reached documents newer than cutoff or the end.
+func (h *Hub) purgeCandidates(ctx context.Context, cutoff time.Time, from []byte) (ids []string, next []byte, err error) {
+	limit := ulid.Timestamp(cutoff)
+	batch, scanPage := h.ret.limits()
+	err = h.st.View(ctx, func(tx store.Tx) error {
+		ids, next = nil, nil
+		seen := 0
+		return tx.Scan(store.BucketDocuments, nil, from, func(k, v []byte) (bool, error) {
+			if len(ids) == batch || seen == scanPage {
+				next = k
+				return false, nil
+			}
+			seen++
+			// Ids are ULIDs made from the acceptance time, so documents are
+			// in time order: past the cutoff's millisecond, all are newer.
+			if id, err := ulid.ParseStrict(string(k)); err == nil && id.Time() > limit {
+				return false, nil
+			}
+			var d Document
+			if err := json.Unmarshal(v, &d); err != nil {
+				return false, fmt.Errorf("document %s: %w", k, err)
+			}
+			if d.Purged != nil || len(d.Header.Attachments) == 0 || !d.Created.Before(cutoff) {
+				return true, ctx.Err()
+			}
+			ok, err := completed(tx, d)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				ids = append(ids, d.ID)
+			}
+			return true, ctx.Err()
+		})
+	})
+	return ids, next, err
+}
+
+// bodyFate is what a purge batch decided about one attachment body.
+type bodyFate struct {
+	goes   bool
+	size   int64
+	inline bool
+}
+
+// purgeBatch purges the documents ids that (still) qualify in one write
+// transaction (a read transaction in a dry run). done holds documents
+// purged earlier in the run. It returns the documents purged, the bytes
+// freed and the digests of the files to remove once it has committed.
+func (h *Hub) purgeBatch(ctx context.Context, ids []string, done map[string]bool, dryRun bool) (docs []PurgedDocument, freed int64, files []string, err error) {
+	fn := func(tx store.Tx) error {
+		// The transaction may be run again: start from nothing each time.
+		docs, freed, files = nil, 0, nil
+		now := h.now()
+		var batch []Document
+		inBatch := map[string]bool{}
+		for _, id := range ids {
+			var d Document
+			if err := getJSON(tx, store.BucketDocuments, []byte(id), &d); err != nil {
+				return fmt.Errorf("document %s: %w", id, err)
+			}
+			// Re-checked here: a recall may have reopened it since the scan.
+			if d.Purged != nil {
+				continue
+			}
+			ok, err := completed(tx, d)
+			if err != nil {
+				return err
+			}
+			if ok {
+				batch = append(batch, d)
+				inBatch[id] = true
+			}
+		}
+		purged := map[string]bool{}
+		gone := func(id string) (bool, error) {
+			if inBatch[id] || done[id] {
+				return true, nil
+			}
+			if p, ok := purged[id]; ok {
+				return p, nil
+			}
+			var d Document
+			err := getJSON(tx, store.BucketDocuments, []byte(id), &d)
+			if errors.Is(err, store.ErrNotFound) {
+				// Documents are never deleted; a dangling reference needs no body.
+				purged[id] = true
+				return true, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			purged[id] = d.Purged != nil
+			return purged[id], nil
+		}
+		fates := map[string]bodyFate{}
+		for _, d := range batch {
+			var bytes int64
+			counted := map[string]bool{}
+			for _, a := range d.Header.Attachments {
+				sum := hex.EncodeToString(a.SHA256)
+				if counted[sum] {
+					continue
+				}
+				counted[sum] = true
+				f, ok := fates[sum]
+				if !ok {
+					var err error
+					if f, err = decideBody(tx, sum, gone); err != nil {
+						return err
+					}
+					fates[sum] = f
+					if f.goes {
+						freed += f.size
+						if !f.inline {
+							files = append(files, sum)
+						}
+						if !dryRun {
+							if err := tx.Delete(store.BucketBlobs, []byte(sum)); err != nil {
+								return err
+							}
+							if err := tx.Delete(store.BucketBlobData, []byte(sum)); err != nil {
+								return err
+							}
+						}
+					}
+				}
+				if f.goes {
+					bytes += f.size
+				}
+			}
+			if !dryRun {
+				d.Purged = &now
+				if err := putJSON(tx, store.BucketDocuments, []byte(d.ID), d); err != nil {
+					return err
+				}
+			}
+			docs = append(docs, PurgedDocument{ID: d.ID, Sender: d.Sender, Subject: d.Header.Subject, Created: d.Created, Bytes: bytes})
+		}
+		return ctx.Err()
+	}
+	if dryRun {
+		err = h.st.View(ctx, fn)
+	} else {
+		err = h.st.Update(ctx, fn)
+	}
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return docs, freed, files, nil
+}
+
+// decideBody: a body goes when every document using it (BucketBlobRefs)
+// is purged. The reference rows stay: they are the history of who sent it.
+func decideBody(tx store.Tx, sum string, gone func(id string) (bool, error)) (bodyFate, error) {
+	var rec blobRecord
+	if err := getJSON(tx, store.BucketBlobs, []byte(sum), &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return bodyFate{}, nil // nothing left to remove
+		}
+		return bodyFate{}, fmt.Errorf("body %s: %w", sum, err)
+	}
+	prefix := []byte(sum + "\x00")
+	keep := false
+	err := tx.Scan(store.BucketBlobRefs, prefix, nil, func(k, _ []byte) (bool, error) {
+		ok, err := gone(string(bytes.TrimPrefix(k, prefix)))
+		if err != nil {
+			return false, err
+		}
+		keep = !ok
+		return ok, nil
+	})
+	if err != nil {
+		return bodyFate{}, err
+	}
+	return bodyFate{goes: !keep, size: rec.Size, inline: rec.Inline}, nil
+}
+
+// purgedErr is OpenAttachment's answer for a body the purge removed.
+func purgedErr(docID string, index int, at *time.Time) error {
+	if at == nil {
+		return newErr(ErrNotFound, "index", "the body of attachment %d of document %s was purged; the header and the trace are kept", index, docID)
+	}
+	return newErr(ErrNotFound, "index", "the body of attachment %d of document %s was removed by the retention policy on %s; the header and the trace are kept",
+		index, docID, at.UTC().Format(dateLayout))
+}
+
+// bodyGone reports whether the record of the body with this digest is
+// gone, so a missing file is a purge that raced with a reader, not damage.
+func (h *Hub) bodyGone(ctx context.Context, sha []byte) bool {
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(store.BucketBlobs, []byte(hex.EncodeToString(sha)))
+		return err
+	})
+	return errors.Is(err, store.ErrNotFound)
+}
+
+// startRetention runs Purge with the configured retention first after
+// first, then every every, until stopRetention (called by Drain).
+func (h *Hub) startRetention(first, every time.Duration) {
+	if h.cfg.RetentionDays <= 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.ret.cancel, h.ret.done = cancel, make(chan struct{})
+	go func() {
+		defer close(h.ret.done)
+		t := time.NewTicker(first)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			t.Reset(every)
+			olderThan := time.Duration(h.cfg.RetentionDays) * 24 * time.Hour
+			if _, err := h.Purge(ctx, olderThan, false); err != nil && ctx.Err() == nil {
+				h.log.Error("retention purge failed; retrying at the next run", "err", err, "next_run", every)
+			}
+		}
+	}()
+}
+
+// stopRetention ends the periodic purge, cancelling a run in progress, and
+// waits for it, so no purge transaction starts after Drain returns.
+func (h *Hub) stopRetention() {
+	if h.ret.cancel == nil {
+		return
+	}
+	h.ret.cancel()
+	<-h.ret.done
+}
