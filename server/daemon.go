@@ -38,6 +38,7 @@ type Daemon struct {
 	httpSrv    *http.Server
 	adminCreds string
 	metrics    *metrics
+	httpCancel context.CancelFunc
 	ready      atomic.Bool
 
 	errc      chan error
@@ -134,7 +135,12 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("http listen: %w", err)
 		}
-		d.httpSrv = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		// Event streams (the dashboard) end when the shutdown begins, so
+		// Shutdown need not wait for them.
+		baseCtx, cancel := context.WithCancel(context.Background())
+		d.httpCancel = cancel
+		d.httpSrv = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return baseCtx }}
 		go func() {
 			if err := d.httpSrv.Serve(d.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.errc <- fmt.Errorf("http: %w", err)
@@ -192,6 +198,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			}
 		} else if d.grpcLis != nil {
 			d.grpcLis.Close()
+		}
+		if d.httpCancel != nil {
+			d.httpCancel()
 		}
 		if d.httpSrv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

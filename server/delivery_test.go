@@ -64,8 +64,14 @@ func TestKilledSubscriberGetsUnackedAgain(t *testing.T) {
 
 	got := drain(t, h41)
 	var again []string
+	var flags []bool
 	for _, ev := range got.events {
 		again = append(again, ev.GetDocumentId())
+		flags = append(flags, ev.GetRedelivery())
+	}
+	// With a window of 8 and 4 acknowledged, all 6 left had been pushed before.
+	if fmt.Sprint(flags) != "[true true true true true true]" {
+		t.Errorf("redelivery flags after reconnect %v, want all 6 flagged", flags)
 	}
 	if fmt.Sprint(again) != fmt.Sprint(ids[4:]) {
 		t.Errorf("after reconnect got %v, want exactly the 6 unacknowledged %v in order", again, ids[4:])

@@ -34,7 +34,7 @@ import (
 // No goleak ignore options are needed: grpc-go's client and server
 // goroutines all end once connections are closed and the server stopped,
 // and VerifyTestMain retries long enough for them to wind down.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(hubtest.MainWithCleanup(m)) }
 
 const (
 	pending    = ndxpv1.Stage_STAGE_PENDING

@@ -213,8 +213,13 @@ func (h *handler) documents(w http.ResponseWriter, r *http.Request) {
 		var he *hub.Error
 		if errors.As(err, &he) {
 			code := http.StatusBadRequest
-			if errors.Is(err, hub.ErrNotFound) {
+			switch {
+			case errors.Is(err, hub.ErrNotFound):
 				code = http.StatusNotFound
+			case errors.Is(err, hub.ErrUnavailable):
+				code = http.StatusServiceUnavailable
+			case errors.Is(err, hub.ErrPermission), errors.Is(err, hub.ErrUnauthenticated):
+				code = http.StatusForbidden
 			}
 			http.Error(w, he.Error(), code)
 			return

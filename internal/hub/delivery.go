@@ -43,6 +43,10 @@ const (
 type deliverer struct {
 	mu       sync.Mutex
 	sessions map[string]*session
+	// pushed is the highest sequence pushed to each agency since the hub
+	// started: a queued event at or below it was pushed before and not
+	// acknowledged, so a new subscription flags it as a redelivery.
+	pushed map[string]uint64
 }
 
 type session struct {
@@ -53,7 +57,23 @@ type session struct {
 	acked []uint64
 }
 
-func newDeliverer() *deliverer { return &deliverer{sessions: map[string]*session{}} }
+func newDeliverer() *deliverer {
+	return &deliverer{sessions: map[string]*session{}, pushed: map[string]uint64{}}
+}
+
+func (d *deliverer) markPushed(code string, seq uint64) {
+	d.mu.Lock()
+	if seq > d.pushed[code] {
+		d.pushed[code] = seq
+	}
+	d.mu.Unlock()
+}
+
+func (d *deliverer) pushedBefore(code string) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pushed[code]
+}
 
 func (s *session) poke() {
 	select {
@@ -143,8 +163,9 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 	h.log.Info("agency connected", "code", code)
 	defer h.log.Info("agency disconnected", "code", code)
 
-	var cursor uint64                  // highest sequence pushed on this stream
-	inflight := map[uint64]time.Time{} // pushed, not yet acknowledged
+	earlier := h.deliv.pushedBefore(code) // pushed by an earlier subscription
+	var cursor uint64                     // highest sequence pushed on this stream
+	inflight := map[uint64]time.Time{}    // pushed, not yet acknowledged
 	caughtUp := false
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -190,12 +211,14 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 				return err
 			}
 			for _, ps := range pushes {
+				ps.Redelivery = ps.Event.Seq <= earlier
 				if err := send(ps); err != nil {
 					return err
 				}
 				inflight[ps.Event.Seq] = time.Now()
 				cursor = ps.Event.Seq
 				caughtUp = false
+				h.deliv.markPushed(code, cursor)
 			}
 		}
 		if len(inflight) == 0 && !caughtUp {

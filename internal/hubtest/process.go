@@ -71,6 +71,25 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// RemoveBinaries deletes what Binaries built; call it once tests are done.
+func RemoveBinaries() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+// MainWithCleanup wraps a TestMain's m so that its Run removes the built
+// binaries afterwards: goleak.VerifyTestMain(hubtest.MainWithCleanup(m)).
+func MainWithCleanup(m interface{ Run() int }) interface{ Run() int } { return cleanupM{m} }
+
+type cleanupM struct{ m interface{ Run() int } }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
+	RemoveBinaries()
+	return code
+}
+
 // FreeAddr returns a loopback address with a port free right now.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()

@@ -933,7 +933,10 @@ type Event struct {
 	Status *StatusReport `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
 	// Reason is the sender's reason for a recall.
 	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Redelivery is true when this event was pushed before without an acknowledgement.
+	// Redelivery is true when the hub knows it pushed this event before
+	// without getting its acknowledgement: after the acknowledgement deadline,
+	// or on a new subscription. (After a hub restart it cannot know, so the
+	// first push is not flagged; handlers must be idempotent anyway.)
 	Redelivery    bool `protobuf:"varint,8,opt,name=redelivery,proto3" json:"redelivery,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
