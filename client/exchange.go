@@ -210,7 +210,13 @@ func (c *Client) sendOnce(ctx context.Context, h *ndxpv1.DocumentHeader, bodies 
 		}
 		return nil, err
 	}
-	buf := make([]byte, ChunkSize)
+	// A buffer no larger than the largest attachment: small documents do
+	// not pay for clearing a full chunk each.
+	size := int64(1)
+	for _, b := range bodies {
+		size = max(size, b.size)
+	}
+	buf := make([]byte, min(size, ChunkSize))
 	var sent int64
 	for i, b := range bodies {
 		if err := b.r.rewind(); err != nil {

@@ -116,19 +116,27 @@ type subscription struct {
 }
 
 // run holds one stream until it breaks; progressed says whether any event
-// came, so a flapping hub does not reset the backoff.
+// came, so a flapping hub does not reset the backoff. Handlers run in
+// order on this goroutine; acknowledgements go out from a second one in
+// batches, so the next event is handled while the last one's
+// acknowledgement is being committed.
 func (s *subscription) run(ctx context.Context) (progressed bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req := &ndxpv1.SubscribeRequest{Window: s.o.window, AckDeadlineSeconds: int32(s.o.ackDeadline / time.Second)}
 	stream, err := s.c.Exchange.Subscribe(ctx, req)
 	if err != nil {
 		return false, err
 	}
+	acks := newAcker(s.c, cancel)
+	defer acks.stop()
 	connected := false
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return progressed, cause // an acknowledgement failed
+			}
 			if err == io.EOF {
 				return progressed, errStreamEnded
 			}
@@ -143,6 +151,8 @@ func (s *subscription) run(ctx context.Context) (progressed bool, err error) {
 		progressed = true
 		switch m := resp.GetMessage().(type) {
 		case *ndxpv1.SubscribeResponse_CaughtUp:
+			// The hub sends this only when every pushed event was
+			// acknowledged, so all our acknowledgements are in.
 			if s.o.untilCaughtUp {
 				return true, nil
 			}
@@ -157,12 +167,82 @@ func (s *subscription) run(ctx context.Context) (progressed bool, err error) {
 				}
 				s.done.add(ev.GetSequence())
 			}
-			if _, err := s.c.Exchange.AcknowledgeEvents(ctx, &ndxpv1.AcknowledgeEventsRequest{Sequences: []uint64{ev.GetSequence()}}); err != nil {
-				return progressed, err
-			}
+			acks.add(ev.GetSequence())
 		}
 	}
 }
+
+// acker sends acknowledgements in batches: whatever handlers finished
+// while the previous call was in flight goes in the next one.
+type acker struct {
+	c      *Client
+	fail   context.CancelCauseFunc
+	mu     sync.Mutex
+	queue  []uint64
+	wake   chan struct{}
+	done   chan struct{}
+	closed chan struct{}
+}
+
+func newAcker(c *Client, fail context.CancelCauseFunc) *acker {
+	a := &acker{c: c, fail: fail, wake: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
+	go a.loop()
+	return a
+}
+
+func (a *acker) add(seq uint64) {
+	a.mu.Lock()
+	a.queue = append(a.queue, seq)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *acker) loop() {
+	defer close(a.closed)
+	for {
+		stopping := false
+		select {
+		case <-a.wake:
+		case <-a.done:
+			stopping = true // flush what handlers finished, then stop
+		}
+		for {
+			a.mu.Lock()
+			batch := a.queue
+			if len(batch) > maxAckBatch {
+				batch = batch[:maxAckBatch]
+			}
+			a.queue = a.queue[len(batch):]
+			a.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), a.c.timeout)
+			_, err := a.c.Exchange.AcknowledgeEvents(ctx, &ndxpv1.AcknowledgeEventsRequest{Sequences: batch})
+			cancel()
+			if err != nil {
+				// The stream ends; the events come again after the reconnect
+				// and are acknowledged then, without calling the handler.
+				a.fail(err)
+				return
+			}
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (a *acker) stop() {
+	close(a.done)
+	<-a.closed
+}
+
+// maxAckBatch is the most sequences in one acknowledgement (the hub's limit).
+const maxAckBatch = 1024
 
 // seqSet remembers the most recent n sequences handled.
 type seqSet struct {

@@ -69,9 +69,16 @@ func TestKilledSubscriberGetsUnackedAgain(t *testing.T) {
 		again = append(again, ev.GetDocumentId())
 		flags = append(flags, ev.GetRedelivery())
 	}
-	// With a window of 8 and 4 acknowledged, all 6 left had been pushed before.
-	if fmt.Sprint(flags) != "[true true true true true true]" {
-		t.Errorf("redelivery flags after reconnect %v, want all 6 flagged", flags)
+	// The 5th was pushed (its handler failed), so it must be flagged; how
+	// many after it were pushed depends on timing, but those flagged come
+	// first: the flags are some trues, then falses.
+	if len(flags) > 0 && !flags[0] {
+		t.Errorf("the event whose handler failed came again unflagged: %v", flags)
+	}
+	for i := 1; i < len(flags); i++ {
+		if flags[i] && !flags[i-1] {
+			t.Errorf("redelivery flags %v: a pushed-before event after a new one", flags)
+		}
 	}
 	if fmt.Sprint(again) != fmt.Sprint(ids[4:]) {
 		t.Errorf("after reconnect got %v, want exactly the 6 unacknowledged %v in order", again, ids[4:])
