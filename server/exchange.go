@@ -114,7 +114,7 @@ func (e *exchangeService) FetchAttachment(req *ndxpv1.FetchAttachmentRequest, st
 	if _, err := att.Body.Seek(off, io.SeekStart); err != nil {
 		return err
 	}
-	buf := make([]byte, fetchChunk)
+	buf := make([]byte, max(1, min(fetchChunk, att.Info.Size-off))) // small attachments get small buffers
 	for {
 		n, rerr := io.ReadFull(att.Body, buf)
 		if n > 0 {
@@ -369,6 +369,11 @@ func eventToProto(p hub.Push) *ndxpv1.Event {
 	}
 	if p.Doc != nil {
 		ev.Document = documentToProto(*p.Doc, true)
+		for i, b := range p.Inline {
+			if b != nil && i < len(ev.Document.Header.Attachments) {
+				ev.Document.Header.Attachments[i].Content = b
+			}
+		}
 	}
 	if p.Event.Status != nil {
 		ev.Status = statusToProto(*p.Event.Status)

@@ -98,6 +98,11 @@ func TestSendDeliverStatusTrace(t *testing.T) {
 		if !bytes.Equal(got.files[id+"/to-trinh.txt"], small) || !bytes.Equal(got.files[id+"/quyet-dinh.pdf"], large) {
 			t.Errorf("%s: attachments differ from what was sent", rc.Code())
 		}
+		// The small attachment travels inside the event; the large one is fetched.
+		atts := got.events[0].GetDocument().GetHeader().GetAttachments()
+		if !bytes.Equal(atts[0].GetContent(), small) || len(atts[1].GetContent()) != 0 {
+			t.Errorf("%s: inline contents %d and %d bytes, want %d and 0", rc.Code(), len(atts[0].GetContent()), len(atts[1].GetContent()), len(small))
+		}
 		if again := drain(t, rc); len(again.events) != 0 {
 			t.Errorf("%s: acknowledged events came again: %v", rc.Code(), again.events)
 		}

@@ -74,7 +74,7 @@ type hubCollector struct {
 	lastErr error
 	lastAt  time.Time
 
-	sent, delivered, queued, redelivered                   *prometheus.Desc
+	sent, delivered, queued, redelivered                 *prometheus.Desc
 	agencies, online, depth, oldest, alerts, size, today *prometheus.Desc
 }
 
@@ -106,7 +106,9 @@ func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.h.Metrics()
-	counter := func(d *prometheus.Desc, v int64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v)) }
+	counter := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
 	gauge := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}

@@ -20,8 +20,8 @@ import (
 
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/hubtest"
-	"github.com/ndxp/ndxp/server"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+	"github.com/ndxp/ndxp/server"
 )
 
 // body makes deterministic attachment bytes from a name.

@@ -476,7 +476,7 @@ func gone(err error) bool {
 func (d *driver) fetch(ctx context.Context, a *agent, ev *ndxpv1.Event) (int64, error) {
 	var total int64
 	for i := range ev.GetDocument().GetHeader().GetAttachments() {
-		n, err := a.c.Fetch(ctx, ev.GetDocumentId(), i, io.Discard)
+		n, err := a.c.FetchAttachment(ctx, ev.GetDocument(), i, io.Discard)
 		total += n
 		if err != nil {
 			return total, err

@@ -42,7 +42,8 @@ func (h *fakeHub) Document(_ context.Context, id string) (*ndxpv1.Document, erro
 	return d, nil
 }
 
-func (h *fakeHub) Fetch(_ context.Context, id string, index int, w io.Writer) (int64, error) {
+func (h *fakeHub) FetchAttachment(_ context.Context, doc *ndxpv1.Document, index int, w io.Writer) (int64, error) {
+	id := doc.GetId()
 	h.mu.Lock()
 	h.fetches++
 	b := h.bodies[id][index]

@@ -42,8 +42,9 @@ var errAlreadySaved = errors.New("already saved")
 type docHub interface {
 	// Document returns a document's header and attachment descriptions.
 	Document(ctx context.Context, documentID string) (*ndxpv1.Document, error)
-	// Fetch writes attachment index of a document to w, checking its digest.
-	Fetch(ctx context.Context, documentID string, index int, w io.Writer) (int64, error)
+	// FetchAttachment writes attachment index of doc to w, checking its
+	// digest; small attachments come inside a pushed document already.
+	FetchAttachment(ctx context.Context, doc *ndxpv1.Document, index int, w io.Writer) (int64, error)
 }
 
 // saver writes documents into a directory, one subdirectory per document.
@@ -173,7 +174,7 @@ func (s *saver) fill(ctx context.Context, dir string, doc *ndxpv1.Document) erro
 			return err
 		}
 		err := writeFile(filepath.Join(dir, name), func(w io.Writer) error {
-			_, err := s.hub.Fetch(ctx, doc.GetId(), i, &countingWriter{w: w, n: &done, total: total, bar: s.bar})
+			_, err := s.hub.FetchAttachment(ctx, doc, i, &countingWriter{w: w, n: &done, total: total, bar: s.bar})
 			return err
 		})
 		if err != nil {

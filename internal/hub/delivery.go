@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"sort"
@@ -14,8 +15,11 @@ import (
 // Push is one message of a subscription: an event (with its document for
 // arrivals) or, with CaughtUp, the news that the queue is empty.
 type Push struct {
-	Event      Event
-	Doc        *DocumentView
+	Event Event
+	Doc   *DocumentView
+	// Inline holds the bodies of the document's small attachments, by
+	// index (nil for those to fetch), so a recipient need not fetch them.
+	Inline     [][]byte
 	Redelivery bool
 	CaughtUp   bool
 	Time       time.Time
@@ -320,6 +324,24 @@ func (h *Hub) push(tx store.Tx, raw []byte) (Push, error) {
 			return Push{}, err
 		}
 		ps.Doc = &v
+		budget := maxInlinePush
+		for i, a := range doc.Header.Attachments {
+			if a.Size == 0 || a.Size > h.cfg.InlineLimit || a.Size > budget || doc.Purged != nil {
+				continue
+			}
+			b, err := tx.Get(store.BucketBlobData, []byte(hex.EncodeToString(a.SHA256)))
+			if err != nil {
+				continue // kept as a file, or gone: the recipient fetches it
+			}
+			if ps.Inline == nil {
+				ps.Inline = make([][]byte, len(doc.Header.Attachments))
+			}
+			ps.Inline[i] = b
+			budget -= a.Size
+		}
 	}
 	return ps, nil
 }
+
+// maxInlinePush bounds the attachment bytes carried inside one pushed event.
+const maxInlinePush int64 = 1 << 20

@@ -65,6 +65,7 @@ type Event struct {
 	Seq    uint64        `json:"seq"`
 	Kind   EventKind     `json:"kind"`
 	DocID  string        `json:"doc"`
+	Sender string        `json:"sender,omitempty"` // of the document, so an acknowledgement need not read it
 	Time   time.Time     `json:"time"`
 	Status *StatusReport `json:"status,omitempty"`
 	Reason string        `json:"reason,omitempty"`
@@ -323,7 +324,7 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 			return err
 		}
 		for _, r := range hdr.Recipients {
-			seq, err := enqueue(tx, r, Event{Kind: kind, DocID: doc.ID, Time: now})
+			seq, err := enqueue(tx, r, Event{Kind: kind, DocID: doc.ID, Sender: sender, Time: now})
 			if err != nil {
 				return err
 			}
@@ -580,9 +581,13 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 			if !ev.Kind.carriesDocument() {
 				continue
 			}
-			var doc Document
-			if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
-				return err
+			docSender := ev.Sender
+			if docSender == "" { // an event queued before events named their sender
+				var doc Document
+				if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
+					return err
+				}
+				docSender = doc.Sender
 			}
 			var d Delivery
 			dkey := pairKey(ev.DocID, code)
@@ -598,10 +603,10 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 				return err
 			}
 			st := &StatusReport{DocID: ev.DocID, Recipient: code, Code: "01", Time: now}
-			if _, err := enqueue(tx, doc.Sender, Event{Kind: EventStatus, DocID: ev.DocID, Time: now, Status: st}); err != nil {
+			if _, err := enqueue(tx, docSender, Event{Kind: EventStatus, DocID: ev.DocID, Time: now, Status: st}); err != nil {
 				return err
 			}
-			senders = append(senders, doc.Sender)
+			senders = append(senders, docSender)
 		}
 		return nil
 	})

@@ -226,7 +226,12 @@ type AttachmentInfo struct {
 	// Sha256 is the SHA-256 digest of the bytes (32 bytes).
 	Sha256 []byte `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	// Description is a free-text description.
-	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// Content holds the bytes of a small attachment in pushed events, so a
+	// recipient need not fetch it (the hub includes attachments of up to
+	// 64 KiB, 1 MiB per event in all). Empty otherwise: use FetchAttachment.
+	// Ignored in a send.
+	Content       []byte `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,6 +299,13 @@ func (x *AttachmentInfo) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *AttachmentInfo) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
 }
 
 // DocumentHeader is the document's metadata (edXML header), as the sender
@@ -2383,14 +2395,15 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"competence\x18\x01 \x01(\tR\n" +
 	"competence\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x12\x1b\n" +
-	"\tfull_name\x18\x03 \x01(\tR\bfullName\"\x91\x01\n" +
+	"\tfull_name\x18\x03 \x01(\tR\bfullName\"\xab\x01\n" +
 	"\x0eAttachmentInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\fR\x06sha256\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"\xa5\x05\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x18\n" +
+	"\acontent\x18\x06 \x01(\fR\acontent\"\xa5\x05\n" +
 	"\x0eDocumentHeader\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x1e\n" +
 	"\n" +

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ndxp/ndxp/internal/agencycode"
+	"github.com/ndxp/ndxp/internal/cli"
+)
+
+// TestMain doubles as the hub child: the benchmark re-executes its own
+// binary, which under `go test` is this test binary.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func TestRunJSON(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		sends      int64
+		recipients int64
+	}{
+		{"closed loop", []string{"--count", "200", "--senders", "2", "--subscribers", "2"}, 200, 1},
+		{"paced, two recipients, attachments", []string{"--count", "40", "--rate", "400", "--senders", "2", "--subscribers", "3",
+			"--recipients", "2", "--attachments", "3", "--size", "300001", "--sender-subscribe"}, 40, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := run(ctx, append(tt.args, "--json"), &out, &errb); err != nil {
+				t.Fatalf("run: %v\nstderr: %s", err, errb.String())
+			}
+			var got map[string]any
+			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+			}
+			for _, k := range []string{"sends", "sends_per_second", "deliveries", "deliveries_per_second",
+				"send_latency_ms", "e2e_latency_ms", "hub_cpu_seconds", "hub_peak_rss_bytes", "hub_rss_growth_bytes",
+				"duration_seconds", "config", "hub_acked_deliveries"} {
+				if _, ok := got[k]; !ok {
+					t.Errorf("JSON lacks %q", k)
+				}
+			}
+			for _, k := range []string{"p50", "p99", "p999"} {
+				if _, ok := got["send_latency_ms"].(map[string]any)[k]; !ok {
+					t.Errorf("send_latency_ms lacks %q", k)
+				}
+			}
+			for _, k := range []string{"hub_cpu_seconds", "hub_peak_rss_bytes"} {
+				if got[k] == nil {
+					t.Errorf("%s is null with an embedded hub", k)
+				}
+			}
+			sends, deliveries := int64(got["sends"].(float64)), int64(got["deliveries"].(float64))
+			if sends != tt.sends {
+				t.Errorf("sends = %d, want %d (errors: %v %v)", sends, tt.sends, got["send_errors"], got["first_error"])
+			}
+			if want := sends * tt.recipients; deliveries != want {
+				t.Errorf("deliveries = %d, want sends × recipients = %d", deliveries, want)
+			}
+			if acked := int64(got["hub_acked_deliveries"].(float64)); acked != deliveries {
+				t.Errorf("hub_acked_deliveries = %d, want %d", acked, deliveries)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := [][]string{
+		{"--recipients", "3", "--subscribers", "2"},
+		{"--attachments", "0", "--size", "10"},
+		{"--hub-pid", "1"},
+		{"--duration", "0"},
+		{"-o", "yaml"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			err := run(context.Background(), args, io.Discard, io.Discard)
+			if u := (*cli.UsageError)(nil); !errors.As(err, &u) {
+				t.Errorf("got %v, want a usage error", err)
+			}
+		})
+	}
+}
+
+func TestCodes(t *testing.T) {
+	const n = 100_000
+	for _, letter := range []byte{letterSender, letterReceiver, letterIdle, letterList} {
+		list := codeList(letter, n)
+		index := make(map[string]int, n)
+		for i, s := range list {
+			c, err := agencycode.Parse(s)
+			if err != nil {
+				t.Fatalf("code %d: %v", i, err)
+			}
+			if c.String() != s {
+				t.Fatalf("code %d: %q is not canonical (%q)", i, s, c.String())
+			}
+			if j, dup := index[s]; dup {
+				t.Fatalf("codes %d and %d are both %s", j, i, s)
+			}
+			index[s] = i
+			// Registering in order must meet each parent before its children.
+			if p, ok := c.Parent(); ok {
+				if j, ok := index[p.String()]; !ok || j >= i {
+					t.Fatalf("code %d %s: parent %s not generated before it", i, s, p)
+				}
+			}
+		}
+	}
+	if got, want := codeFor('H', 0), "000.00.00.H01"; got != want {
+		t.Errorf("codeFor(H, 0) = %s, want %s", got, want)
+	}
+	if _, err := agencycode.Parse(codeFor('Z', maxCodes-1)); err != nil {
+		t.Errorf("last code: %v", err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 1000; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	tests := []struct {
+		in   []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{d, 50, 500 * time.Millisecond},
+		{d, 99, 990 * time.Millisecond},
+		{d, 99.9, 999 * time.Millisecond},
+		{d, 100, 1000 * time.Millisecond},
+		{d, 0, 1 * time.Millisecond},
+		{d[:1], 99.9, 1 * time.Millisecond},
+		{[]time.Duration{1, 2, 3}, 50, 2},
+		{nil, 50, 0},
+	}
+	for _, tt := range tests {
+		if got := percentile(tt.in, tt.p); got != tt.want {
+			t.Errorf("percentile(%d samples, %v) = %v, want %v", len(tt.in), tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestBody(t *testing.T) {
+	const size = 3*patternSize + 17
+	b := newBody(7, 42, 1, size)
+	all, err := io.ReadAll(b)
+	if err != nil || len(all) != size {
+		t.Fatalf("ReadAll: %d bytes, %v; want %d", len(all), err, size)
+	}
+	// Reading again after a seek, in odd pieces, gives the same bytes:
+	// the SDK reads each body twice (digest, then upload).
+	if _, err := b.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	buf := make([]byte, 1000)
+	for {
+		n, err := b.Read(buf[:1+again.Len()%999])
+		again.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+	}
+	if !bytes.Equal(all, again.Bytes()) {
+		t.Error("second read differs from the first")
+	}
+	if off, _ := b.Seek(-10, io.SeekEnd); off != size-10 {
+		t.Errorf("Seek(-10, End) = %d, want %d", off, size-10)
+	}
+	other, _ := io.ReadAll(newBody(7, 43, 1, size))
+	if bytes.Equal(all, other) {
+		t.Error("two documents have the same body; the hub would store it once")
+	}
+}
+
+func TestSubject(t *testing.T) {
+	due := time.Unix(0, 1_700_000_000_123_456_789)
+	got, ok := parseSubject(subject(99, 5, due), 99)
+	if !ok || !got.Equal(due) {
+		t.Errorf("parseSubject = %v, %v; want %v", got, ok, due)
+	}
+	if _, ok := parseSubject(subject(98, 5, due), 99); ok {
+		t.Error("another run's subject was taken as ours")
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP ndxp_store_fsyncs_total x
+ndxp_store_fsyncs_total 12
+ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocument"} 5
+ndxp_rpc_duration_seconds_count{code="Unavailable",method="ExchangeService/SendDocument"} 1
+ndxp_rpc_duration_seconds_sum{code="OK",method="ExchangeService/SendDocument"} 0.06
+`
+	got, err := parseMetrics(bufio.NewScanner(strings.NewReader(text)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["ndxp_store_fsyncs_total"] != 12 || got["ndxp_rpc_duration_seconds_count|ExchangeService/SendDocument"] != 6 {
+		t.Errorf("parseMetrics = %v", got)
+	}
+	rpc := rpcDelta(scrape{}, got)
+	if s := rpc["ExchangeService/SendDocument"]; s.Calls != 6 || s.MSMean != 10 {
+		t.Errorf("rpcDelta = %+v, want 6 calls of 10 ms", s)
+	}
+}
