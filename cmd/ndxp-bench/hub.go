@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
@@ -71,6 +72,9 @@ func runHub(ctx context.Context, data, listen, http, ready, level, profile strin
 	cfg.HTTP = http
 	cfg.LogLevel = level
 	cfg.ShutdownTimeout = server.Duration(5 * time.Second)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // as ndxpd does (cmd/ndxpd: gcPercent)
+	}
 	d, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err
