@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
