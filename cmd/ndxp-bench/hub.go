@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -72,9 +71,6 @@ func runHub(ctx context.Context, data, listen, http, ready, level, profile strin
 	cfg.HTTP = http
 	cfg.LogLevel = level
 	cfg.ShutdownTimeout = server.Duration(5 * time.Second)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as ndxpd does (cmd/ndxpd: gcPercent)
-	}
 	d, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 	_ "time/tzdata" // --timezone works on machines without a zone database
@@ -134,16 +133,7 @@ func overlayFlags(fs *pflag.FlagSet, dst *server.Config, flags server.Config) {
 	})
 }
 
-// gcPercent is the hub's garbage collector target unless GOGC is set: the
-// hub's live heap is small next to the memory of any server it runs on,
-// and collecting less often gave about a quarter more throughput in
-// cmd/ndxp-bench (docs/performance.md).
-const gcPercent = 400
-
 func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 	d, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err
