@@ -214,13 +214,13 @@ func TestSnapshot(t *testing.T) {
 	if diff := cmp.Diff(string(want), body); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
-	// The keys the page reads: Overview has no JSON tags.
+	// The keys the page reads.
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(body), &raw); err != nil {
 		t.Fatal(err)
 	}
 	ov, _ := raw["overview"].(map[string]any)
-	for _, k := range []string{"Total", "Pending", "Pilot", "Production", "Suspended", "Online"} {
+	for _, k := range []string{"total", "pending", "pilot", "production", "suspended", "online"} {
 		if _, ok := ov[k]; !ok {
 			t.Errorf("overview has no key %q: %v", k, ov)
 		}

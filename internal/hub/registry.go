@@ -411,7 +411,12 @@ func (h *Hub) ListAgencies(ctx context.Context, f AgencyFilter, pageSize int, pa
 
 // Overview counts agencies at a glance.
 type Overview struct {
-	Total, Pending, Pilot, Production, Suspended, Online int
+	Total      int `json:"total"`
+	Pending    int `json:"pending"`
+	Pilot      int `json:"pilot"`
+	Production int `json:"production"`
+	Suspended  int `json:"suspended"`
+	Online     int `json:"online"`
 }
 
 // Overview returns the registry counts.

@@ -126,16 +126,16 @@
 
   function renderTiles(s) {
     const o = s.overview || {};
-    setText($('count-total'), fmtInt(o.Total));
-    setText($('count-pending'), fmtInt(o.Pending));
-    setText($('count-pilot'), fmtInt(o.Pilot));
-    setText($('count-production'), fmtInt(o.Production));
-    setText($('count-suspended'), fmtInt(o.Suspended));
-    setText($('count-online'), fmtInt(o.Online));
+    setText($('count-total'), fmtInt(o.total));
+    setText($('count-pending'), fmtInt(o.pending));
+    setText($('count-pilot'), fmtInt(o.pilot));
+    setText($('count-production'), fmtInt(o.production));
+    setText($('count-suspended'), fmtInt(o.suspended));
+    setText($('count-online'), fmtInt(o.online));
     setText($('count-docs-today'), fmtInt(s.documents_today));
     setText($('delivered-today'), 'đã chuyển ' + fmtInt(s.delivered_today));
     setText($('count-pending-deliveries'), fmtInt(s.pending_deliveries));
-    $('tile-suspended').classList.toggle('warn', (o.Suspended || 0) > 0);
+    $('tile-suspended').classList.toggle('warn', (o.suspended || 0) > 0);
     $('tile-pending-deliveries').classList.toggle('warn', (s.pending_deliveries || 0) > 0);
     renderOldest();
   }
