@@ -403,7 +403,18 @@ func TestPresenceFollowsSubscription(t *testing.T) {
 	<-done
 	waitFor(false)
 	r, _ = admin.Registry.GetAgency(context.Background(), &ndxpv1.GetAgencyRequest{Code: codeH41})
-	if r.GetAgency().GetPresence().GetLastSeen() == nil {
-		t.Error("no last-seen time after a connection")
+	seen := r.GetAgency().GetPresence().GetLastSeen()
+	if seen == nil {
+		t.Fatal("no last-seen time after a connection")
+	}
+	// Last seen survives a restart; being online does not.
+	h.Stop()
+	h2 := hubtest.StartDir(t, h.DataDir)
+	r, err = h2.Admin().Registry.GetAgency(context.Background(), &ndxpv1.GetAgencyRequest{Code: codeH41})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.GetAgency().GetPresence(); p.GetOnline() || p.GetLastSeen() == nil || p.GetLastSeen().AsTime().Before(seen.AsTime().Add(-time.Second)) {
+		t.Errorf("presence after a restart = %v, want offline with last seen %v", p, seen.AsTime())
 	}
 }

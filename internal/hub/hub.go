@@ -181,6 +181,19 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	if err != nil {
 		return nil, fmt.Errorf("load hub state: %w", err)
 	}
+	seen := map[string]time.Time{}
+	if err := st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(store.BucketPresence, nil, nil, func(k, v []byte) (bool, error) {
+			if t, err := time.Parse(time.RFC3339Nano, string(v)); err == nil {
+				seen[string(k)] = t
+			}
+			return true, nil
+		})
+	}); err != nil {
+		return nil, fmt.Errorf("load presence: %w", err)
+	}
+	h.presence.restore(seen)
+	h.presence.onOffline = h.saveLastSeen
 	if err := h.loadTraffic(ctx); err != nil {
 		return nil, fmt.Errorf("load traffic counts: %w", err)
 	}
@@ -204,6 +217,19 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
 	h.startRetention(retentionFirstRun, retentionEvery)
 	return h, nil
+}
+
+// saveLastSeen records when an agency went offline, so that operators
+// still see it after a restart. It is best effort: presence is advisory.
+func (h *Hub) saveLastSeen(code string, t time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		return tx.Put(store.BucketPresence, []byte(code), []byte(t.UTC().Format(time.RFC3339Nano)))
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		h.log.Warn("could not record last seen", "code", code, "err", err)
+	}
 }
 
 // Drain ends every subscription with "reconnect" and refuses new sends,

@@ -23,6 +23,8 @@ type presence struct {
 	kicks map[string]chan struct{}
 	// onChange is called (outside the lock) when an agency goes online or offline.
 	onChange func()
+	// onOffline is called (outside the lock) when an agency's last stream ends.
+	onOffline func(code string, lastSeen time.Time)
 }
 
 type conn struct {
@@ -61,12 +63,17 @@ func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
 	return k, func() {
 		once.Do(func() {
 			p.mu.Lock()
-			defer p.changed()
-			defer p.mu.Unlock()
 			c.streams--
 			c.lastSeen = p.now().UTC()
-			if c.streams == 0 {
+			offline := c.streams == 0
+			if offline {
 				c.since = time.Time{}
+			}
+			seen := c.lastSeen
+			p.mu.Unlock()
+			p.changed()
+			if offline && p.onOffline != nil {
+				p.onOffline(code, seen)
 			}
 		})
 	}
@@ -75,6 +82,17 @@ func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
 func (p *presence) changed() {
 	if p.onChange != nil {
 		p.onChange()
+	}
+}
+
+// restore sets last-seen times read from the store at start.
+func (p *presence) restore(seen map[string]time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for code, t := range seen {
+		if p.m[code] == nil {
+			p.m[code] = &conn{lastSeen: t}
+		}
 	}
 }
 

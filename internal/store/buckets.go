@@ -29,6 +29,9 @@ const (
 	BucketBlobs Bucket = "blobs"
 	// BucketBlobData maps SHA-256 (hex) -> bytes of small attachments kept inline.
 	BucketBlobData Bucket = "blob_data"
+	// BucketPresence maps agency code -> last time it was seen (RFC 3339), so
+	// "last seen" survives a hub restart.
+	BucketPresence Bucket = "presence"
 	// BucketBlobRefs maps SHA-256 (hex) NUL document id -> nothing: which
 	// documents use a body, so the retention purge removes only unshared ones.
 	BucketBlobRefs Bucket = "blob_refs"
@@ -48,6 +51,7 @@ var allBuckets = []Bucket{
 	BucketBlobs,
 	BucketBlobData,
 	BucketBlobRefs,
+	BucketPresence,
 }
 
 // SchemaVersion is the version of the layout above. Raise it when a change
