@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -1034,5 +1035,49 @@ func TestHTTPProbes(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
 		}
+	}
+}
+
+// TestRevokeAdminCredentialBySerial: a certificate is revoked by its
+// serial whoever it names, here a second admin's, and stays revoked after
+// a restart.
+func TestRevokeAdminCredentialBySerial(t *testing.T) {
+	dir := t.TempDir()
+	h := hubtest.StartDir(t, dir)
+	ca, err := pki.LoadCA(filepath.Join(dir, "pki", "ca.crt"), filepath.Join(dir, "pki", "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, serial, err := ca.IssueClient(pki.AdminIdentity("second"), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "second.creds")
+	if err := pki.WriteCreds(path, h.Daemon.GRPCAddr(), ca.CertPEM(), certPEM, keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	second := h.Dial(path)
+	ctx := context.Background()
+	if _, err := second.Registry.GetOverview(ctx, &ndxpv1.GetOverviewRequest{}); err != nil {
+		t.Fatalf("second admin before revocation: %v", err)
+	}
+	if _, err := h.Admin().Registry.RevokeCredential(ctx, &ndxpv1.RevokeCredentialRequest{CredentialId: "not hex"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("revoke a malformed serial: %v, want InvalidArgument", err)
+	}
+	r, err := h.Admin().Registry.RevokeCredential(ctx, &ndxpv1.RevokeCredentialRequest{CredentialId: strings.ToUpper(serial)})
+	if err != nil || r.GetRevoked() != 1 {
+		t.Fatalf("revoke by serial: %v, %v", r, err)
+	}
+	if _, err := second.Registry.GetOverview(ctx, &ndxpv1.GetOverviewRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("revoked admin: %v, want Unauthenticated", err)
+	}
+	if _, err := h.Admin().Registry.GetOverview(ctx, &ndxpv1.GetOverviewRequest{}); err != nil {
+		t.Errorf("the other admin after the revocation: %v", err)
+	}
+	h.Stop()
+	h2 := hubtest.StartDir(t, dir)
+	again := h2.Dial(path)
+	if _, err := again.Registry.GetOverview(ctx, &ndxpv1.GetOverviewRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("revoked admin after a restart: %v, want Unauthenticated", err)
 	}
 }

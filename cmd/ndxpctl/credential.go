@@ -81,22 +81,37 @@ Hand the file to the agency's system operators over a secure channel.`,
 func credentialRevokeCmd(a *app) *cobra.Command {
 	var id string
 	cmd := &cobra.Command{
-		Use:   "revoke CODE [--id CREDENTIAL_ID]",
-		Short: "Revoke an agency's credentials; they are refused on their next call",
-		Args:  cobra.ExactArgs(1),
+		Use:   "revoke [CODE] [--id CREDENTIAL_ID]",
+		Short: "Revoke credentials; they are refused on their next call",
+		Long: `Revokes every credential of agency CODE, or with --id only that one. With
+--id and no CODE it revokes that certificate whoever it names: the way to
+revoke an admin credential or a certificate from an external CA (the id is
+the certificate's serial in hex, e.g. from openssl x509 -noout -serial).`,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			code := ""
+			if len(args) == 1 {
+				code = args[0]
+			}
+			if code == "" && id == "" {
+				return &cli.UsageError{Err: errors.New("give an agency CODE, --id CREDENTIAL_ID, or both")}
+			}
 			c, err := a.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			resp, err := c.Registry.RevokeCredential(cmd.Context(), &ndxpv1.RevokeCredentialRequest{Code: args[0], CredentialId: id})
+			resp, err := c.Registry.RevokeCredential(cmd.Context(), &ndxpv1.RevokeCredentialRequest{Code: code, CredentialId: id})
 			if err != nil {
 				return err
 			}
-			if a.json() {
-				return cli.JSON(a.stdout, map[string]any{"code": args[0], "revoked": resp.GetRevoked()})
+			what := code
+			if what == "" {
+				what = "credential " + id
 			}
-			_, err = fmt.Fprintf(a.stdout, "%s: %d credentials revoked\n", args[0], resp.GetRevoked())
+			if a.json() {
+				return cli.JSON(a.stdout, map[string]any{"code": code, "credential_id": id, "revoked": resp.GetRevoked()})
+			}
+			_, err = fmt.Fprintf(a.stdout, "%s: %d credentials revoked\n", what, resp.GetRevoked())
 			return err
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ndxp/ndxp/internal/pki"
@@ -142,6 +143,9 @@ func (h *Hub) IssueCredential(ctx context.Context, code string, csrDER []byte, v
 // RevokeCredential revokes one credential (serial given) or every
 // credential of an agency (serial empty). It returns how many it revoked.
 func (h *Hub) RevokeCredential(ctx context.Context, code, serial string) (int, error) {
+	if code == "" && serial != "" {
+		return h.revokeSerial(ctx, serial)
+	}
 	if _, err := parseCode("code", code); err != nil {
 		return 0, err
 	}
@@ -195,6 +199,34 @@ func (h *Hub) RevokeCredential(ctx context.Context, code, serial string) (int, e
 	}
 	h.log.Info("credentials revoked", "code", code, "count", len(revoked))
 	return len(revoked), nil
+}
+
+// revokeSerial revokes one certificate by its serial, whoever it names:
+// the way to revoke an admin's credential, or one issued by an external CA.
+func (h *Hub) revokeSerial(ctx context.Context, serial string) (int, error) {
+	serial = strings.TrimLeft(strings.ToLower(strings.ReplaceAll(serial, ":", "")), "0")
+	if serial == "" || len(serial) > 40 || strings.Trim(serial, "0123456789abcdef") != "" {
+		return 0, invalid("credential_id", "%q is not a certificate serial number (hex)", serial)
+	}
+	h.mu.RLock()
+	already := h.revoked[serial]
+	h.mu.RUnlock()
+	if already {
+		return 0, nil
+	}
+	now := h.now()
+	c := credential{Serial: serial, Issued: now, Revoked: &now}
+	err := h.st.Update(ctx, func(tx store.Tx) error {
+		return putJSON(tx, store.BucketCredentials, credKey("", serial), c)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke credential: %w", err)
+	}
+	h.mu.Lock()
+	h.revoked[serial] = true
+	h.mu.Unlock()
+	h.log.Info("credential revoked by serial", "serial", serial)
+	return 1, nil
 }
 
 // ActiveCredentials counts an agency's unrevoked, unexpired credentials.

@@ -1055,13 +1055,16 @@ func (x *IssueCredentialResponse) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// RevokeCredentialRequest revokes credentials of an agency.
+// RevokeCredentialRequest revokes credentials of an agency, or one
+// certificate by its serial.
 type RevokeCredentialRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Code is the agency whose credentials are revoked.
+	// Code is the agency whose credentials are revoked. It may be empty when
+	// credential_id is given: that certificate is then revoked whoever it
+	// names (an admin's, or one issued by an external CA).
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	// CredentialId, when set, revokes that certificate only; when empty every
-	// credential issued to the agency so far is revoked.
+	// CredentialId, when set, revokes that certificate only (its serial in
+	// hex); when empty every credential issued to the agency so far is revoked.
 	CredentialId  string `protobuf:"bytes,2,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
