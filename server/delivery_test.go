@@ -418,3 +418,35 @@ func TestPresenceFollowsSubscription(t *testing.T) {
 		t.Errorf("presence after a restart = %v, want offline with last seen %v", p, seen.AsTime())
 	}
 }
+
+// TestNewerSubscriptionTakesOver: a second subscription of the same agency
+// takes over; the first ends with FailedPrecondition (not a retry code, so
+// two systems do not take the stream from each other forever).
+func TestNewerSubscriptionTakesOver(t *testing.T) {
+	h := hubtest.Start(t)
+	h.Agency(codeH41, "UBND tỉnh Nghệ An")
+	creds := h.IssueCreds(codeH41)
+	first, second := h.Dial(creds), h.Dial(creds)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	connected := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- first.Subscribe(ctx, func(context.Context, *ndxpv1.Event) error { return nil },
+			client.OnConnection(func(ok bool, _ error) {
+				if ok {
+					connected <- struct{}{}
+				}
+			}))
+	}()
+	<-connected
+	go second.Subscribe(ctx, func(context.Context, *ndxpv1.Event) error { return nil })
+	select {
+	case err := <-done:
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Errorf("first subscription ended with %v, want FailedPrecondition", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the first subscription was not ended by the second")
+	}
+}

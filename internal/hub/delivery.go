@@ -109,7 +109,10 @@ func (d *deliverer) acked(code string, seqs []uint64) {
 }
 
 // errReplaced ends a subscription when the same agency opens a newer one.
-var errReplaced = &Error{Kind: ErrUnavailable, Msg: "a newer subscription of the same agency took over this one"}
+// It is not a "retry" code: two systems subscribing as one agency would
+// otherwise take the stream from each other forever; the older one is told
+// plainly instead.
+var errReplaced = &Error{Kind: ErrPrecondition, Msg: "a newer subscription of the same agency took over this one (is a second system subscribed with this agency's credential?)"}
 
 func (d *deliverer) open(code string, cancel context.CancelCauseFunc) *session {
 	s := &session{wake: make(chan struct{}, 1), cancel: cancel}
