@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -65,6 +66,17 @@ func (h *Hub) Check(ctx context.Context) (CheckReport, error) {
 				return true, ctx.Err()
 			}
 			for i, a := range d.Header.Attachments {
+				if b, ok, err := inlineBody(tx, d.ID, i); err != nil {
+					return false, err
+				} else if ok {
+					r.Bodies++
+					if int64(len(b)) != a.Size {
+						r.add("document %s attachment %d: inline body of %d bytes, header says %d", d.ID, i, len(b), a.Size)
+					} else if sum := sha256.Sum256(b); !bytes.Equal(sum[:], a.SHA256) {
+						r.add("document %s attachment %d: inline body does not match its SHA-256", d.ID, i)
+					}
+					continue
+				}
 				sum := hex.EncodeToString(a.SHA256)
 				var rec blobRecord
 				if err := getJSON(tx, store.BucketBlobs, []byte(sum), &rec); err != nil {

@@ -332,9 +332,11 @@ func (h *Hub) push(tx store.Tx, raw []byte) (Push, error) {
 			if a.Size == 0 || a.Size > h.cfg.InlineLimit || a.Size > budget || doc.Purged != nil {
 				continue
 			}
-			b, err := tx.Get(store.BucketBlobData, []byte(hex.EncodeToString(a.SHA256)))
-			if err != nil {
-				continue // kept as a file, or gone: the recipient fetches it
+			b, ok, err := inlineBody(tx, doc.ID, i)
+			if err != nil || !ok {
+				if b, err = tx.Get(store.BucketBlobData, []byte(hex.EncodeToString(a.SHA256))); err != nil {
+					continue // kept as a file, or gone: the recipient fetches it
+				}
 			}
 			if ps.Inline == nil {
 				ps.Inline = make([][]byte, len(doc.Header.Attachments))

@@ -307,6 +307,14 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 		// suspension committed in between is not a reason to refuse (the
 		// document is stored, and the suspended agency gets it on resume).
 		for i, a := range hdr.Attachments {
+			if !blobs[i].file {
+				// A small body belongs to its document, under a key next to
+				// the document's own: one page, not three scattered ones.
+				if err := tx.Put(store.BucketBlobData, inlineKey(doc.ID, i), blobs[i].inline); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := putBlob(tx, a, blobs[i]); err != nil {
 				return err
 			}
@@ -533,6 +541,22 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 		return nil, invalid("chunk", "attachment %d (%s) is incomplete: received %d of %d bytes", cur, atts[cur].Name, off, atts[cur].Size)
 	}
 	return out, nil
+}
+
+// inlineKey is where a small attachment body is kept: document id NUL
+// index, so a document's bodies sit beside each other (documents sent
+// before this layout keep theirs under the SHA-256; readers try both).
+func inlineKey(docID string, index int) []byte {
+	return fmt.Appendf(nil, "%s\x00%04d", docID, index)
+}
+
+// inlineBody returns a small body kept with its document, or found=false.
+func inlineBody(tx store.Tx, docID string, index int) (body []byte, found bool, err error) {
+	b, err := tx.Get(store.BucketBlobData, inlineKey(docID, index))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
 }
 
 func putBlob(tx store.Tx, a AttachmentInfo, r received) error {
@@ -900,6 +924,12 @@ func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, ind
 		info = doc.Header.Attachments[index]
 		if doc.Purged != nil { // retention: even a body still shared with a kept document
 			return purgedErr(docID, index, doc.Purged)
+		}
+		if b, ok, err := inlineBody(tx, docID, index); err != nil {
+			return err
+		} else if ok {
+			inline, rec.Inline = b, true
+			return nil
 		}
 		key := []byte(hex.EncodeToString(info.SHA256))
 		if err := getJSON(tx, store.BucketBlobs, key, &rec); err != nil {

@@ -423,7 +423,20 @@ func (h *Hub) purgeBatch(ctx context.Context, ids []string, done map[string]bool
 		for _, d := range batch {
 			var bytes int64
 			counted := map[string]bool{}
-			for _, a := range d.Header.Attachments {
+			for i, a := range d.Header.Attachments {
+				// A small body kept with its document is its alone.
+				if _, ok, err := inlineBody(tx, d.ID, i); err != nil {
+					return err
+				} else if ok {
+					freed += a.Size
+					bytes += a.Size
+					if !dryRun {
+						if err := tx.Delete(store.BucketBlobData, inlineKey(d.ID, i)); err != nil {
+							return err
+						}
+					}
+					continue
+				}
 				sum := hex.EncodeToString(a.SHA256)
 				if counted[sum] {
 					continue

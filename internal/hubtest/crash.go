@@ -122,6 +122,13 @@ func VerifyStore(tb testing.TB, dataDir string) StoreContents {
 				}
 			}
 			for i, a := range d.Header.Attachments {
+				// A small body is kept with its document (document id NUL index).
+				if body, ok := keys[store.BucketBlobData][fmt.Sprintf("%s\x00%04d", id, i)]; ok {
+					if got := sha256.Sum256(body); int64(len(body)) != a.Size || !bytes.Equal(got[:], a.SHA256) {
+						problem("document %s attachment %d: inline body of %d bytes does not match the header", id, i, len(body))
+					}
+					continue
+				}
 				sum := hex.EncodeToString(a.SHA256)
 				if !has(store.BucketBlobRefs, sum, id) {
 					problem("document %s attachment %d: no body reference", id, i)
