@@ -253,3 +253,51 @@ func TestBadSendsStoreNothing(t *testing.T) {
 }
 
 var errRetry = errors.New("not now")
+
+// TestUpdateAndReplace: an update or a replacement refers to a document the
+// same agency sent, and reaches recipients as its own kind of event.
+func TestUpdateAndReplace(t *testing.T) {
+	h := hubtest.Start(t)
+	g22 := h.Agency(codeG22, "Văn phòng Chính phủ")
+	h41 := h.Agency(codeH41, "UBND tỉnh Nghệ An")
+	h14 := h.Agency(codeH14, "UBND tỉnh Cao Bằng")
+	ctx := context.Background()
+	orig, err := g22.Send(ctx, &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "Bản gốc", Number: "1/G"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, h41)
+	for _, bt := range []ndxpv1.BusinessType{ndxpv1.BusinessType_BUSINESS_TYPE_UPDATE, ndxpv1.BusinessType_BUSINESS_TYPE_REPLACE} {
+		if _, err := g22.Send(ctx, &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "Sửa " + bt.String(), Number: "2/" + bt.String(),
+			BusinessType: bt, OriginalDocumentId: orig.GetDocumentId()}, nil); err != nil {
+			t.Fatalf("%v: %v", bt, err)
+		}
+	}
+	got := drain(t, h41)
+	var kinds []string
+	for _, ev := range got.events {
+		kinds = append(kinds, ev.GetKind().String())
+		if ev.GetDocument().GetHeader().GetOriginalDocumentId() != orig.GetDocumentId() {
+			t.Errorf("%v names original %q", ev.GetKind(), ev.GetDocument().GetHeader().GetOriginalDocumentId())
+		}
+	}
+	if fmt.Sprint(kinds) != "[EVENT_KIND_DOCUMENT_UPDATED EVENT_KIND_DOCUMENT_REPLACED]" {
+		t.Errorf("recipient events %v", kinds)
+	}
+	tests := []struct {
+		name string
+		hdr  *ndxpv1.DocumentHeader
+		c    *client.Client
+		want codes.Code
+	}{
+		{"update without an original", &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "x", Number: "3/G", BusinessType: ndxpv1.BusinessType_BUSINESS_TYPE_UPDATE}, g22, codes.InvalidArgument},
+		{"original sent by someone else", &ndxpv1.DocumentHeader{Recipients: []string{codeG22}, Subject: "x", Number: "4/H", BusinessType: ndxpv1.BusinessType_BUSINESS_TYPE_REPLACE, OriginalDocumentId: orig.GetDocumentId()}, h14, codes.NotFound},
+		{"revoke by sending", &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "x", Number: "5/G", BusinessType: ndxpv1.BusinessType_BUSINESS_TYPE_REVOKE, OriginalDocumentId: orig.GetDocumentId()}, g22, codes.InvalidArgument},
+		{"original on a new document", &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "x", Number: "6/G", OriginalDocumentId: orig.GetDocumentId()}, g22, codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		if _, err := tt.c.Send(ctx, tt.hdr, nil); status.Code(err) != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
