@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -234,11 +233,7 @@ func TestBadSendsStoreNothing(t *testing.T) {
 	for _, tt := range tests {
 		hdr := ok()
 		tt.mod(hdr)
-		_, err := g22.Exchange.SendDocument(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = g22.Send(ctx, hdr, nil)
+		_, err := g22.Send(ctx, hdr, nil)
 		if status.Code(err) != tt.want || !bytes.Contains([]byte(status.Convert(err).Message()), []byte(tt.mention)) {
 			t.Errorf("%s: %v, want %v mentioning %q", tt.name, err, tt.want, tt.mention)
 		}
@@ -251,8 +246,6 @@ func TestBadSendsStoreNothing(t *testing.T) {
 		t.Errorf("refused sends stored documents: %v %v", list, err)
 	}
 }
-
-var errRetry = errors.New("not now")
 
 // TestUpdateAndReplace: an update or a replacement refers to a document the
 // same agency sent, and reaches recipients as its own kind of event.

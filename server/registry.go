@@ -16,10 +16,7 @@ type registryService struct {
 }
 
 func (r *registryService) view(ctx context.Context, a hub.Agency) *ndxpv1.Agency {
-	n, err := r.hub.ActiveCredentials(ctx, a.Code)
-	if err != nil {
-		n = 0 // a count is informational; the record itself was read fine
-	}
+	n, _ := r.hub.ActiveCredentials(ctx, a.Code) // informational: the record itself was read fine
 	return agencyToProto(a, r.hub.Presence(a.Code), n)
 }
 
@@ -99,8 +96,13 @@ func (r *registryService) ListAgencies(ctx context.Context, req *ndxpv1.ListAgen
 		return nil, err
 	}
 	resp := &ndxpv1.ListAgenciesResponse{NextPageToken: next, Agencies: make([]*ndxpv1.Agency, len(list))}
+	codes := make([]string, len(list))
 	for i, a := range list {
-		resp.Agencies[i] = r.view(ctx, a)
+		codes[i] = a.Code
+	}
+	creds, _ := r.hub.ActiveCredentialCounts(ctx, codes) // informational, as in view
+	for i, a := range list {
+		resp.Agencies[i] = agencyToProto(a, r.hub.Presence(a.Code), creds[a.Code])
 	}
 	return resp, nil
 }

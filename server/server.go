@@ -58,10 +58,9 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *S
 		// and let clients keep idle connections alive with pings.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 20 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		// Tens of thousands of agencies hold mostly idle subscriptions: a
-		// write buffer shared while idle and smaller read buffers keep the
-		// per-connection memory down (docs/performance.md).
-		grpc.SharedWriteBuffer(true),
+		// Tens of thousands of agencies hold mostly idle subscriptions:
+		// smaller read buffers keep the per-connection memory down (write
+		// buffers are shared while idle by default; docs/performance.md).
 		grpc.ReadBufferSize(16<<10),
 	)
 	ndxpv1.RegisterRegistryServiceServer(s.grpc, &registryService{hub: h})

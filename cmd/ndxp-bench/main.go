@@ -113,7 +113,7 @@ handler return.
 			if _, err := cli.ParseFormat(o.output); err != nil {
 				return &cli.UsageError{Err: err}
 			}
-			o.progress = isTerminal(stderr)
+			o.progress = cli.IsTerminal(stderr)
 			if err := o.validate(); err != nil {
 				return &cli.UsageError{Err: err}
 			}
@@ -197,15 +197,4 @@ func (o *options) validate() error {
 		o.MaxInFlight = 0
 	}
 	return errors.Join(errs...)
-}
-
-// isTerminal reports whether w is a character device (a terminal); the
-// progress line is drawn only there, so it never pollutes a log file.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -17,18 +17,6 @@ type entryView struct {
 	Online    bool   `json:"online"`
 }
 
-func stageName(s ndxpv1.Stage) string {
-	switch s {
-	case ndxpv1.Stage_STAGE_PENDING:
-		return "pending"
-	case ndxpv1.Stage_STAGE_PILOT:
-		return "pilot"
-	case ndxpv1.Stage_STAGE_PRODUCTION:
-		return "production"
-	}
-	return "unspecified"
-}
-
 func agenciesCmd(a *app) *cobra.Command {
 	var query string
 	var limit int
@@ -63,7 +51,7 @@ offline agency wait in its queue.`,
 				}
 				for _, e := range resp.GetEntries() {
 					views = append(views, entryView{Code: e.GetCode(), Name: e.GetName(), Parent: e.GetParentCode(),
-						Stage: stageName(e.GetStage()), Suspended: e.GetSuspended(), Online: e.GetOnline()})
+						Stage: cli.StageName(e.GetStage()), Suspended: e.GetSuspended(), Online: e.GetOnline()})
 				}
 				if resp.GetNextPageToken() == "" || len(resp.GetEntries()) == 0 || (limit > 0 && len(views) >= limit) {
 					break
@@ -82,7 +70,7 @@ offline agency wait in its queue.`,
 				if v.Suspended {
 					stage += " (suspended)"
 				}
-				rows[i] = []string{v.Code, v.Name, stage, yesNo(v.Online)}
+				rows[i] = []string{v.Code, v.Name, stage, cli.YesNo(v.Online)}
 			}
 			return cli.Table(a.stdout, []string{"CODE", "NAME", "STAGE", "ONLINE"}, rows)
 		},

@@ -75,7 +75,7 @@ The hub refuses a status out of order (e.g. 04 before 03, anything after
 				return a.protoJSON(st)
 			}
 			_, err = fmt.Fprintln(a.stdout, strings.Join([]string{st.GetDocumentId(), st.GetRecipientCode(),
-				st.GetCode(), oneLine(st.GetReason()), tsText(st.GetTime())}, "\t"))
+				st.GetCode(), cli.OneLine(st.GetReason()), cli.Timestamp(st.GetTime())}, "\t"))
 			return err
 		},
 	}
@@ -115,8 +115,8 @@ ndxp receive and show in ndxp trace.`,
 			}
 			return cli.Fields(a.stdout, [][2]string{
 				{"Document", args[0]},
-				{"Withdrawn", orDash(strings.Join(resp.GetWithdrawn(), ", "))},
-				{"Asked to answer", orDash(strings.Join(resp.GetAsked(), ", "))},
+				{"Withdrawn", cli.OrDash(strings.Join(resp.GetWithdrawn(), ", "))},
+				{"Asked to answer", cli.OrDash(strings.Join(resp.GetAsked(), ", "))},
 			})
 		},
 	}
@@ -154,53 +154,9 @@ and every step in order: queued, delivered, each status with its reason.
 			if a.json() {
 				return a.protoJSON(tr)
 			}
-			return printTrace(a, tr)
+			return cli.PrintTrace(a.stdout, tr)
 		},
 	}
-}
-
-func printTrace(a *app, tr *ndxpv1.GetTraceResponse) error {
-	d := tr.GetDocument()
-	h := d.GetHeader()
-	kv := [][2]string{
-		{"Document", d.GetId()},
-		{"Reference", orDash(h.GetReference())},
-		{"From", strings.TrimSpace(d.GetSenderCode() + " " + d.GetSenderName())},
-		{"Subject", oneLine(h.GetSubject())},
-		{"Created", tsText(d.GetCreateTime())},
-	}
-	if d.GetRecalled() {
-		kv = append(kv, [2]string{"Recalled", "yes"})
-	}
-	if err := cli.Fields(a.stdout, kv); err != nil {
-		return err
-	}
-	for _, r := range tr.GetRecipients() {
-		fmt.Fprintln(a.stdout)
-		rkv := [][2]string{
-			{"Recipient", strings.TrimSpace(r.GetRecipientCode() + " " + r.GetRecipientName())},
-			{"Status", statusText(r)},
-			{"Recall", orDash(r.GetRecall())},
-			{"Delivered", tsText(r.GetDeliverTime())},
-		}
-		if err := cli.Fields(a.stdout, rkv); err != nil {
-			return err
-		}
-		rows := make([][]string, 0, len(r.GetSteps()))
-		for _, s := range r.GetSteps() {
-			reason := s.GetReason()
-			if s.GetStaff() != "" {
-				reason = strings.TrimSpace(reason + " [" + s.GetStaff() + "]")
-			}
-			rows = append(rows, []string{"  " + tsText(s.GetTime()), orDash(s.GetCode()), oneLine(s.GetDescription()), orDash(oneLine(reason))})
-		}
-		if len(rows) > 0 {
-			if err := cli.Table(a.stdout, []string{"  TIME", "CODE", "DESCRIPTION", "REASON"}, rows); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 func showCmd(a *app) *cobra.Command {
@@ -236,16 +192,16 @@ func printDocument(a *app, d *ndxpv1.Document) error {
 	promulgated := strings.Join(nonEmpty(h.GetPromulgationPlace(), h.GetPromulgationDate()), ", ")
 	kv := [][2]string{
 		{"Document", d.GetId()},
-		{"Reference", orDash(h.GetReference())},
+		{"Reference", cli.OrDash(h.GetReference())},
 		{"From", strings.TrimSpace(d.GetSenderCode() + " " + d.GetSenderName())},
-		{"To", orDash(strings.Join(h.GetRecipients(), ", "))},
+		{"To", cli.OrDash(strings.Join(h.GetRecipients(), ", "))},
 		{"Number", numberText(h)},
-		{"Type", orDash(h.GetDocumentType())},
-		{"Subject", oneLine(h.GetSubject())},
-		{"Promulgated", orDash(promulgated)},
-		{"Signer", orDash(signer)},
+		{"Type", cli.OrDash(h.GetDocumentType())},
+		{"Subject", cli.OneLine(h.GetSubject())},
+		{"Promulgated", cli.OrDash(promulgated)},
+		{"Signer", cli.OrDash(signer)},
 		{"Priority", priorityText(h.GetPriority())},
-		{"Due", orDash(h.GetDueDate())},
+		{"Due", cli.OrDash(h.GetDueDate())},
 		{"Business type", businessText(h.GetBusinessType())},
 	}
 	if h.GetOriginalDocumentId() != "" {
@@ -254,7 +210,7 @@ func printDocument(a *app, d *ndxpv1.Document) error {
 	if h.GetResponseFor() != "" {
 		kv = append(kv, [2]string{"In response to", h.GetResponseFor()})
 	}
-	kv = append(kv, [2]string{"Created", tsText(d.GetCreateTime())}, [2]string{"Recalled", yesNo(d.GetRecalled())})
+	kv = append(kv, [2]string{"Created", cli.Timestamp(d.GetCreateTime())}, [2]string{"Recalled", cli.YesNo(d.GetRecalled())})
 	if err := cli.Fields(a.stdout, kv); err != nil {
 		return err
 	}
@@ -272,7 +228,7 @@ func printDocument(a *app, d *ndxpv1.Document) error {
 		if len(sum) > 16 {
 			sum = sum[:16] + "…"
 		}
-		rows[i] = []string{strconv.Itoa(i), oneLine(at.GetName()), orDash(at.GetMediaType()), formatBytes(at.GetSize()), orDash(sum)}
+		rows[i] = []string{strconv.Itoa(i), cli.OneLine(at.GetName()), cli.OrDash(at.GetMediaType()), cli.FormatBytes(at.GetSize()), cli.OrDash(sum)}
 	}
 	return cli.Table(a.stdout, []string{"#", "NAME", "TYPE", "SIZE", "SHA-256"}, rows)
 }
@@ -333,7 +289,7 @@ is checked. An existing DIR/<document id> is kept unless --force.`,
 			if err := mkdirAll(out); err != nil {
 				return err
 			}
-			s := &saver{dir: out, hub: c, bar: newProgressBar(a.stderr)}
+			s := &saver{dir: out, hub: c, bar: cli.NewProgress(a.stderr)}
 			path, err := s.save(cmd.Context(), d, force)
 			if errors.Is(err, errAlreadySaved) {
 				return fmt.Errorf("%s exists; pass --force to download it again", path)

@@ -69,7 +69,7 @@ func (r *receiver) handle(ctx context.Context, ev *ndxpv1.Event) error {
 		id := firstNonEmpty(ev.GetDocumentId(), st.GetDocumentId())
 		if r.asJSON {
 			return r.jsonLine(eventLine{Event: "status", DocumentID: id, Recipient: st.GetRecipientCode(),
-				Code: st.GetCode(), Reason: st.GetReason(), Staff: st.GetStaff(), Time: optTime(st.GetTime())})
+				Code: st.GetCode(), Reason: st.GetReason(), Staff: st.GetStaff(), Time: cli.OptTime(st.GetTime())})
 		}
 		return r.line(id, "status", st.GetRecipientCode(), st.GetCode(), st.GetReason())
 	case ndxpv1.EventKind_EVENT_KIND_DOCUMENT_RECALLED:
@@ -105,7 +105,7 @@ func (r *receiver) document(ctx context.Context, ev *ndxpv1.Event) error {
 		return r.jsonLine(eventLine{Event: documentEvents[ev.GetKind()], DocumentID: doc.GetId(),
 			From: doc.GetSenderCode(), FromName: doc.GetSenderName(), Subject: h.GetSubject(),
 			Reference: h.GetReference(), OriginalDocumentID: h.GetOriginalDocumentId(), Path: path,
-			Time: optTime(doc.GetCreateTime())})
+			Time: cli.OptTime(doc.GetCreateTime())})
 	}
 	return r.line(doc.GetId(), doc.GetSenderCode(), h.GetSubject())
 }
@@ -129,7 +129,7 @@ func (r *receiver) recalled(ev *ndxpv1.Event) error {
 		}
 	}
 	if r.asJSON {
-		return r.jsonLine(eventLine{Event: "recalled", DocumentID: id, Reason: ev.GetReason(), Path: path, Time: optTime(ev.GetTime())})
+		return r.jsonLine(eventLine{Event: "recalled", DocumentID: id, Reason: ev.GetReason(), Path: path, Time: cli.OptTime(ev.GetTime())})
 	}
 	return r.line(id, "recalled", ev.GetReason())
 }
@@ -138,7 +138,7 @@ func (r *receiver) recalled(ev *ndxpv1.Event) error {
 // become spaces so that each event stays one line.
 func (r *receiver) line(fields ...string) error {
 	for i, f := range fields {
-		fields[i] = oneLine(f)
+		fields[i] = cli.OneLine(f)
 	}
 	_, err := fmt.Fprintln(r.out, strings.Join(fields, "\t"))
 	return err
@@ -151,16 +151,6 @@ func (r *receiver) jsonLine(v eventLine) error {
 	}
 	_, err = r.out.Write(append(b, '\n'))
 	return err
-}
-
-// oneLine turns tabs and line breaks into spaces.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, s)
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -211,7 +201,7 @@ keeps waiting for new events, across hub restarts, until interrupted
 			if err != nil {
 				return err
 			}
-			r := &receiver{saver: saver{dir: out, hub: c, bar: newProgressBar(a.stderr)}, out: a.stdout, errw: a.stderr, asJSON: a.json()}
+			r := &receiver{saver: saver{dir: out, hub: c, bar: cli.NewProgress(a.stderr)}, out: a.stdout, errw: a.stderr, asJSON: a.json()}
 			return a.receive(parent, c, r, follow)
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ndxp/ndxp/internal/cli"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
@@ -51,7 +52,7 @@ type docHub interface {
 type saver struct {
 	dir string
 	hub docHub
-	bar *progressBar
+	bar *cli.Progress
 }
 
 // checkDocumentID refuses ids that are not safe as a directory name: the
@@ -168,7 +169,7 @@ func (s *saver) fill(ctx context.Context, dir string, doc *ndxpv1.Document) erro
 	for _, a := range atts {
 		total += a.GetSize()
 	}
-	defer s.bar.clear()
+	defer s.bar.Clear()
 	for i, name := range attachmentFileNames(atts) {
 		if err := ctx.Err(); err != nil {
 			return err

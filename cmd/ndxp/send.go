@@ -207,9 +207,9 @@ Priority: 0 normal, 1 urgent (khẩn), 2 very urgent (thượng khẩn), 3 flash
 			if err != nil {
 				return err
 			}
-			bar := newProgressBar(a.stderr)
-			resp, err := c.Send(cmd.Context(), h, atts, client.WithProgress(bar.update))
-			bar.clear()
+			bar := cli.NewProgress(a.stderr)
+			resp, err := c.Send(cmd.Context(), h, atts, client.WithProgress(bar.Update))
+			bar.Clear()
 			if err != nil {
 				return err
 			}

@@ -6,40 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/ndxp/ndxp/internal/cli"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
-
-func optTime(t *timestamppb.Timestamp) *time.Time {
-	if t == nil || !t.IsValid() {
-		return nil
-	}
-	v := t.AsTime()
-	return &v
-}
-
-func tsText(t *timestamppb.Timestamp) string {
-	if t == nil || !t.IsValid() {
-		return "-"
-	}
-	return cli.Time(t.AsTime())
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
 
 // numberText renders số/ký hiệu as written on the document: "7816/VPCP-TTĐT".
 func numberText(h *ndxpv1.DocumentHeader) string {
@@ -75,24 +44,11 @@ func businessText(b ndxpv1.BusinessType) string {
 	return b.String()
 }
 
-// statusText renders one recipient's status: "03 accepted", "-" before
-// arrival, with the recall state when there is one.
-func statusText(r *ndxpv1.RecipientTrace) string {
-	s := "-"
-	if r.GetStatus() != "" {
-		s = strings.TrimSpace(r.GetStatus() + " " + r.GetStatusText())
-	}
-	if r.GetRecall() != "" {
-		s += " (recall " + r.GetRecall() + ")"
-	}
-	return s
-}
-
 // statusSummary renders the statuses of several recipients compactly:
 // "06" when all agree, else counts per code, "01:2 06:1".
 func statusSummary(rs []*ndxpv1.RecipientTrace) string {
 	if len(rs) == 1 {
-		return statusText(rs[0])
+		return cli.StatusLine(rs[0])
 	}
 	counts := map[string]int{}
 	for _, r := range rs {
@@ -160,7 +116,7 @@ func viewSummary(s *ndxpv1.DocumentSummary) summaryView {
 	v := summaryView{
 		DocumentID: d.GetId(), Reference: h.GetReference(), From: d.GetSenderCode(), FromName: d.GetSenderName(),
 		To: h.GetRecipients(), Number: h.GetNumber(), Notation: h.GetNotation(), Type: h.GetDocumentType(),
-		Subject: h.GetSubject(), Priority: h.GetPriority(), Recalled: d.GetRecalled(), Created: optTime(d.GetCreateTime()),
+		Subject: h.GetSubject(), Priority: h.GetPriority(), Recalled: d.GetRecalled(), Created: cli.OptTime(d.GetCreateTime()),
 		Recipients: []recipientView{},
 	}
 	if v.To == nil {
@@ -189,7 +145,7 @@ func summaryRow(s *ndxpv1.DocumentSummary, sent bool) []string {
 	if d.GetRecalled() {
 		status += " recalled"
 	}
-	return []string{d.GetId(), who, numberText(h), oneLine(clip(h.GetSubject(), 60)), status, tsText(d.GetCreateTime())}
+	return []string{d.GetId(), who, numberText(h), cli.OneLine(clip(h.GetSubject(), 60)), status, cli.Timestamp(d.GetCreateTime())}
 }
 
 // clip shortens s to at most n runes for a table cell.

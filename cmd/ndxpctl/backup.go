@@ -54,7 +54,7 @@ bar shows on a terminal.`,
 			}()
 			var total, written int64
 			var at time.Time
-			bar := newProgress(a.stderr)
+			bar := cli.NewProgress(a.stderr)
 			for {
 				msg, err := stream.Recv()
 				if err == io.EOF {
@@ -70,9 +70,9 @@ bar shows on a terminal.`,
 					return err
 				}
 				written += int64(len(msg.GetData()))
-				bar.update(written, total)
+				bar.Update(written, total)
 			}
-			bar.done()
+			bar.Clear()
 			if total > 0 && written != total {
 				return fmt.Errorf("backup ended after %d of %d bytes; %s not written", written, total, out)
 			}
@@ -141,41 +141,5 @@ index entry names an existing document. Exits 1 if anything is wrong.`,
 			}
 			return nil
 		},
-	}
-}
-
-// progress draws a bar on stderr when it is a terminal.
-type progress struct {
-	w    io.Writer
-	tty  bool
-	last time.Time
-}
-
-func newProgress(w io.Writer) *progress { return &progress{w: w, tty: isTerminal(w)} }
-
-func (p *progress) update(n, total int64) {
-	if !p.tty || time.Since(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	const width = 30
-	frac := 0.0
-	if total > 0 {
-		frac = float64(n) / float64(total)
-	}
-	filled := int(frac * width)
-	bar := make([]byte, width)
-	for i := range bar {
-		bar[i] = ' '
-		if i < filled {
-			bar[i] = '='
-		}
-	}
-	fmt.Fprintf(p.w, "\r[%s] %3.0f%% %.1f/%.1f MiB", bar, frac*100, float64(n)/(1<<20), float64(total)/(1<<20))
-}
-
-func (p *progress) done() {
-	if p.tty {
-		fmt.Fprint(p.w, "\r\x1b[K")
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -90,7 +89,7 @@ func watchOverview(a *app, cmd *cobra.Command, interval time.Duration) error {
 	if err != nil {
 		return err
 	}
-	tty := isTerminal(a.stdout)
+	tty := cli.IsTerminal(a.stdout)
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
@@ -168,13 +167,4 @@ func sparkline(ms []*ndxpv1.MinuteTraffic) string {
 	}
 	fmt.Fprintf(&b, " (peak %d/min)", peak)
 	return b.String()
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

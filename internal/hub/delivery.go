@@ -246,7 +246,7 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 		// Wait for news, the next deadline, or the end.
 		wait := time.Hour
 		for _, t := range inflight {
-			if d := t.Add(o.AckDeadline).Sub(time.Now()); d < wait {
+			if d := time.Until(t.Add(o.AckDeadline)); d < wait {
 				wait = d
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -995,13 +994,9 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 	if err := requireAgency(p, "listing documents"); err != nil {
 		return nil, "", err
 	}
-	switch {
-	case pageSize < 0:
-		return nil, "", invalid("page_size", "must not be negative")
-	case pageSize == 0:
-		pageSize = DefaultDocPage
-	case pageSize > MaxDocPage:
-		pageSize = MaxDocPage
+	pageSize, err := pageSizeOf(pageSize, DefaultDocPage, MaxDocPage)
+	if err != nil {
+		return nil, "", err
 	}
 	if f.Counterpart != "" {
 		if _, err := parseCode("counterpart", f.Counterpart); err != nil {
@@ -1021,7 +1016,7 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 	}
 	var out []Summary
 	next := ""
-	err := h.st.View(ctx, func(tx store.Tx) error {
+	err = h.st.View(ctx, func(tx store.Tx) error {
 		return tx.ScanDesc(b, prefix, before, func(k, _ []byte) (bool, error) {
 			id := string(k[len(prefix):])
 			if len(out) == pageSize {
@@ -1087,36 +1082,3 @@ func hasStatus(ds []DeliveryView, status, counterpart string) bool {
 	}
 	return false
 }
-
-// QueueStats is an agency's backlog.
-type QueueStats struct {
-	Depth  int
-	Oldest time.Time
-}
-
-// Queues returns the backlog of every agency with queued events, sorted by code.
-func (h *Hub) Queues(ctx context.Context) (map[string]QueueStats, error) {
-	out := map[string]QueueStats{}
-	err := h.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
-			i := bytes.IndexByte(k, 0)
-			if i < 0 {
-				return true, nil
-			}
-			code := string(k[:i])
-			q := out[code]
-			q.Depth++
-			if q.Oldest.IsZero() {
-				var ev Event
-				if err := json.Unmarshal(v, &ev); err == nil {
-					q.Oldest = ev.Time
-				}
-			}
-			out[code] = q
-			return true, ctx.Err()
-		})
-	})
-	return out, err
-}
-
-var _ = sort.Strings

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -231,22 +230,32 @@ func (h *Hub) revokeSerial(ctx context.Context, serial string) (int, error) {
 
 // ActiveCredentials counts an agency's unrevoked, unexpired credentials.
 func (h *Hub) ActiveCredentials(ctx context.Context, code string) (int, error) {
+	n, err := h.ActiveCredentialCounts(ctx, []string{code})
+	return n[code], err
+}
+
+// ActiveCredentialCounts counts the unrevoked, unexpired credentials of
+// several agencies in one read, for a page of a listing.
+func (h *Hub) ActiveCredentialCounts(ctx context.Context, codes []string) (map[string]int, error) {
 	now := h.now()
-	n := 0
+	out := make(map[string]int, len(codes))
 	err := h.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(store.BucketCredentials, []byte(code+"\x00"), nil, func(_, v []byte) (bool, error) {
-			var c credential
-			if err := json.Unmarshal(v, &c); err != nil {
-				return false, err
+		for _, code := range codes {
+			err := tx.Scan(store.BucketCredentials, []byte(code+"\x00"), nil, func(_, v []byte) (bool, error) {
+				var c credential
+				if err := json.Unmarshal(v, &c); err != nil {
+					return false, err
+				}
+				if c.Revoked == nil && c.Expires.After(now) {
+					out[code]++
+				}
+				return true, nil
+			})
+			if err != nil {
+				return err
 			}
-			if c.Revoked == nil && c.Expires.After(now) {
-				n++
-			}
-			return true, nil
-		})
+		}
+		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	return n, err
+	return out, err
 }

@@ -352,6 +352,17 @@ func (f AgencyFilter) match(a Agency, online bool) bool {
 	return true
 }
 
+// pageSizeOf applies a listing's default (for 0) and maximum page size.
+func pageSizeOf(n, def, max int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, invalid("page_size", "must not be negative")
+	case n == 0:
+		return def, nil
+	}
+	return min(n, max), nil
+}
+
 // Page limits.
 const (
 	DefaultPageSize = 100
@@ -361,13 +372,9 @@ const (
 // ListAgencies returns a page of agencies in code order and the token of
 // the next page ("" on the last). The token is opaque to callers.
 func (h *Hub) ListAgencies(ctx context.Context, f AgencyFilter, pageSize int, pageToken string) ([]Agency, string, error) {
-	switch {
-	case pageSize < 0:
-		return nil, "", invalid("page_size", "must not be negative")
-	case pageSize == 0:
-		pageSize = DefaultPageSize
-	case pageSize > MaxPageSize:
-		pageSize = MaxPageSize
+	pageSize, err := pageSizeOf(pageSize, DefaultPageSize, MaxPageSize)
+	if err != nil {
+		return nil, "", err
 	}
 	if f.Stage != StageUnspecified && !f.Stage.Valid() {
 		return nil, "", invalid("stage", "unknown stage")
@@ -387,7 +394,7 @@ func (h *Hub) ListAgencies(ctx context.Context, f AgencyFilter, pageSize int, pa
 	}
 	var out []Agency
 	next := ""
-	err := h.st.View(ctx, func(tx store.Tx) error {
+	err = h.st.View(ctx, func(tx store.Tx) error {
 		return tx.Scan(store.BucketAgencies, nil, start, func(k, v []byte) (bool, error) {
 			if len(out) == pageSize {
 				next = base64.RawURLEncoding.EncodeToString(k)

@@ -53,16 +53,14 @@ type Bolt struct {
 	mu        sync.RWMutex // held for reading by callers, for writing by Close
 	isClosed  bool
 
-	commits  uint64 // transactions committed (each one fsync)
-	updates  uint64 // Update calls committed
-	statsMu  sync.Mutex
-	lastSize int64
+	commits uint64 // transactions committed (each one fsync)
+	updates uint64 // Update calls committed
+	statsMu sync.Mutex
 }
 
 type updateReq struct {
-	fn   func(Tx) error
-	err  chan error
-	solo bool
+	fn  func(Tx) error
+	err chan error
 }
 
 // OpenBolt opens or creates the store file at path. A file written by
@@ -474,29 +472,19 @@ func (t boltTx) ScanDesc(b Bucket, prefix, before []byte, fn func(k, v []byte) (
 	if err != nil {
 		return err
 	}
+	// Start at the last key below the bound: before, or the end of the prefix.
 	c := bk.Cursor()
+	bound := before
+	if bound == nil {
+		bound = prefixEnd(prefix)
+	}
 	var k, v []byte
-	if before != nil {
-		k, v = c.Seek(before)
-		if k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		// Seek lands on the first key >= before; step back until below it.
-		for k != nil && bytes.Compare(k, before) >= 0 {
-			k, v = c.Prev()
-		}
+	if bound == nil {
+		k, v = c.Last()
+	} else if k, _ = c.Seek(bound); k == nil {
+		k, v = c.Last()
 	} else {
-		// The last key with the prefix: seek past the prefix, then step back.
-		end := prefixEnd(prefix)
-		if end == nil {
-			k, v = c.Last()
-		} else if k, v = c.Seek(end); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
+		k, v = c.Prev() // Seek lands on the first key >= bound
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 		more, err := fn(bytes.Clone(k), bytes.Clone(v))

@@ -312,3 +312,41 @@ func TestCheckCleanStore(t *testing.T) {
 		t.Errorf("Check = %v, %v; want no problems", problems, err)
 	}
 }
+
+func TestScanDescPrefixAndBefore(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "ndxp.db"))
+	for _, k := range []string{"a", "a/1", "a/2", "a/3", "b/1", "b/2"} {
+		put(t, s, store.BucketAgencies, k, "v")
+	}
+	tests := []struct {
+		prefix, before string
+		want           []string
+	}{
+		{prefix: "a/", want: []string{"a/3", "a/2", "a/1"}},
+		{prefix: "a/", before: "a/3", want: []string{"a/2", "a/1"}},
+		{prefix: "a/", before: "a/25", want: []string{"a/2", "a/1"}},
+		{prefix: "b/", want: []string{"b/2", "b/1"}}, // the last keys of the bucket
+		{prefix: "b/", before: "zz", want: []string{"b/2", "b/1"}},
+		{prefix: "", before: "a/2", want: []string{"a/1", "a"}},
+		{prefix: "c/", want: nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		err := s.View(context.Background(), func(tx store.Tx) error {
+			var before []byte
+			if tt.before != "" {
+				before = []byte(tt.before)
+			}
+			return tx.ScanDesc(store.BucketAgencies, []byte(tt.prefix), before, func(k, _ []byte) (bool, error) {
+				got = append(got, string(k))
+				return true, nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("ScanDesc(%q, %q) (-want +got):\n%s", tt.prefix, tt.before, diff)
+		}
+	}
+}
