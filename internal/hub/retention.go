@@ -106,7 +106,11 @@ func (h *Hub) HoldBlobs() (release func()) {
 // decided to reuse it and before the send's transaction recreated the
 // body's record: the new document would point at nothing.
 func (h *Hub) commitFile(w *store.FileWriter) (string, error) {
-	sum := hex.EncodeToString(w.Sum())
+	digest, err := w.Sum()
+	if err != nil {
+		return "", err
+	}
+	sum := hex.EncodeToString(digest)
 	h.ret.pendMu.Lock()
 	if h.ret.pending == nil {
 		h.ret.pending = map[string]int{}

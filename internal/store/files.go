@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // Files keeps large attachment bodies as files beside the database, named
@@ -38,14 +40,29 @@ func (f *Files) Dir() string { return f.dir }
 
 func (f *Files) path(sum string) string { return filepath.Join(f.dir, sum[:2], sum) }
 
-// FileWriter receives one body and hashes it as it goes.
+// FileWriter receives one body. Hashing and writing run on a goroutine of
+// the writer, so the caller can receive the next chunk of an upload
+// meanwhile; at most writerQueue chunks wait in between, so memory does not
+// grow with the body. Write-back to the disk is started as the body grows
+// (Linux), so the fsync in Commit does not have the whole body to write.
 type FileWriter struct {
 	f    *Files
 	tmp  *os.File
 	h    hash.Hash
-	size int64
+	size int64 // bytes handed over
 	done bool
+
+	queue    chan []byte   // nil until the first write
+	finished chan struct{} // closed when the worker has written everything queued
+	failed   atomic.Pointer[error]
+	stopped  bool
 }
+
+// writerQueue bounds the chunks handed over but not yet written.
+const writerQueue = 8
+
+// writebackEvery is how much a body grows between write-back requests.
+const writebackEvery = 16 << 20
 
 // Create starts a new body in a temporary file.
 func (f *Files) Create() (*FileWriter, error) {
@@ -56,25 +73,105 @@ func (f *Files) Create() (*FileWriter, error) {
 	return &FileWriter{f: f, tmp: tmp, h: sha256.New()}, nil
 }
 
-// Write appends to the body.
+// Write appends a copy of p to the body.
 func (w *FileWriter) Write(p []byte) (int, error) {
-	n, err := w.tmp.Write(p)
-	w.h.Write(p[:n])
-	w.size += int64(n)
-	return n, err
+	if err := w.Give(bytes.Clone(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
-// Size returns the bytes written so far.
+// Give appends p to the body and takes it: the caller must not touch p
+// afterwards. It returns the first write error the worker met, if any.
+func (w *FileWriter) Give(p []byte) error {
+	if w.done || w.stopped {
+		return errors.New("blob already finished")
+	}
+	if e := w.failed.Load(); e != nil {
+		return *e
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if w.queue == nil {
+		w.queue = make(chan []byte, writerQueue)
+		w.finished = make(chan struct{})
+		go w.work()
+	}
+	w.queue <- p
+	w.size += int64(len(p))
+	return nil
+}
+
+// work writes the queued chunks in order; a second goroutine hashes them
+// meanwhile (hashing costs about as much as receiving, so the two stages
+// run side by side on a multi-core machine).
+func (w *FileWriter) work() {
+	defer close(w.finished)
+	hashQ := make(chan []byte, writerQueue)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for p := range hashQ {
+			w.h.Write(p)
+		}
+	}()
+	defer func() { close(hashQ); <-hashed }()
+	var written, kicked int64
+	for p := range w.queue {
+		if w.failed.Load() != nil {
+			continue // drain: the upload fails at the next Give or at the end
+		}
+		hashQ <- p
+		if _, err := w.tmp.Write(p); err != nil {
+			err = fmt.Errorf("write blob: %w", err)
+			w.failed.Store(&err)
+			continue
+		}
+		written += int64(len(p))
+		if written-kicked >= writebackEvery {
+			startWriteback(w.tmp, kicked, written-kicked)
+			kicked = written
+		}
+	}
+}
+
+// stop waits until everything handed over is written and hashed.
+func (w *FileWriter) stop() error {
+	if !w.stopped {
+		w.stopped = true
+		if w.queue != nil {
+			close(w.queue)
+			<-w.finished
+		}
+	}
+	if e := w.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// Size returns the bytes handed over so far.
 func (w *FileWriter) Size() int64 { return w.size }
 
-// Sum returns the SHA-256 of the bytes written so far.
-func (w *FileWriter) Sum() []byte { return w.h.Sum(nil) }
+// Sum ends the body (no more writes) and returns its SHA-256, or the
+// error that stopped writing it.
+func (w *FileWriter) Sum() ([]byte, error) {
+	if err := w.stop(); err != nil {
+		return nil, err
+	}
+	return w.h.Sum(nil), nil
+}
 
 // Commit makes the body durable under its digest and returns the digest
 // (hex). If an identical body exists already, the new copy is dropped.
 func (w *FileWriter) Commit() (string, error) {
 	if w.done {
 		return "", errors.New("blob already committed or aborted")
+	}
+	if err := w.stop(); err != nil {
+		w.Abort()
+		return "", err
 	}
 	w.done = true
 	sum := hex.EncodeToString(w.h.Sum(nil))
@@ -112,6 +209,7 @@ func (w *FileWriter) Abort() {
 	if w.done {
 		return
 	}
+	w.stop()
 	w.done = true
 	w.tmp.Close()
 	os.Remove(w.tmp.Name())
