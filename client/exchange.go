@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"strings"
@@ -32,8 +33,10 @@ type Attachment struct {
 	// Description is optional free text.
 	Description string
 	// Body yields the bytes. If it is an io.ReadSeeker (an *os.File, a
-	// bytes.Reader) the SDK reads it twice (digest, then upload) and can
-	// retry; otherwise it is first copied to a temporary file.
+	// bytes.Reader) the SDK reads it from its current offset and can retry;
+	// otherwise it is first copied to a temporary file. A body of more than
+	// ChunkSize bytes is hashed as it is uploaded (its digest follows its
+	// chunks); a smaller one is hashed first, so its digest is in the header.
 	Body io.Reader
 }
 
@@ -55,7 +58,10 @@ func WithProgress(fn func(sent, total int64)) SendOption {
 // answers a retry of an accepted send with the first receipt.
 func WithAttempts(n int) SendOption { return func(o *sendOptions) { o.attempts = n } }
 
-// body is an attachment ready to upload: seekable, with known size and digest.
+// body is an attachment ready to upload: seekable, with known size. digest
+// is nil for a large seekable body: it is hashed while it is uploaded and
+// its digest follows its last chunk (AttachmentDigest), so a large file is
+// read once per attempt, not twice.
 type body struct {
 	r      *offsetSeeker
 	size   int64
@@ -64,37 +70,50 @@ type body struct {
 }
 
 func prepare(a Attachment) (*body, error) {
-	rs, ok := a.Body.(io.ReadSeeker)
 	b := &body{}
+	rs, ok := a.Body.(io.ReadSeeker)
 	if !ok {
+		// Copy to a temporary file, so a retry can read it again; hash on
+		// the way, since the bytes pass by anyway.
 		f, err := os.CreateTemp("", "ndxp-upload-*")
 		if err != nil {
 			return nil, err
 		}
 		b.tmp = f.Name()
-		if _, err := io.Copy(f, a.Body); err != nil {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(f, h), a.Body)
+		if err != nil {
 			f.Close()
 			os.Remove(b.tmp)
 			return nil, fmt.Errorf("attachment %s: %w", a.Name, err)
 		}
-		rs = f
+		b.r, b.size, b.digest = &offsetSeeker{rs: f}, n, h.Sum(nil)
+		return b, nil
 	}
 	start, err := rs.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil, err
 	}
-	if b.tmp != "" {
-		start = 0
-	}
-	if _, err := rs.Seek(start, io.SeekStart); err != nil {
+	b.r = &offsetSeeker{rs: rs, base: start}
+	if end, err := rs.Seek(0, io.SeekEnd); err == nil {
+		b.size = end - start
+		if err := b.r.rewind(); err != nil {
+			return nil, err
+		}
+		if b.size > ChunkSize {
+			return b, nil // hashed while uploading
+		}
+	} else if err := b.r.rewind(); err != nil {
 		return nil, err
 	}
+	// Small, or a reader that cannot tell its end: read it through once
+	// for the size and the digest.
 	h := sha256.New()
-	n, err := io.Copy(h, rs)
+	n, err := io.Copy(h, b.r)
 	if err != nil {
 		return nil, fmt.Errorf("attachment %s: %w", a.Name, err)
 	}
-	b.r, b.size, b.digest = &offsetSeeker{rs: rs, base: start}, n, h.Sum(nil)
+	b.size, b.digest = n, h.Sum(nil)
 	return b, nil
 }
 
@@ -216,16 +235,34 @@ func (c *Client) sendOnce(ctx context.Context, h *ndxpv1.DocumentHeader, bodies 
 	for _, b := range bodies {
 		size = max(size, b.size)
 	}
-	buf := make([]byte, min(size, ChunkSize))
+	// Two buffers: while one is being sent, a large body's digest is
+	// computed over it on another goroutine, and the next piece is read
+	// into the other.
+	bufs := [2][]byte{make([]byte, min(size, ChunkSize))}
 	var sent int64
 	for i, b := range bodies {
 		if err := b.r.rewind(); err != nil {
 			return nil, err
 		}
 		var off int64
-		for {
+		var hasher *pipeHasher
+		if b.digest == nil {
+			hasher = newPipeHasher()
+			defer hasher.stop()
+			if bufs[1] == nil {
+				bufs[1] = make([]byte, len(bufs[0]))
+			}
+		}
+		for k := 0; ; k ^= 1 {
+			buf := bufs[0]
+			if hasher != nil {
+				buf = bufs[k]
+			}
 			n, rerr := io.ReadFull(b.r, buf)
 			if n > 0 {
+				if hasher != nil {
+					hasher.add(buf[:n])
+				}
 				err := stream.Send(&ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Chunk{
 					Chunk: &ndxpv1.AttachmentChunk{Index: int32(i), Offset: off, Data: buf[:n]},
 				}})
@@ -251,8 +288,69 @@ func (c *Client) sendOnce(ctx context.Context, h *ndxpv1.DocumentHeader, bodies 
 		if off != b.size {
 			return nil, fmt.Errorf("attachment %d changed while sending: read %d bytes, expected %d", i, off, b.size)
 		}
+		if hasher != nil {
+			err := stream.Send(&ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Digest{
+				Digest: &ndxpv1.AttachmentDigest{Index: int32(i), Sha256: hasher.sum()},
+			}})
+			if err == io.EOF {
+				return stream.CloseAndRecv()
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	return stream.CloseAndRecv()
+}
+
+// pipeHasher computes a SHA-256 on its own goroutine. At most one buffer
+// is with it at a time: add waits until the previous one is hashed, so the
+// caller may reuse a buffer once it has handed over the next one.
+type pipeHasher struct {
+	h       hash.Hash
+	in      chan []byte
+	done    chan struct{}
+	pending bool
+	stopped bool
+}
+
+func newPipeHasher() *pipeHasher {
+	p := &pipeHasher{h: sha256.New(), in: make(chan []byte), done: make(chan struct{})}
+	go func() {
+		for b := range p.in {
+			p.h.Write(b)
+			p.done <- struct{}{}
+		}
+	}()
+	return p
+}
+
+func (p *pipeHasher) wait() {
+	if p.pending {
+		<-p.done
+		p.pending = false
+	}
+}
+
+func (p *pipeHasher) add(b []byte) {
+	p.wait()
+	p.in <- b
+	p.pending = true
+}
+
+// stop ends the goroutine; it is safe to call more than once.
+func (p *pipeHasher) stop() {
+	p.wait()
+	if !p.stopped {
+		p.stopped = true
+		close(p.in)
+	}
+}
+
+// sum returns the digest of everything added.
+func (p *pipeHasher) sum() []byte {
+	p.stop()
+	return p.h.Sum(nil)
 }
 
 // retryable reports errors after which the same call may succeed later:

@@ -200,21 +200,30 @@ func TestConcurrentExchange(t *testing.T) {
 // rawSend drives the upload stream by hand, to break the protocol.
 func rawSend(t *testing.T, c *client.Client, hdr *ndxpv1.DocumentHeader, chunks ...*ndxpv1.AttachmentChunk) error {
 	t.Helper()
+	parts := make([]*ndxpv1.SendDocumentRequest, len(chunks))
+	for i, ch := range chunks {
+		parts[i] = &ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Chunk{Chunk: ch}}
+	}
+	_, err := rawSendParts(t, c, hdr, parts...)
+	return err
+}
+
+// rawSendParts sends the header, then the given messages as they are.
+func rawSendParts(t *testing.T, c *client.Client, hdr *ndxpv1.DocumentHeader, parts ...*ndxpv1.SendDocumentRequest) (*ndxpv1.SendDocumentResponse, error) {
+	t.Helper()
 	s, err := c.Exchange.SendDocument(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Send(&ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Header{Header: hdr}}); err != nil {
-		_, err = s.CloseAndRecv()
-		return err
+		return s.CloseAndRecv()
 	}
-	for _, ch := range chunks {
-		if err := s.Send(&ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Chunk{Chunk: ch}}); err != nil {
+	for _, p := range parts {
+		if err := s.Send(p); err != nil {
 			break
 		}
 	}
-	_, err = s.CloseAndRecv()
-	return err
+	return s.CloseAndRecv()
 }
 
 func TestBrokenUploadsStoreNothing(t *testing.T) {
@@ -448,5 +457,79 @@ func TestNewerSubscriptionTakesOver(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the first subscription was not ended by the second")
+	}
+}
+
+// TestDigestAfterChunks: an attachment whose header gives no sha256 is
+// closed by an AttachmentDigest right after its last chunk; the hub checks
+// it, stores it in the header recipients see, and refuses every other order.
+func TestDigestAfterChunks(t *testing.T) {
+	h := hubtest.Start(t)
+	g22 := h.Agency(codeG22, "Văn phòng Chính phủ")
+	h41 := h.Agency(codeH41, "UBND tỉnh Nghệ An")
+	small := []byte("phần nhỏ")
+	large := randomBytes(t, 300<<10) // above the inline limit: streamed to a file
+	ss, sl := sha256.Sum256(small), sha256.Sum256(large)
+	hdr := func(n int) *ndxpv1.DocumentHeader {
+		return &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "Mã băm sau", Number: fmt.Sprintf("%d/MB", n),
+			Attachments: []*ndxpv1.AttachmentInfo{
+				{Name: "nho.txt", Size: int64(len(small))}, // digest follows
+				{Name: "lon.bin", Size: int64(len(large))}, // digest follows
+				{Name: "rong.txt", Size: 0},                // empty: needs none
+			}}
+	}
+	chunk := func(i int, off int64, d []byte) *ndxpv1.SendDocumentRequest {
+		return &ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Chunk{Chunk: &ndxpv1.AttachmentChunk{Index: int32(i), Offset: off, Data: d}}}
+	}
+	digest := func(i int, sum []byte) *ndxpv1.SendDocumentRequest {
+		return &ndxpv1.SendDocumentRequest{Part: &ndxpv1.SendDocumentRequest_Digest{Digest: &ndxpv1.AttachmentDigest{Index: int32(i), Sha256: sum}}}
+	}
+	half := len(large) / 2
+	good := []*ndxpv1.SendDocumentRequest{chunk(0, 0, small), digest(0, ss[:]), chunk(1, 0, large[:half]), chunk(1, int64(half), large[half:]), digest(1, sl[:])}
+	bad := sha256.Sum256([]byte("khác"))
+	tests := []struct {
+		name    string
+		parts   []*ndxpv1.SendDocumentRequest
+		mention string
+	}{
+		{"no digest before the next attachment", []*ndxpv1.SendDocumentRequest{chunk(0, 0, small), chunk(1, 0, large)}, "digest must come"},
+		{"upload ends without the digest", []*ndxpv1.SendDocumentRequest{good[0], good[1], good[2], good[3]}, "without its digest"},
+		{"wrong digest, small", []*ndxpv1.SendDocumentRequest{chunk(0, 0, small), digest(0, bad[:])}, "SHA-256"},
+		{"wrong digest, large", []*ndxpv1.SendDocumentRequest{good[0], good[1], good[2], good[3], digest(1, bad[:])}, "SHA-256"},
+		{"digest before the last chunk", []*ndxpv1.SendDocumentRequest{good[0], good[1], good[2], digest(1, sl[:])}, "none was expected"},
+		{"digest for another attachment", []*ndxpv1.SendDocumentRequest{chunk(0, 0, small), digest(1, ss[:])}, "digest.index"},
+		{"short digest", []*ndxpv1.SendDocumentRequest{chunk(0, 0, small), digest(0, ss[:8])}, "32"},
+		{"empty digest", []*ndxpv1.SendDocumentRequest{chunk(0, 0, small), digest(0, nil)}, "32"},
+	}
+	for i, tt := range tests {
+		_, err := rawSendParts(t, g22, hdr(i+1), tt.parts...)
+		if status.Code(err) != codes.InvalidArgument || !bytes.Contains([]byte(status.Convert(err).Message()), []byte(tt.mention)) {
+			t.Errorf("%s: %v, want InvalidArgument mentioning %q", tt.name, err, tt.mention)
+		}
+	}
+	// A digest where the header already has one is out of place too.
+	withSum := hdr(50)
+	withSum.Attachments[0].Sha256 = ss[:]
+	if _, err := rawSendParts(t, g22, withSum, chunk(0, 0, small), digest(0, ss[:])); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("digest after a declared one: %v, want InvalidArgument", err)
+	}
+
+	r, err := rawSendParts(t, g22, hdr(99), good...)
+	if err != nil {
+		t.Fatalf("a correct upload with digests after the chunks: %v", err)
+	}
+	got := drain(t, h41)
+	if len(got.events) != 1 {
+		t.Fatalf("recipient got %d events, want only the correct upload", len(got.events))
+	}
+	atts := got.events[0].GetDocument().GetHeader().GetAttachments()
+	empty := sha256.Sum256(nil)
+	for i, want := range [][]byte{ss[:], sl[:], empty[:]} {
+		if !bytes.Equal(atts[i].GetSha256(), want) {
+			t.Errorf("attachment %d: recipient sees digest %x, want %x", i, atts[i].GetSha256(), want)
+		}
+	}
+	if !bytes.Equal(got.files[r.GetDocumentId()+"/lon.bin"], large) || !bytes.Equal(got.files[r.GetDocumentId()+"/nho.txt"], small) {
+		t.Error("the fetched attachments differ from what was sent")
 	}
 }

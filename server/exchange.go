@@ -40,6 +40,10 @@ func (c chunkStream) Next() (hub.Chunk, error) {
 	if err != nil {
 		return hub.Chunk{}, err
 	}
+	if d := msg.GetDigest(); d != nil {
+		// Never nil, even when empty: a Chunk with a Digest is a digest.
+		return hub.Chunk{Index: int(d.GetIndex()), Digest: append([]byte{}, d.GetSha256()...)}, nil
+	}
 	ch := msg.GetChunk()
 	if ch == nil {
 		return hub.Chunk{}, invalidField("header", "only the first message of a send carries the header")

@@ -294,3 +294,34 @@ func TestUpdateAndReplace(t *testing.T) {
 		}
 	}
 }
+
+// TestSDKSendsEveryKindOfBody: the SDK hashes a large seekable body while
+// uploading it (digest after the chunks), a small one first, and a plain
+// reader on its way to a temporary file; a seekable body already advanced
+// is sent from where it stands. Recipients get exactly those bytes.
+func TestSDKSendsEveryKindOfBody(t *testing.T) {
+	h := hubtest.Start(t)
+	g22 := h.Agency(codeG22, "Văn phòng Chính phủ")
+	h41 := h.Agency(codeH41, "UBND tỉnh Nghệ An")
+	large, small, plain, tail := randomBytes(t, 3*client.ChunkSize+17), randomBytes(t, 1000), randomBytes(t, client.ChunkSize+5), randomBytes(t, 2*client.ChunkSize)
+	advanced := bytes.NewReader(append(randomBytes(t, 100), tail...))
+	if _, err := advanced.Seek(100, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{"large.bin": large, "small.txt": small, "plain.bin": plain, "tail.bin": tail}
+	r, err := g22.Send(context.Background(), &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "Các loại tệp", Number: "1/TT"}, []client.Attachment{
+		{Name: "large.bin", Body: bytes.NewReader(large)},
+		{Name: "small.txt", Body: bytes.NewReader(small)},
+		{Name: "plain.bin", Body: io.MultiReader(bytes.NewReader(plain))}, // not seekable
+		{Name: "tail.bin", Body: advanced},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := drain(t, h41)
+	for name, b := range want {
+		if !bytes.Equal(got.files[r.GetDocumentId()+"/"+name], b) {
+			t.Errorf("%s: recipient got %d bytes that differ from the %d sent", name, len(got.files[r.GetDocumentId()+"/"+name]), len(b))
+		}
+	}
+}

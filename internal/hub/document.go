@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"path"
 	"strings"
@@ -69,6 +70,9 @@ type Document struct {
 	// the header and the trace stay.
 	Purged *time.Time `json:"purged,omitempty"`
 }
+
+// emptySHA256 is the digest of no bytes.
+var emptySHA256 = sha256.Sum256(nil)
 
 // Limits on a document header. The whole header must also fit the
 // server's header size limit.
@@ -227,8 +231,13 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 		if a.Size < 0 {
 			return invalid(field+".size", "must not be negative")
 		}
-		if len(a.SHA256) != 32 {
-			return invalid(field+".sha256", "must be the 32-byte SHA-256 digest of the attachment")
+		switch {
+		case len(a.SHA256) == 0 && a.Size == 0:
+			a.SHA256 = emptySHA256[:] // nothing to hash, nothing to wait for
+		case len(a.SHA256) == 0:
+			// The digest follows the attachment's last chunk (Chunk.Digest).
+		case len(a.SHA256) != 32:
+			return invalid(field+".sha256", "must be the 32-byte SHA-256 digest of the attachment, or empty when the digest follows the attachment's chunks")
 		}
 	}
 	// The reference: given, or derived from number, notation and date.

@@ -20,14 +20,18 @@ import (
 	"github.com/ndxp/ndxp/internal/store"
 )
 
-// Chunk is a piece of an attachment in an upload.
+// Chunk is a piece of an attachment in an upload, or (Digest set, Data
+// empty) the SHA-256 of attachment Index when its header gave none.
 type Chunk struct {
 	Index  int
 	Offset int64
 	Data   []byte
+	Digest []byte
 }
 
 // ChunkSource yields an upload's chunks in order; io.EOF ends the upload.
+// Each chunk's Data belongs to the hub once returned (it may be written out
+// after the next call), so a source must not reuse it.
 type ChunkSource interface {
 	Next() (Chunk, error)
 }
@@ -416,8 +420,10 @@ type received struct {
 
 // receive reads the upload's chunks: every attachment in header order, each
 // from offset 0 without gaps, up to its declared size, then checks the
-// SHA-256. Small bodies stay in memory (bounded by InlineLimit); large ones
-// stream to a file, so memory does not grow with attachment size.
+// SHA-256 (declared in the header, or sent right after the attachment's last
+// chunk; the digest received is written into atts). Small bodies stay in
+// memory (bounded by InlineLimit); large ones stream to a file, so memory
+// does not grow with attachment size.
 func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSource) (out []received, err error) {
 	out = make([]received, len(atts))
 	var writers []*store.FileWriter
@@ -440,13 +446,18 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 	var buf bytes.Buffer
 	var fw *store.FileWriter
 	hasher := sha256.New()
+	awaitDigest := false // attachment cur is complete; its digest comes next
 	// finish completes attachment cur and moves to the next non-empty one.
 	finish := func() error {
 		a := atts[cur]
 		field := fmt.Sprintf("attachments[%d].sha256", cur)
 		if fw != nil {
-			if !bytes.Equal(fw.Sum(), a.SHA256) {
-				return invalid(field, "the received bytes have SHA-256 %x, the header declares %x", fw.Sum(), a.SHA256)
+			got, err := fw.Sum()
+			if err != nil {
+				return h.storeErr(err)
+			}
+			if !bytes.Equal(got, a.SHA256) {
+				return invalid(field, "the received bytes have SHA-256 %x, the sender declares %x", got, a.SHA256)
 			}
 			sum, err := h.commitFile(fw) // retention: guards the file against a concurrent purge
 			if err != nil {
@@ -458,7 +469,7 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 		} else {
 			got := hasher.Sum(nil)
 			if !bytes.Equal(got, a.SHA256) {
-				return invalid(field, "the received bytes have SHA-256 %x, the header declares %x", got, a.SHA256)
+				return invalid(field, "the received bytes have SHA-256 %x, the sender declares %x", got, a.SHA256)
 			}
 			out[cur] = received{sum: hex.EncodeToString(got), inline: bytes.Clone(buf.Bytes())}
 		}
@@ -506,7 +517,28 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 		if err != nil {
 			return nil, err
 		}
+		if c.Digest != nil {
+			switch {
+			case !awaitDigest:
+				return nil, invalid("digest", "a digest for attachment %d came where none was expected: only right after the last chunk of an attachment whose header gave no sha256", c.Index)
+			case c.Index != cur:
+				return nil, invalid("digest.index", "a digest for attachment %d came after the last chunk of attachment %d", c.Index, cur)
+			case len(c.Digest) != sha256.Size:
+				return nil, invalid("digest.sha256", "%d bytes, a SHA-256 digest is 32", len(c.Digest))
+			}
+			atts[cur].SHA256 = c.Digest
+			awaitDigest = false
+			if err := finish(); err != nil {
+				return nil, err
+			}
+			if err := start(); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch {
+		case awaitDigest:
+			return nil, invalid("digest", "attachment %d (%s) is complete and its header gave no sha256: its digest must come before any other chunk", cur, atts[cur].Name)
 		case cur >= len(atts):
 			return nil, invalid("chunk", "a chunk for attachment %d came after every attachment was complete", c.Index)
 		case c.Index != cur:
@@ -519,8 +551,9 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 			return nil, invalid(fmt.Sprintf("attachments[%d].size", cur), "more bytes than the declared %d", atts[cur].Size)
 		}
 		if fw != nil {
-			if _, err := fw.Write(c.Data); err != nil {
-				return nil, h.storeErr(fmt.Errorf("write attachment: %w", err))
+			// Chunk data belongs to the receiver (ChunkSource): hand it over.
+			if err := fw.Give(c.Data); err != nil {
+				return nil, h.storeErr(err)
 			}
 		} else {
 			buf.Write(c.Data)
@@ -528,6 +561,10 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 		}
 		off += int64(len(c.Data))
 		if off == atts[cur].Size {
+			if len(atts[cur].SHA256) == 0 {
+				awaitDigest = true
+				continue
+			}
 			if err := finish(); err != nil {
 				return nil, err
 			}
@@ -535,6 +572,9 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 				return nil, err
 			}
 		}
+	}
+	if awaitDigest {
+		return nil, invalid("digest", "attachment %d (%s): the upload ended without its digest (its header gave no sha256)", cur, atts[cur].Name)
 	}
 	if cur < len(atts) {
 		return nil, invalid("chunk", "attachment %d (%s) is incomplete: received %d of %d bytes", cur, atts[cur].Name, off, atts[cur].Size)

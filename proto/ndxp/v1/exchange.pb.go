@@ -223,7 +223,10 @@ type AttachmentInfo struct {
 	MediaType string `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
 	// Size is the length in bytes.
 	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
-	// Sha256 is the SHA-256 digest of the bytes (32 bytes).
+	// Sha256 is the SHA-256 digest of the bytes (32 bytes). In a send it may
+	// be left empty for an attachment that is not empty: the sender then
+	// sends an AttachmentDigest right after the attachment's last chunk, so it
+	// can hash a large file while uploading it instead of reading it twice.
 	Sha256 []byte `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	// Description is a free-text description.
 	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
@@ -667,15 +670,73 @@ func (x *AttachmentChunk) GetData() []byte {
 	return nil
 }
 
+// AttachmentDigest is the SHA-256 of an attachment whose header left
+// sha256 empty, sent right after that attachment's last chunk.
+type AttachmentDigest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Index is the attachment's position in the header's attachments.
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Sha256 is the 32-byte digest of the attachment's bytes.
+	Sha256        []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachmentDigest) Reset() {
+	*x = AttachmentDigest{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachmentDigest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachmentDigest) ProtoMessage() {}
+
+func (x *AttachmentDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachmentDigest.ProtoReflect.Descriptor instead.
+func (*AttachmentDigest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AttachmentDigest) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *AttachmentDigest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 // SendDocumentRequest is one message of an upload.
 type SendDocumentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Part is the header (first message only) or a chunk.
+	// Part is the header (first message only), a chunk, or the digest of an
+	// attachment just completed.
 	//
 	// Types that are valid to be assigned to Part:
 	//
 	//	*SendDocumentRequest_Header
 	//	*SendDocumentRequest_Chunk
+	//	*SendDocumentRequest_Digest
 	Part          isSendDocumentRequest_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -683,7 +744,7 @@ type SendDocumentRequest struct {
 
 func (x *SendDocumentRequest) Reset() {
 	*x = SendDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +756,7 @@ func (x *SendDocumentRequest) String() string {
 func (*SendDocumentRequest) ProtoMessage() {}
 
 func (x *SendDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +769,7 @@ func (x *SendDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendDocumentRequest.ProtoReflect.Descriptor instead.
 func (*SendDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{5}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SendDocumentRequest) GetPart() isSendDocumentRequest_Part {
@@ -736,6 +797,15 @@ func (x *SendDocumentRequest) GetChunk() *AttachmentChunk {
 	return nil
 }
 
+func (x *SendDocumentRequest) GetDigest() *AttachmentDigest {
+	if x != nil {
+		if x, ok := x.Part.(*SendDocumentRequest_Digest); ok {
+			return x.Digest
+		}
+	}
+	return nil
+}
+
 type isSendDocumentRequest_Part interface {
 	isSendDocumentRequest_Part()
 }
@@ -750,9 +820,16 @@ type SendDocumentRequest_Chunk struct {
 	Chunk *AttachmentChunk `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
 }
 
+type SendDocumentRequest_Digest struct {
+	// Digest closes an attachment whose header gave no sha256.
+	Digest *AttachmentDigest `protobuf:"bytes,3,opt,name=digest,proto3,oneof"`
+}
+
 func (*SendDocumentRequest_Header) isSendDocumentRequest_Part() {}
 
 func (*SendDocumentRequest_Chunk) isSendDocumentRequest_Part() {}
+
+func (*SendDocumentRequest_Digest) isSendDocumentRequest_Part() {}
 
 // SendDocumentResponse is the receipt of a send.
 type SendDocumentResponse struct {
@@ -774,7 +851,7 @@ type SendDocumentResponse struct {
 
 func (x *SendDocumentResponse) Reset() {
 	*x = SendDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +863,7 @@ func (x *SendDocumentResponse) String() string {
 func (*SendDocumentResponse) ProtoMessage() {}
 
 func (x *SendDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +876,7 @@ func (x *SendDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendDocumentResponse.ProtoReflect.Descriptor instead.
 func (*SendDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{6}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SendDocumentResponse) GetDocumentId() string {
@@ -858,7 +935,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +947,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +960,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{7}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatusReport) GetDocumentId() string {
@@ -956,7 +1033,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1045,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1058,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{8}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Event) GetSequence() uint64 {
@@ -1054,7 +1131,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1143,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1156,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{9}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubscribeRequest) GetWindow() int32 {
@@ -1112,7 +1189,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1201,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1214,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{10}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubscribeResponse) GetMessage() isSubscribeResponse_Message {
@@ -1195,7 +1272,7 @@ type CaughtUp struct {
 
 func (x *CaughtUp) Reset() {
 	*x = CaughtUp{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1284,7 @@ func (x *CaughtUp) String() string {
 func (*CaughtUp) ProtoMessage() {}
 
 func (x *CaughtUp) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1297,7 @@ func (x *CaughtUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
 func (*CaughtUp) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{11}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CaughtUp) GetTime() *timestamppb.Timestamp {
@@ -1241,7 +1318,7 @@ type AcknowledgeEventsRequest struct {
 
 func (x *AcknowledgeEventsRequest) Reset() {
 	*x = AcknowledgeEventsRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1330,7 @@ func (x *AcknowledgeEventsRequest) String() string {
 func (*AcknowledgeEventsRequest) ProtoMessage() {}
 
 func (x *AcknowledgeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1343,7 @@ func (x *AcknowledgeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeEventsRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{12}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AcknowledgeEventsRequest) GetSequences() []uint64 {
@@ -1287,7 +1364,7 @@ type AcknowledgeEventsResponse struct {
 
 func (x *AcknowledgeEventsResponse) Reset() {
 	*x = AcknowledgeEventsResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1376,7 @@ func (x *AcknowledgeEventsResponse) String() string {
 func (*AcknowledgeEventsResponse) ProtoMessage() {}
 
 func (x *AcknowledgeEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1389,7 @@ func (x *AcknowledgeEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeEventsResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{13}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AcknowledgeEventsResponse) GetRemoved() int32 {
@@ -1337,7 +1414,7 @@ type FetchAttachmentRequest struct {
 
 func (x *FetchAttachmentRequest) Reset() {
 	*x = FetchAttachmentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1426,7 @@ func (x *FetchAttachmentRequest) String() string {
 func (*FetchAttachmentRequest) ProtoMessage() {}
 
 func (x *FetchAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1439,7 @@ func (x *FetchAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*FetchAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{14}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FetchAttachmentRequest) GetDocumentId() string {
@@ -1397,7 +1474,7 @@ type FetchAttachmentResponse struct {
 
 func (x *FetchAttachmentResponse) Reset() {
 	*x = FetchAttachmentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1486,7 @@ func (x *FetchAttachmentResponse) String() string {
 func (*FetchAttachmentResponse) ProtoMessage() {}
 
 func (x *FetchAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1499,7 @@ func (x *FetchAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*FetchAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{15}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchAttachmentResponse) GetChunk() *AttachmentChunk {
@@ -1443,7 +1520,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1532,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1545,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{16}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetDocumentRequest) GetDocumentId() string {
@@ -1489,7 +1566,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1578,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1591,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{17}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetDocumentResponse) GetDocument() *Document {
@@ -1541,7 +1618,7 @@ type ReportStatusRequest struct {
 
 func (x *ReportStatusRequest) Reset() {
 	*x = ReportStatusRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1630,7 @@ func (x *ReportStatusRequest) String() string {
 func (*ReportStatusRequest) ProtoMessage() {}
 
 func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1643,7 @@ func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatusRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{18}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReportStatusRequest) GetDocumentId() string {
@@ -1608,7 +1685,7 @@ type ReportStatusResponse struct {
 
 func (x *ReportStatusResponse) Reset() {
 	*x = ReportStatusResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1697,7 @@ func (x *ReportStatusResponse) String() string {
 func (*ReportStatusResponse) ProtoMessage() {}
 
 func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1710,7 @@ func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatusResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{19}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReportStatusResponse) GetStatus() *StatusReport {
@@ -1656,7 +1733,7 @@ type RecallDocumentRequest struct {
 
 func (x *RecallDocumentRequest) Reset() {
 	*x = RecallDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1745,7 @@ func (x *RecallDocumentRequest) String() string {
 func (*RecallDocumentRequest) ProtoMessage() {}
 
 func (x *RecallDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1758,7 @@ func (x *RecallDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallDocumentRequest.ProtoReflect.Descriptor instead.
 func (*RecallDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{20}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecallDocumentRequest) GetDocumentId() string {
@@ -1711,7 +1788,7 @@ type RecallDocumentResponse struct {
 
 func (x *RecallDocumentResponse) Reset() {
 	*x = RecallDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1800,7 @@ func (x *RecallDocumentResponse) String() string {
 func (*RecallDocumentResponse) ProtoMessage() {}
 
 func (x *RecallDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1813,7 @@ func (x *RecallDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallDocumentResponse.ProtoReflect.Descriptor instead.
 func (*RecallDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{21}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecallDocumentResponse) GetWithdrawn() []string {
@@ -1764,7 +1841,7 @@ type GetTraceRequest struct {
 
 func (x *GetTraceRequest) Reset() {
 	*x = GetTraceRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1853,7 @@ func (x *GetTraceRequest) String() string {
 func (*GetTraceRequest) ProtoMessage() {}
 
 func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1866,7 @@ func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceRequest.ProtoReflect.Descriptor instead.
 func (*GetTraceRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{22}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetTraceRequest) GetDocumentId() string {
@@ -1818,7 +1895,7 @@ type TraceStep struct {
 
 func (x *TraceStep) Reset() {
 	*x = TraceStep{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1907,7 @@ func (x *TraceStep) String() string {
 func (*TraceStep) ProtoMessage() {}
 
 func (x *TraceStep) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1920,7 @@ func (x *TraceStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceStep.ProtoReflect.Descriptor instead.
 func (*TraceStep) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{23}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TraceStep) GetTime() *timestamppb.Timestamp {
@@ -1904,7 +1981,7 @@ type RecipientTrace struct {
 
 func (x *RecipientTrace) Reset() {
 	*x = RecipientTrace{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +1993,7 @@ func (x *RecipientTrace) String() string {
 func (*RecipientTrace) ProtoMessage() {}
 
 func (x *RecipientTrace) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2006,7 @@ func (x *RecipientTrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientTrace.ProtoReflect.Descriptor instead.
 func (*RecipientTrace) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{24}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecipientTrace) GetRecipientCode() string {
@@ -1994,7 +2071,7 @@ type GetTraceResponse struct {
 
 func (x *GetTraceResponse) Reset() {
 	*x = GetTraceResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2083,7 @@ func (x *GetTraceResponse) String() string {
 func (*GetTraceResponse) ProtoMessage() {}
 
 func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2096,7 @@ func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceResponse.ProtoReflect.Descriptor instead.
 func (*GetTraceResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{25}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetTraceResponse) GetDocument() *Document {
@@ -2050,7 +2127,7 @@ type DocumentSummary struct {
 
 func (x *DocumentSummary) Reset() {
 	*x = DocumentSummary{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2139,7 @@ func (x *DocumentSummary) String() string {
 func (*DocumentSummary) ProtoMessage() {}
 
 func (x *DocumentSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2152,7 @@ func (x *DocumentSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentSummary.ProtoReflect.Descriptor instead.
 func (*DocumentSummary) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{26}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DocumentSummary) GetDocument() *Document {
@@ -2113,7 +2190,7 @@ type ListSentRequest struct {
 
 func (x *ListSentRequest) Reset() {
 	*x = ListSentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2202,7 @@ func (x *ListSentRequest) String() string {
 func (*ListSentRequest) ProtoMessage() {}
 
 func (x *ListSentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2215,7 @@ func (x *ListSentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSentRequest.ProtoReflect.Descriptor instead.
 func (*ListSentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{27}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListSentRequest) GetPageSize() int32 {
@@ -2196,7 +2273,7 @@ type ListSentResponse struct {
 
 func (x *ListSentResponse) Reset() {
 	*x = ListSentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2285,7 @@ func (x *ListSentResponse) String() string {
 func (*ListSentResponse) ProtoMessage() {}
 
 func (x *ListSentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2298,7 @@ func (x *ListSentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSentResponse.ProtoReflect.Descriptor instead.
 func (*ListSentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{28}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListSentResponse) GetDocuments() []*DocumentSummary {
@@ -2260,7 +2337,7 @@ type ListReceivedRequest struct {
 
 func (x *ListReceivedRequest) Reset() {
 	*x = ListReceivedRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2349,7 @@ func (x *ListReceivedRequest) String() string {
 func (*ListReceivedRequest) ProtoMessage() {}
 
 func (x *ListReceivedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2362,7 @@ func (x *ListReceivedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceivedRequest.ProtoReflect.Descriptor instead.
 func (*ListReceivedRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{29}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListReceivedRequest) GetPageSize() int32 {
@@ -2343,7 +2420,7 @@ type ListReceivedResponse struct {
 
 func (x *ListReceivedResponse) Reset() {
 	*x = ListReceivedResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2432,7 @@ func (x *ListReceivedResponse) String() string {
 func (*ListReceivedResponse) ProtoMessage() {}
 
 func (x *ListReceivedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2445,7 @@ func (x *ListReceivedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceivedResponse.ProtoReflect.Descriptor instead.
 func (*ListReceivedResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{30}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListReceivedResponse) GetDocuments() []*DocumentSummary {
@@ -2439,10 +2516,14 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\x0fAttachmentChunk\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\x82\x01\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"@\n" +
+	"\x10AttachmentDigest\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\"\xb7\x01\n" +
 	"\x13SendDocumentRequest\x121\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.ndxp.v1.DocumentHeaderH\x00R\x06header\x120\n" +
-	"\x05chunk\x18\x02 \x01(\v2\x18.ndxp.v1.AttachmentChunkH\x00R\x05chunkB\x06\n" +
+	"\x05chunk\x18\x02 \x01(\v2\x18.ndxp.v1.AttachmentChunkH\x00R\x05chunk\x123\n" +
+	"\x06digest\x18\x03 \x01(\v2\x19.ndxp.v1.AttachmentDigestH\x00R\x06digestB\x06\n" +
 	"\x04part\"\xd0\x01\n" +
 	"\x14SendDocumentResponse\x12\x1f\n" +
 	"\vdocument_id\x18\x01 \x01(\tR\n" +
@@ -2602,7 +2683,7 @@ func file_ndxp_v1_exchange_proto_rawDescGZIP() []byte {
 }
 
 var file_ndxp_v1_exchange_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ndxp_v1_exchange_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_ndxp_v1_exchange_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_ndxp_v1_exchange_proto_goTypes = []any{
 	(BusinessType)(0),                 // 0: ndxp.v1.BusinessType
 	(EventKind)(0),                    // 1: ndxp.v1.EventKind
@@ -2611,92 +2692,94 @@ var file_ndxp_v1_exchange_proto_goTypes = []any{
 	(*DocumentHeader)(nil),            // 4: ndxp.v1.DocumentHeader
 	(*Document)(nil),                  // 5: ndxp.v1.Document
 	(*AttachmentChunk)(nil),           // 6: ndxp.v1.AttachmentChunk
-	(*SendDocumentRequest)(nil),       // 7: ndxp.v1.SendDocumentRequest
-	(*SendDocumentResponse)(nil),      // 8: ndxp.v1.SendDocumentResponse
-	(*StatusReport)(nil),              // 9: ndxp.v1.StatusReport
-	(*Event)(nil),                     // 10: ndxp.v1.Event
-	(*SubscribeRequest)(nil),          // 11: ndxp.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),         // 12: ndxp.v1.SubscribeResponse
-	(*CaughtUp)(nil),                  // 13: ndxp.v1.CaughtUp
-	(*AcknowledgeEventsRequest)(nil),  // 14: ndxp.v1.AcknowledgeEventsRequest
-	(*AcknowledgeEventsResponse)(nil), // 15: ndxp.v1.AcknowledgeEventsResponse
-	(*FetchAttachmentRequest)(nil),    // 16: ndxp.v1.FetchAttachmentRequest
-	(*FetchAttachmentResponse)(nil),   // 17: ndxp.v1.FetchAttachmentResponse
-	(*GetDocumentRequest)(nil),        // 18: ndxp.v1.GetDocumentRequest
-	(*GetDocumentResponse)(nil),       // 19: ndxp.v1.GetDocumentResponse
-	(*ReportStatusRequest)(nil),       // 20: ndxp.v1.ReportStatusRequest
-	(*ReportStatusResponse)(nil),      // 21: ndxp.v1.ReportStatusResponse
-	(*RecallDocumentRequest)(nil),     // 22: ndxp.v1.RecallDocumentRequest
-	(*RecallDocumentResponse)(nil),    // 23: ndxp.v1.RecallDocumentResponse
-	(*GetTraceRequest)(nil),           // 24: ndxp.v1.GetTraceRequest
-	(*TraceStep)(nil),                 // 25: ndxp.v1.TraceStep
-	(*RecipientTrace)(nil),            // 26: ndxp.v1.RecipientTrace
-	(*GetTraceResponse)(nil),          // 27: ndxp.v1.GetTraceResponse
-	(*DocumentSummary)(nil),           // 28: ndxp.v1.DocumentSummary
-	(*ListSentRequest)(nil),           // 29: ndxp.v1.ListSentRequest
-	(*ListSentResponse)(nil),          // 30: ndxp.v1.ListSentResponse
-	(*ListReceivedRequest)(nil),       // 31: ndxp.v1.ListReceivedRequest
-	(*ListReceivedResponse)(nil),      // 32: ndxp.v1.ListReceivedResponse
-	(*timestamppb.Timestamp)(nil),     // 33: google.protobuf.Timestamp
+	(*AttachmentDigest)(nil),          // 7: ndxp.v1.AttachmentDigest
+	(*SendDocumentRequest)(nil),       // 8: ndxp.v1.SendDocumentRequest
+	(*SendDocumentResponse)(nil),      // 9: ndxp.v1.SendDocumentResponse
+	(*StatusReport)(nil),              // 10: ndxp.v1.StatusReport
+	(*Event)(nil),                     // 11: ndxp.v1.Event
+	(*SubscribeRequest)(nil),          // 12: ndxp.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 13: ndxp.v1.SubscribeResponse
+	(*CaughtUp)(nil),                  // 14: ndxp.v1.CaughtUp
+	(*AcknowledgeEventsRequest)(nil),  // 15: ndxp.v1.AcknowledgeEventsRequest
+	(*AcknowledgeEventsResponse)(nil), // 16: ndxp.v1.AcknowledgeEventsResponse
+	(*FetchAttachmentRequest)(nil),    // 17: ndxp.v1.FetchAttachmentRequest
+	(*FetchAttachmentResponse)(nil),   // 18: ndxp.v1.FetchAttachmentResponse
+	(*GetDocumentRequest)(nil),        // 19: ndxp.v1.GetDocumentRequest
+	(*GetDocumentResponse)(nil),       // 20: ndxp.v1.GetDocumentResponse
+	(*ReportStatusRequest)(nil),       // 21: ndxp.v1.ReportStatusRequest
+	(*ReportStatusResponse)(nil),      // 22: ndxp.v1.ReportStatusResponse
+	(*RecallDocumentRequest)(nil),     // 23: ndxp.v1.RecallDocumentRequest
+	(*RecallDocumentResponse)(nil),    // 24: ndxp.v1.RecallDocumentResponse
+	(*GetTraceRequest)(nil),           // 25: ndxp.v1.GetTraceRequest
+	(*TraceStep)(nil),                 // 26: ndxp.v1.TraceStep
+	(*RecipientTrace)(nil),            // 27: ndxp.v1.RecipientTrace
+	(*GetTraceResponse)(nil),          // 28: ndxp.v1.GetTraceResponse
+	(*DocumentSummary)(nil),           // 29: ndxp.v1.DocumentSummary
+	(*ListSentRequest)(nil),           // 30: ndxp.v1.ListSentRequest
+	(*ListSentResponse)(nil),          // 31: ndxp.v1.ListSentResponse
+	(*ListReceivedRequest)(nil),       // 32: ndxp.v1.ListReceivedRequest
+	(*ListReceivedResponse)(nil),      // 33: ndxp.v1.ListReceivedResponse
+	(*timestamppb.Timestamp)(nil),     // 34: google.protobuf.Timestamp
 }
 var file_ndxp_v1_exchange_proto_depIdxs = []int32{
 	2,  // 0: ndxp.v1.DocumentHeader.signer:type_name -> ndxp.v1.Signer
 	0,  // 1: ndxp.v1.DocumentHeader.business_type:type_name -> ndxp.v1.BusinessType
 	3,  // 2: ndxp.v1.DocumentHeader.attachments:type_name -> ndxp.v1.AttachmentInfo
 	4,  // 3: ndxp.v1.Document.header:type_name -> ndxp.v1.DocumentHeader
-	33, // 4: ndxp.v1.Document.create_time:type_name -> google.protobuf.Timestamp
+	34, // 4: ndxp.v1.Document.create_time:type_name -> google.protobuf.Timestamp
 	4,  // 5: ndxp.v1.SendDocumentRequest.header:type_name -> ndxp.v1.DocumentHeader
 	6,  // 6: ndxp.v1.SendDocumentRequest.chunk:type_name -> ndxp.v1.AttachmentChunk
-	33, // 7: ndxp.v1.SendDocumentResponse.accept_time:type_name -> google.protobuf.Timestamp
-	33, // 8: ndxp.v1.StatusReport.time:type_name -> google.protobuf.Timestamp
-	1,  // 9: ndxp.v1.Event.kind:type_name -> ndxp.v1.EventKind
-	33, // 10: ndxp.v1.Event.time:type_name -> google.protobuf.Timestamp
-	5,  // 11: ndxp.v1.Event.document:type_name -> ndxp.v1.Document
-	9,  // 12: ndxp.v1.Event.status:type_name -> ndxp.v1.StatusReport
-	10, // 13: ndxp.v1.SubscribeResponse.event:type_name -> ndxp.v1.Event
-	13, // 14: ndxp.v1.SubscribeResponse.caught_up:type_name -> ndxp.v1.CaughtUp
-	33, // 15: ndxp.v1.CaughtUp.time:type_name -> google.protobuf.Timestamp
-	6,  // 16: ndxp.v1.FetchAttachmentResponse.chunk:type_name -> ndxp.v1.AttachmentChunk
-	5,  // 17: ndxp.v1.GetDocumentResponse.document:type_name -> ndxp.v1.Document
-	9,  // 18: ndxp.v1.ReportStatusResponse.status:type_name -> ndxp.v1.StatusReport
-	33, // 19: ndxp.v1.TraceStep.time:type_name -> google.protobuf.Timestamp
-	33, // 20: ndxp.v1.RecipientTrace.deliver_time:type_name -> google.protobuf.Timestamp
-	25, // 21: ndxp.v1.RecipientTrace.steps:type_name -> ndxp.v1.TraceStep
-	5,  // 22: ndxp.v1.GetTraceResponse.document:type_name -> ndxp.v1.Document
-	26, // 23: ndxp.v1.GetTraceResponse.recipients:type_name -> ndxp.v1.RecipientTrace
-	5,  // 24: ndxp.v1.DocumentSummary.document:type_name -> ndxp.v1.Document
-	26, // 25: ndxp.v1.DocumentSummary.recipients:type_name -> ndxp.v1.RecipientTrace
-	33, // 26: ndxp.v1.ListSentRequest.since:type_name -> google.protobuf.Timestamp
-	33, // 27: ndxp.v1.ListSentRequest.until:type_name -> google.protobuf.Timestamp
-	28, // 28: ndxp.v1.ListSentResponse.documents:type_name -> ndxp.v1.DocumentSummary
-	33, // 29: ndxp.v1.ListReceivedRequest.since:type_name -> google.protobuf.Timestamp
-	33, // 30: ndxp.v1.ListReceivedRequest.until:type_name -> google.protobuf.Timestamp
-	28, // 31: ndxp.v1.ListReceivedResponse.documents:type_name -> ndxp.v1.DocumentSummary
-	7,  // 32: ndxp.v1.ExchangeService.SendDocument:input_type -> ndxp.v1.SendDocumentRequest
-	11, // 33: ndxp.v1.ExchangeService.Subscribe:input_type -> ndxp.v1.SubscribeRequest
-	14, // 34: ndxp.v1.ExchangeService.AcknowledgeEvents:input_type -> ndxp.v1.AcknowledgeEventsRequest
-	16, // 35: ndxp.v1.ExchangeService.FetchAttachment:input_type -> ndxp.v1.FetchAttachmentRequest
-	18, // 36: ndxp.v1.ExchangeService.GetDocument:input_type -> ndxp.v1.GetDocumentRequest
-	20, // 37: ndxp.v1.ExchangeService.ReportStatus:input_type -> ndxp.v1.ReportStatusRequest
-	22, // 38: ndxp.v1.ExchangeService.RecallDocument:input_type -> ndxp.v1.RecallDocumentRequest
-	24, // 39: ndxp.v1.ExchangeService.GetTrace:input_type -> ndxp.v1.GetTraceRequest
-	29, // 40: ndxp.v1.ExchangeService.ListSent:input_type -> ndxp.v1.ListSentRequest
-	31, // 41: ndxp.v1.ExchangeService.ListReceived:input_type -> ndxp.v1.ListReceivedRequest
-	8,  // 42: ndxp.v1.ExchangeService.SendDocument:output_type -> ndxp.v1.SendDocumentResponse
-	12, // 43: ndxp.v1.ExchangeService.Subscribe:output_type -> ndxp.v1.SubscribeResponse
-	15, // 44: ndxp.v1.ExchangeService.AcknowledgeEvents:output_type -> ndxp.v1.AcknowledgeEventsResponse
-	17, // 45: ndxp.v1.ExchangeService.FetchAttachment:output_type -> ndxp.v1.FetchAttachmentResponse
-	19, // 46: ndxp.v1.ExchangeService.GetDocument:output_type -> ndxp.v1.GetDocumentResponse
-	21, // 47: ndxp.v1.ExchangeService.ReportStatus:output_type -> ndxp.v1.ReportStatusResponse
-	23, // 48: ndxp.v1.ExchangeService.RecallDocument:output_type -> ndxp.v1.RecallDocumentResponse
-	27, // 49: ndxp.v1.ExchangeService.GetTrace:output_type -> ndxp.v1.GetTraceResponse
-	30, // 50: ndxp.v1.ExchangeService.ListSent:output_type -> ndxp.v1.ListSentResponse
-	32, // 51: ndxp.v1.ExchangeService.ListReceived:output_type -> ndxp.v1.ListReceivedResponse
-	42, // [42:52] is the sub-list for method output_type
-	32, // [32:42] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	7,  // 7: ndxp.v1.SendDocumentRequest.digest:type_name -> ndxp.v1.AttachmentDigest
+	34, // 8: ndxp.v1.SendDocumentResponse.accept_time:type_name -> google.protobuf.Timestamp
+	34, // 9: ndxp.v1.StatusReport.time:type_name -> google.protobuf.Timestamp
+	1,  // 10: ndxp.v1.Event.kind:type_name -> ndxp.v1.EventKind
+	34, // 11: ndxp.v1.Event.time:type_name -> google.protobuf.Timestamp
+	5,  // 12: ndxp.v1.Event.document:type_name -> ndxp.v1.Document
+	10, // 13: ndxp.v1.Event.status:type_name -> ndxp.v1.StatusReport
+	11, // 14: ndxp.v1.SubscribeResponse.event:type_name -> ndxp.v1.Event
+	14, // 15: ndxp.v1.SubscribeResponse.caught_up:type_name -> ndxp.v1.CaughtUp
+	34, // 16: ndxp.v1.CaughtUp.time:type_name -> google.protobuf.Timestamp
+	6,  // 17: ndxp.v1.FetchAttachmentResponse.chunk:type_name -> ndxp.v1.AttachmentChunk
+	5,  // 18: ndxp.v1.GetDocumentResponse.document:type_name -> ndxp.v1.Document
+	10, // 19: ndxp.v1.ReportStatusResponse.status:type_name -> ndxp.v1.StatusReport
+	34, // 20: ndxp.v1.TraceStep.time:type_name -> google.protobuf.Timestamp
+	34, // 21: ndxp.v1.RecipientTrace.deliver_time:type_name -> google.protobuf.Timestamp
+	26, // 22: ndxp.v1.RecipientTrace.steps:type_name -> ndxp.v1.TraceStep
+	5,  // 23: ndxp.v1.GetTraceResponse.document:type_name -> ndxp.v1.Document
+	27, // 24: ndxp.v1.GetTraceResponse.recipients:type_name -> ndxp.v1.RecipientTrace
+	5,  // 25: ndxp.v1.DocumentSummary.document:type_name -> ndxp.v1.Document
+	27, // 26: ndxp.v1.DocumentSummary.recipients:type_name -> ndxp.v1.RecipientTrace
+	34, // 27: ndxp.v1.ListSentRequest.since:type_name -> google.protobuf.Timestamp
+	34, // 28: ndxp.v1.ListSentRequest.until:type_name -> google.protobuf.Timestamp
+	29, // 29: ndxp.v1.ListSentResponse.documents:type_name -> ndxp.v1.DocumentSummary
+	34, // 30: ndxp.v1.ListReceivedRequest.since:type_name -> google.protobuf.Timestamp
+	34, // 31: ndxp.v1.ListReceivedRequest.until:type_name -> google.protobuf.Timestamp
+	29, // 32: ndxp.v1.ListReceivedResponse.documents:type_name -> ndxp.v1.DocumentSummary
+	8,  // 33: ndxp.v1.ExchangeService.SendDocument:input_type -> ndxp.v1.SendDocumentRequest
+	12, // 34: ndxp.v1.ExchangeService.Subscribe:input_type -> ndxp.v1.SubscribeRequest
+	15, // 35: ndxp.v1.ExchangeService.AcknowledgeEvents:input_type -> ndxp.v1.AcknowledgeEventsRequest
+	17, // 36: ndxp.v1.ExchangeService.FetchAttachment:input_type -> ndxp.v1.FetchAttachmentRequest
+	19, // 37: ndxp.v1.ExchangeService.GetDocument:input_type -> ndxp.v1.GetDocumentRequest
+	21, // 38: ndxp.v1.ExchangeService.ReportStatus:input_type -> ndxp.v1.ReportStatusRequest
+	23, // 39: ndxp.v1.ExchangeService.RecallDocument:input_type -> ndxp.v1.RecallDocumentRequest
+	25, // 40: ndxp.v1.ExchangeService.GetTrace:input_type -> ndxp.v1.GetTraceRequest
+	30, // 41: ndxp.v1.ExchangeService.ListSent:input_type -> ndxp.v1.ListSentRequest
+	32, // 42: ndxp.v1.ExchangeService.ListReceived:input_type -> ndxp.v1.ListReceivedRequest
+	9,  // 43: ndxp.v1.ExchangeService.SendDocument:output_type -> ndxp.v1.SendDocumentResponse
+	13, // 44: ndxp.v1.ExchangeService.Subscribe:output_type -> ndxp.v1.SubscribeResponse
+	16, // 45: ndxp.v1.ExchangeService.AcknowledgeEvents:output_type -> ndxp.v1.AcknowledgeEventsResponse
+	18, // 46: ndxp.v1.ExchangeService.FetchAttachment:output_type -> ndxp.v1.FetchAttachmentResponse
+	20, // 47: ndxp.v1.ExchangeService.GetDocument:output_type -> ndxp.v1.GetDocumentResponse
+	22, // 48: ndxp.v1.ExchangeService.ReportStatus:output_type -> ndxp.v1.ReportStatusResponse
+	24, // 49: ndxp.v1.ExchangeService.RecallDocument:output_type -> ndxp.v1.RecallDocumentResponse
+	28, // 50: ndxp.v1.ExchangeService.GetTrace:output_type -> ndxp.v1.GetTraceResponse
+	31, // 51: ndxp.v1.ExchangeService.ListSent:output_type -> ndxp.v1.ListSentResponse
+	33, // 52: ndxp.v1.ExchangeService.ListReceived:output_type -> ndxp.v1.ListReceivedResponse
+	43, // [43:53] is the sub-list for method output_type
+	33, // [33:43] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_exchange_proto_init() }
@@ -2704,11 +2787,12 @@ func file_ndxp_v1_exchange_proto_init() {
 	if File_ndxp_v1_exchange_proto != nil {
 		return
 	}
-	file_ndxp_v1_exchange_proto_msgTypes[5].OneofWrappers = []any{
+	file_ndxp_v1_exchange_proto_msgTypes[6].OneofWrappers = []any{
 		(*SendDocumentRequest_Header)(nil),
 		(*SendDocumentRequest_Chunk)(nil),
+		(*SendDocumentRequest_Digest)(nil),
 	}
-	file_ndxp_v1_exchange_proto_msgTypes[10].OneofWrappers = []any{
+	file_ndxp_v1_exchange_proto_msgTypes[11].OneofWrappers = []any{
 		(*SubscribeResponse_Event)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
 	}
@@ -2718,7 +2802,7 @@ func file_ndxp_v1_exchange_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ndxp_v1_exchange_proto_rawDesc), len(file_ndxp_v1_exchange_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,7 +41,8 @@ const (
 // admins); anyone else gets NOT_FOUND, with no hint that it exists.
 type ExchangeServiceClient interface {
 	// SendDocument uploads a document: the first message carries the header,
-	// then each attachment's bytes follow in order as chunks. The answer comes
+	// then each attachment's bytes follow in order as chunks (each followed by
+	// an AttachmentDigest when the header gave no sha256). The answer comes
 	// only after the document and every recipient's queue entry are on disk.
 	// A retried send with the same sender and reference returns the first
 	// receipt (duplicate = true) and delivers nothing twice; the hub may answer
@@ -219,7 +220,8 @@ func (c *exchangeServiceClient) ListReceived(ctx context.Context, in *ListReceiv
 // admins); anyone else gets NOT_FOUND, with no hint that it exists.
 type ExchangeServiceServer interface {
 	// SendDocument uploads a document: the first message carries the header,
-	// then each attachment's bytes follow in order as chunks. The answer comes
+	// then each attachment's bytes follow in order as chunks (each followed by
+	// an AttachmentDigest when the header gave no sha256). The answer comes
 	// only after the document and every recipient's queue entry are on disk.
 	// A retried send with the same sender and reference returns the first
 	// receipt (duplicate = true) and delivers nothing twice; the hub may answer
