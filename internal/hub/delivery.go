@@ -317,35 +317,56 @@ func (h *Hub) push(tx store.Tx, raw []byte) (Push, error) {
 		return Push{}, err
 	}
 	ps := Push{Event: ev, Time: ev.Time}
-	if ev.Kind.carriesDocument() {
-		var doc Document
-		if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
-			return Push{}, err
-		}
-		v, err := viewTx(tx, doc, roleNone, Principal{}, false)
-		if err != nil {
-			return Push{}, err
-		}
-		ps.Doc = &v
-		budget := maxInlinePush
-		for i, a := range doc.Header.Attachments {
-			if a.Size == 0 || a.Size > h.cfg.InlineLimit || a.Size > budget || doc.Purged != nil {
-				continue
-			}
-			b, ok, err := inlineBody(tx, doc.ID, i)
-			if err != nil || !ok {
-				if b, err = tx.Get(store.BucketBlobData, []byte(hex.EncodeToString(a.SHA256))); err != nil {
-					continue // kept as a file, or gone: the recipient fetches it
-				}
-			}
-			if ps.Inline == nil {
-				ps.Inline = make([][]byte, len(doc.Header.Attachments))
-			}
-			ps.Inline[i] = b
-			budget -= a.Size
-		}
+	if !ev.Kind.carriesDocument() {
+		return ps, nil
 	}
+	if r := h.recent.get(ev.DocID); r != nil {
+		ps.Doc, ps.Inline = r.view, r.inline
+		return ps, nil
+	}
+	var doc Document
+	if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
+		return Push{}, err
+	}
+	v, err := viewTx(tx, doc, roleNone, Principal{}, false)
+	if err != nil {
+		return Push{}, err
+	}
+	ps.Doc = &v
+	ps.Inline = h.inlineBodies(doc, func(i int) ([]byte, bool) {
+		b, ok, err := inlineBody(tx, doc.ID, i)
+		if err != nil || !ok {
+			sum := hex.EncodeToString(doc.Header.Attachments[i].SHA256)
+			if b, err = tx.Get(store.BucketBlobData, []byte(sum)); err != nil {
+				return nil, false // kept as a file, or gone: the recipient fetches it
+			}
+		}
+		return b, true
+	})
 	return ps, nil
+}
+
+// inlineBodies picks the bodies a push of doc carries: attachments of up to
+// InlineLimit bytes, maxInlinePush in all, for which body has the bytes.
+// The result is indexed like the attachments, or nil if it carries none.
+func (h *Hub) inlineBodies(doc Document, body func(i int) ([]byte, bool)) [][]byte {
+	var out [][]byte
+	budget := maxInlinePush
+	for i, a := range doc.Header.Attachments {
+		if a.Size == 0 || a.Size > h.cfg.InlineLimit || a.Size > budget || doc.Purged != nil {
+			continue
+		}
+		b, ok := body(i)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make([][]byte, len(doc.Header.Attachments))
+		}
+		out[i] = b
+		budget -= a.Size
+	}
+	return out
 }
 
 // maxInlinePush bounds the attachment bytes carried inside one pushed event.

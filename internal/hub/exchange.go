@@ -295,6 +295,16 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if err != nil {
 		return Receipt{}, err
 	}
+	// Keep what the pushes need before the commit: a subscriber already
+	// awake may see the queue entry as soon as it is committed. Nothing
+	// else knows the new id, so an entry for a send that fails is harmless
+	// (and dropped below).
+	h.mu.RLock()
+	senderName := h.index[sender].name
+	h.mu.RUnlock()
+	h.recent.add(&DocumentView{Doc: doc, SenderName: senderName}, h.inlineBodies(doc, func(i int) ([]byte, bool) {
+		return blobs[i].inline, !blobs[i].file
+	}))
 	var receipt Receipt
 	err = h.st.Update(ctx, func(tx store.Tx) error {
 		r, ok, err := findReceipt(tx, sender, hdr.Reference)
@@ -349,6 +359,9 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 		}
 		return nil
 	})
+	if err != nil || receipt.Duplicate {
+		h.recent.drop(doc.ID)
+	}
 	if err != nil {
 		return Receipt{}, fmt.Errorf("store document: %w", h.storeErr(err))
 	}
@@ -824,6 +837,7 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 	if err := checkText("reason", reason, MaxSubjectLen, true); err != nil {
 		return nil, nil, err
 	}
+	h.recent.drop(docID) // before the change: nothing adds it back
 	err = h.st.Update(ctx, func(tx store.Tx) error {
 		withdrawn, asked = nil, nil
 		doc, r, err := visible(tx, p, docID)

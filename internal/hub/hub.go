@@ -96,12 +96,13 @@ func (c Config) Validate() error {
 
 // Hub is the running core. It is safe for concurrent use.
 type Hub struct {
-	st    store.Store
-	files *store.Files
-	cfg   Config
-	log   *slog.Logger
-	ids   *idSource
-	deliv *deliverer
+	st     store.Store
+	files  *store.Files
+	cfg    Config
+	log    *slog.Logger
+	ids    *idSource
+	deliv  *deliverer
+	recent *recentDocs // documents just sent, for their pushes
 
 	// Metrics counts what the hub did since it started.
 	metrics *Metrics
@@ -128,6 +129,7 @@ type Hub struct {
 }
 
 type indexEntry struct {
+	name      string // shown with the documents the agency sends
 	stage     Stage
 	suspended bool
 }
@@ -148,6 +150,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		log:      log,
 		ids:      newIDSource(),
 		deliv:    newDeliverer(),
+		recent:   newRecentDocs(recentMaxBytes, recentMaxDocs),
 		metrics:  &Metrics{},
 		traffic:  newTraffic(cfg.Location),
 		drain:    make(chan struct{}),
@@ -162,7 +165,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 			if err := json.Unmarshal(v, &a); err != nil {
 				return false, fmt.Errorf("decode agency: %w", err)
 			}
-			h.index[a.Code] = indexEntry{stage: a.Stage, suspended: a.Suspended}
+			h.index[a.Code] = indexEntry{name: a.Name, stage: a.Stage, suspended: a.Suspended}
 			return true, nil
 		}); err != nil {
 			return err

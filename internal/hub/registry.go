@@ -302,7 +302,7 @@ func (h *Hub) modify(ctx context.Context, code string, change func(store.Tx, *Ag
 
 func (h *Hub) indexPut(a Agency) {
 	h.mu.Lock()
-	h.index[a.Code] = indexEntry{stage: a.Stage, suspended: a.Suspended}
+	h.index[a.Code] = indexEntry{name: a.Name, stage: a.Stage, suspended: a.Suspended}
 	h.mu.Unlock()
 	h.watch.notify()
 }

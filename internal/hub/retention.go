@@ -485,6 +485,9 @@ func (h *Hub) purgeBatch(ctx context.Context, ids []string, done map[string]bool
 	if dryRun {
 		err = h.st.View(ctx, fn)
 	} else {
+		for _, id := range ids {
+			h.recent.drop(id) // before the change: nothing adds it back
+		}
 		err = h.st.Update(ctx, fn)
 	}
 	if err != nil {
