@@ -111,7 +111,7 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (err error)
 
 	adminCreds := o.creds
 	if o.creds == "" {
-		r.hp, err = startHub(ctx, workDir, dataDir, o.HubLogLevel, o.hubCPUProfile)
+		r.hp, err = startHub(ctx, workDir, dataDir, o.HubLogLevel, o.hubCPUProfile, o.HubMemLimit)
 		if err != nil {
 			return err
 		}

@@ -146,7 +146,7 @@ type hubProc struct {
 
 // startHub re-executes this binary as "hub" on dataDir and waits until it
 // serves. The child's log goes to workDir/hub.log.
-func startHub(ctx context.Context, workDir, dataDir, level, profile string) (*hubProc, error) {
+func startHub(ctx context.Context, workDir, dataDir, level, profile, memLimit string) (*hubProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -172,6 +172,9 @@ func startHub(ctx context.Context, workDir, dataDir, level, profile string) (*hu
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
+	if memLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit) // the last one wins
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, logf, logf
 	if err := cmd.Start(); err != nil {
 		r.Close()

@@ -60,6 +60,7 @@ type options struct {
 	Load          bool          `json:"load"` // whether documents were sent
 	Hub           string        `json:"hub"`  // "embedded" or "existing"
 	HubLogLevel   string        `json:"hub_log_level,omitempty"`
+	HubMemLimit   string        `json:"hub_memory_limit,omitempty"` // GOMEMLIMIT of the embedded hub
 
 	creds         string
 	hubAddr       string
@@ -150,6 +151,7 @@ handler return.
 	f.StringVar(&o.dataDir, "data", "", "data directory of the embedded hub (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory (hub data, log, credentials)")
 	f.StringVar(&o.HubLogLevel, "hub-log-level", "info", "log level of the embedded hub (its log goes to hub.log in the work directory)")
+	f.StringVar(&o.HubMemLimit, "hub-memory-limit", "", "GOMEMLIMIT of the embedded hub process only, e.g. 900MiB (the Go runtime's soft memory limit; see docs/performance.md)")
 	f.StringVar(&o.hubCPUProfile, "hub-cpuprofile", "", "write a CPU profile of the embedded hub during the measured phases to FILE")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	f.BoolVar(&o.json, "json", false, "print one JSON object (same as -o json)")
@@ -184,6 +186,9 @@ func (o *options) validate() error {
 	}
 	if o.creds == "" && (o.hubAddr != "" || o.hubPID != 0 || o.hubHTTP != "") {
 		errs = append(errs, errors.New("--hub, --hub-pid and --hub-http need --creds"))
+	}
+	if o.creds != "" && o.HubMemLimit != "" {
+		errs = append(errs, errors.New("--hub-memory-limit applies to the embedded hub only; set GOMEMLIMIT where the existing hub runs"))
 	}
 	if o.creds != "" && o.hubCPUProfile != "" {
 		errs = append(errs, errors.New("--hub-cpuprofile profiles the embedded hub only; profile an existing hub with its own tools"))
