@@ -109,7 +109,7 @@ func prepare(a Attachment) (*body, error) {
 	// Small, or a reader that cannot tell its end: read it through once
 	// for the size and the digest.
 	h := sha256.New()
-	n, err := io.Copy(h, b.r)
+	n, err := io.Copy(h, rs) // rs itself: a bytes.Reader copies without a buffer
 	if err != nil {
 		return nil, fmt.Errorf("attachment %s: %w", a.Name, err)
 	}
