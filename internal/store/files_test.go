@@ -11,20 +11,27 @@ import (
 	"testing"
 )
 
-// TestFileWriterHashesAndPlaces: a body handed over in pieces (some given,
-// some copied) is written and hashed by the writer's goroutine, placed under
-// its digest by Commit, and nothing is left in the temporary directory.
-func TestFileWriterHashesAndPlaces(t *testing.T) {
+// newFileWriter opens a blob directory and starts a body in it.
+func newFileWriter(t *testing.T) (*Files, *FileWriter) {
+	t.Helper()
 	f, err := OpenFiles(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := make([]byte, 3*writebackEvery/2+12345) // crosses a write-back request
-	rand.Read(body)
 	w, err := f.Create()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, w
+}
+
+// TestFileWriterHashesAndPlaces: a body handed over in pieces (some given,
+// some copied) is written and hashed by the writer's goroutine, placed under
+// its digest by Commit, and nothing is left in the temporary directory.
+func TestFileWriterHashesAndPlaces(t *testing.T) {
+	f, w := newFileWriter(t)
+	body := make([]byte, 3*writebackEvery/2+12345) // crosses a write-back request
+	rand.Read(body)
 	for off := 0; off < len(body); off += 256 << 10 {
 		piece := body[off:min(off+256<<10, len(body))]
 		if off%(512<<10) == 0 {
@@ -66,14 +73,7 @@ func TestFileWriterHashesAndPlaces(t *testing.T) {
 // TestFileWriterAbort: an aborted body, with writes still queued, leaves no
 // file and stops its goroutine (goleak in TestMain checks the latter).
 func TestFileWriterAbort(t *testing.T) {
-	f, err := OpenFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := f.Create()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, w := newFileWriter(t)
 	for range 20 {
 		if err := w.Give(make([]byte, 64<<10)); err != nil {
 			t.Fatal(err)
@@ -92,14 +92,7 @@ func TestFileWriterAbort(t *testing.T) {
 // TestFileWriterReportsWriteErrors: a failing disk write reaches the
 // uploader at its next Give or at Sum, not only at the end.
 func TestFileWriterReportsWriteErrors(t *testing.T) {
-	f, err := OpenFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := f.Create()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, w := newFileWriter(t)
 	w.tmp.Close() // every write now fails
 	var giveErr error
 	for range 100 {
