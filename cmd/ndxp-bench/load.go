@@ -140,6 +140,9 @@ func (r *runner) load(ctx context.Context, rep *report, started time.Time) error
 			rep.AckedAtHub = true
 		}
 		rep.HubStore = storeDelta(p.metrics, m, ackedAt.Sub(l.start).Seconds())
+		if rep.Sends > 0 {
+			rep.HubStore.FsyncsPerDocument = round3(float64(rep.HubStore.Commits) / float64(rep.Sends))
+		}
 		rep.HubRPC = rpcDelta(p.metrics, m)
 	}
 	if rep.DeliverySeconds > 0 {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -80,6 +81,17 @@ func TestRunJSON(t *testing.T) {
 			}
 			if acked := int64(got["hub_acked_deliveries"].(float64)); acked != deliveries {
 				t.Errorf("hub_acked_deliveries = %d, want %d", acked, deliveries)
+			}
+			// Every send is durable before its receipt, so the phase has at
+			// least one commit; group commit may share one among several
+			// writes, and a document takes at most its send, one
+			// acknowledgement per recipient and (--sender-subscribe) one
+			// acknowledgement of each status event.
+			store, _ := got["hub_store"].(map[string]any)
+			commits, _ := store["commits"].(float64)
+			perDoc, _ := store["fsyncs_per_document"].(float64)
+			if commits < 1 || perDoc <= 0 || perDoc > float64(1+2*tt.recipients) || math.Abs(perDoc-commits/float64(sends)) > 0.001 {
+				t.Errorf("hub_store: %d commits, %v fsyncs a document for %d sends", int(commits), perDoc, sends)
 			}
 		})
 	}

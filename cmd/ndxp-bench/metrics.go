@@ -71,6 +71,10 @@ type hubStore struct {
 	WritesPerCommit float64 `json:"writes_per_commit"`
 	CommitMSMean    float64 `json:"commit_ms_mean"`
 	CommitsPerSec   float64 `json:"commits_per_second"`
+	// FsyncsPerDocument is commits per document sent in the phase: each
+	// commit is one fsync of the database (two fdatasync calls: pages,
+	// then the meta page), shared by every write in it.
+	FsyncsPerDocument float64 `json:"fsyncs_per_document,omitempty"`
 }
 
 // rpcStat is one method's calls during a phase, as the hub timed them.

@@ -53,7 +53,7 @@ func printReport(w io.Writer, rep *report) error {
 		add("hub CPU", "%s%s; this process %s", seconds(rep.HubCPUSeconds), cores, seconds(rep.BenchCPUSeconds))
 		add("hub RSS", "%s before, %s after (%s)", memory(rep.HubRSSBeforeBytes), memory(rep.HubRSSAfterBytes), signed(rep.HubRSSGrowthBytes))
 		if s := rep.HubStore; s != nil {
-			add("hub store", "%d commits (%.0f/s), %.2f writes a commit, %.3f ms a commit", s.Commits, s.CommitsPerSec, s.WritesPerCommit, s.CommitMSMean)
+			add("hub store", "%d commits (%.0f/s), %.2f writes a commit, %.3f ms a commit, %.3f fsyncs a document", s.Commits, s.CommitsPerSec, s.WritesPerCommit, s.CommitMSMean, s.FsyncsPerDocument)
 		}
 		if len(rep.HubRPC) > 0 {
 			var parts []string
