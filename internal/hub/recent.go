@@ -8,6 +8,8 @@ import "sync"
 // largest use of JSON in the hub. Only documents sent since the hub started
 // are here, bounded by count and bytes, oldest out first; a recall or a
 // purge drops the document. Entries are shared between pushes: read-only.
+// The sender's name is the one it had when it sent (as a document shows
+// it), even if the registry renames it meanwhile.
 type recentDocs struct {
 	mu       sync.Mutex
 	byID     map[string]*recentDoc
