@@ -1,11 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/ndxp/ndxp/internal/cli"
 )
 
 // progress redraws one status line on a terminal about four times a
@@ -18,7 +18,7 @@ type progress struct {
 	line  func() string
 	stopc chan struct{}
 	done  chan struct{}
-	shown int
+	shown cli.Line // the status line on screen
 }
 
 func newProgress(w io.Writer, enabled bool) *progress {
@@ -54,14 +54,7 @@ func (p *progress) show(line func() string) {
 func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := p.line()
-	pad := ""
-	if n := len([]rune(s)); n < p.shown {
-		pad = strings.Repeat(" ", p.shown-n)
-	} else {
-		p.shown = n
-	}
-	fmt.Fprint(p.w, "\r"+s+pad)
+	p.shown.Draw(p.w, p.line())
 }
 
 // stop ends drawing and blanks the line; it is safe to call repeatedly.
@@ -80,8 +73,5 @@ func (p *progress) stop() {
 	<-done
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.shown > 0 {
-		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", p.shown)+"\r")
-		p.shown = 0
-	}
+	p.shown.Clear(p.w)
 }

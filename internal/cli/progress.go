@@ -27,6 +27,31 @@ func IsTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// Line is one line of a terminal that is redrawn in place. The caller
+// serializes calls (the zero value is ready).
+type Line struct {
+	shown int // width on screen, to blank out what a shorter line leaves
+}
+
+// Draw replaces the line with s.
+func (l *Line) Draw(w io.Writer, s string) {
+	pad := ""
+	if n := len([]rune(s)); n < l.shown {
+		pad = strings.Repeat(" ", l.shown-n)
+	} else {
+		l.shown = n
+	}
+	fmt.Fprint(w, "\r"+s+pad)
+}
+
+// Clear blanks the line and puts the cursor at its start.
+func (l *Line) Clear(w io.Writer) {
+	if l.shown > 0 {
+		fmt.Fprint(w, "\r"+strings.Repeat(" ", l.shown)+"\r")
+	}
+	l.shown = 0
+}
+
 // Progress draws transfer progress on one line of a terminal. Its zero
 // value and a nil one draw nothing, so callers need not check whether a
 // terminal is attached.
@@ -34,9 +59,9 @@ type Progress struct {
 	w   io.Writer
 	now func() time.Time
 
-	mu    sync.Mutex
-	last  time.Time
-	shown int // width of the line on screen, to blank it out
+	mu   sync.Mutex
+	last time.Time
+	line Line
 }
 
 // NewProgress returns a bar drawing on w, or nil when w is not a terminal.
@@ -60,14 +85,7 @@ func (p *Progress) Update(done, total int64) {
 		return
 	}
 	p.last = now
-	line := FormatProgress(done, total, barWidth)
-	pad := ""
-	if n := len([]rune(line)); n < p.shown {
-		pad = strings.Repeat(" ", p.shown-n)
-	} else {
-		p.shown = n
-	}
-	fmt.Fprint(p.w, "\r"+line+pad)
+	p.line.Draw(p.w, FormatProgress(done, total, barWidth))
 }
 
 // Clear blanks the bar's line so that what follows starts clean.
@@ -77,10 +95,7 @@ func (p *Progress) Clear() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.shown > 0 {
-		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", p.shown)+"\r")
-	}
-	p.shown = 0
+	p.line.Clear(p.w)
 	p.last = time.Time{}
 }
 

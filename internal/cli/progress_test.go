@@ -80,3 +80,25 @@ func TestProgressBarOff(t *testing.T) {
 		t.Errorf("wrote %q", buf.String())
 	}
 }
+
+// TestLineBlanksLeftovers: a shorter line overwrites a longer one with
+// spaces, and Clear blanks the widest line drawn.
+func TestLineBlanksLeftovers(t *testing.T) {
+	var b strings.Builder
+	var l Line
+	l.Draw(&b, "dài hơn")
+	l.Draw(&b, "ngắn")
+	if got, want := b.String(), "\rdài hơn\rngắn   "; got != want {
+		t.Errorf("draws wrote %q, want %q", got, want)
+	}
+	b.Reset()
+	l.Clear(&b)
+	if got, want := b.String(), "\r       \r"; got != want {
+		t.Errorf("Clear wrote %q, want %q", got, want)
+	}
+	b.Reset()
+	l.Clear(&b)
+	if b.Len() != 0 {
+		t.Errorf("a second Clear wrote %q", b.String())
+	}
+}
