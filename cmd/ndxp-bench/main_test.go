@@ -104,6 +104,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--hub-pid", "1"},
 		{"--duration", "0"},
 		{"-o", "yaml"},
+		{"--creds", "admin.creds", "--hub-memory-limit", "900MiB"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

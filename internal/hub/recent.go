@@ -35,7 +35,8 @@ func newRecentDocs(maxBytes int64, maxDocs int) *recentDocs {
 	return &recentDocs{byID: map[string]*recentDoc{}, maxBytes: maxBytes, maxDocs: maxDocs}
 }
 
-// add keeps a document just committed.
+// add keeps a document about to be committed (Send drops it again if the
+// commit fails or a concurrent retry won).
 func (r *recentDocs) add(view *DocumentView, inline [][]byte) {
 	size := int64(512) // header and bookkeeping, roughly
 	for _, a := range view.Doc.Header.Attachments {
