@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,30 +20,48 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
 	// file; 0 means 1 second.
 	LockTimeout time.Duration
-	// MaxBatch is the most Update calls that share one transaction and one
+	// MaxBatch is the most Update calls that share one log record and one
 	// fsync; 0 means 1000.
 	MaxBatch int
 	// CheckLimit: files up to this size get a full page check before they
 	// are opened for writing; 0 means 256 MiB, negative never checks.
 	// Larger stores are checked with `ndxpctl check`.
 	CheckLimit int64
-	// OnCommit, if set, is called after each committed transaction with
-	// how long the commit (and its fsync) took and how many Update calls it carried.
+	// ApplyDelay is the longest a logged write waits before the applier
+	// copies it into the bbolt file; 0 means 100 ms. ApplyOps: the applier
+	// starts at once when this many operations are waiting; 0 means 20,000.
+	ApplyDelay time.Duration
+	ApplyOps   int
+	// MaxUnapplied bounds the memory held by logged writes not yet in the
+	// file (their keys and values); writers wait beyond it. 0 means 64 MiB.
+	MaxUnapplied int
+	// OnCommit, if set, is called after each group commit (one log record
+	// and its fsync) with how long it took and how many Update calls it carried.
 	OnCommit func(d time.Duration, updates int)
+	// OnApply, if set, is called after each transaction of the applier with
+	// how long it took (including bbolt's two fsyncs), how many operations
+	// it copied, and its error if it failed (it is then retried).
+	OnApply func(d time.Duration, ops int, err error)
 }
 
-// Bolt is a Store in one bbolt file.
+// Bolt is a Store in one bbolt file with a write-ahead log in front.
 //
-// Update calls are group-committed: one goroutine runs every Update queued
-// while the previous commit was being written in a single transaction, so
-// many writers share one fsync, and each caller is answered only after the
-// transaction holding its writes is on disk. A batch closes when it is full
-// or when no more writes are waiting; it never sleeps to wait for more.
+// Update calls are group-committed: one goroutine (the writer) runs every
+// Update queued while the previous commit was being written, appends
+// their writes to the log as one record with one fdatasync, and answers
+// each caller only then. The batch closes when it is full or when no more
+// writes are waiting; it never sleeps to wait for more. A second goroutine
+// (the applier) copies logged records into bbolt in large transactions,
+// so bbolt's copy-on-write pages and its two fsyncs are paid once for
+// thousands of writes instead of once for a few. Until then, reads find
+// the writes in an in-memory overlay (see overlay.go). After a crash the
+// records not yet applied are replayed on open (see wal.go).
 type Bolt struct {
 	db       *bolt.DB
 	path     string
 	maxBatch int
 	onCommit func(time.Duration, int)
+	onApply  func(time.Duration, int, error)
 
 	reqs chan *updateReq
 
@@ -53,8 +71,37 @@ type Bolt struct {
 	mu        sync.RWMutex // held for reading by callers, for writing by Close
 	isClosed  bool
 
-	commits uint64 // transactions committed (each one fsync)
+	// The writer goroutine's own state.
+	log       *wal
+	w         *overlay // the overlay it writes; readers get clones
+	seqs      map[Bucket]uint64
+	lsn       uint64 // last record logged
+	unapplied int    // bytes of logged writes the overlay holds
+	buf       []byte
+	trimmed   chan struct{} // the applier has applied records: trim the overlay
+
+	pub atomic.Pointer[overlay] // what readers see
+
+	// Shared with the applier, under amu.
+	amu          sync.Mutex
+	queue        []*applyRec // logged, not yet applied, oldest first
+	queuedOps    int
+	flushTo      uint64 // someone waits for records up to this one
+	applied      uint64 // last record applied to the file
+	appliedRecs  []*applyRec
+	appliedCh    chan struct{} // closed and replaced after each apply
+	applyErr     error         // the last apply failed with this
+	applyStop    bool
+	abandon      bool // a simulated crash: stop without applying (tests)
+	kick         chan struct{}
+	applierDone  chan struct{}
+	applyDelay   time.Duration
+	applyOps     int
+	maxUnapplied int
+
+	commits uint64 // group commits (one log fsync each)
 	updates uint64 // Update calls committed
+	applies uint64 // applier transactions (two bbolt fsyncs each)
 	statsMu sync.Mutex
 }
 
@@ -63,14 +110,32 @@ type updateReq struct {
 	err chan error
 }
 
+// applyRec is one logged record on its way into the file.
+type applyRec struct {
+	lsn   uint64
+	ops   []op
+	bytes int
+	at    time.Time
+}
+
 // OpenBolt opens or creates the store file at path. A file written by
 // another schema version is refused with ErrSchema and left untouched.
+// Log records not yet applied to the file (after a crash) are applied.
 func OpenBolt(path string, opts Options) (*Bolt, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = time.Second
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
+	}
+	if opts.ApplyDelay <= 0 {
+		opts.ApplyDelay = 100 * time.Millisecond
+	}
+	if opts.ApplyOps <= 0 {
+		opts.ApplyOps = 20000
+	}
+	if opts.MaxUnapplied <= 0 {
+		opts.MaxUnapplied = 64 << 20
 	}
 	if err := verify(path, opts); err != nil {
 		return nil, err
@@ -86,9 +151,21 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := checkSchema(db); err != nil {
+	fail := func(err error) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := checkSchema(db); err != nil {
+		return fail(err)
+	}
+	// Read (and check) the whole log before anything is written.
+	recs, err := readLog(walDir(path))
+	if err != nil {
+		return fail(err)
+	}
+	pending, applied, err := unapplied(db, recs)
+	if err != nil {
+		return fail(err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
@@ -97,25 +174,108 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 			}
 		}
 		meta := tx.Bucket([]byte(BucketMeta))
-		if meta.Get(schemaKey) == nil {
+		if v := meta.Get(schemaKey); v == nil || string(v) != strconv.Itoa(SchemaVersion) {
 			return meta.Put(schemaKey, []byte(strconv.Itoa(SchemaVersion)))
 		}
 		return nil
 	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return fail(err)
+	}
+	if applied, err = replay(db, pending, applied); err != nil {
+		return fail(err)
+	}
+	if len(recs) > 0 {
+		if err := removeLogFiles(walDir(path)); err != nil {
+			return fail(err)
+		}
 	}
 	s := &Bolt{
-		db:       db,
-		path:     path,
-		maxBatch: opts.MaxBatch,
-		onCommit: opts.OnCommit,
-		reqs:     make(chan *updateReq, opts.MaxBatch),
-		closed:   make(chan struct{}),
-		done:     make(chan struct{}),
+		db:           db,
+		path:         path,
+		maxBatch:     opts.MaxBatch,
+		onCommit:     opts.OnCommit,
+		onApply:      opts.OnApply,
+		reqs:         make(chan *updateReq, opts.MaxBatch),
+		closed:       make(chan struct{}),
+		done:         make(chan struct{}),
+		log:          &wal{dir: walDir(path)},
+		w:            newOverlay(),
+		seqs:         map[Bucket]uint64{},
+		lsn:          applied,
+		trimmed:      make(chan struct{}, 1),
+		applied:      applied,
+		appliedCh:    make(chan struct{}),
+		kick:         make(chan struct{}, 1),
+		applierDone:  make(chan struct{}),
+		applyDelay:   opts.ApplyDelay,
+		applyOps:     opts.ApplyOps,
+		maxUnapplied: opts.MaxUnapplied,
 	}
+	s.w.trimmed = applied
+	if err := db.View(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			s.seqs[b] = tx.Bucket([]byte(b)).Sequence()
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	s.pub.Store(s.w.clone())
 	go s.commitLoop()
+	go s.applyLoop()
 	return s, nil
+}
+
+// unapplied returns the log records the file does not have yet, and the
+// number of the last one it has.
+func unapplied(db *bolt.DB, recs []walRecord) ([]walRecord, uint64, error) {
+	var applied uint64
+	if err := db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte(BucketMeta)) != nil {
+			applied = appliedLSN(tx)
+		}
+		return nil
+	}); err != nil {
+		return nil, 0, err
+	}
+	for len(recs) > 0 && recs[0].lsn <= applied {
+		recs = recs[1:]
+	}
+	if len(recs) > 0 && recs[0].lsn != applied+1 {
+		return nil, 0, fmt.Errorf("%w: the log starts at record %d but the file holds records up to %d only", ErrCorrupt, recs[0].lsn, applied)
+	}
+	return recs, applied, nil
+}
+
+// replay applies recs, which follow record applied, and returns the
+// number of the last record the file then holds.
+func replay(db *bolt.DB, recs []walRecord, applied uint64) (uint64, error) {
+	for len(recs) > 0 {
+		// A transaction of up to 64 MiB of log at a time.
+		n, size := 0, 0
+		for n < len(recs) && (n == 0 || size < 64<<20) {
+			size += len(recs[n].payload)
+			n++
+		}
+		err := db.Update(func(tx *bolt.Tx) error {
+			for _, r := range recs[:n] {
+				ops, err := decodeOps(r.payload)
+				if err != nil {
+					return fmt.Errorf("record %d: %w", r.lsn, err)
+				}
+				if err := applyOps(tx, ops); err != nil {
+					return fmt.Errorf("record %d: %w", r.lsn, err)
+				}
+			}
+			return setApplied(tx, recs[n-1].lsn)
+		})
+		if err != nil {
+			return 0, fmt.Errorf("replaying the write-ahead log: %w", err)
+		}
+		applied = recs[n-1].lsn
+		recs = recs[n:]
+	}
+	return applied, nil
 }
 
 // verify opens an existing file read-only and checks its schema version
@@ -182,8 +342,8 @@ func checkSchema(db *bolt.DB) error {
 		if err != nil {
 			return fmt.Errorf("%w: unreadable schema version %q", ErrSchema, v)
 		}
-		if n != SchemaVersion {
-			return fmt.Errorf("%w: file has version %d, this hub reads version %d", ErrSchema, n, SchemaVersion)
+		if n != SchemaVersion && n != 1 { // version 1 (no log) is upgraded on open
+			return fmt.Errorf("%w: file has version %d, this hub reads versions 1 to %d", ErrSchema, n, SchemaVersion)
 		}
 		return nil
 	})
@@ -198,7 +358,7 @@ func (s *Bolt) enter() error {
 	return nil
 }
 
-// View implements Store.
+// View implements Store. It sees every write whose Update has returned.
 func (s *Bolt) View(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -207,7 +367,30 @@ func (s *Bolt) View(ctx context.Context, fn func(Tx) error) error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	tx, ov, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(&mtx{rtx: tx, ov: ov})
+}
+
+// begin opens a bbolt read transaction and the overlay to read on top of
+// it. The file is opened first: the overlay loaded after it holds every
+// write the file lacks, unless the applier committed and the writer
+// trimmed in between, which the check below catches.
+func (s *Bolt) begin() (*bolt.Tx, *overlay, error) {
+	for {
+		tx, err := s.db.Begin(false)
+		if err != nil {
+			return nil, nil, err
+		}
+		ov := s.pub.Load()
+		if ov.trimmed <= appliedLSN(tx) {
+			return tx, ov, nil
+		}
+		tx.Rollback()
+	}
 }
 
 // Update implements Store. The caller waits for its own commit even if ctx
@@ -230,14 +413,6 @@ func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 	return <-req.err
 }
 
-// errBatchFn aborts a batch because one of its functions failed.
-type errBatchFn struct {
-	i   int
-	err error
-}
-
-func (e *errBatchFn) Error() string { return e.err.Error() }
-
 func (s *Bolt) commitLoop() {
 	defer close(s.done)
 	batch := make([]*updateReq, 0, s.maxBatch)
@@ -246,6 +421,9 @@ func (s *Bolt) commitLoop() {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch, r)
+		case <-s.trimmed:
+			s.trim()
+			continue
 		case <-s.closed:
 			// Close holds the write lock, so nothing more can be queued:
 			// drain what is there, then stop.
@@ -271,56 +449,274 @@ func (s *Bolt) commitLoop() {
 	}
 }
 
-// run commits batch in one transaction. A function that fails is taken out
-// and run alone so its error cannot undo the others' writes.
+// run commits batch as one log record. A function that fails has its own
+// writes undone; the others' stand.
 func (s *Bolt) run(batch []*updateReq) {
-	for len(batch) > 0 {
-		start := time.Now()
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for i, r := range batch {
-				if err := r.fn(boltTx{tx}); err != nil {
-					return &errBatchFn{i: i, err: err}
-				}
-			}
-			return nil
-		})
-		var fnErr *errBatchFn
-		if errors.As(err, &fnErr) {
-			failed := batch[fnErr.i]
-			if len(batch) == 1 {
-				failed.err <- fnErr.err
-				return
-			}
-			// Run the failing one alone, then retry the rest together.
-			s.run([]*updateReq{failed})
-			batch = append(batch[:fnErr.i:fnErr.i], batch[fnErr.i+1:]...)
-			continue
-		}
-		s.statsMu.Lock()
-		if err == nil {
-			s.commits++
-			s.updates += uint64(len(batch))
-		}
-		s.statsMu.Unlock()
-		if err == nil && s.onCommit != nil {
-			s.onCommit(time.Since(start), len(batch))
-		}
+	start := time.Now()
+	s.trim()
+	if err := s.waitRoom(); err != nil {
 		for _, r := range batch {
 			r.err <- err
 		}
 		return
 	}
+	rtx, ov, err := s.begin()
+	if err != nil {
+		for _, r := range batch {
+			r.err <- err
+		}
+		return
+	}
+	_ = ov // the writer reads its own overlay, which has everything ov has
+	ws := &writeState{lsn: s.lsn + 1, seqs: s.seqs}
+	t := &mtx{rtx: rtx, ov: s.w, w: ws}
+	ok := make([]*updateReq, 0, len(batch))
+	for _, r := range batch {
+		undoMark, opsMark := len(ws.undo), len(ws.ops)
+		if err := r.fn(t); err != nil {
+			t.rollback(undoMark, opsMark)
+			r.err <- err
+			continue
+		}
+		ok = append(ok, r)
+	}
+	rtx.Rollback()
+	if len(ws.ops) > 0 {
+		s.buf = encodeOps(s.buf[:0], ws.ops)
+		if err := s.log.append(ws.lsn, s.buf); err != nil {
+			t.rollback(0, 0)
+			for _, r := range ok {
+				r.err <- err
+			}
+			return
+		}
+		s.lsn = ws.lsn
+		s.unapplied += ws.bytes
+		s.pub.Store(s.w.clone())
+		s.enqueue(&applyRec{lsn: ws.lsn, ops: ws.ops, bytes: ws.bytes, at: start})
+		s.statsMu.Lock()
+		s.commits++
+		s.updates += uint64(len(ok))
+		s.statsMu.Unlock()
+		if s.onCommit != nil {
+			s.onCommit(time.Since(start), len(ok))
+		}
+	}
+	for _, r := range ok {
+		r.err <- nil
+	}
 }
 
-// Stats reports group-commit counters: transactions committed (one fsync
-// each) and Update calls they carried.
+// waitRoom holds the writer while the overlay is over its memory bound,
+// until the applier has made room. If the applier is failing (a full disk),
+// the batch fails with its error instead of waiting.
+func (s *Bolt) waitRoom() error {
+	for s.unapplied > s.maxUnapplied {
+		s.amu.Lock()
+		err := s.applyErr
+		s.flushTo = max(s.flushTo, s.lsn)
+		s.amu.Unlock()
+		if err != nil {
+			return err
+		}
+		s.poke()
+		<-s.trimmed
+		s.trim()
+	}
+	return nil
+}
+
+// trim removes from the writer's overlay what the applier has put in the
+// file, publishes the result and drops log segments no longer needed.
+func (s *Bolt) trim() {
+	s.amu.Lock()
+	recs, applied := s.appliedRecs, s.applied
+	s.appliedRecs = nil
+	s.amu.Unlock()
+	if len(recs) == 0 {
+		return
+	}
+	for _, rec := range recs {
+		for _, o := range rec.ops {
+			if o.kind == opSeq {
+				continue
+			}
+			tr := s.w.trees[o.b]
+			if e, ok := tr.Get(entry{key: o.key}); ok && e.lsn <= applied {
+				tr.Delete(e)
+			}
+		}
+		s.unapplied -= rec.bytes
+	}
+	s.w.trimmed = applied
+	s.pub.Store(s.w.clone())
+	_ = s.log.dropApplied(applied) // a segment not removed now is removed next time
+}
+
+// enqueue hands a logged record to the applier.
+func (s *Bolt) enqueue(rec *applyRec) {
+	s.amu.Lock()
+	s.queue = append(s.queue, rec)
+	s.queuedOps += len(rec.ops)
+	due := s.queuedOps >= s.applyOps || len(s.queue) == 1
+	s.amu.Unlock()
+	if due {
+		s.poke()
+	}
+}
+
+func (s *Bolt) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// applyLoop copies logged records into the file: when ApplyOps operations
+// are waiting, when the oldest has waited ApplyDelay, or when someone
+// needs them there (a snapshot, the writer out of room, Close).
+func (s *Bolt) applyLoop() {
+	defer close(s.applierDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	backoff := time.Duration(0)
+	for {
+		s.amu.Lock()
+		n, stop, abandon := len(s.queue), s.applyStop, s.abandon
+		var wait time.Duration
+		due := false
+		if n > 0 {
+			wait = s.applyDelay - time.Since(s.queue[0].at)
+			due = wait <= 0 || s.queuedOps >= s.applyOps || s.flushTo >= s.queue[0].lsn || stop
+		}
+		s.amu.Unlock()
+		if (n == 0 && stop) || abandon {
+			return
+		}
+		if due && backoff == 0 {
+			if err := s.applyOnce(); err != nil {
+				if stop {
+					return // Close: what is left stays in the log for the next open
+				}
+				backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+				timer.Reset(backoff)
+				select {
+				case <-timer.C:
+				case <-s.kick: // Close, or a writer out of room: try again now
+					timer.Stop()
+				}
+				backoff = 0
+			}
+			continue
+		}
+		if n == 0 {
+			wait = time.Hour
+		}
+		timer.Reset(max(wait, time.Millisecond))
+		select {
+		case <-timer.C:
+		case <-s.kick:
+			timer.Stop()
+		}
+	}
+}
+
+// applyOnce copies every queued record into the file in one transaction.
+func (s *Bolt) applyOnce() error {
+	s.amu.Lock()
+	recs := s.queue
+	s.amu.Unlock()
+	start := time.Now()
+	ops := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range recs {
+			if err := applyOps(tx, r.ops); err != nil {
+				return err
+			}
+			ops += len(r.ops)
+		}
+		return setApplied(tx, recs[len(recs)-1].lsn)
+	})
+	if s.onApply != nil {
+		s.onApply(time.Since(start), ops, err)
+	}
+	s.amu.Lock()
+	if err != nil {
+		s.applyErr = fmt.Errorf("store: applying the write-ahead log: %w", err)
+		close(s.appliedCh) // wake waiters to see the error
+		s.appliedCh = make(chan struct{})
+		s.amu.Unlock()
+		select { // a writer out of room waits for this
+		case s.trimmed <- struct{}{}:
+		default:
+		}
+		return err
+	}
+	s.applyErr = nil
+	s.queue = append([]*applyRec(nil), s.queue[len(recs):]...)
+	s.queuedOps -= ops
+	s.applied = recs[len(recs)-1].lsn
+	s.appliedRecs = append(s.appliedRecs, recs...)
+	close(s.appliedCh)
+	s.appliedCh = make(chan struct{})
+	s.amu.Unlock()
+	s.statsMu.Lock()
+	s.applies++
+	s.statsMu.Unlock()
+	select {
+	case s.trimmed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// flush waits until every write committed before it was called is in the
+// bbolt file.
+func (s *Bolt) flush(ctx context.Context) error {
+	s.amu.Lock()
+	target := s.applied
+	if n := len(s.queue); n > 0 {
+		target = s.queue[n-1].lsn
+	}
+	s.flushTo = max(s.flushTo, target)
+	s.amu.Unlock()
+	s.poke()
+	for {
+		s.amu.Lock()
+		applied, err, ch := s.applied, s.applyErr, s.appliedCh
+		s.amu.Unlock()
+		if applied >= target {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Stats reports group-commit counters: commits (one log fsync each) and
+// the Update calls they carried.
 func (s *Bolt) Stats() (commits, updates uint64) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	return s.commits, s.updates
 }
 
+// Applies reports how many transactions the applier has committed.
+func (s *Bolt) Applies() uint64 {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.applies
+}
+
 // Snapshot implements Store with a read transaction, so writers go on.
+// It first waits until every write committed before the call is in the
+// file, so the copy holds them.
 func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write func(io.Writer) (int64, error)) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -329,8 +725,11 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 		return err
 	}
 	defer s.mu.RUnlock()
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
-		return fn(boltTx{tx}, tx.Size(), func(w io.Writer) (int64, error) {
+		return fn(&mtx{rtx: tx, ov: newOverlay()}, tx.Size(), func(w io.Writer) (int64, error) {
 			return tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
 		})
 	})
@@ -359,6 +758,12 @@ func checkTx(tx *bolt.Tx) (problems []string) {
 			problems = append(problems, fmt.Sprintf("page check stopped on damaged data: %v", r))
 		}
 	}()
+	// Read every key first, here: a damaged page then panics in this
+	// goroutine, where it is recovered, instead of in the goroutine that
+	// bbolt's own check starts to rebuild the free list.
+	if err := touchAll(tx); err != nil {
+		return append(problems, err.Error())
+	}
 	for err := range tx.Check() {
 		problems = append(problems, err.Error())
 		if len(problems) >= 100 {
@@ -367,6 +772,22 @@ func checkTx(tx *bolt.Tx) (problems []string) {
 		}
 	}
 	return problems
+}
+
+// touchAll reads every key and value of every bucket.
+func touchAll(tx *bolt.Tx) error {
+	var walk func(b *bolt.Bucket) error
+	walk = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if nb := b.Bucket(k); nb != nil {
+					return walk(nb)
+				}
+			}
+			return nil
+		})
+	}
+	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
 }
 
 type ctxWriter struct {
@@ -381,19 +802,27 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// Size implements Store.
+// Size implements Store: the file and its write-ahead log.
 func (s *Bolt) Size() int64 {
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return 0
+	var n int64
+	if fi, err := os.Stat(s.path); err == nil {
+		n = fi.Size()
 	}
-	return fi.Size()
+	segs, _ := listSegments(walDir(s.path))
+	for _, sg := range segs {
+		if fi, err := os.Stat(sg.path); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // Path returns the file the store lives in.
 func (s *Bolt) Path() string { return s.path }
 
-// Close implements Store: it waits for queued writes, then closes the file.
+// Close implements Store: it waits for queued writes, applies the log to
+// the file and deletes it, then closes the file. If the log cannot be
+// applied (a full disk), it is kept and replayed on the next open.
 func (s *Bolt) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
@@ -402,124 +831,18 @@ func (s *Bolt) Close() error {
 		s.mu.Unlock()
 		close(s.closed)
 		<-s.done
-		err = s.db.Close()
+		s.amu.Lock()
+		s.applyStop = true
+		s.amu.Unlock()
+		s.poke()
+		<-s.applierDone
+		s.amu.Lock()
+		all := len(s.queue) == 0
+		s.amu.Unlock()
+		err = s.log.close(all)
+		if cerr := s.db.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
-}
-
-type boltTx struct{ tx *bolt.Tx }
-
-func (t boltTx) bucket(b Bucket) (*bolt.Bucket, error) {
-	if !known(b) {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownBucket, b)
-	}
-	bk := t.tx.Bucket([]byte(b))
-	if bk == nil {
-		return nil, fmt.Errorf("%w: %q missing from file", ErrUnknownBucket, b)
-	}
-	return bk, nil
-}
-
-func (t boltTx) Get(b Bucket, key []byte) ([]byte, error) {
-	bk, err := t.bucket(b)
-	if err != nil {
-		return nil, err
-	}
-	v := bk.Get(key)
-	if v == nil {
-		return nil, ErrNotFound
-	}
-	return bytes.Clone(v), nil
-}
-
-func (t boltTx) Put(b Bucket, key, value []byte) error {
-	bk, err := t.bucket(b)
-	if err != nil {
-		return err
-	}
-	return bk.Put(key, value)
-}
-
-func (t boltTx) Delete(b Bucket, key []byte) error {
-	bk, err := t.bucket(b)
-	if err != nil {
-		return err
-	}
-	return bk.Delete(key)
-}
-
-func (t boltTx) Scan(b Bucket, prefix, start []byte, fn func(k, v []byte) (bool, error)) error {
-	bk, err := t.bucket(b)
-	if err != nil {
-		return err
-	}
-	c := bk.Cursor()
-	seek := prefix
-	if bytes.Compare(start, prefix) > 0 {
-		seek = start
-	}
-	for k, v := c.Seek(seek); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		more, err := fn(bytes.Clone(k), bytes.Clone(v))
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
-}
-
-func (t boltTx) ScanDesc(b Bucket, prefix, before []byte, fn func(k, v []byte) (bool, error)) error {
-	bk, err := t.bucket(b)
-	if err != nil {
-		return err
-	}
-	// Start at the last key below the bound: before, or the end of the prefix.
-	c := bk.Cursor()
-	bound := before
-	if bound == nil {
-		bound = prefixEnd(prefix)
-	}
-	var k, v []byte
-	if bound == nil {
-		k, v = c.Last()
-	} else if k, _ = c.Seek(bound); k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev() // Seek lands on the first key >= bound
-	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-		more, err := fn(bytes.Clone(k), bytes.Clone(v))
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
-}
-
-// prefixEnd returns the first key after every key with prefix, or nil if
-// there is none (an empty or all-0xff prefix).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}
-
-func (t boltTx) Count(b Bucket) (int, error) {
-	bk, err := t.bucket(b)
-	if err != nil {
-		return 0, err
-	}
-	return bk.Stats().KeyN, nil
-}
-
-func (t boltTx) NextSequence(b Bucket) (uint64, error) {
-	bk, err := t.bucket(b)
-	if err != nil {
-		return 0, err
-	}
-	return bk.NextSequence()
 }

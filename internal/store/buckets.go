@@ -56,16 +56,10 @@ var allBuckets = []Bucket{
 
 // SchemaVersion is the version of the layout above. Raise it when a change
 // needs a migration; a store written by a newer version is refused.
-const SchemaVersion = 1
+// Version 2 adds the write-ahead log (BucketMeta "wal_applied"), so a hub
+// that does not know the log refuses a file whose log it would ignore;
+// version 1 files are upgraded on open.
+const SchemaVersion = 2
 
 // schemaKey is the BucketMeta key holding the schema version (decimal text).
 var schemaKey = []byte("schema_version")
-
-func known(b Bucket) bool {
-	for _, k := range allBuckets {
-		if k == b {
-			return true
-		}
-	}
-	return false
-}

@@ -1,0 +1,26 @@
+package store
+
+// Crash stops s as a killed process would leave it: writes answered are in
+// the log, whatever the applier had not copied stays out of the file, and
+// nothing is cleaned up.
+func (s *Bolt) Crash() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.isClosed = true
+		s.mu.Unlock()
+		close(s.closed)
+		<-s.done
+		s.amu.Lock()
+		s.applyStop, s.abandon = true, true
+		s.amu.Unlock()
+		s.poke()
+		<-s.applierDone
+		if s.log.f != nil {
+			s.log.f.Close()
+		}
+		s.db.Close()
+	})
+}
+
+// WALDir is the log directory of the store file at path.
+func WALDir(path string) string { return walDir(path) }

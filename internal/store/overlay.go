@@ -1,0 +1,445 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/google/btree"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// The overlay holds every write that is in the log but not yet applied to
+// bbolt, newest value per key, so that reads see a write as soon as its
+// caller has been answered. A transaction reads the overlay first, then a
+// bbolt read transaction under it.
+
+// entry is the newest logged write of one key.
+type entry struct {
+	key []byte
+	val []byte
+	del bool   // a deletion
+	lsn uint64 // the log record that wrote it
+}
+
+func lessEntry(a, b entry) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+type tree = btree.BTreeG[entry]
+
+// overlay maps bucket -> the logged writes to it that bbolt may not have.
+// A published overlay is never modified again; the writer modifies its own
+// copy and publishes clones (copy-on-write, so a clone costs little).
+type overlay struct {
+	trees map[Bucket]*tree
+	// trimmed: writes of records up to this LSN have been removed, so a
+	// reader must pair the overlay with a bbolt state that has them.
+	trimmed uint64
+}
+
+func newOverlay() *overlay { return &overlay{trees: map[Bucket]*tree{}} }
+
+func (o *overlay) tree(b Bucket, create bool) *tree {
+	t := o.trees[b]
+	if t == nil && create {
+		t = btree.NewG(32, lessEntry)
+		o.trees[b] = t
+	}
+	return t
+}
+
+// clone returns a copy for readers; o stays the writer's.
+func (o *overlay) clone() *overlay {
+	c := &overlay{trees: make(map[Bucket]*tree, len(o.trees)), trimmed: o.trimmed}
+	for b, t := range o.trees {
+		if t.Len() > 0 {
+			c.trees[b] = t.Clone()
+		}
+	}
+	return c
+}
+
+func (o *overlay) get(b Bucket, key []byte) (entry, bool) {
+	t := o.trees[b]
+	if t == nil {
+		return entry{}, false
+	}
+	return t.Get(entry{key: key})
+}
+
+// undo restores one key (or a sequence) after a function failed.
+type undo struct {
+	b       Bucket
+	key     []byte
+	prev    entry
+	existed bool
+	seq     bool // the bucket's sequence: prev.lsn holds the old value
+}
+
+// mtx is a transaction over the overlay and a bbolt read transaction.
+type mtx struct {
+	rtx *bolt.Tx
+	ov  *overlay
+	// Writer only (nil in views):
+	w *writeState
+	// bks caches the bbolt buckets looked up, by position in allBuckets
+	// (tx.Bucket searches the root and allocates on every call).
+	bks [maxBuckets]*bolt.Bucket
+}
+
+const maxBuckets = 16
+
+// bucketIndex is each bucket's position in allBuckets.
+var bucketIndex = func() map[Bucket]int {
+	if len(allBuckets) > maxBuckets {
+		panic("store: raise maxBuckets")
+	}
+	m := make(map[Bucket]int, len(allBuckets))
+	for i, b := range allBuckets {
+		m[b] = i
+	}
+	return m
+}()
+
+// writeState is what a write transaction records for the writer.
+type writeState struct {
+	lsn   uint64
+	ops   []op
+	undo  []undo
+	seqs  map[Bucket]uint64
+	bytes int
+}
+
+var errReadOnly = errors.New("store: write in a read-only transaction")
+
+func (t *mtx) bucket(b Bucket) (*bolt.Bucket, error) {
+	i, ok := bucketIndex[b]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownBucket, b)
+	}
+	if bk := t.bks[i]; bk != nil {
+		return bk, nil
+	}
+	bk := t.rtx.Bucket([]byte(b))
+	if bk == nil {
+		return nil, fmt.Errorf("%w: %q missing from file", ErrUnknownBucket, b)
+	}
+	t.bks[i] = bk
+	return bk, nil
+}
+
+func (t *mtx) Get(b Bucket, key []byte) ([]byte, error) {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := t.ov.get(b, key); ok {
+		if e.del {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(e.val), nil
+	}
+	v := bk.Get(key)
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+// checkPut refuses what bbolt would refuse, before the write is logged:
+// the log must only hold writes bbolt will take.
+func checkPut(key, value []byte) error {
+	switch {
+	case len(key) == 0:
+		return berrors.ErrKeyRequired
+	case len(key) > bolt.MaxKeySize:
+		return berrors.ErrKeyTooLarge
+	case int64(len(value)) > bolt.MaxValueSize:
+		return berrors.ErrValueTooLarge
+	}
+	return nil
+}
+
+func (t *mtx) Put(b Bucket, key, value []byte) error {
+	return t.write(b, key, value, false)
+}
+
+func (t *mtx) Delete(b Bucket, key []byte) error {
+	return t.write(b, key, nil, true)
+}
+
+func (t *mtx) write(b Bucket, key, value []byte, del bool) error {
+	if t.w == nil {
+		return errReadOnly
+	}
+	if _, ok := bucketIndex[b]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownBucket, b)
+	}
+	if err := checkPut(key, value); err != nil {
+		return err
+	}
+	e := entry{key: bytes.Clone(key), del: del, lsn: t.w.lsn}
+	kind := opDel
+	if !del {
+		e.val = bytes.Clone(value)
+		if e.val == nil {
+			e.val = []byte{}
+		}
+		kind = opPut
+	}
+	prev, existed := t.ov.tree(b, true).ReplaceOrInsert(e)
+	t.w.undo = append(t.w.undo, undo{b: b, key: e.key, prev: prev, existed: existed})
+	t.w.ops = append(t.w.ops, op{kind: kind, b: b, key: e.key, val: e.val})
+	t.w.bytes += len(e.key) + len(e.val) + 64
+	return nil
+}
+
+func (t *mtx) NextSequence(b Bucket) (uint64, error) {
+	if t.w == nil {
+		return 0, errReadOnly
+	}
+	if _, err := t.bucket(b); err != nil {
+		return 0, err
+	}
+	cur := t.w.seqs[b]
+	t.w.undo = append(t.w.undo, undo{b: b, seq: true, prev: entry{lsn: cur}})
+	cur++
+	t.w.seqs[b] = cur
+	t.w.ops = append(t.w.ops, op{kind: opSeq, b: b, seq: cur})
+	return cur, nil
+}
+
+// rollback undoes the writes recorded since mark (an index into undo and
+// the number of ops then).
+func (t *mtx) rollback(undoMark, opsMark int) {
+	w := t.w
+	for i := len(w.undo) - 1; i >= undoMark; i-- {
+		u := w.undo[i]
+		switch {
+		case u.seq:
+			w.seqs[u.b] = u.prev.lsn
+		case u.existed:
+			t.ov.tree(u.b, true).ReplaceOrInsert(u.prev)
+		default:
+			t.ov.tree(u.b, true).Delete(entry{key: u.key})
+		}
+	}
+	w.undo = w.undo[:undoMark]
+	for _, o := range w.ops[opsMark:] {
+		w.bytes -= len(o.key) + len(o.val) + 64
+	}
+	w.ops = w.ops[:opsMark]
+}
+
+// scanTree returns the overlay tree of b to iterate: in a write
+// transaction a clone, so the function may write while it scans.
+func (t *mtx) scanTree(b Bucket) *tree {
+	tr := t.ov.trees[b]
+	if tr == nil || tr.Len() == 0 {
+		return nil
+	}
+	if t.w != nil {
+		return tr.Clone()
+	}
+	return tr
+}
+
+func (t *mtx) Scan(b Bucket, prefix, start []byte, fn func(k, v []byte) (bool, error)) error {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return err
+	}
+	seek := prefix
+	if bytes.Compare(start, prefix) > 0 {
+		seek = start
+	}
+	c := bk.Cursor()
+	bkK, bkV := c.Seek(seek)
+	var ferr error
+	stop := false
+	emit := func(k, v []byte) bool {
+		more, err := fn(bytes.Clone(k), bytes.Clone(v))
+		if err != nil {
+			ferr = err
+			return false
+		}
+		return more
+	}
+	if tr := t.scanTree(b); tr != nil {
+		tr.AscendGreaterOrEqual(entry{key: seek}, func(e entry) bool {
+			if !bytes.HasPrefix(e.key, prefix) {
+				return false
+			}
+			for bkK != nil && bytes.HasPrefix(bkK, prefix) && bytes.Compare(bkK, e.key) < 0 {
+				if !emit(bkK, bkV) {
+					stop = true
+					return false
+				}
+				bkK, bkV = c.Next()
+			}
+			if bkK != nil && bytes.Equal(bkK, e.key) {
+				bkK, bkV = c.Next()
+			}
+			if e.del {
+				return true
+			}
+			if !emit(e.key, e.val) {
+				stop = true
+				return false
+			}
+			return true
+		})
+	}
+	for !stop && bkK != nil && bytes.HasPrefix(bkK, prefix) {
+		if !emit(bkK, bkV) {
+			break
+		}
+		bkK, bkV = c.Next()
+	}
+	return ferr
+}
+
+func (t *mtx) ScanDesc(b Bucket, prefix, before []byte, fn func(k, v []byte) (bool, error)) error {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return err
+	}
+	// Keys with the prefix that are below the bound.
+	bound := prefixEnd(prefix)
+	if before != nil && (bound == nil || bytes.Compare(before, bound) < 0) {
+		bound = before
+	}
+	c := bk.Cursor()
+	var bkK, bkV []byte
+	if bound == nil {
+		bkK, bkV = c.Last()
+	} else if bkK, _ = c.Seek(bound); bkK == nil {
+		bkK, bkV = c.Last()
+	} else {
+		bkK, bkV = c.Prev() // Seek lands on the first key >= bound
+	}
+	var ferr error
+	stop := false
+	emit := func(k, v []byte) bool {
+		more, err := fn(bytes.Clone(k), bytes.Clone(v))
+		if err != nil {
+			ferr = err
+			return false
+		}
+		return more
+	}
+	visit := func(e entry) bool {
+		if bound != nil && bytes.Compare(e.key, bound) >= 0 {
+			return true
+		}
+		if !bytes.HasPrefix(e.key, prefix) {
+			return false
+		}
+		for bkK != nil && bytes.HasPrefix(bkK, prefix) && bytes.Compare(bkK, e.key) > 0 {
+			if !emit(bkK, bkV) {
+				stop = true
+				return false
+			}
+			bkK, bkV = c.Prev()
+		}
+		if bkK != nil && bytes.Equal(bkK, e.key) {
+			bkK, bkV = c.Prev()
+		}
+		if e.del {
+			return true
+		}
+		if !emit(e.key, e.val) {
+			stop = true
+			return false
+		}
+		return true
+	}
+	if tr := t.scanTree(b); tr != nil {
+		if bound == nil {
+			tr.Descend(visit)
+		} else {
+			tr.DescendLessOrEqual(entry{key: bound}, visit)
+		}
+	}
+	for !stop && bkK != nil && bytes.HasPrefix(bkK, prefix) {
+		if !emit(bkK, bkV) {
+			break
+		}
+		bkK, bkV = c.Prev()
+	}
+	return ferr
+}
+
+func (t *mtx) Count(b Bucket) (int, error) {
+	bk, err := t.bucket(b)
+	if err != nil {
+		return 0, err
+	}
+	n := bk.Stats().KeyN
+	if tr := t.scanTree(b); tr != nil {
+		tr.Ascend(func(e entry) bool {
+			inBolt := bk.Get(e.key) != nil
+			switch {
+			case e.del && inBolt:
+				n--
+			case !e.del && !inBolt:
+				n++
+			}
+			return true
+		})
+	}
+	return n, nil
+}
+
+// prefixEnd returns the first key after every key with prefix, or nil if
+// there is none (an empty or all-0xff prefix).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// appliedKey is the BucketMeta key holding the LSN (8 bytes, big-endian) of
+// the last log record applied to the file.
+var appliedKey = []byte("wal_applied")
+
+func appliedLSN(tx *bolt.Tx) uint64 {
+	v := tx.Bucket([]byte(BucketMeta)).Get(appliedKey)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// applyOps writes one record's operations into a bbolt write transaction.
+func applyOps(tx *bolt.Tx, ops []op) error {
+	for _, o := range ops {
+		bk := tx.Bucket([]byte(o.b))
+		if bk == nil {
+			return fmt.Errorf("%w: log names unknown bucket %q", ErrCorrupt, o.b)
+		}
+		var err error
+		switch o.kind {
+		case opPut:
+			err = bk.Put(o.key, o.val)
+		case opDel:
+			err = bk.Delete(o.key)
+		case opSeq:
+			err = bk.SetSequence(o.seq)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setApplied(tx *bolt.Tx, lsn uint64) error {
+	return tx.Bucket([]byte(BucketMeta)).Put(appliedKey, binary.BigEndian.AppendUint64(nil, lsn))
+}
