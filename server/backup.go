@@ -133,13 +133,20 @@ func Restore(ctx context.Context, archive io.Reader, dataDir string, force bool)
 		return rep, err
 	}
 	dbPath := filepath.Join(dataDir, StoreFile)
-	if fileExists(dbPath) {
+	logDir := store.LogDir(dbPath)
+	if fileExists(dbPath) || fileExists(logDir) {
 		if !force {
 			return rep, fmt.Errorf("%s already holds a store; restore into an empty directory or pass --force", dataDir)
 		}
+		// The old store goes aside with its write-ahead log, which must
+		// not be replayed onto the restored file.
 		aside := dbPath + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Rename(dbPath, aside); err != nil {
-			return rep, err
+		for from, to := range map[string]string{dbPath: aside, logDir: store.LogDir(aside)} {
+			if fileExists(from) {
+				if err := os.Rename(from, to); err != nil {
+					return rep, err
+				}
+			}
 		}
 	}
 	tmpDB := dbPath + ".restoring"

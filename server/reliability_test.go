@@ -20,6 +20,7 @@ import (
 
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/hubtest"
+	"github.com/ndxp/ndxp/internal/store"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 	"github.com/ndxp/ndxp/server"
 )
@@ -118,6 +119,24 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 		t.Error("restore over a live data directory succeeded without --force")
 	}
 	af.Close()
+
+	// A leftover write-ahead log counts as a store too; --force puts it
+	// aside with the old store instead of replaying it onto the restored file.
+	forced := t.TempDir()
+	oldLog := store.LogDir(filepath.Join(forced, server.StoreFile))
+	os.MkdirAll(oldLog, 0o700)
+	os.WriteFile(filepath.Join(oldLog, "0000000000000001.wal"), []byte("not a log"), 0o600)
+	for _, force := range []bool{false, true} {
+		af, _ = os.Open(archive)
+		_, err := server.Restore(context.Background(), af, forced, force)
+		af.Close()
+		if (err == nil) != force {
+			t.Errorf("restore (force %v) over a leftover log: %v", force, err)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(forced, server.StoreFile+".replaced-*-wal", "*.wal")); len(m) != 1 {
+		t.Errorf("the old log was not put aside: %v", m)
+	}
 
 	dir := t.TempDir()
 	af, _ = os.Open(archive)
