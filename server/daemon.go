@@ -87,7 +87,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 
 	m := newMetrics()
-	d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), store.Options{OnCommit: m.observeCommit})
+	d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), store.Options{OnCommit: m.observeCommit, OnApply: m.observeApply})
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,11 @@ type metrics struct {
 	rpc       *prometheus.HistogramVec
 	commitDur prometheus.Histogram
 	commits   prometheus.Counter
+	fsyncs    prometheus.Counter
 	updates   prometheus.Counter
+	applyDur  prometheus.Histogram
+	applyOps  prometheus.Counter
+	applyErrs prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -34,18 +38,35 @@ func newMetrics() *metrics {
 	}, []string{"method", "code"})
 	m.commitDur = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "ndxp_store_commit_duration_seconds",
-		Help:    "Time to commit one store transaction including its fsync.",
+		Help:    "Time of one group commit: the writes of many callers appended to the write-ahead log and synced (one fdatasync).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	})
 	m.commits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ndxp_store_commits_total",
+		Help: "Group commits: each is one record appended to the write-ahead log and one fdatasync of it.",
+	})
+	m.fsyncs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ndxp_store_fsyncs_total",
-		Help: "Store transactions committed; each is one fsync of the database file.",
+		Help: "fdatasync calls by the store: one per group commit, two per transaction applying the log to the database file.",
 	})
 	m.updates = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "ndxp_store_writes_total",
-		Help: "Write operations committed (many share one transaction through group commit).",
+		Help: "Write operations committed (many share one commit through group commit).",
 	})
-	m.reg.MustRegister(m.rpc, m.commitDur, m.commits, m.updates,
+	m.applyDur = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ndxp_store_apply_duration_seconds",
+		Help:    "Time of one transaction copying write-ahead log records into the database file, including its two fsyncs.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	})
+	m.applyOps = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ndxp_store_applied_operations_total",
+		Help: "Key writes and deletions copied from the write-ahead log into the database file.",
+	})
+	m.applyErrs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ndxp_store_apply_errors_total",
+		Help: "Failed attempts to copy the write-ahead log into the database file (retried; a full disk is the usual cause).",
+	})
+	m.reg.MustRegister(m.rpc, m.commitDur, m.commits, m.fsyncs, m.updates, m.applyDur, m.applyOps, m.applyErrs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -61,7 +82,18 @@ func (m *metrics) observeRPC(method string, code codes.Code, d time.Duration) {
 func (m *metrics) observeCommit(d time.Duration, updates int) {
 	m.commitDur.Observe(d.Seconds())
 	m.commits.Inc()
+	m.fsyncs.Inc()
 	m.updates.Add(float64(updates))
+}
+
+func (m *metrics) observeApply(d time.Duration, ops int, err error) {
+	if err != nil {
+		m.applyErrs.Inc()
+		return
+	}
+	m.applyDur.Observe(d.Seconds())
+	m.applyOps.Add(float64(ops))
+	m.fsyncs.Add(2)
 }
 
 // hubCollector reads the hub's counters and a snapshot at scrape time.

@@ -85,13 +85,19 @@ func TestMetricsAfterKnownExchange(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
-	for _, k := range []string{"ndxp_store_fsyncs_total", "ndxp_store_writes_total", "ndxp_store_size_bytes", "ndxp_store_commit_duration_seconds_count", "ndxp_queue_oldest_pending_seconds"} {
+	for _, k := range []string{"ndxp_store_commits_total", "ndxp_store_fsyncs_total", "ndxp_store_writes_total", "ndxp_store_size_bytes", "ndxp_store_commit_duration_seconds_count", "ndxp_queue_oldest_pending_seconds"} {
 		if m[k] <= 0 {
 			t.Errorf("%s = %v, want > 0", k, m[k])
 		}
 	}
-	if m["ndxp_store_writes_total"] < m["ndxp_store_fsyncs_total"] {
-		t.Errorf("fewer writes (%v) than fsyncs (%v)", m["ndxp_store_writes_total"], m["ndxp_store_fsyncs_total"])
+	commits, fsyncs := m["ndxp_store_commits_total"], m["ndxp_store_fsyncs_total"]
+	if m["ndxp_store_writes_total"] < commits {
+		t.Errorf("fewer writes (%v) than commits (%v)", m["ndxp_store_writes_total"], commits)
+	}
+	// One fsync per commit (the log), two per transaction applying it.
+	applies := m["ndxp_store_apply_duration_seconds_count"]
+	if fsyncs != commits+2*applies || (applies > 0) != (m["ndxp_store_applied_operations_total"] > 0) {
+		t.Errorf("fsyncs %v, commits %v, applies %v, applied operations %v", fsyncs, commits, applies, m["ndxp_store_applied_operations_total"])
 	}
 }
 

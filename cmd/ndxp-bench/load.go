@@ -141,7 +141,7 @@ func (r *runner) load(ctx context.Context, rep *report, started time.Time) error
 		}
 		rep.HubStore = storeDelta(p.metrics, m, ackedAt.Sub(l.start).Seconds())
 		if rep.Sends > 0 {
-			rep.HubStore.FsyncsPerDocument = round3(float64(rep.HubStore.Commits) / float64(rep.Sends))
+			rep.HubStore.FsyncsPerDocument = round3(float64(rep.HubStore.Fsyncs) / float64(rep.Sends))
 		}
 		rep.HubRPC = rpcDelta(p.metrics, m)
 	}

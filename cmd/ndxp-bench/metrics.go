@@ -71,9 +71,10 @@ type hubStore struct {
 	WritesPerCommit float64 `json:"writes_per_commit"`
 	CommitMSMean    float64 `json:"commit_ms_mean"`
 	CommitsPerSec   float64 `json:"commits_per_second"`
-	// FsyncsPerDocument is commits per document sent in the phase: each
-	// commit is one fsync of the database (two fdatasync calls: pages,
-	// then the meta page), shared by every write in it.
+	// Fsyncs counts every fdatasync of the store: one per commit (the
+	// write-ahead log), two per transaction applying the log to the file.
+	Fsyncs int64 `json:"fsyncs"`
+	// FsyncsPerDocument is Fsyncs per document sent in the phase.
 	FsyncsPerDocument float64 `json:"fsyncs_per_document,omitempty"`
 }
 
@@ -84,10 +85,11 @@ type rpcStat struct {
 }
 
 func storeDelta(a, b scrape, secs float64) *hubStore {
-	commits := b["ndxp_store_fsyncs_total"] - a["ndxp_store_fsyncs_total"]
+	commits := b["ndxp_store_commits_total"] - a["ndxp_store_commits_total"]
 	writes := b["ndxp_store_writes_total"] - a["ndxp_store_writes_total"]
 	dur := b["ndxp_store_commit_duration_seconds_sum"] - a["ndxp_store_commit_duration_seconds_sum"]
-	h := &hubStore{Commits: int64(commits), Writes: int64(writes)}
+	h := &hubStore{Commits: int64(commits), Writes: int64(writes),
+		Fsyncs: int64(b["ndxp_store_fsyncs_total"] - a["ndxp_store_fsyncs_total"])}
 	if commits > 0 {
 		h.WritesPerCommit = round3(writes / commits)
 		h.CommitMSMean = round3(dur / commits * 1000)
