@@ -105,6 +105,21 @@ type Bolt struct {
 	statsMu sync.Mutex
 }
 
+// stop refuses new calls, lets the writer finish what is queued and stops
+// the applier: after it has applied everything, or at once if abandon.
+func (s *Bolt) stop(abandon bool) {
+	s.mu.Lock()
+	s.isClosed = true
+	s.mu.Unlock()
+	close(s.closed)
+	<-s.done
+	s.amu.Lock()
+	s.applyStop, s.abandon = true, abandon
+	s.amu.Unlock()
+	s.poke()
+	<-s.applierDone
+}
+
 type updateReq struct {
 	fn  func(Tx) error
 	err chan error
@@ -826,16 +841,7 @@ func (s *Bolt) Path() string { return s.path }
 func (s *Bolt) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.isClosed = true
-		s.mu.Unlock()
-		close(s.closed)
-		<-s.done
-		s.amu.Lock()
-		s.applyStop = true
-		s.amu.Unlock()
-		s.poke()
-		<-s.applierDone
+		s.stop(false)
 		s.amu.Lock()
 		all := len(s.queue) == 0
 		s.amu.Unlock()

@@ -5,16 +5,7 @@ package store
 // nothing is cleaned up.
 func (s *Bolt) Crash() {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.isClosed = true
-		s.mu.Unlock()
-		close(s.closed)
-		<-s.done
-		s.amu.Lock()
-		s.applyStop, s.abandon = true, true
-		s.amu.Unlock()
-		s.poke()
-		<-s.applierDone
+		s.stop(true)
 		if s.log.f != nil {
 			s.log.f.Close()
 		}

@@ -245,6 +245,72 @@ func (t *mtx) scanTree(b Bucket) *tree {
 	return tr
 }
 
+// merge walks a bucket's keys in one direction: the file's through a
+// bbolt cursor, the overlay's through visit, which the tree calls in the
+// same order. An overlay entry replaces (or, deleted, hides) the file's
+// value of its key.
+type merge struct {
+	fn     func(k, v []byte) (bool, error)
+	err    error
+	stop   bool
+	desc   bool
+	prefix []byte
+	c      *bolt.Cursor
+	k, v   []byte // the cursor's current key and value
+}
+
+func (m *merge) emit(k, v []byte) bool {
+	more, err := m.fn(bytes.Clone(k), bytes.Clone(v))
+	if err != nil {
+		m.err = err
+	}
+	if err != nil || !more {
+		m.stop = true
+	}
+	return !m.stop
+}
+
+func (m *merge) next() {
+	if m.desc {
+		m.k, m.v = m.c.Prev()
+	} else {
+		m.k, m.v = m.c.Next()
+	}
+}
+
+// first reports whether the cursor's key comes before key in the walk.
+func (m *merge) first(key []byte) bool {
+	c := bytes.Compare(m.k, key)
+	return m.k != nil && bytes.HasPrefix(m.k, m.prefix) && (c < 0 && !m.desc || c > 0 && m.desc)
+}
+
+func (m *merge) visit(e entry) bool {
+	if !bytes.HasPrefix(e.key, m.prefix) {
+		return false
+	}
+	for m.first(e.key) {
+		if !m.emit(m.k, m.v) {
+			return false
+		}
+		m.next()
+	}
+	if m.k != nil && bytes.Equal(m.k, e.key) {
+		m.next()
+	}
+	return e.del || m.emit(e.key, e.val)
+}
+
+// rest emits the file's keys after the overlay's last.
+func (m *merge) rest() error {
+	for !m.stop && m.k != nil && bytes.HasPrefix(m.k, m.prefix) {
+		if !m.emit(m.k, m.v) {
+			break
+		}
+		m.next()
+	}
+	return m.err
+}
+
 func (t *mtx) Scan(b Bucket, prefix, start []byte, fn func(k, v []byte) (bool, error)) error {
 	bk, err := t.bucket(b)
 	if err != nil {
@@ -254,50 +320,12 @@ func (t *mtx) Scan(b Bucket, prefix, start []byte, fn func(k, v []byte) (bool, e
 	if bytes.Compare(start, prefix) > 0 {
 		seek = start
 	}
-	c := bk.Cursor()
-	bkK, bkV := c.Seek(seek)
-	var ferr error
-	stop := false
-	emit := func(k, v []byte) bool {
-		more, err := fn(bytes.Clone(k), bytes.Clone(v))
-		if err != nil {
-			ferr = err
-			return false
-		}
-		return more
-	}
+	m := &merge{fn: fn, prefix: prefix, c: bk.Cursor()}
+	m.k, m.v = m.c.Seek(seek)
 	if tr := t.scanTree(b); tr != nil {
-		tr.AscendGreaterOrEqual(entry{key: seek}, func(e entry) bool {
-			if !bytes.HasPrefix(e.key, prefix) {
-				return false
-			}
-			for bkK != nil && bytes.HasPrefix(bkK, prefix) && bytes.Compare(bkK, e.key) < 0 {
-				if !emit(bkK, bkV) {
-					stop = true
-					return false
-				}
-				bkK, bkV = c.Next()
-			}
-			if bkK != nil && bytes.Equal(bkK, e.key) {
-				bkK, bkV = c.Next()
-			}
-			if e.del {
-				return true
-			}
-			if !emit(e.key, e.val) {
-				stop = true
-				return false
-			}
-			return true
-		})
+		tr.AscendGreaterOrEqual(entry{key: seek}, m.visit)
 	}
-	for !stop && bkK != nil && bytes.HasPrefix(bkK, prefix) {
-		if !emit(bkK, bkV) {
-			break
-		}
-		bkK, bkV = c.Next()
-	}
-	return ferr
+	return m.rest()
 }
 
 func (t *mtx) ScanDesc(b Bucket, prefix, before []byte, fn func(k, v []byte) (bool, error)) error {
@@ -310,65 +338,28 @@ func (t *mtx) ScanDesc(b Bucket, prefix, before []byte, fn func(k, v []byte) (bo
 	if before != nil && (bound == nil || bytes.Compare(before, bound) < 0) {
 		bound = before
 	}
-	c := bk.Cursor()
-	var bkK, bkV []byte
+	m := &merge{fn: fn, prefix: prefix, c: bk.Cursor(), desc: true}
 	if bound == nil {
-		bkK, bkV = c.Last()
-	} else if bkK, _ = c.Seek(bound); bkK == nil {
-		bkK, bkV = c.Last()
+		m.k, m.v = m.c.Last()
+	} else if m.k, _ = m.c.Seek(bound); m.k == nil {
+		m.k, m.v = m.c.Last()
 	} else {
-		bkK, bkV = c.Prev() // Seek lands on the first key >= bound
-	}
-	var ferr error
-	stop := false
-	emit := func(k, v []byte) bool {
-		more, err := fn(bytes.Clone(k), bytes.Clone(v))
-		if err != nil {
-			ferr = err
-			return false
-		}
-		return more
-	}
-	visit := func(e entry) bool {
-		if bound != nil && bytes.Compare(e.key, bound) >= 0 {
-			return true
-		}
-		if !bytes.HasPrefix(e.key, prefix) {
-			return false
-		}
-		for bkK != nil && bytes.HasPrefix(bkK, prefix) && bytes.Compare(bkK, e.key) > 0 {
-			if !emit(bkK, bkV) {
-				stop = true
-				return false
-			}
-			bkK, bkV = c.Prev()
-		}
-		if bkK != nil && bytes.Equal(bkK, e.key) {
-			bkK, bkV = c.Prev()
-		}
-		if e.del {
-			return true
-		}
-		if !emit(e.key, e.val) {
-			stop = true
-			return false
-		}
-		return true
+		m.k, m.v = m.c.Prev() // Seek lands on the first key >= bound
 	}
 	if tr := t.scanTree(b); tr != nil {
+		visit := func(e entry) bool {
+			if bound != nil && bytes.Compare(e.key, bound) >= 0 {
+				return true // DescendLessOrEqual includes the bound itself
+			}
+			return m.visit(e)
+		}
 		if bound == nil {
 			tr.Descend(visit)
 		} else {
 			tr.DescendLessOrEqual(entry{key: bound}, visit)
 		}
 	}
-	for !stop && bkK != nil && bytes.HasPrefix(bkK, prefix) {
-		if !emit(bkK, bkV) {
-			break
-		}
-		bkK, bkV = c.Prev()
-	}
-	return ferr
+	return m.rest()
 }
 
 func (t *mtx) Count(b Bucket) (int, error) {
