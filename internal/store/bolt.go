@@ -101,7 +101,6 @@ type Bolt struct {
 
 	commits uint64 // group commits (one log fsync each)
 	updates uint64 // Update calls committed
-	applies uint64 // applier transactions (two bbolt fsyncs each)
 	statsMu sync.Mutex
 }
 
@@ -475,14 +474,15 @@ func (s *Bolt) run(batch []*updateReq) {
 		}
 		return
 	}
-	rtx, ov, err := s.begin()
+	// The writer's overlay holds every write the file lacks: it trims only
+	// after the applier has committed, so any transaction begun now has them.
+	rtx, err := s.db.Begin(false)
 	if err != nil {
 		for _, r := range batch {
 			r.err <- err
 		}
 		return
 	}
-	_ = ov // the writer reads its own overlay, which has everything ov has
 	ws := &writeState{lsn: s.lsn + 1, seqs: s.seqs}
 	t := &mtx{rtx: rtx, ov: s.w, w: ws}
 	ok := make([]*updateReq, 0, len(batch))
@@ -675,9 +675,6 @@ func (s *Bolt) applyOnce() error {
 	close(s.appliedCh)
 	s.appliedCh = make(chan struct{})
 	s.amu.Unlock()
-	s.statsMu.Lock()
-	s.applies++
-	s.statsMu.Unlock()
 	select {
 	case s.trimmed <- struct{}{}:
 	default:
@@ -720,13 +717,6 @@ func (s *Bolt) Stats() (commits, updates uint64) {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	return s.commits, s.updates
-}
-
-// Applies reports how many transactions the applier has committed.
-func (s *Bolt) Applies() uint64 {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	return s.applies
 }
 
 // Snapshot implements Store with a read transaction, so writers go on.
