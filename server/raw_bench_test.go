@@ -1,20 +1,62 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/pki"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
+
+// rawServer serves impl over loopback TCP with mutual TLS, as the hub
+// does, and returns a credentials file for an agency client of it.
+func rawServer(b *testing.B, register func(*grpc.Server)) (credsPath string) {
+	now := time.Now()
+	ca, err := pki.NewCA("raw", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueServer([]string{"127.0.0.1"}, now, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srvTLS, err := pki.ServerTLS(ca.Pool(), certPEM, keyPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(srvTLS)))
+	register(srv)
+	go srv.Serve(lis)
+	b.Cleanup(srv.Stop)
+	ccert, ckey, _, err := ca.IssueClient(pki.AgencyIdentity(codeG22), now, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	credsPath = filepath.Join(b.TempDir(), "c.creds")
+	if err := pki.WriteCreds(credsPath, lis.Addr().String(), ca.CertPEM(), ccert, ckey); err != nil {
+		b.Fatal(err)
+	}
+	return credsPath
+}
 
 // discardExchange reads an upload and throws it away: the raw cost of
 // gRPC streaming over TLS, against which the hub's send is compared.
@@ -35,40 +77,11 @@ func (discardExchange) SendDocument(s grpc.ClientStreamingServer[ndxpv1.SendDocu
 // BenchmarkRawGRPCStream streams 256 KiB chunks over loopback TCP with
 // mutual TLS to a server that discards them (b.SetBytes: MB/s is the rate).
 func BenchmarkRawGRPCStream(b *testing.B) {
-	now := time.Now()
-	ca, err := pki.NewCA("raw", now)
+	creds, err := pki.ReadCreds(rawServer(b, func(s *grpc.Server) { ndxpv1.RegisterExchangeServiceServer(s, discardExchange{}) }))
 	if err != nil {
 		b.Fatal(err)
 	}
-	certPEM, keyPEM, err := ca.IssueServer([]string{"127.0.0.1"}, now, time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srvTLS, err := pki.ServerTLS(ca.Pool(), certPEM, keyPEM)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ccert, ckey, _, err := ca.IssueClient(pki.AgencyIdentity(codeG22), now, time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(b.TempDir(), "c.creds")
-	if err := pki.WriteCreds(path, "127.0.0.1:1", ca.CertPEM(), ccert, ckey); err != nil {
-		b.Fatal(err)
-	}
-	creds, err := pki.ReadCreds(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(srvTLS)))
-	ndxpv1.RegisterExchangeServiceServer(srv, discardExchange{})
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(func() *tls.Config { return creds.ClientTLS() }())))
+	conn, err := grpc.NewClient(creds.Address, grpc.WithTransportCredentials(credentials.NewTLS(func() *tls.Config { return creds.ClientTLS() }())))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,4 +103,131 @@ func BenchmarkRawGRPCStream(b *testing.B) {
 	if _, err := stream.CloseAndRecv(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// relayExchange is the exchange with nothing stored: each upload is
+// pushed straight to a subscriber, with its small attachment inline as the
+// hub pushes it, and acknowledgements are only counted. What it costs is
+// the floor under any hub that speaks this API over gRPC and TLS.
+type relayExchange struct {
+	ndxpv1.UnimplementedExchangeServiceServer
+	events chan *ndxpv1.Event
+	seq    atomic.Uint64
+	acked  atomic.Int64
+}
+
+func (r *relayExchange) SendDocument(s grpc.ClientStreamingServer[ndxpv1.SendDocumentRequest, ndxpv1.SendDocumentResponse]) error {
+	var hdr *ndxpv1.DocumentHeader
+	var body []byte
+	for {
+		m, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if h := m.GetHeader(); h != nil {
+			hdr = h
+		}
+		if c := m.GetChunk(); c != nil {
+			body = append(body, c.GetData()...)
+		}
+	}
+	seq := r.seq.Add(1)
+	id := fmt.Sprintf("01KB%022d", seq)
+	now := timestamppb.Now()
+	if len(hdr.GetAttachments()) > 0 {
+		hdr.Attachments[0].Content = body
+	}
+	r.events <- &ndxpv1.Event{Sequence: seq, Kind: ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED, DocumentId: id, Time: now,
+		Document: &ndxpv1.Document{Id: id, SenderCode: codeG22, SenderName: "Văn phòng Chính phủ", Header: hdr, CreateTime: now}}
+	return s.SendAndClose(&ndxpv1.SendDocumentResponse{DocumentId: id, Reference: hdr.GetReference(), AcceptTime: now, Recipients: hdr.GetRecipients()})
+}
+
+func (r *relayExchange) Subscribe(_ *ndxpv1.SubscribeRequest, s grpc.ServerStreamingServer[ndxpv1.SubscribeResponse]) error {
+	for {
+		select {
+		case ev := <-r.events:
+			if err := s.Send(&ndxpv1.SubscribeResponse{Message: &ndxpv1.SubscribeResponse_Event{Event: ev}}); err != nil {
+				return err
+			}
+		case <-s.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (r *relayExchange) AcknowledgeEvents(_ context.Context, req *ndxpv1.AcknowledgeEventsRequest) (*ndxpv1.AcknowledgeEventsResponse, error) {
+	r.acked.Add(int64(len(req.GetSequences())))
+	return &ndxpv1.AcknowledgeEventsResponse{}, nil
+}
+
+// BenchmarkRawExchange runs the bench tool's workload (32 senders, 8
+// subscribers, 1 KiB documents, the real SDK over loopback TLS) against
+// relayExchange: the documents per second that gRPC and TLS alone allow
+// on this machine. cpu-µs/doc is the CPU of both sides (one process), and
+// docs/s-2cores what two fully busy cores could do at that cost.
+func BenchmarkRawExchange(b *testing.B) {
+	relay := &relayExchange{events: make(chan *ndxpv1.Event, 64)}
+	path := rawServer(b, func(s *grpc.Server) { ndxpv1.RegisterExchangeServiceServer(s, relay) })
+	dial := func() *client.Client {
+		c, err := client.Dial(context.Background(), path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		return c
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var subs sync.WaitGroup
+	for range 8 {
+		c := dial()
+		subs.Go(func() { c.Subscribe(ctx, func(context.Context, *ndxpv1.Event) error { return nil }) })
+	}
+	const senders = 32
+	clients := make([]*client.Client, senders)
+	for i := range clients {
+		clients[i] = dial()
+	}
+	att := bytes.Repeat([]byte("x"), 1024)
+	var next atomic.Int64
+	cpu0 := cpuTime()
+	b.ReportAllocs()
+	b.SetParallelism(senders / 2)
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		c := clients[int(next.Add(1)-1)%senders]
+		for pb.Next() {
+			i := next.Add(1)
+			_, err := c.Send(context.Background(), &ndxpv1.DocumentHeader{
+				Recipients: []string{codeH41}, Subject: "Đo", Reference: fmt.Sprintf("%s,2026/11/27,%d/R", codeG22, i),
+			}, []client.Attachment{{Name: "a.txt", Body: bytes.NewReader(att)}}, client.WithAttempts(1))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	for uint64(relay.acked.Load()) < relay.seq.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	b.StopTimer()
+	cancel()
+	subs.Wait()
+	n := float64(relay.seq.Load())
+	b.ReportMetric(n/elapsed.Seconds(), "docs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/doc")
+	b.ReportMetric(2e6/(float64(cpu.Microseconds())/n), "docs/s-2cores")
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
