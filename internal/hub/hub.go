@@ -119,6 +119,7 @@ type Hub struct {
 	mu      sync.RWMutex
 	index   map[string]indexEntry // code -> what authorization and counts need
 	revoked map[string]bool       // credential serials revoked
+	certs   certIdentities        // identities parsed from live certificates
 
 	presence *presence
 

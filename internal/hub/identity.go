@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
+	"weak"
 
 	"github.com/ndxp/ndxp/internal/pki"
 	"github.com/ndxp/ndxp/internal/store"
@@ -36,11 +39,11 @@ func (p Principal) String() string {
 // Authenticate turns a verified client certificate into a Principal. It is
 // called on every RPC, so suspension and revocation take effect at once.
 func (h *Hub) Authenticate(cert *x509.Certificate) (Principal, error) {
-	id, err := pki.IdentityFromCert(cert)
-	if err != nil {
-		return Principal{}, newErr(ErrUnauthenticated, "", "the certificate names no ndxp identity: %v", err)
+	c := h.certs.of(cert)
+	if c.err != nil {
+		return Principal{}, newErr(ErrUnauthenticated, "", "the certificate names no ndxp identity: %v", c.err)
 	}
-	serial := pki.SerialString(cert)
+	id, serial := c.id, c.serial
 	h.mu.RLock()
 	revoked := h.revoked[serial]
 	entry, registered := h.index[id.Name]
@@ -61,6 +64,37 @@ func (h *Hub) Authenticate(cert *x509.Certificate) (Principal, error) {
 		return Principal{Name: id.Name, Serial: serial}, nil
 	}
 	return Principal{}, newErr(ErrUnauthenticated, "", "unknown identity kind in %s", id.URI())
+}
+
+// certIdentities remembers what each live certificate names. A
+// connection's verified certificate is the same object on every call it
+// makes, so its URI SAN is parsed once per connection, not once per call;
+// an entry goes when its certificate is garbage (the connection is gone).
+// Only the parse is cached: revocation and suspension are checked on
+// every call.
+type certIdentities struct{ m sync.Map } // weak.Pointer[x509.Certificate] -> certIdentity
+
+type certIdentity struct {
+	id     pki.Identity
+	serial string
+	err    error
+}
+
+func (c *certIdentities) of(cert *x509.Certificate) certIdentity {
+	if cert == nil {
+		_, err := pki.IdentityFromCert(nil)
+		return certIdentity{err: err}
+	}
+	k := weak.Make(cert)
+	if v, ok := c.m.Load(k); ok {
+		return v.(certIdentity)
+	}
+	id, err := pki.IdentityFromCert(cert)
+	v := certIdentity{id: id, serial: pki.SerialString(cert), err: err}
+	if _, loaded := c.m.LoadOrStore(k, v); !loaded {
+		runtime.AddCleanup(cert, func(k weak.Pointer[x509.Certificate]) { c.m.Delete(k) }, k)
+	}
+	return v
 }
 
 // Seen records that an agency made an authorized call (its "last seen").

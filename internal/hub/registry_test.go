@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -439,6 +440,40 @@ func TestAuthenticate(t *testing.T) {
 	if _, err := h.Authenticate(kept); !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("Authenticate after revoking all = %v, want ErrUnauthenticated", err)
 	}
+}
+
+// Authenticate parses a certificate's identity once while the certificate
+// lives (a connection holds it), and forgets it when the certificate is
+// garbage, so the cache does not grow with every connection ever made.
+func TestAuthenticateForgetsDeadCertificates(t *testing.T) {
+	h, ca := newHub(t)
+	mustCreate(t, h, "000.00.00.H41", "UBND tỉnh Nghệ An", StagePilot)
+	live := clientCert(t, ca, pki.AgencyIdentity("000.00.00.H41"))
+	for range 20 {
+		if _, err := h.Authenticate(clientCert(t, ca, pki.AgencyIdentity("000.00.00.H41"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if p, err := h.Authenticate(live); err != nil || p.Name != "000.00.00.H41" {
+			t.Fatalf("Authenticate = %v, %v", p, err)
+		}
+	}
+	entries := func() (n int) {
+		h.certs.m.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	if n := entries(); n != 21 {
+		t.Fatalf("%d cached identities after 21 certificates, want 21", n)
+	}
+	for i := 0; i < 100 && entries() > 1; i++ {
+		runtime.GC() // cleanups run after a collection, on their own goroutine
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("%d cached identities once 20 certificates were garbage, want 1 (the live one)", n)
+	}
+	runtime.KeepAlive(live)
 }
 
 func TestNewRebuildsStateFromStore(t *testing.T) {
