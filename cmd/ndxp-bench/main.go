@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -69,6 +70,7 @@ type options struct {
 	dataDir       string
 	keep          bool
 	hubCPUProfile string
+	cpuProfile    string
 	output        string
 	json          bool
 	progress      bool
@@ -118,6 +120,17 @@ handler return.
 			if err := o.validate(); err != nil {
 				return &cli.UsageError{Err: err}
 			}
+			if o.cpuProfile != "" {
+				pf, err := os.Create(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return bench(cmd.Context(), o, stdout, stderr)
 		},
 	}
@@ -152,6 +165,7 @@ handler return.
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory (hub data, log, credentials)")
 	f.StringVar(&o.HubLogLevel, "hub-log-level", "info", "log level of the embedded hub (its log goes to hub.log in the work directory)")
 	f.StringVar(&o.HubMemLimit, "hub-memory-limit", "", "GOMEMLIMIT of the embedded hub process only, e.g. 900MiB (the Go runtime's soft memory limit; see docs/performance.md)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of ndxp-bench itself (the agencies' side: SDK, TLS, gRPC) to FILE")
 	f.StringVar(&o.hubCPUProfile, "hub-cpuprofile", "", "write a CPU profile of the embedded hub during the measured phases to FILE")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	f.BoolVar(&o.json, "json", false, "print one JSON object (same as -o json)")
