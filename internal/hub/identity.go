@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -9,7 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"weak"
+	"unsafe"
 
 	"github.com/ndxp/ndxp/internal/pki"
 	"github.com/ndxp/ndxp/internal/store"
@@ -68,13 +69,20 @@ func (h *Hub) Authenticate(cert *x509.Certificate) (Principal, error) {
 
 // certIdentities remembers what each live certificate names. A
 // connection's verified certificate is the same object on every call it
-// makes, so its URI SAN is parsed once per connection, not once per call;
-// an entry goes when its certificate is garbage (the connection is gone).
-// Only the parse is cached: revocation and suspension are checked on
-// every call.
-type certIdentities struct{ m sync.Map } // weak.Pointer[x509.Certificate] -> certIdentity
+// makes, so its URI SAN is parsed once per connection, not once per call.
+// Entries are keyed by the certificate's address (weak.Make costs more
+// than the parse it would save) and checked against its bytes, so an
+// address reused by a later certificate is never mistaken for the old one;
+// a cleanup drops the entry once the certificate is garbage (the
+// connection is gone). Only the parse is cached: revocation and
+// suspension are checked on every call.
+type certIdentities struct {
+	mu sync.RWMutex
+	m  map[uintptr]certIdentity
+}
 
 type certIdentity struct {
+	raw    []byte // the certificate's DER bytes
 	id     pki.Identity
 	serial string
 	err    error
@@ -85,16 +93,31 @@ func (c *certIdentities) of(cert *x509.Certificate) certIdentity {
 		_, err := pki.IdentityFromCert(nil)
 		return certIdentity{err: err}
 	}
-	k := weak.Make(cert)
-	if v, ok := c.m.Load(k); ok {
-		return v.(certIdentity)
+	addr := uintptr(unsafe.Pointer(cert))
+	c.mu.RLock()
+	v, ok := c.m[addr]
+	c.mu.RUnlock()
+	if ok && bytes.Equal(v.raw, cert.Raw) {
+		return v
 	}
 	id, err := pki.IdentityFromCert(cert)
-	v := certIdentity{id: id, serial: pki.SerialString(cert), err: err}
-	if _, loaded := c.m.LoadOrStore(k, v); !loaded {
-		runtime.AddCleanup(cert, func(k weak.Pointer[x509.Certificate]) { c.m.Delete(k) }, k)
+	v = certIdentity{raw: cert.Raw, id: id, serial: pki.SerialString(cert), err: err}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[uintptr]certIdentity)
 	}
+	c.m[addr] = v
+	c.mu.Unlock()
+	// Another certificate's cleanup for the same address may remove this
+	// entry early; the next call then parses again, and nothing is wrong.
+	runtime.AddCleanup(cert, c.forget, addr)
 	return v
+}
+
+func (c *certIdentities) forget(addr uintptr) {
+	c.mu.Lock()
+	delete(c.m, addr)
+	c.mu.Unlock()
 }
 
 // Seen records that an agency made an authorized call (its "last seen").

@@ -459,9 +459,10 @@ func TestAuthenticateForgetsDeadCertificates(t *testing.T) {
 			t.Fatalf("Authenticate = %v, %v", p, err)
 		}
 	}
-	entries := func() (n int) {
-		h.certs.m.Range(func(any, any) bool { n++; return true })
-		return n
+	entries := func() int {
+		h.certs.mu.RLock()
+		defer h.certs.mu.RUnlock()
+		return len(h.certs.m)
 	}
 	if n := entries(); n != 21 {
 		t.Fatalf("%d cached identities after 21 certificates, want 21", n)
