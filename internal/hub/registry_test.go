@@ -449,8 +449,10 @@ func TestAuthenticateForgetsDeadCertificates(t *testing.T) {
 	h, ca := newHub(t)
 	mustCreate(t, h, "000.00.00.H41", "UBND tỉnh Nghệ An", StagePilot)
 	live := clientCert(t, ca, pki.AgencyIdentity("000.00.00.H41"))
-	for range 20 {
-		if _, err := h.Authenticate(clientCert(t, ca, pki.AgencyIdentity("000.00.00.H41"))); err != nil {
+	dying := make([]*x509.Certificate, 20)
+	for i := range dying {
+		dying[i] = clientCert(t, ca, pki.AgencyIdentity("000.00.00.H41"))
+		if _, err := h.Authenticate(dying[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -467,6 +469,7 @@ func TestAuthenticateForgetsDeadCertificates(t *testing.T) {
 	if n := entries(); n != 21 {
 		t.Fatalf("%d cached identities after 21 certificates, want 21", n)
 	}
+	runtime.KeepAlive(dying)
 	for i := 0; i < 100 && entries() > 1; i++ {
 		runtime.GC() // cleanups run after a collection, on their own goroutine
 		time.Sleep(10 * time.Millisecond)
