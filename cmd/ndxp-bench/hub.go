@@ -146,7 +146,8 @@ type hubProc struct {
 
 // startHub re-executes this binary as "hub" on dataDir and waits until it
 // serves. The child's log goes to workDir/hub.log.
-func startHub(ctx context.Context, workDir, dataDir, level, profile, memLimit string) (*hubProc, error) {
+// env adds to the child's environment (a later entry wins).
+func startHub(ctx context.Context, workDir, dataDir, level, profile string, env []string) (*hubProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -171,10 +172,7 @@ func startHub(ctx context.Context, workDir, dataDir, level, profile, memLimit st
 		return nil, err
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	if memLimit != "" {
-		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit) // the last one wins
-	}
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, logf, logf
 	if err := cmd.Start(); err != nil {
 		r.Close()

@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -62,6 +64,7 @@ type options struct {
 	Hub           string        `json:"hub"`  // "embedded" or "existing"
 	HubLogLevel   string        `json:"hub_log_level,omitempty"`
 	HubMemLimit   string        `json:"hub_memory_limit,omitempty"` // GOMEMLIMIT of the embedded hub
+	HubGOGC       string        `json:"hub_gogc,omitempty"`         // GOGC of the embedded hub
 
 	creds         string
 	hubAddr       string
@@ -164,6 +167,7 @@ handler return.
 	f.StringVar(&o.dataDir, "data", "", "data directory of the embedded hub (default: a temporary directory, removed afterwards)")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory (hub data, log, credentials)")
 	f.StringVar(&o.HubLogLevel, "hub-log-level", "info", "log level of the embedded hub (its log goes to hub.log in the work directory)")
+	f.StringVar(&o.HubGOGC, "hub-gogc", "", "GOGC of the embedded hub process only, e.g. 400 (less garbage-collection CPU for more memory; see docs/performance.md)")
 	f.StringVar(&o.HubMemLimit, "hub-memory-limit", "", "GOMEMLIMIT of the embedded hub process only, e.g. 900MiB (the Go runtime's soft memory limit; see docs/performance.md)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of ndxp-bench itself (the agencies' side: SDK, TLS, gRPC) to FILE")
 	f.StringVar(&o.hubCPUProfile, "hub-cpuprofile", "", "write a CPU profile of the embedded hub during the measured phases to FILE")
@@ -203,6 +207,12 @@ func (o *options) validate() error {
 	}
 	if o.creds != "" && o.HubMemLimit != "" {
 		errs = append(errs, errors.New("--hub-memory-limit applies to the embedded hub only; set GOMEMLIMIT where the existing hub runs"))
+	}
+	if _, err := strconv.Atoi(o.HubGOGC); o.HubGOGC != "" && o.HubGOGC != "off" && (err != nil || strings.HasPrefix(o.HubGOGC, "-")) {
+		errs = append(errs, fmt.Errorf("--hub-gogc %q: want a percentage (e.g. 400) or off", o.HubGOGC))
+	}
+	if o.creds != "" && o.HubGOGC != "" {
+		errs = append(errs, errors.New("--hub-gogc applies to the embedded hub only; set GOGC where the existing hub runs"))
 	}
 	if o.creds != "" && o.hubCPUProfile != "" {
 		errs = append(errs, errors.New("--hub-cpuprofile profiles the embedded hub only; profile an existing hub with its own tools"))

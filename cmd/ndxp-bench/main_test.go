@@ -41,7 +41,7 @@ func TestRunJSON(t *testing.T) {
 	}{
 		{"closed loop", []string{"--count", "200", "--senders", "2", "--subscribers", "2"}, 200, 1},
 		{"paced, two recipients, attachments", []string{"--count", "40", "--rate", "400", "--senders", "2", "--subscribers", "3",
-			"--recipients", "2", "--attachments", "3", "--size", "300001", "--sender-subscribe"}, 40, 2},
+			"--recipients", "2", "--attachments", "3", "--size", "300001", "--sender-subscribe", "--hub-gogc", "400"}, 40, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,6 +109,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--duration", "0"},
 		{"-o", "yaml"},
 		{"--creds", "admin.creds", "--hub-memory-limit", "900MiB"},
+		{"--creds", "admin.creds", "--hub-gogc", "400"},
+		{"--hub-gogc", "lots"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
