@@ -24,12 +24,12 @@ func BenchmarkSend(b *testing.B) {
 			}
 			m.Agency(codeG22) // the recipient
 			att := bytes.Repeat([]byte("x"), 1024)
-			var next atomic.Int64
+			var conn, next atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism((senders + 1) / 2)
 			commits0, updates0 := m.Store.Stats()
 			b.RunParallel(func(pb *testing.PB) {
-				c := clients[int(next.Add(1)-1)%senders]
+				c := clients[int(conn.Add(1)-1)%senders]
 				for pb.Next() {
 					i := next.Add(1)
 					_, err := c.Send(context.Background(), &ndxpv1.DocumentHeader{

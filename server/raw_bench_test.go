@@ -113,7 +113,7 @@ type relayExchange struct {
 	ndxpv1.UnimplementedExchangeServiceServer
 	events chan *ndxpv1.Event
 	seq    atomic.Uint64
-	acked  atomic.Int64
+	acked  atomic.Uint64
 }
 
 func (r *relayExchange) SendDocument(s grpc.ClientStreamingServer[ndxpv1.SendDocumentRequest, ndxpv1.SendDocumentResponse]) error {
@@ -159,7 +159,7 @@ func (r *relayExchange) Subscribe(_ *ndxpv1.SubscribeRequest, s grpc.ServerStrea
 }
 
 func (r *relayExchange) AcknowledgeEvents(_ context.Context, req *ndxpv1.AcknowledgeEventsRequest) (*ndxpv1.AcknowledgeEventsResponse, error) {
-	r.acked.Add(int64(len(req.GetSequences())))
+	r.acked.Add(uint64(len(req.GetSequences())))
 	return &ndxpv1.AcknowledgeEventsResponse{}, nil
 }
 
@@ -191,13 +191,13 @@ func BenchmarkRawExchange(b *testing.B) {
 		clients[i] = dial()
 	}
 	att := bytes.Repeat([]byte("x"), 1024)
-	var next atomic.Int64
+	var conn, next atomic.Int64
 	cpu0 := cpuTime()
 	b.ReportAllocs()
 	b.SetParallelism(senders / 2)
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
-		c := clients[int(next.Add(1)-1)%senders]
+		c := clients[int(conn.Add(1)-1)%senders]
 		for pb.Next() {
 			i := next.Add(1)
 			_, err := c.Send(context.Background(), &ndxpv1.DocumentHeader{
@@ -209,8 +209,10 @@ func BenchmarkRawExchange(b *testing.B) {
 			}
 		}
 	})
-	for uint64(relay.acked.Load()) < relay.seq.Load() {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); relay.acked.Load() < relay.seq.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d documents acknowledged after a minute", relay.acked.Load(), relay.seq.Load())
+		}
 	}
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
