@@ -111,14 +111,7 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (err error)
 
 	adminCreds := o.creds
 	if o.creds == "" {
-		var env []string
-		if o.HubMemLimit != "" {
-			env = append(env, "GOMEMLIMIT="+o.HubMemLimit)
-		}
-		if o.HubGOGC != "" {
-			env = append(env, "GOGC="+o.HubGOGC)
-		}
-		r.hp, err = startHub(ctx, workDir, dataDir, o.HubLogLevel, o.hubCPUProfile, env)
+		r.hp, err = startHub(ctx, workDir, dataDir, o.HubLogLevel, o.hubCPUProfile, o.hubEnv())
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,6 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -177,6 +176,18 @@ handler return.
 	return root.ExecuteContext(ctx)
 }
 
+// hubEnv is what the embedded hub's environment gets on top of ours.
+func (o *options) hubEnv() []string {
+	var env []string
+	if o.HubMemLimit != "" {
+		env = append(env, "GOMEMLIMIT="+o.HubMemLimit)
+	}
+	if o.HubGOGC != "" {
+		env = append(env, "GOGC="+o.HubGOGC)
+	}
+	return env
+}
+
 func (o *options) validate() error {
 	var errs []error
 	if o.Duration < 0 || o.Count < 0 || o.Rate < 0 || o.Size < 0 || o.Attachments < 0 || o.IdleSubs < 0 || o.ListAgencies < 0 {
@@ -208,7 +219,7 @@ func (o *options) validate() error {
 	if o.creds != "" && o.HubMemLimit != "" {
 		errs = append(errs, errors.New("--hub-memory-limit applies to the embedded hub only; set GOMEMLIMIT where the existing hub runs"))
 	}
-	if _, err := strconv.Atoi(o.HubGOGC); o.HubGOGC != "" && o.HubGOGC != "off" && (err != nil || strings.HasPrefix(o.HubGOGC, "-")) {
+	if n, err := strconv.Atoi(o.HubGOGC); o.HubGOGC != "" && o.HubGOGC != "off" && (err != nil || n < 0) {
 		errs = append(errs, fmt.Errorf("--hub-gogc %q: want a percentage (e.g. 400) or off", o.HubGOGC))
 	}
 	if o.creds != "" && o.HubGOGC != "" {

@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -242,5 +244,31 @@ ndxp_rpc_duration_seconds_sum{code="OK",method="ExchangeService/SendDocument"} 0
 	rpc := rpcDelta(scrape{}, got)
 	if s := rpc["ExchangeService/SendDocument"]; s.Calls != 6 || s.MSMean != 10 {
 		t.Errorf("rpcDelta = %+v, want 6 calls of 10 ms", s)
+	}
+}
+
+// --hub-gogc and --hub-memory-limit reach the embedded hub's own
+// environment, over whatever the bench's environment says.
+func TestHubEnvironment(t *testing.T) {
+	t.Setenv("GOGC", "100")
+	o := options{HubGOGC: "400", HubMemLimit: "900MiB"}
+	dir := t.TempDir()
+	h, err := startHub(t.Context(), dir, filepath.Join(dir, "data"), "info", "", o.hubEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.stop()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", h.PID))
+	if err != nil {
+		t.Skipf("no /proc environ: %v", err)
+	}
+	got := map[string]string{}
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			got[k] = v
+		}
+	}
+	if got["GOGC"] != "400" || got["GOMEMLIMIT"] != "900MiB" {
+		t.Errorf("hub environment has GOGC=%q GOMEMLIMIT=%q, want 400 and 900MiB", got["GOGC"], got["GOMEMLIMIT"])
 	}
 }
