@@ -21,8 +21,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/ndxp/ndxp/internal/bufpool"
 	"github.com/ndxp/ndxp/internal/pki"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
@@ -100,6 +102,8 @@ func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
 		grpc.WithTransportCredentials(credentials.NewTLS(c.ClientTLS())),
 		grpc.WithChainUnaryInterceptor(cl.deadline),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// Message buffers not cleared on every reuse (internal/bufpool).
+		experimental.WithBufferPool(bufpool.New()),
 	}
 	target := o.address
 	if o.dialer != nil {

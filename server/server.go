@@ -12,11 +12,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/ndxp/ndxp/internal/bufpool"
 	"github.com/ndxp/ndxp/internal/hub"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
@@ -62,6 +64,8 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *S
 		// smaller read buffers keep the per-connection memory down (write
 		// buffers are shared while idle by default; docs/performance.md).
 		grpc.ReadBufferSize(16<<10),
+		// Message buffers not cleared on every reuse (internal/bufpool).
+		experimental.BufferPool(bufpool.New()),
 	)
 	ndxpv1.RegisterRegistryServiceServer(s.grpc, &registryService{hub: h})
 	ndxpv1.RegisterDirectoryServiceServer(s.grpc, &directoryService{hub: h})
