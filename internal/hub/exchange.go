@@ -306,7 +306,9 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 		return blobs[i].inline, !blobs[i].file
 	}))
 	var receipt Receipt
+	var queuedDocs []queued
 	err = h.st.Update(ctx, func(tx store.Tx) error {
+		queuedDocs = queuedDocs[:0]
 		r, ok, err := findReceipt(tx, sender, hdr.Reference)
 		if err != nil {
 			return err
@@ -349,6 +351,7 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 			if err != nil {
 				return err
 			}
+			queuedDocs = append(queuedDocs, queued{code: r, seq: seq, pendingDoc: pendingDoc{since: now, doc: doc.ID}})
 			d := Delivery{Recipient: r, QueueSeq: seq, Steps: []Step{{Time: now, What: "queued"}}}
 			if err := putJSON(tx, store.BucketDeliveries, pairKey(doc.ID, r), d); err != nil {
 				return err
@@ -366,6 +369,7 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 		return Receipt{}, fmt.Errorf("store document: %w", h.storeErr(err))
 	}
 	if !receipt.Duplicate {
+		h.backlog.add(queuedDocs...)
 		for _, r := range hdr.Recipients {
 			h.deliv.notify(r)
 		}
@@ -639,8 +643,9 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 	code := p.Name
 	var removed int
 	var senders []string
+	var taken []queued // document-carrying entries removed
 	err := h.st.Update(ctx, func(tx store.Tx) error {
-		removed, senders = 0, senders[:0]
+		removed, senders, taken = 0, senders[:0], taken[:0]
 		now := h.now()
 		for _, seq := range seqs {
 			key := queueKey(code, seq)
@@ -657,6 +662,7 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 			if !ev.Kind.carriesDocument() {
 				continue
 			}
+			taken = append(taken, queued{code: code, seq: seq})
 			docSender := ev.Sender
 			if docSender == "" { // an event queued before events named their sender
 				var doc Document
@@ -689,6 +695,7 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 	if err != nil {
 		return 0, h.storeErr(err)
 	}
+	h.backlog.remove(taken...)
 	h.deliv.acked(code, seqs)
 	for _, s := range senders {
 		h.deliv.notify(s)
@@ -838,8 +845,9 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 		return nil, nil, err
 	}
 	h.recent.drop(docID) // before the change: nothing adds it back
+	var taken []queued   // queue entries withdrawn
 	err = h.st.Update(ctx, func(tx store.Tx) error {
-		withdrawn, asked = nil, nil
+		withdrawn, asked, taken = nil, nil, nil
 		doc, r, err := visible(tx, p, docID)
 		if err != nil {
 			return err
@@ -862,7 +870,13 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 				return err
 			}
 			if d.Status == "" {
-				if err := tx.Delete(store.BucketQueue, queueKey(rc, d.QueueSeq)); err != nil {
+				qkey := queueKey(rc, d.QueueSeq)
+				if _, err := tx.Get(store.BucketQueue, qkey); err == nil {
+					taken = append(taken, queued{code: rc, seq: d.QueueSeq})
+				} else if !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if err := tx.Delete(store.BucketQueue, qkey); err != nil {
 					return err
 				}
 				d.Recall, d.QueueSeq = "withdrawn", 0
@@ -885,6 +899,7 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 	if err != nil {
 		return nil, nil, h.storeErr(err)
 	}
+	h.backlog.remove(taken...)
 	for _, rc := range append(append([]string(nil), withdrawn...), asked...) {
 		h.deliv.notify(rc)
 	}

@@ -103,6 +103,8 @@ type Hub struct {
 	ids    *idSource
 	deliv  *deliverer
 	recent *recentDocs // documents just sent, for their pushes
+	// backlog is the documents waiting for their recipients (backlog.go).
+	backlog *backlog
 
 	// Metrics counts what the hub did since it started.
 	metrics *Metrics
@@ -197,6 +199,9 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		return nil, fmt.Errorf("load presence: %w", err)
 	}
 	h.presence.restore(seen)
+	if h.backlog, err = loadBacklog(ctx, st); err != nil {
+		return nil, fmt.Errorf("load queues: %w", err)
+	}
 	h.presence.onOffline = h.saveLastSeen
 	if err := h.loadTraffic(ctx); err != nil {
 		return nil, fmt.Errorf("load traffic counts: %w", err)

@@ -1,9 +1,10 @@
 package hub
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -241,65 +242,44 @@ func (h *Hub) Watch(ctx context.Context) <-chan struct{} {
 	return out
 }
 
-// Snapshot takes the monitoring picture. It reads the queues, so callers
-// should not take it more often than about once a second.
+// Snapshot takes the monitoring picture. It reads only the hub's memory
+// (the registry index and the backlog of waiting documents), so its cost
+// grows with the agencies and the documents waiting, not with the store.
 func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
-	now := h.cfg.Now()
-	s := Snapshot{Time: now.UTC(), Overview: h.Overview(), Thresholds: AlertThresholds{UnackedAfter: h.cfg.UnackedAfter}}
-	type backlog struct {
-		n      int
-		oldest time.Time
-		oldDoc string
-	}
-	queues := map[string]*backlog{}
-	names := map[string]string{}
-	var list []Agency
-	err := h.st.View(ctx, func(tx store.Tx) error {
-		if err := tx.Scan(store.BucketAgencies, nil, nil, func(_, v []byte) (bool, error) {
-			var a Agency
-			if err := json.Unmarshal(v, &a); err != nil {
-				return false, err
-			}
-			list = append(list, a)
-			names[a.Code] = a.Name
-			return true, nil
-		}); err != nil {
-			return err
-		}
-		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
-			i := bytes.IndexByte(k, 0)
-			if i < 0 {
-				return true, nil
-			}
-			var ev Event
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return false, err
-			}
-			if !ev.Kind.carriesDocument() {
-				return true, nil // status and recall notices are not documents waiting
-			}
-			code := string(k[:i])
-			b := queues[code]
-			if b == nil {
-				b = &backlog{}
-				queues[code] = b
-			}
-			b.n++
-			if b.oldest.IsZero() || ev.Time.Before(b.oldest) {
-				b.oldest, b.oldDoc = ev.Time, ev.DocID
-			}
-			if now.Sub(ev.Time) >= h.cfg.UnackedAfter {
-				s.Alerts = append(s.Alerts, Alert{
-					Kind: AlertUnacknowledged, Agency: code, Document: ev.DocID, Since: ev.Time,
-					Message: "not acknowledged for " + now.Sub(ev.Time).Truncate(time.Second).String(),
-				})
-			}
-			return true, ctx.Err()
-		})
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return Snapshot{}, err
 	}
+	now := h.cfg.Now()
+	s := Snapshot{Time: now.UTC(), Overview: h.Overview(), Thresholds: AlertThresholds{UnackedAfter: h.cfg.UnackedAfter}}
+	type backlogSum struct {
+		n      int
+		oldest time.Time
+	}
+	queues := map[string]backlogSum{}
+	for _, w := range h.backlog.snapshot() {
+		b := backlogSum{n: len(w.docs)}
+		for _, p := range w.docs {
+			if b.oldest.IsZero() || p.since.Before(b.oldest) {
+				b.oldest = p.since
+			}
+			if now.Sub(p.since) >= h.cfg.UnackedAfter {
+				s.Alerts = append(s.Alerts, Alert{
+					Kind: AlertUnacknowledged, Agency: w.code, Document: p.doc, Since: p.since,
+					Message: "not acknowledged for " + now.Sub(p.since).Truncate(time.Second).String(),
+				})
+			}
+		}
+		queues[w.code] = b
+	}
+	h.mu.RLock()
+	list := make([]Agency, 0, len(h.index))
+	names := make(map[string]string, len(h.index))
+	for code, e := range h.index {
+		list = append(list, Agency{Code: code, Name: e.name, Stage: e.stage, Suspended: e.suspended})
+		names[code] = e.name
+	}
+	h.mu.RUnlock()
+	slices.SortFunc(list, func(a, b Agency) int { return cmp.Compare(a.Code, b.Code) })
 	h.traffic.mu.Lock()
 	h.traffic.roll(now)
 	s.DocumentsToday, s.DeliveredToday = h.traffic.docs, h.traffic.delivs
@@ -312,7 +292,7 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 			Online: p.Online, ConnectedSince: p.ConnectedSince, LastSeen: p.LastSeen,
 			SentToday: sent[a.Code], ReceivedToday: received[a.Code],
 		}
-		if b := queues[a.Code]; b != nil {
+		if b, ok := queues[a.Code]; ok {
 			st.Pending, st.OldestPending = b.n, b.oldest
 			s.PendingDeliveries += b.n
 			if s.OldestPending.IsZero() || b.oldest.Before(s.OldestPending) {

@@ -22,7 +22,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // openStore opens a real bbolt file; it is closed when the test ends.
-func openStore(t *testing.T, path string) *store.Bolt {
+func openStore(t testing.TB, path string) *store.Bolt {
 	t.Helper()
 	st, err := store.OpenBolt(path, store.Options{})
 	if err != nil {
@@ -59,7 +59,7 @@ func newHubOn(t *testing.T, st *store.Bolt, ca *pki.CA) *Hub {
 	return h
 }
 
-func mustCreate(t *testing.T, h *Hub, code, name string, stage Stage) Agency {
+func mustCreate(t testing.TB, h *Hub, code, name string, stage Stage) Agency {
 	t.Helper()
 	a, err := h.CreateAgency(t.Context(), Agency{Code: code, Name: name, Stage: stage})
 	if err != nil {

@@ -48,7 +48,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // retentionHub starts a hub on a fresh store whose clock the test moves,
 // keeping attachments over 1 KiB in files, with three agencies.
-func retentionHub(t *testing.T, edit func(*Config)) (*Hub, *fakeClock) {
+func retentionHub(t testing.TB, edit func(*Config)) (*Hub, *fakeClock) {
 	t.Helper()
 	st := openStore(t, filepath.Join(t.TempDir(), "ndxp.db"))
 	files, err := store.OpenFiles(filepath.Join(filepath.Dir(st.Path()), "blobs"))
@@ -105,7 +105,7 @@ func upload(bodies ...[]byte) ([]AttachmentInfo, ChunkSource) {
 var docNumber int
 
 // send has codeG22 send a document with these attachment bodies to recipients.
-func send(t *testing.T, h *Hub, subject string, recipients []string, bodies ...[]byte) string {
+func send(t testing.TB, h *Hub, subject string, recipients []string, bodies ...[]byte) string {
 	t.Helper()
 	docNumber++
 	atts, src := upload(bodies...)
@@ -118,7 +118,7 @@ func send(t *testing.T, h *Hub, subject string, recipients []string, bodies ...[
 }
 
 // ack acknowledges the arrival of id at each recipient (status 01).
-func ack(t *testing.T, h *Hub, id string, recipients ...string) {
+func ack(t testing.TB, h *Hub, id string, recipients ...string) {
 	t.Helper()
 	v, err := h.Trace(t.Context(), admin, id)
 	if err != nil {

@@ -1,0 +1,141 @@
+package hub
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// backlog is, per recipient, the queued events that carry a document: the
+// documents waiting for their recipient, which is what the monitoring
+// picture (Snapshot) reports. It is kept in memory, rebuilt from the queue
+// at start and changed after each commit that adds or removes such an
+// event, so that a snapshot does not read the queues: they also hold every
+// status report and recall notice an agency has not taken yet, which grow
+// without bound for an agency system that only sends, and a scan of them
+// took every dashboard refresh and metrics scrape.
+//
+// Changes arrive after their commits, from different goroutines, so not
+// in commit order: a recipient may acknowledge an event before the send
+// that queued it has added it here. Such a removal leaves a tombstone that
+// the late add consumes. Only events the committing transaction saw in the
+// queue are removed, so every tombstone has its add coming.
+type backlog struct {
+	mu      sync.Mutex
+	pending map[string]map[uint64]pendingDoc // recipient -> queue sequence -> document
+	early   map[uint64]bool                  // removed before their add arrived
+}
+
+// pendingDoc is one document waiting for its recipient.
+type pendingDoc struct {
+	since time.Time // when it was queued
+	doc   string
+}
+
+// queued is one document-carrying queue entry, as a commit reports it.
+type queued struct {
+	code string
+	seq  uint64
+	pendingDoc
+}
+
+func newBacklog() *backlog {
+	return &backlog{pending: map[string]map[uint64]pendingDoc{}, early: map[uint64]bool{}}
+}
+
+// add records committed queue entries.
+func (b *backlog) add(qs ...queued) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, q := range qs {
+		if b.early[q.seq] {
+			delete(b.early, q.seq)
+			continue
+		}
+		m := b.pending[q.code]
+		if m == nil {
+			m = map[uint64]pendingDoc{}
+			b.pending[q.code] = m
+		}
+		m[q.seq] = q.pendingDoc
+	}
+}
+
+// remove records committed removals (acknowledged or withdrawn entries).
+func (b *backlog) remove(qs ...queued) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, q := range qs {
+		m := b.pending[q.code]
+		if _, ok := m[q.seq]; !ok {
+			b.early[q.seq] = true
+			continue
+		}
+		delete(m, q.seq)
+		if len(m) == 0 {
+			delete(b.pending, q.code)
+		}
+	}
+}
+
+// waiting is one recipient's pending documents, oldest queued first.
+type waiting struct {
+	code string
+	docs []pendingDoc
+}
+
+// snapshot copies the backlog, recipients in code order and each one's
+// documents in queue order.
+func (b *backlog) snapshot() []waiting {
+	b.mu.Lock()
+	out := make([]waiting, 0, len(b.pending))
+	for code, m := range b.pending {
+		ks := make([]uint64, 0, len(m))
+		for k := range m {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		docs := make([]pendingDoc, len(ks))
+		for i, k := range ks {
+			docs[i] = m[k]
+		}
+		out = append(out, waiting{code: code, docs: docs})
+	}
+	b.mu.Unlock()
+	slices.SortFunc(out, func(x, y waiting) int { return cmp.Compare(x.code, y.code) })
+	return out
+}
+
+// loadBacklog reads the document-carrying events of every queue: once, at
+// start.
+func loadBacklog(ctx context.Context, st store.Store) (*backlog, error) {
+	b := newBacklog()
+	err := st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
+			i := bytes.IndexByte(k, 0)
+			if i < 0 || len(k) != i+9 {
+				return false, fmt.Errorf("queue key %q: not code NUL sequence", k)
+			}
+			var ev Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return false, fmt.Errorf("queue entry %q: %w", k, err)
+			}
+			if ev.Kind.carriesDocument() {
+				b.add(queued{code: string(k[:i]), seq: binary.BigEndian.Uint64(k[i+1:]), pendingDoc: pendingDoc{since: ev.Time, doc: ev.DocID}})
+			}
+			return true, ctx.Err()
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
