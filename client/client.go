@@ -98,12 +98,14 @@ func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
 		o.timeout = DefaultTimeout
 	}
 	cl := &Client{creds: c, timeout: o.timeout}
+	pool := bufpool.New()
 	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(c.ClientTLS())),
 		grpc.WithChainUnaryInterceptor(cl.deadline),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Message buffers not cleared on every reuse (internal/bufpool).
-		experimental.WithBufferPool(bufpool.New()),
+		experimental.WithBufferPool(pool),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(pool.Codec())),
 	}
 	target := o.address
 	if o.dialer != nil {

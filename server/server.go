@@ -52,6 +52,7 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *S
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{hub: h, log: log, health: health.NewServer(), metrics: m}
+	pool := bufpool.New()
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsConf)),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
@@ -68,7 +69,8 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *S
 		// change in documents/s or in the 1 GiB upload).
 		grpc.ReadBufferSize(4<<10),
 		// Message buffers not cleared on every reuse (internal/bufpool).
-		experimental.BufferPool(bufpool.New()),
+		experimental.BufferPool(pool),
+		grpc.ForceServerCodecV2(pool.Codec()),
 	)
 	ndxpv1.RegisterRegistryServiceServer(s.grpc, &registryService{hub: h})
 	ndxpv1.RegisterDirectoryServiceServer(s.grpc, &directoryService{hub: h})
