@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -98,11 +99,7 @@ func (b *backlog) snapshot() []waiting {
 	b.mu.Lock()
 	out := make([]waiting, 0, len(b.pending))
 	for code, m := range b.pending {
-		ks := make([]uint64, 0, len(m))
-		for k := range m {
-			ks = append(ks, k)
-		}
-		slices.Sort(ks)
+		ks := slices.Sorted(maps.Keys(m))
 		docs := make([]pendingDoc, len(ks))
 		for i, k := range ks {
 			docs[i] = m[k]
