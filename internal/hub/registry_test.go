@@ -68,14 +68,14 @@ func mustCreate(t testing.TB, h *Hub, code, name string, stage Stage) Agency {
 	return a
 }
 
-// fieldOf returns the kind and field of a hub error, or fails the test.
-func fieldOf(t *testing.T, err error) (kind error, field string) {
+// fieldOf returns the field and kind of a hub error, or fails the test.
+func fieldOf(t *testing.T, err error) (field string, kind error) {
 	t.Helper()
 	var he *Error
 	if !errors.As(err, &he) {
 		t.Fatalf("error %v (%T) is not a *hub.Error", err, err)
 	}
-	return he.Kind, he.Field
+	return he.Field, he.Kind
 }
 
 func TestNormalize(t *testing.T) {
@@ -138,7 +138,7 @@ func TestNormalize(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("normalize = %v, want ErrInvalid", err)
 			}
-			if _, field := fieldOf(t, err); field != tt.wantField {
+			if field, _ := fieldOf(t, err); field != tt.wantField {
 				t.Errorf("field = %q, want %q (error %v)", field, tt.wantField, err)
 			}
 			if !strings.HasPrefix(err.Error(), tt.wantField+": ") {
@@ -171,7 +171,7 @@ func TestParseStage(t *testing.T) {
 			t.Errorf("ParseStage(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
 		if err != nil {
-			if kind, field := fieldOf(t, err); kind != ErrInvalid || field != "stage" {
+			if field, kind := fieldOf(t, err); kind != ErrInvalid || field != "stage" {
 				t.Errorf("ParseStage(%q) error kind %v field %q, want ErrInvalid on stage", tt.in, kind, field)
 			}
 		}
@@ -280,7 +280,7 @@ func TestListAgenciesFilters(t *testing.T) {
 			t.Errorf("%s: ListAgencies = %v, want ErrInvalid", tt.name, err)
 			continue
 		}
-		if _, field := fieldOf(t, err); field != tt.wantField {
+		if field, _ := fieldOf(t, err); field != tt.wantField {
 			t.Errorf("%s: field %q, want %q", tt.name, field, tt.wantField)
 		}
 	}
@@ -553,7 +553,7 @@ func TestImportAgenciesIsAtomic(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("ImportAgencies = %v, want ErrNotFound", err)
 	}
-	if _, field := fieldOf(t, err); field != "agencies[2].parent_code" {
+	if field, _ := fieldOf(t, err); field != "agencies[2].parent_code" {
 		t.Errorf("field = %q, want agencies[2].parent_code", field)
 	}
 	got, _, err := h.ListAgencies(t.Context(), AgencyFilter{}, 0, "")
