@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -95,8 +96,9 @@ func prepare(a Attachment) (*body, error) {
 		return nil, err
 	}
 	b.r = &offsetSeeker{rs: rs, base: start}
+	known := false // the size, from the end
 	if end, err := rs.Seek(0, io.SeekEnd); err == nil {
-		b.size = end - start
+		b.size, known = end-start, true
 		if err := b.r.rewind(); err != nil {
 			return nil, err
 		}
@@ -109,12 +111,30 @@ func prepare(a Attachment) (*body, error) {
 	// Small, or a reader that cannot tell its end: read it through once
 	// for the size and the digest.
 	h := sha256.New()
-	n, err := io.Copy(h, rs) // rs itself: a bytes.Reader copies without a buffer
+	n, err := hashBody(h, rs, b.size, known)
 	if err != nil {
 		return nil, fmt.Errorf("attachment %s: %w", a.Name, err)
 	}
 	b.size, b.digest = n, h.Sum(nil)
 	return b, nil
+}
+
+// hashBody copies r into h. Readers that hand over their bytes directly
+// (bytes.Reader, strings.Reader) need no buffer; for others io.Copy would
+// allocate and clear 32 KiB per call, which for a 1 KiB attachment was
+// most of what preparing it cost (4% of a sending agency's CPU in
+// ndxp-bench), so a small body of known size gets a buffer of its size.
+func hashBody(h hash.Hash, r io.Reader, size int64, known bool) (int64, error) {
+	switch r.(type) {
+	case *bytes.Reader, *strings.Reader:
+		return io.Copy(h, r)
+	}
+	if !known || size >= 32<<10 {
+		return io.Copy(h, r)
+	}
+	// size+1: never empty, which CopyBuffer refuses. struct{io.Reader}
+	// hides a WriteTo (os.File's) that would allocate its own buffer.
+	return io.CopyBuffer(h, struct{ io.Reader }{r}, make([]byte, size+1))
 }
 
 func (b *body) close() {
