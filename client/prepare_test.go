@@ -14,7 +14,7 @@ import (
 // bodies and most readers an agency system wraps around its storage.
 type seekOnly struct{ r *bytes.Reader }
 
-func (s seekOnly) Read(p []byte) (int, error)                 { return s.r.Read(p) }
+func (s seekOnly) Read(p []byte) (int, error)                { return s.r.Read(p) }
 func (s seekOnly) Seek(off int64, whence int) (int64, error) { return s.r.Seek(off, whence) }
 
 func TestPrepareHashesSmallBodies(t *testing.T) {
