@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -112,18 +111,20 @@ func (b *backlog) snapshot() []waiting {
 }
 
 // loadBacklog reads the document-carrying events of every queue: once, at
-// start.
-func loadBacklog(ctx context.Context, st store.Store) (*backlog, error) {
-	b := newBacklog()
-	err := st.View(ctx, func(tx store.Tx) error {
+// start. An entry it cannot read (a key not code NUL sequence, an event
+// that does not decode) is skipped and counted, not a reason to refuse to
+// start: such an entry cannot be delivered either, and `ndxpctl check`
+// names it.
+func loadBacklog(ctx context.Context, st store.Store) (b *backlog, skipped int, err error) {
+	b = newBacklog()
+	err = st.View(ctx, func(tx store.Tx) error {
+		skipped = 0
 		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
 			i := bytes.IndexByte(k, 0)
-			if i < 0 || len(k) != i+9 {
-				return false, fmt.Errorf("queue key %q: not code NUL sequence", k)
-			}
 			var ev Event
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return false, fmt.Errorf("queue entry %q: %w", k, err)
+			if i < 0 || len(k) != i+9 || json.Unmarshal(v, &ev) != nil {
+				skipped++
+				return true, ctx.Err()
 			}
 			if ev.Kind.carriesDocument() {
 				b.add(queued{code: string(k[:i]), seq: binary.BigEndian.Uint64(k[i+1:]), pendingDoc: pendingDoc{since: ev.Time, doc: ev.DocID}})
@@ -132,7 +133,7 @@ func loadBacklog(ctx context.Context, st store.Store) (*backlog, error) {
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return b, nil
+	return b, skipped, nil
 }

@@ -221,15 +221,38 @@ func TestBacklogRemovalBeforeAddition(t *testing.T) {
 	}
 }
 
-func TestLoadBacklogRefusesBadKeys(t *testing.T) {
+func TestLoadBacklogSkipsUnreadableEntries(t *testing.T) {
 	h, _ := retentionHub(t, nil)
-	key := binary.BigEndian.AppendUint64([]byte("nonul"), 7)
+	id := send(t, h, "A", []string{codeH41}, body(10, 1))
+	bad := map[string][]byte{
+		string(binary.BigEndian.AppendUint64([]byte("nonul"), 7)): []byte(`{"kind":1}`), // no NUL
+		codeH14 + "\x00short":            []byte(`{"kind":1}`), // sequence not 8 bytes
+		string(queueKey(codeH14, 1<<40)): []byte(`not json`),
+	}
 	if err := h.st.Update(t.Context(), func(tx store.Tx) error {
-		return tx.Put(store.BucketQueue, key, []byte(`{"kind":1}`))
+		for k, v := range bad {
+			if err := tx.Put(store.BucketQueue, []byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadBacklog(t.Context(), h.st); err == nil {
-		t.Fatal("loadBacklog accepted a queue key without NUL")
+	b, skipped, err := loadBacklog(t.Context(), h.st)
+	if err != nil {
+		t.Fatalf("loadBacklog: %v", err)
 	}
+	if skipped != len(bad) {
+		t.Errorf("skipped %d entries, want %d", skipped, len(bad))
+	}
+	if diff := cmp.Diff(map[string][]string{codeH41: {id}}, memoryBacklog(b)); diff != "" {
+		t.Errorf("backlog (-want +got):\n%s", diff)
+	}
+	// And the hub starts on such a store.
+	h2, err := New(t.Context(), h.st, h.files, h.cfg)
+	if err != nil {
+		t.Fatalf("New with unreadable queue entries: %v", err)
+	}
+	h2.Drain()
 }

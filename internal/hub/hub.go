@@ -199,8 +199,12 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		return nil, fmt.Errorf("load presence: %w", err)
 	}
 	h.presence.restore(seen)
-	if h.backlog, err = loadBacklog(ctx, st); err != nil {
+	var badEvents int
+	if h.backlog, badEvents, err = loadBacklog(ctx, st); err != nil {
 		return nil, fmt.Errorf("load queues: %w", err)
+	}
+	if badEvents > 0 {
+		log.Warn("unreadable queue entries skipped; run ndxpctl check", "count", badEvents)
 	}
 	h.presence.onOffline = h.saveLastSeen
 	if err := h.loadTraffic(ctx); err != nil {
