@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,11 +100,6 @@ type hubCollector struct {
 	h         *hub.Hub
 	storeSize func() int64
 
-	mu      sync.Mutex
-	last    hub.Snapshot
-	lastErr error
-	lastAt  time.Time
-
 	sent, delivered, queued, redelivered                 *prometheus.Desc
 	agencies, online, depth, oldest, alerts, size, today *prometheus.Desc
 }
@@ -149,7 +143,9 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.queued, m.QueuedDeliveries.Load())
 	counter(c.redelivered, m.Redeliveries.Load())
 	gauge(c.size, float64(c.storeSize()))
-	s, err := c.snapshot()
+	// The snapshot reads only the hub's memory (hub.Snapshot), so each
+	// scrape takes its own.
+	s, err := c.h.Snapshot(context.Background())
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.depth, err)
 		return
@@ -169,19 +165,6 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range kinds {
 		gauge(c.alerts, float64(n), string(k))
 	}
-}
-
-// snapshot shares one snapshot between scrapes less than a second apart.
-func (c *hubCollector) snapshot() (hub.Snapshot, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.lastAt) > time.Second {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c.last, c.lastErr = c.h.Snapshot(ctx)
-		cancel()
-		c.lastAt = time.Now()
-	}
-	return c.last, c.lastErr
 }
 
 func (m *metrics) handler() http.Handler {
