@@ -99,13 +99,21 @@ func TestSnapshotBacklog(t *testing.T) {
 	clock.Advance(h.cfg.UnackedAfter)
 	s = check("past the alert threshold", map[string]int{codeH14: 1}, 1)
 	var unacked []string
+	kinds := map[AlertKind]bool{}
 	for _, al := range s.Alerts {
+		kinds[al.Kind] = true
+		if want := "UBND tỉnh Cao Bằng"; al.Agency == codeH14 && al.Name != want {
+			t.Errorf("%s alert for %s named %q, want %q", al.Kind, al.Agency, al.Name, want)
+		}
 		if al.Kind == AlertUnacknowledged {
 			unacked = append(unacked, al.Agency+" "+al.Document)
 		}
 	}
 	if diff := cmp.Diff([]string{codeH14 + " " + a}, unacked); diff != "" {
 		t.Errorf("unacknowledged alerts (-want +got):\n%s", diff)
+	}
+	if !kinds[AlertOfflineBacklog] {
+		t.Errorf("no offline-backlog alert for %s, which never subscribed: %v", codeH14, s.Alerts)
 	}
 
 	// A restarted hub rebuilds the same picture from the queues.

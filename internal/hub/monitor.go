@@ -251,6 +251,19 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	now := h.cfg.Now()
 	s := Snapshot{Time: now.UTC(), Overview: h.Overview(), Thresholds: AlertThresholds{UnackedAfter: h.cfg.UnackedAfter}}
+	h.mu.RLock()
+	s.Agencies = make([]AgencyStatus, 0, len(h.index))
+	for code, e := range h.index {
+		s.Agencies = append(s.Agencies, AgencyStatus{Code: code, Name: e.name, Stage: e.stage, Suspended: e.suspended})
+	}
+	h.mu.RUnlock()
+	slices.SortFunc(s.Agencies, func(a, b AgencyStatus) int { return cmp.Compare(a.Code, b.Code) })
+	name := func(code string) string {
+		if i, ok := slices.BinarySearchFunc(s.Agencies, code, func(a AgencyStatus, c string) int { return cmp.Compare(a.Code, c) }); ok {
+			return s.Agencies[i].Name
+		}
+		return ""
+	}
 	type backlogSum struct {
 		n      int
 		oldest time.Time
@@ -264,35 +277,22 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 			}
 			if now.Sub(p.since) >= h.cfg.UnackedAfter {
 				s.Alerts = append(s.Alerts, Alert{
-					Kind: AlertUnacknowledged, Agency: w.code, Document: p.doc, Since: p.since,
+					Kind: AlertUnacknowledged, Agency: w.code, Name: name(w.code), Document: p.doc, Since: p.since,
 					Message: "not acknowledged for " + now.Sub(p.since).Truncate(time.Second).String(),
 				})
 			}
 		}
 		queues[w.code] = b
 	}
-	h.mu.RLock()
-	list := make([]Agency, 0, len(h.index))
-	names := make(map[string]string, len(h.index))
-	for code, e := range h.index {
-		list = append(list, Agency{Code: code, Name: e.name, Stage: e.stage, Suspended: e.suspended})
-		names[code] = e.name
-	}
-	h.mu.RUnlock()
-	slices.SortFunc(list, func(a, b Agency) int { return cmp.Compare(a.Code, b.Code) })
 	h.traffic.mu.Lock()
 	h.traffic.roll(now)
 	s.DocumentsToday, s.DeliveredToday = h.traffic.docs, h.traffic.delivs
-	sent, received := h.traffic.sent, h.traffic.received
-	s.Agencies = make([]AgencyStatus, 0, len(list))
-	for _, a := range list {
-		p := h.presence.get(a.Code)
-		st := AgencyStatus{
-			Code: a.Code, Name: a.Name, Stage: a.Stage, Suspended: a.Suspended,
-			Online: p.Online, ConnectedSince: p.ConnectedSince, LastSeen: p.LastSeen,
-			SentToday: sent[a.Code], ReceivedToday: received[a.Code],
-		}
-		if b, ok := queues[a.Code]; ok {
+	for i := range s.Agencies {
+		st := &s.Agencies[i]
+		p := h.presence.get(st.Code)
+		st.Online, st.ConnectedSince, st.LastSeen = p.Online, p.ConnectedSince, p.LastSeen
+		st.SentToday, st.ReceivedToday = h.traffic.sent[st.Code], h.traffic.received[st.Code]
+		if b, ok := queues[st.Code]; ok {
 			st.Pending, st.OldestPending = b.n, b.oldest
 			s.PendingDeliveries += b.n
 			if s.OldestPending.IsZero() || b.oldest.Before(s.OldestPending) {
@@ -300,19 +300,15 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 			}
 			if !p.Online {
 				s.Alerts = append(s.Alerts, Alert{
-					Kind: AlertOfflineBacklog, Agency: a.Code, Since: b.oldest, Count: b.n,
+					Kind: AlertOfflineBacklog, Agency: st.Code, Name: st.Name, Since: b.oldest, Count: b.n,
 					Message: "offline while documents wait",
 				})
 			}
 		}
-		s.Agencies = append(s.Agencies, st)
 	}
 	h.traffic.mu.Unlock()
 	if !s.OldestPending.IsZero() {
 		s.OldestPendingAge = now.Sub(s.OldestPending).Seconds()
-	}
-	for i := range s.Alerts {
-		s.Alerts[i].Name = names[s.Alerts[i].Agency]
 	}
 	sort.SliceStable(s.Alerts, func(i, j int) bool { return s.Alerts[i].Since.Before(s.Alerts[j].Since) })
 	s.PerMinute = h.traffic.lastHour(now)
