@@ -960,3 +960,43 @@ func TestBrowserManyAgencies(t *testing.T) {
 	t.Logf("a change reached the row %v after the hub reported it (render %s)", time.Since(liveStart).Round(time.Millisecond), renderTime(t, tab))
 	checkConsole(t, console)
 }
+
+// TestBrowserAlerts: an unacknowledged-documents alert reads as one
+// document when it is one, and as a count with the oldest when it groups
+// several (the hub makes one such alert per recipient).
+func TestBrowserAlerts(t *testing.T) {
+	findChrome(t)
+	s := sampleSnapshot(1)
+	s.Alerts = append(s.Alerts,
+		hub.Alert{Kind: hub.AlertUnacknowledged, Agency: "000.00.00.H41", Name: "UBND tỉnh Nghệ An", Document: "01HQWGDY00E2Y6RY04XKQBB40E",
+			Since: t0.Add(-40 * time.Minute), Count: 1234, Message: "1234 documents not acknowledged for over 10m0s, the oldest for 40m0s"},
+		hub.Alert{Kind: hub.AlertUnacknowledged, Agency: "000.00.00.G22", Name: "Văn phòng Chính phủ", Document: "01HQWGFRK04GAN4VV47BQCSQF8",
+			Since: t0.Add(-20 * time.Minute), Count: 1, Message: "not acknowledged for 20m0s"})
+	srv := httptest.NewServer(dashboard.New(&fakeSource{snap: s}, dashboard.Options{MinInterval: 10 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	tab, console := browser(t)
+	if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	type alertLine struct {
+		Code   string `json:"code"`
+		Kind   string `json:"kind"`
+		Detail string `json:"detail"`
+	}
+	lines := waitFor(t, tab, "three alerts", `Array.from(document.querySelectorAll('#alerts li')).map((li) =>
+	  ({ code: li.dataset.code, kind: li.dataset.kind, detail: li.querySelector('.detail').textContent }))`,
+		func(ls []alertLine) bool { return len(ls) == 3 })
+	want := map[string]string{
+		"000.00.00.H41 unacknowledged":  "1.234 văn bản chưa được xác nhận đã nhận, cũ nhất 01HQWGDY00E2Y6RY04XKQBB40E",
+		"000.00.00.G22 unacknowledged":  "Văn bản 01HQWGFRK04GAN4VV47BQCSQF8 chưa được xác nhận đã nhận",
+		"000.00.00.H41 offline_backlog": "1 văn bản đang chờ cơ quan này kết nối",
+	}
+	got := map[string]string{}
+	for _, l := range lines {
+		got[l.Code+" "+l.Kind] = l.Detail
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("alert details (-want +got):\n%s", diff)
+	}
+	checkConsole(t, console)
+}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -86,27 +85,37 @@ func (b *backlog) remove(qs ...queued) {
 	}
 }
 
-// waiting is one recipient's pending documents, oldest queued first.
-type waiting struct {
-	code string
-	docs []pendingDoc
+// recipientBacklog sums up the documents waiting for one recipient.
+type recipientBacklog struct {
+	code      string
+	n         int       // documents waiting
+	oldest    time.Time // when the oldest was queued
+	oldestDoc string    // its id (the first queued, among equally old ones)
+	overdue   int       // how many were queued at or before the cutoff
 }
 
-// snapshot copies the backlog, recipients in code order and each one's
-// documents in queue order.
-func (b *backlog) snapshot() []waiting {
+// summaries sums up each recipient's waiting documents, recipients in code
+// order, counting as overdue those queued at or before cutoff. It walks
+// the documents under the lock without copying them, so its cost is the
+// number waiting, and what it returns is one line per recipient.
+func (b *backlog) summaries(cutoff time.Time) []recipientBacklog {
 	b.mu.Lock()
-	out := make([]waiting, 0, len(b.pending))
+	out := make([]recipientBacklog, 0, len(b.pending))
 	for code, m := range b.pending {
-		ks := slices.Sorted(maps.Keys(m))
-		docs := make([]pendingDoc, len(ks))
-		for i, k := range ks {
-			docs[i] = m[k]
+		r := recipientBacklog{code: code, n: len(m)}
+		var oldestSeq uint64
+		for seq, p := range m {
+			if r.oldestDoc == "" || p.since.Before(r.oldest) || (p.since.Equal(r.oldest) && seq < oldestSeq) {
+				r.oldest, r.oldestDoc, oldestSeq = p.since, p.doc, seq
+			}
+			if !p.since.After(cutoff) {
+				r.overdue++
+			}
 		}
-		out = append(out, waiting{code: code, docs: docs})
+		out = append(out, r)
 	}
 	b.mu.Unlock()
-	slices.SortFunc(out, func(x, y waiting) int { return cmp.Compare(x.code, y.code) })
+	slices.SortFunc(out, func(x, y recipientBacklog) int { return cmp.Compare(x.code, y.code) })
 	return out
 }
 

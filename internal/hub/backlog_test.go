@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -40,10 +42,12 @@ func queueBacklog(t *testing.T, h *Hub) map[string][]string {
 
 // memoryBacklog is the in-memory backlog in the same shape.
 func memoryBacklog(b *backlog) map[string][]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	out := map[string][]string{}
-	for _, w := range b.snapshot() {
-		for _, p := range w.docs {
-			out[w.code] = append(out[w.code], p.doc)
+	for code, m := range b.pending {
+		for _, seq := range slices.Sorted(maps.Keys(m)) { // queue order
+			out[code] = append(out[code], m[seq].doc)
 		}
 	}
 	return out
@@ -263,4 +267,66 @@ func TestLoadBacklogSkipsUnreadableEntries(t *testing.T) {
 		t.Fatalf("New with unreadable queue entries: %v", err)
 	}
 	h2.Drain()
+}
+
+// TestUnacknowledgedAlertsAreGrouped: a recipient's overdue documents make
+// one alert naming the oldest and counting them all, so an agency down for
+// a day is one line, not one per document.
+func TestUnacknowledgedAlertsAreGrouped(t *testing.T) {
+	h, clock := retentionHub(t, nil)
+	after := h.cfg.UnackedAfter
+	start := h.now()
+	var h41 []string
+	for i := range 4 { // queued at start, +1m, +2m, +3m
+		h41 = append(h41, send(t, h, fmt.Sprint("H41 ", i), []string{codeH41}, body(10, byte(i))))
+		clock.Advance(time.Minute)
+	}
+	h14 := send(t, h, "H14", []string{codeH14}, body(10, 9)) // +4m
+
+	type line struct {
+		Agency, Document, Message string
+		Since                     time.Time
+		Count                     int
+	}
+	unacked := func(step string, wantPending map[string]int) []line {
+		t.Helper()
+		s, err := h.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantPending, pendingOf(s)); diff != "" {
+			t.Errorf("%s: pending per agency (-want +got):\n%s", step, diff)
+		}
+		var out []line
+		for _, al := range s.Alerts {
+			if al.Kind == AlertUnacknowledged {
+				out = append(out, line{al.Agency, al.Document, al.Message, al.Since, al.Count})
+			}
+		}
+		return out
+	}
+
+	// The cutoff falls on the third of H41's documents: three overdue.
+	clock.Advance(after - 2*time.Minute)
+	want := []line{{codeH41, h41[0], fmt.Sprintf("3 documents not acknowledged for over %s, the oldest for %s", after, after+2*time.Minute), start, 3}}
+	if diff := cmp.Diff(want, unacked("three overdue", map[string]int{codeH41: 4, codeH14: 1})); diff != "" {
+		t.Errorf("three overdue at H41 (-want +got):\n%s", diff)
+	}
+
+	// Acknowledging the oldest moves the alert to the next one.
+	ack(t, h, h41[0], codeH41)
+	want = []line{{codeH41, h41[1], fmt.Sprintf("2 documents not acknowledged for over %s, the oldest for %s", after, after+time.Minute), start.Add(time.Minute), 2}}
+	if diff := cmp.Diff(want, unacked("oldest acknowledged", map[string]int{codeH41: 3, codeH14: 1})); diff != "" {
+		t.Errorf("after the oldest was acknowledged (-want +got):\n%s", diff)
+	}
+
+	// Later everything is overdue: one alert per recipient, oldest first.
+	clock.Advance(10 * time.Minute)
+	want = []line{
+		{codeH41, h41[1], fmt.Sprintf("3 documents not acknowledged for over %s, the oldest for %s", after, after+11*time.Minute), start.Add(time.Minute), 3},
+		{codeH14, h14, "not acknowledged for " + (after + 8*time.Minute).String(), start.Add(4 * time.Minute), 1},
+	}
+	if diff := cmp.Diff(want, unacked("all overdue", map[string]int{codeH41: 3, codeH14: 1})); diff != "" {
+		t.Errorf("all overdue (-want +got):\n%s", diff)
+	}
 }

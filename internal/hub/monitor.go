@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -57,7 +58,8 @@ type AlertKind string
 
 // Alert kinds.
 const (
-	// AlertUnacknowledged: a recipient has not acknowledged a document in time.
+	// AlertUnacknowledged: a recipient has not acknowledged documents in
+	// time; one alert per recipient, naming the oldest.
 	AlertUnacknowledged AlertKind = "unacknowledged"
 	// AlertOfflineBacklog: an agency is offline while documents wait for it.
 	AlertOfflineBacklog AlertKind = "offline_backlog"
@@ -68,9 +70,9 @@ type Alert struct {
 	Kind     AlertKind `json:"kind"`
 	Agency   string    `json:"agency"`
 	Name     string    `json:"name"`
-	Document string    `json:"document,omitempty"`
+	Document string    `json:"document,omitempty"` // unacknowledged: the oldest document
 	Since    time.Time `json:"since"`
-	Count    int       `json:"count,omitempty"`
+	Count    int       `json:"count,omitempty"` // unacknowledged: documents overdue; offline: documents waiting
 	Message  string    `json:"message"`
 }
 
@@ -264,25 +266,19 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 		}
 		return ""
 	}
-	type backlogSum struct {
-		n      int
-		oldest time.Time
-	}
-	queues := map[string]backlogSum{}
-	for _, w := range h.backlog.snapshot() {
-		b := backlogSum{n: len(w.docs)}
-		for _, p := range w.docs {
-			if b.oldest.IsZero() || p.since.Before(b.oldest) {
-				b.oldest = p.since
-			}
-			if now.Sub(p.since) >= h.cfg.UnackedAfter {
-				s.Alerts = append(s.Alerts, Alert{
-					Kind: AlertUnacknowledged, Agency: w.code, Name: name(w.code), Document: p.doc, Since: p.since,
-					Message: "not acknowledged for " + now.Sub(p.since).Truncate(time.Second).String(),
-				})
-			}
+	// One alert per recipient with overdue documents, naming the oldest and
+	// counting the rest: one per document would put 100,000 alerts in
+	// every refresh when an agency's system has been down for a day, and
+	// the snapshot would outgrow a gRPC message.
+	queues := map[string]recipientBacklog{}
+	for _, r := range h.backlog.summaries(now.Add(-h.cfg.UnackedAfter)) {
+		queues[r.code] = r
+		if r.overdue > 0 {
+			s.Alerts = append(s.Alerts, Alert{
+				Kind: AlertUnacknowledged, Agency: r.code, Name: name(r.code), Document: r.oldestDoc,
+				Since: r.oldest, Count: r.overdue, Message: unackedMessage(r.overdue, h.cfg.UnackedAfter, now.Sub(r.oldest)),
+			})
 		}
-		queues[w.code] = b
 	}
 	h.traffic.mu.Lock()
 	h.traffic.roll(now)
@@ -316,6 +312,15 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 		s.Alerts = []Alert{}
 	}
 	return s, nil
+}
+
+// unackedMessage describes an unacknowledged-documents alert.
+func unackedMessage(n int, after, oldest time.Duration) string {
+	age := oldest.Truncate(time.Second).String()
+	if n == 1 {
+		return "not acknowledged for " + age
+	}
+	return fmt.Sprintf("%d documents not acknowledged for over %s, the oldest for %s", n, after, age)
 }
 
 // RecentDocuments returns the newest documents an agency sent or

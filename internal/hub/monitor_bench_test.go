@@ -32,3 +32,25 @@ func BenchmarkSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSnapshotOverdue: a recipient down for long, with every document
+// waiting for it past the alert threshold.
+func BenchmarkSnapshotOverdue(b *testing.B) {
+	const waiting = 20000
+	h, clock := retentionHub(b, nil)
+	for i := range waiting {
+		send(b, h, fmt.Sprint("waiting ", i), []string{codeH14}, body(10, byte(i)))
+	}
+	clock.Advance(h.cfg.UnackedAfter)
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := h.Snapshot(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.PendingDeliveries != waiting {
+			b.Fatalf("PendingDeliveries %d, want %d", s.PendingDeliveries, waiting)
+		}
+		b.ReportMetric(float64(len(s.Alerts)), "alerts")
+	}
+}

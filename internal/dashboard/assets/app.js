@@ -394,6 +394,9 @@
       const detail = el('span', 'detail');
       if (al.kind === 'offline_backlog') {
         detail.textContent = fmtInt(al.count) + ' văn bản đang chờ cơ quan này kết nối';
+      } else if ((al.count || 1) > 1) {
+        detail.append(document.createTextNode(fmtInt(al.count) + ' văn bản chưa được xác nhận đã nhận, cũ nhất '),
+          el('span', 'mono', al.document || ''));
       } else {
         detail.append(document.createTextNode('Văn bản '), el('span', 'mono', al.document || ''),
           document.createTextNode(' chưa được xác nhận đã nhận'));

@@ -29,7 +29,8 @@ type AlertKind int32
 const (
 	// ALERT_KIND_UNSPECIFIED is never sent.
 	AlertKind_ALERT_KIND_UNSPECIFIED AlertKind = 0
-	// ALERT_KIND_UNACKNOWLEDGED: a recipient has not acknowledged a document in time.
+	// ALERT_KIND_UNACKNOWLEDGED: a recipient has not acknowledged documents in
+	// time; one alert per recipient, naming the oldest and counting them.
 	AlertKind_ALERT_KIND_UNACKNOWLEDGED AlertKind = 1
 	// ALERT_KIND_OFFLINE_BACKLOG: an agency is offline while documents wait for it.
 	AlertKind_ALERT_KIND_OFFLINE_BACKLOG AlertKind = 2
@@ -267,11 +268,13 @@ type Alert struct {
 	AgencyCode string `protobuf:"bytes,2,opt,name=agency_code,json=agencyCode,proto3" json:"agency_code,omitempty"`
 	// AgencyName is its name.
 	AgencyName string `protobuf:"bytes,3,opt,name=agency_name,json=agencyName,proto3" json:"agency_name,omitempty"`
-	// DocumentId is the document concerned, for unacknowledged documents.
+	// DocumentId is the oldest unacknowledged document, for unacknowledged
+	// documents.
 	DocumentId string `protobuf:"bytes,4,opt,name=document_id,json=documentId,proto3" json:"document_id,omitempty"`
 	// SinceTime is when the condition began.
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
-	// Count is how many documents wait, for offline agencies.
+	// Count is how many documents are overdue (unacknowledged documents) or
+	// wait (offline agencies).
 	Count int32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
 	// Message describes the alert.
 	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
