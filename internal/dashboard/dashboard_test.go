@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -999,4 +1000,64 @@ func TestBrowserAlerts(t *testing.T) {
 		t.Errorf("alert details (-want +got):\n%s", diff)
 	}
 	checkConsole(t, console)
+}
+
+// slowSource takes its time over each snapshot, as a hub with a large
+// registry does, and counts them.
+type slowSource struct {
+	*fakeSource
+	took  time.Duration
+	taken atomic.Int32
+}
+
+func (s *slowSource) Snapshot(ctx context.Context) (hub.Snapshot, error) {
+	s.taken.Add(1)
+	time.Sleep(s.took)
+	return s.fakeSource.Snapshot(ctx)
+}
+
+// TestEventsPaceWithSnapshotCost: under a steady stream of changes, a
+// viewer waits ten times what a snapshot takes before the next one, not
+// just MinInterval, so a costly snapshot is not taken back to back.
+func TestEventsPaceWithSnapshotCost(t *testing.T) {
+	src := &slowSource{fakeSource: &fakeSource{snap: sampleSnapshot(1)}, took: 40 * time.Millisecond}
+	srv := httptest.NewServer(dashboard.New(src, dashboard.Options{MinInterval: 10 * time.Millisecond, Heartbeat: time.Hour}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	events := make(chan sseEvent, 64)
+	go readEvents(res.Body, events)
+
+	// Changes every 5 ms for 1.5 s. Paced by MinInterval alone a snapshot
+	// would follow every 50 ms (30 in all); paced by their cost, every
+	// 440 ms or more (at most 4: at 0, and after 0.44, 0.88 and 1.32 s).
+	stop := time.After(1500 * time.Millisecond)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	got := 0
+	for done := false; !done; {
+		select {
+		case <-tick.C:
+			src.poke()
+		case _, ok := <-events:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			got++
+		case <-stop:
+			done = true
+		}
+	}
+	if got < 2 || got > 4 {
+		t.Errorf("%d snapshots pushed in 1.5 s of steady changes (%d taken), want 2 to 4", got, src.taken.Load())
+	}
 }
