@@ -54,3 +54,30 @@ func BenchmarkSnapshotOverdue(b *testing.B) {
 		b.ReportMetric(float64(len(s.Alerts)), "alerts")
 	}
 }
+
+// BenchmarkSnapshotAgencies: the picture of a large registry, one line per
+// agency (what the dashboard shows).
+func BenchmarkSnapshotAgencies(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("agencies=%d", n), func(b *testing.B) {
+			h, _ := retentionHub(b, nil)
+			list := make([]Agency, n)
+			for i := range list {
+				list[i] = Agency{Code: fmt.Sprintf("%03d.%02d.00.H47", i%1000, i/1000), Name: fmt.Sprintf("UBND xã số %d", i), Stage: StagePilot}
+			}
+			if _, err := h.ImportAgencies(b.Context(), list); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := h.Snapshot(b.Context())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(s.Agencies) < n {
+					b.Fatalf("%d agencies, want at least %d", len(s.Agencies), n)
+				}
+			}
+		})
+	}
+}
