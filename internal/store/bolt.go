@@ -272,14 +272,16 @@ func replay(db *bolt.DB, recs []walRecord, applied uint64) (uint64, error) {
 			n++
 		}
 		err := db.Update(func(tx *bolt.Tx) error {
+			var all []op
 			for _, r := range recs[:n] {
 				ops, err := decodeOps(r.payload)
 				if err != nil {
 					return fmt.Errorf("record %d: %w", r.lsn, err)
 				}
-				if err := applyOps(tx, ops); err != nil {
-					return fmt.Errorf("record %d: %w", r.lsn, err)
-				}
+				all = append(all, ops...)
+			}
+			if err := applyOps(tx, all); err != nil {
+				return fmt.Errorf("records %d to %d: %w", recs[0].lsn, recs[n-1].lsn, err)
 			}
 			return setApplied(tx, recs[n-1].lsn)
 		})
@@ -644,11 +646,17 @@ func (s *Bolt) applyOnce() error {
 	start := time.Now()
 	ops := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		n := 0
 		for _, r := range recs {
-			if err := applyOps(tx, r.ops); err != nil {
-				return err
-			}
-			ops += len(r.ops)
+			n += len(r.ops)
+		}
+		all := make([]op, 0, n) // a copy: applyOps sorts it
+		for _, r := range recs {
+			all = append(all, r.ops...)
+		}
+		ops = len(all)
+		if err := applyOps(tx, all); err != nil {
+			return err
 		}
 		return setApplied(tx, recs[len(recs)-1].lsn)
 	})

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -46,5 +47,39 @@ func BenchmarkUpdateParallel(b *testing.B) {
 	c1, u1 := s.Stats()
 	if u1 > u0 {
 		b.ReportMetric(float64(c1-c0)/float64(u1-u0), "fsyncs/op")
+	}
+}
+
+// BenchmarkApplyBulk is one transaction adding many keys to one bucket in
+// no particular order (a registry import), until the applier has copied it
+// into the file (Close waits for that).
+func BenchmarkApplyBulk(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			val := make([]byte, 200)
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := store.OpenBolt(filepath.Join(b.TempDir(), "ndxp.db"), store.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				err = s.Update(context.Background(), func(tx store.Tx) error {
+					for i := range n {
+						// A multiplicative hash: every key once, scattered.
+						k := binary.BigEndian.AppendUint32(nil, uint32(i)*2654435761)
+						if err := tx.Put(store.BucketAgencies, k, val); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

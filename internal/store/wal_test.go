@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -276,4 +277,96 @@ func checkAgainst(t *testing.T, s store.Store, model map[string]string, rng *ran
 			t.Errorf("Get(%s) = %q, %v; want %q, %v", k, v, ok, mv, mok)
 		}
 	}
+}
+
+// TestApplyKeepsLastWrite: the applier and the replay at open apply a batch
+// of log records sorted by key; whatever the order of the writes, the file
+// must end as the log says, the last write to each key winning.
+func TestApplyKeepsLastWrite(t *testing.T) {
+	for _, how := range []string{"applied at close", "replayed after a crash"} {
+		t.Run(how, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ndxp.db")
+			s, err := store.OpenBolt(path, lazy) // every record in one batch
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, uint64(len(how))))
+			buckets := []store.Bucket{store.BucketAgencies, store.BucketQueue}
+			want := map[store.Bucket]map[string]string{store.BucketAgencies: {}, store.BucketQueue: {}}
+			var seq uint64
+			for r := range 300 { // records
+				err := s.Update(context.Background(), func(tx store.Tx) error {
+					for i := range 1 + rng.IntN(8) { // writes in one record, same keys included
+						b := buckets[rng.IntN(len(buckets))]
+						k := fmt.Sprintf("k%02d", rng.IntN(40))
+						switch rng.IntN(5) {
+						case 0:
+							if err := tx.Delete(b, []byte(k)); err != nil {
+								return err
+							}
+							delete(want[b], k)
+						case 1:
+							n, err := tx.NextSequence(store.BucketQueue)
+							if err != nil {
+								return err
+							}
+							seq = n
+						default:
+							v := fmt.Sprintf("r%d.%d", r, i)
+							if err := tx.Put(b, []byte(k), []byte(v)); err != nil {
+								return err
+							}
+							want[b][k] = v
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if how == "applied at close" {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(store.WALDir(path)); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("log left after a clean close: %v", err)
+				}
+			} else {
+				s.Crash()
+			}
+			s = openWith(t, path, store.Options{})
+			for _, b := range buckets {
+				got := map[string]string{}
+				if err := s.View(context.Background(), func(tx store.Tx) error {
+					return tx.Scan(b, nil, nil, func(k, v []byte) (bool, error) {
+						got[string(k)] = string(v)
+						return true, nil
+					})
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if !maps.Equal(want[b], got) {
+					t.Errorf("bucket %s: %d keys, want %d; differ at %v", b, len(got), len(want[b]), firstDiff(want[b], got))
+				}
+			}
+			if n := nextSeq(t, s); n != seq+1 {
+				t.Errorf("next sequence %d, want %d", n, seq+1)
+			}
+		})
+	}
+}
+
+func firstDiff(want, got map[string]string) string {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if got[k] != want[k] {
+			return fmt.Sprintf("%s: got %q, want %q", k, got[k], want[k])
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			return fmt.Sprintf("%s: got %q, want none", k, got[k])
+		}
+	}
+	return "nothing"
 }
