@@ -330,3 +330,44 @@ func TestUnacknowledgedAlertsAreGrouped(t *testing.T) {
 		t.Errorf("all overdue (-want +got):\n%s", diff)
 	}
 }
+
+// TestSnapshotAgenciesFollowTheRegistry: the snapshot's agency lines stay
+// in code order and current as agencies are created, imported and changed
+// after a snapshot was taken (the sorted code list is kept between them).
+func TestSnapshotAgenciesFollowTheRegistry(t *testing.T) {
+	h, _ := retentionHub(t, nil)
+	lines := func() (codes, names []string) {
+		t.Helper()
+		s, err := h.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range s.Agencies {
+			codes, names = append(codes, a.Code), append(names, a.Name)
+		}
+		if !slices.IsSorted(codes) {
+			t.Errorf("agency lines out of order: %v", codes)
+		}
+		return codes, names
+	}
+	before, _ := lines()
+	mustCreate(t, h, "000.00.00.A01", "Cơ quan đứng đầu danh sách", StagePilot)
+	if _, err := h.ImportAgencies(t.Context(), []Agency{
+		{Code: "000.00.00.H20", Name: "Cơ quan giữa danh sách", Stage: StagePilot},
+		{Code: "999.99.99.Z99", Name: "Cơ quan cuối danh sách", Stage: StagePending},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	renamed := "Tên mới của cơ quan"
+	if _, err := h.UpdateAgency(t.Context(), before[0], AgencyUpdate{Name: &renamed}); err != nil {
+		t.Fatal(err)
+	}
+	codes, names := lines()
+	want := slices.Sorted(slices.Values(append(slices.Clone(before), "000.00.00.A01", "000.00.00.H20", "999.99.99.Z99")))
+	if diff := cmp.Diff(want, codes); diff != "" {
+		t.Errorf("agency lines after registrations (-want +got):\n%s", diff)
+	}
+	if i := slices.Index(codes, before[0]); i < 0 || names[i] != renamed {
+		t.Errorf("%s named %q in the snapshot, want %q", before[0], names[max(i, 0)], renamed)
+	}
+}

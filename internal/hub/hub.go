@@ -120,6 +120,7 @@ type Hub struct {
 	// mu guards the in-memory state rebuilt from the store at start.
 	mu      sync.RWMutex
 	index   map[string]indexEntry // code -> what authorization and counts need
+	codes   []string              // index's codes in order, or nil after a code was added (see sortedCodes)
 	revoked map[string]bool       // credential serials revoked
 	certs   certIdentities        // identities parsed from live certificates
 

@@ -253,13 +253,14 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	now := h.cfg.Now()
 	s := Snapshot{Time: now.UTC(), Overview: h.Overview(), Thresholds: AlertThresholds{UnackedAfter: h.cfg.UnackedAfter}}
+	codes := h.sortedCodes()
+	s.Agencies = make([]AgencyStatus, 0, len(codes))
 	h.mu.RLock()
-	s.Agencies = make([]AgencyStatus, 0, len(h.index))
-	for code, e := range h.index {
+	for _, code := range codes {
+		e := h.index[code]
 		s.Agencies = append(s.Agencies, AgencyStatus{Code: code, Name: e.name, Stage: e.stage, Suspended: e.suspended})
 	}
 	h.mu.RUnlock()
-	slices.SortFunc(s.Agencies, func(a, b AgencyStatus) int { return cmp.Compare(a.Code, b.Code) })
 	name := func(code string) string {
 		if i, ok := slices.BinarySearchFunc(s.Agencies, code, func(a AgencyStatus, c string) int { return cmp.Compare(a.Code, c) }); ok {
 			return s.Agencies[i].Name

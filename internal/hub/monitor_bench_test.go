@@ -2,7 +2,10 @@ package hub
 
 import (
 	"fmt"
+	"io"
 	"testing"
+
+	"github.com/ndxp/ndxp/internal/store"
 )
 
 // BenchmarkSnapshot takes the monitoring picture of a hub whose queues
@@ -66,6 +69,11 @@ func BenchmarkSnapshotAgencies(b *testing.B) {
 				list[i] = Agency{Code: fmt.Sprintf("%03d.%02d.00.H47", i%1000, i/1000), Name: fmt.Sprintf("UBND xã số %d", i), Stage: StagePilot}
 			}
 			if _, err := h.ImportAgencies(b.Context(), list); err != nil {
+				b.Fatal(err)
+			}
+			// Wait until the import is in the file: the applier would
+			// otherwise run during the timed loop.
+			if err := h.st.Snapshot(b.Context(), func(store.Tx, int64, func(io.Writer) (int64, error)) error { return nil }); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
