@@ -40,8 +40,13 @@ type Options struct {
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 	// MinInterval is the least time between two pushed snapshots (default
-	// 250 ms); it grows to ten times what a snapshot takes (see paceFactor).
+	// 250 ms).
 	MinInterval time.Duration
+	// Pacing: after a change, a viewer also waits at least Pacing times
+	// what the last snapshot took to take and encode (default
+	// DefaultPacing), so keeping it live costs at most about 1/Pacing of a
+	// core however large the registry.
+	Pacing float64
 	// Heartbeat is the longest time between two pushed snapshots (default 5 s),
 	// so ages and "last seen" stay fresh without any change.
 	Heartbeat time.Duration
@@ -58,20 +63,20 @@ type handler struct {
 	cost     time.Duration // what the last snapshot took to take and encode
 }
 
-// paceFactor: after a change, a viewer waits at least this many times what
-// the last snapshot took before asking for the next. A snapshot grows with
-// the registry (encoding alone takes about 16 ms for 10,000 agencies and
+// DefaultPacing is Options.Pacing's default. A snapshot grows with the
+// registry (encoding alone takes about 16 ms for 10,000 agencies and
 // 145 ms for 100,000), and under steady traffic every change is followed
-// by one, so without this an open dashboard on a large registry would keep
-// most of a core busy; with it each viewer costs at most about a tenth of
-// one, and pushes slow down instead (1.5 s or more apart for 100,000).
-const paceFactor = 10
+// by one, so paced by MinInterval alone an open dashboard on a large
+// registry kept most of a core busy; paced at ten times its cost, each
+// viewer takes at most about a tenth of one, and pushes slow down instead
+// (1.5 s or more apart for 100,000 agencies).
+const DefaultPacing = 10
 
 // pace is how long a viewer waits after a change before its next snapshot.
 func (h *handler) pace() time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return max(h.opts.MinInterval, paceFactor*h.cost)
+	return max(h.opts.MinInterval, time.Duration(h.opts.Pacing*float64(h.cost)))
 }
 
 // New returns the dashboard's HTTP handler.
@@ -81,6 +86,9 @@ func New(src Source, opts Options) http.Handler {
 	}
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = 250 * time.Millisecond
+	}
+	if opts.Pacing <= 0 {
+		opts.Pacing = DefaultPacing
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 5 * time.Second

@@ -788,7 +788,7 @@ func TestBrowserAgainstRealHub(t *testing.T) {
 
 // bigSnapshot is a registry of n agencies with Vietnamese names: every
 // tenth is in Đà Nẵng, every tenth (offset 5) in Đắk Lắk.
-func bigSnapshot(n int, onlineExtra string) hub.Snapshot {
+func bigSnapshot(n int, onlineExtra, offlineExtra string) hub.Snapshot {
 	provinces := []string{"Hà Nội", "Đà Nẵng", "Nghệ An", "Cao Bằng", "Quảng Nam", "Đắk Lắk", "Thừa Thiên Huế", "Cần Thơ", "Lào Cai", "Bà Rịa - Vũng Tàu"}
 	communes := []string{"Hòa Bình", "Tân Phú", "Xuân Trường", "Phước Lộc", "Điện Biên", "Sơn Thủy", "Mỹ Hưng", "Ea Kar"}
 	now := time.Now().UTC()
@@ -807,6 +807,9 @@ func bigSnapshot(n int, onlineExtra string) hub.Snapshot {
 		}
 		if a.Code == onlineExtra {
 			a.Online = true
+		}
+		if a.Code == offlineExtra {
+			a.Online = false
 		}
 		if i%13 == 0 {
 			a.Pending = i%5 + 1
@@ -847,11 +850,17 @@ func renderTime(t *testing.T, tab context.Context) string {
 // TestBrowserManyAgencies drives search, filters, sorting and a live
 // update on a registry of 10,000 agencies (a fake source; the hub is not
 // needed to check the page), and logs how long the page takes.
+// TestBrowserManyAgencies: the registry of the whole state (100,000
+// agencies) can be searched, filtered and sorted, and live changes reach
+// it; the table holds a page of rows at a time (1,000, more on request).
 func TestBrowserManyAgencies(t *testing.T) {
 	findChrome(t)
-	const n = 10000
-	f := &fakeSource{snap: bigSnapshot(n, "")}
-	srv := httptest.NewServer(dashboard.New(f, dashboard.Options{MinInterval: 10 * time.Millisecond}))
+	const n, page = 100000, 1000
+	f := &fakeSource{snap: bigSnapshot(n, "", "")}
+	// Pacing 1: a snapshot of 100,000 agencies takes over a second to
+	// encode under the race detector, which paced tenfold would outlast
+	// the waits below (TestEventsPaceWithSnapshotCost covers the pacing).
+	srv := httptest.NewServer(dashboard.New(f, dashboard.Options{MinInterval: 10 * time.Millisecond, Pacing: 1}))
 	t.Cleanup(srv.Close)
 	tab, console := browser(t)
 
@@ -859,18 +868,25 @@ func TestBrowserManyAgencies(t *testing.T) {
 	if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/")); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
-	waitFor(t, tab, "10,000 rows", `document.querySelectorAll('#agencies tbody tr').length`, func(k int) bool { return k == n })
-	t.Logf("%d rows shown %v after navigation (first render %s)", n, time.Since(loadStart).Round(time.Millisecond), renderTime(t, tab))
-	if got, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('count-total').textContent`)); err != nil || got != "10.000" {
-		t.Errorf("count-total = %q (err %v), want \"10.000\"", got, err)
+	const counts = `[document.querySelectorAll('#agencies tbody tr').length, Number(document.getElementById('agencies').getAttribute('aria-rowcount')) - 1]`
+	waitFor(t, tab, "the first page of rows", counts, func(k [2]int) bool { return k == [2]int{page, n} })
+	t.Logf("%d of %d rows shown %v after navigation (first render %s)", page, n, time.Since(loadStart).Round(time.Millisecond), renderTime(t, tab))
+	if got, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('count-total').textContent`)); err != nil || got != "100.000" {
+		t.Errorf("count-total = %q (err %v), want \"100.000\"", got, err)
+	}
+	more, err := chromedp.Run(tab, chromedp.Evaluate[string](`(() => { const b = document.getElementById('more-rows'); return b.hidden ? '' : b.textContent; })()`))
+	if err != nil || more != "Hiện thêm 1.000 dòng" {
+		t.Errorf("more-rows button %q (err %v), want \"Hiện thêm 1.000 dòng\"", more, err)
 	}
 
 	type result struct {
-		MS    float64  `json:"ms"`
-		Rows  int      `json:"rows"`
-		First []string `json:"first"`
-		Names []string `json:"names"`
+		MS       float64  `json:"ms"`
+		Rows     int      `json:"rows"`     // in the table
+		Matching int      `json:"matching"` // passing the filters
+		First    []string `json:"first"`
+		Names    []string `json:"names"`
 	}
+	limit := page // rows the table should hold at most
 	// act runs a page action and measures it up to the next layout.
 	act := func(what, js string) result {
 		t.Helper()
@@ -880,14 +896,17 @@ func TestBrowserManyAgencies(t *testing.T) {
 		  document.body.getBoundingClientRect();
 		  const ms = performance.now() - t;
 		  const trs = Array.from(document.querySelectorAll('#agencies tbody tr'));
-		  return { ms, rows: trs.length,
+		  return { ms, rows: trs.length, matching: Number(document.getElementById('agencies').getAttribute('aria-rowcount')) - 1,
 		    first: trs.slice(0, 3).map((tr) => tr.cells[5].textContent),
 		    names: trs.slice(0, 50).map((tr) => tr.cells[1].textContent) };
 		})()`))
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		t.Logf("%-34s %4d rows in %6.1f ms", what, r.Rows, r.MS)
+		t.Logf("%-34s %6d matching, %4d rows in %6.1f ms", what, r.Matching, r.Rows, r.MS)
+		if want := min(r.Matching, limit); r.Rows != want {
+			t.Errorf("%s: %d rows in the table, want %d (of %d matching)", what, r.Rows, want, r.Matching)
+		}
 		return r
 	}
 	search := func(q string) string {
@@ -909,11 +928,12 @@ func TestBrowserManyAgencies(t *testing.T) {
 		{"dak lak", n / 10, "Đắk Lắk"},  // đ has no decomposition: it must still fold to d
 		{"hoà bình", n / 8, "Hòa Bình"}, // the other accent placement finds it through the folded form
 		{"123.04.00", 1, ""},            // by code
+		{"123.04", 1, ""},               // by part of a code
 		{"không có ở đâu", 0, ""},       // nothing
 	} {
 		r := act("search "+strconv.Quote(tc.q), search(tc.q))
-		if r.Rows != tc.want {
-			t.Errorf("search %q: %d rows, want %d", tc.q, r.Rows, tc.want)
+		if r.Matching != tc.want {
+			t.Errorf("search %q: %d matching, want %d", tc.q, r.Matching, tc.want)
 		}
 		for _, name := range r.Names {
 			if !strings.Contains(name, tc.contains) {
@@ -934,30 +954,38 @@ func TestBrowserManyAgencies(t *testing.T) {
 			}
 		}
 	}
-	if r := act("filter stage=production", selectJS("filter-stage", "production")); r.Rows != production {
-		t.Errorf("filter production: %d rows, want %d", r.Rows, production)
+	if r := act("filter stage=production", selectJS("filter-stage", "production")); r.Matching != production {
+		t.Errorf("filter production: %d matching, want %d", r.Matching, production)
 	}
-	if r := act("filter online=online", selectJS("filter-online", "online")); r.Rows != productionOnline {
-		t.Errorf("filter production+online: %d rows, want %d", r.Rows, productionOnline)
+	if r := act("filter online=online", selectJS("filter-online", "online")); r.Matching != productionOnline {
+		t.Errorf("filter production+online: %d matching, want %d", r.Matching, productionOnline)
 	}
 	act("filter stage=all", selectJS("filter-stage", ""))
 	act("filter online=all", selectJS("filter-online", ""))
 
 	clickSort := `document.querySelector('#agencies th[data-sort="pending"] button').click()`
-	if r := act("sort by pending (desc)", clickSort); r.Rows != n || r.First[0] != "5" {
+	if r := act("sort by pending (desc)", clickSort); r.Matching != n || r.First[0] != "5" {
 		t.Errorf("sort by pending: first rows %v, want the largest backlog (5) first", r.First)
 	}
 	if r := act("sort by pending (asc)", clickSort); r.First[0] != "0" {
 		t.Errorf("sort by pending again: first rows %v, want 0 first", r.First)
 	}
 	act("sort by name", `document.querySelector('#agencies th[data-sort="name"] button').click()`)
+	limit = 2 * page
+	act("show more", `document.getElementById('more-rows').click()`)
+	limit = page // a new order starts from one page again
+	act("sort by code", `document.querySelector('#agencies th[data-sort="code"] button').click()`)
 
-	// A live change reaches one row among 10,000.
-	target := "001.00.00.H47" // i = 1: offline in bigSnapshot
-	liveStart := time.Now()
-	f.set(bigSnapshot(n, target))
+	// A live change reaches one row among 100,000 (the first in code order).
+	target := "000.00.00.H47" // i = 0: online in bigSnapshot, offline here
+	f.set(bigSnapshot(n, "", target))
 	f.poke()
-	waitFor(t, tab, "live update", `document.querySelector('#agencies tbody tr[data-code="`+target+`"] td.online')?.dataset.online === 'true'`, func(b bool) bool { return b })
+	onlineCell := `document.querySelector('#agencies tbody tr[data-code="` + target + `"]')?.cells[3].dataset.online`
+	waitFor(t, tab, "live update (offline)", onlineCell, func(v string) bool { return v == "false" })
+	liveStart := time.Now()
+	f.set(bigSnapshot(n, target, ""))
+	f.poke()
+	waitFor(t, tab, "live update", onlineCell, func(v string) bool { return v == "true" })
 	t.Logf("a change reached the row %v after the hub reported it (render %s)", time.Since(liveStart).Round(time.Millisecond), renderTime(t, tab))
 	checkConsole(t, console)
 }

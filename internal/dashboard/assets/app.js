@@ -42,6 +42,10 @@
   const LIVE_DOWN = 'Mất kết nối — đang thử lại';
   const BASE_TITLE = document.title;
   const MAX_ALERTS_SHOWN = 200;
+  // Rows in the table at once. Every agency is kept, filtered and sorted,
+  // but only this many (more on request) have elements: 100,000 rows in the
+  // document took seconds for every change and froze the page.
+  const PAGE_ROWS = 1000;
 
   // ---------- formatting ----------
 
@@ -110,8 +114,9 @@
   const state = {
     lastTime: 0,
     snap: null,
-    rows: new Map(), // code -> row
+    rows: new Map(), // code -> row (its agency, and its elements while shown)
     order: [], // rows shown, in display order
+    limit: PAGE_ROWS, // most rows shown
     sortKey: 'code',
     sortDir: 1,
     q: '',
@@ -120,7 +125,8 @@
     online: '',
   };
 
-  const tbody = document.querySelector('#agencies tbody');
+  const table = $('agencies');
+  const tbody = table.querySelector('tbody');
 
   // ---------- counters ----------
 
@@ -162,16 +168,20 @@
 
   // ---------- agency table ----------
 
-  function buildRow(a) {
+  function newRow(code) {
+    return { code, a: null, hay: '', hayFolded: '', seenAt: 0, dom: null, painted: null };
+  }
+
+  // buildDom makes a row's elements when it is shown.
+  function buildDom(r) {
     const tr = el('tr');
-    tr.dataset.code = a.code;
+    tr.dataset.code = r.code;
     tr.tabIndex = 0;
     tr.setAttribute('role', 'row'); // the CSS lays rows out as grids
-    const r = {
-      code: a.code,
-      a: null,
+    if (dd.code === r.code) tr.classList.add('selected');
+    const d = {
       tr,
-      code_: el('td', 'mono', a.code),
+      code_: el('td', 'mono', r.code),
       name: el('td', 'name'),
       stage: el('td', 'stage'),
       badge: el('span', 'badge'),
@@ -182,15 +192,12 @@
       pending: el('td', 'num'),
       sent: el('td', 'num'),
       received: el('td', 'num'),
-      hay: '',
-      hayFolded: '',
-      seenAt: 0,
     };
-    r.stage.append(r.badge, r.susp);
-    r.online.append(el('span', 'odot'), r.onlineText);
-    tr.append(r.code_, r.name, r.stage, r.online, r.seen, r.pending, r.sent, r.received);
+    d.stage.append(d.badge, d.susp);
+    d.online.append(el('span', 'odot'), d.onlineText);
+    tr.append(d.code_, d.name, d.stage, d.online, d.seen, d.pending, d.sent, d.received);
     for (const td of tr.cells) td.setAttribute('role', 'cell');
-    return r;
+    return d;
   }
 
   function seenText(a, t) {
@@ -198,52 +205,68 @@
     return ago(t);
   }
 
-  // updateRow touches only what changed since the last snapshot, and says
-  // whether anything that filters or sorts changed.
-  function updateRow(r, a) {
+  // setData takes a row's agency from a snapshot and says whether anything
+  // that filters or sorts changed; a shown row is repainted.
+  function setData(r, a) {
     const p = r.a || {};
     const moved = a.name !== p.name || a.stage !== p.stage || a.suspended !== p.suspended ||
       a.online !== p.online || a.last_seen !== p.last_seen || a.pending !== p.pending ||
       a.sent_today !== p.sent_today || a.received_today !== p.received_today;
     if (a.name !== p.name) {
-      r.name.textContent = a.name;
-      r.name.title = a.name;
       r.hay = lower(a.code + ' ' + a.name);
       r.hayFolded = fold(r.hay);
     }
-    if (a.stage !== p.stage) {
-      r.badge.className = 'badge ' + a.stage;
-      r.badge.textContent = STAGE[a.stage] || a.stage;
+    if (a.last_seen !== p.last_seen) r.seenAt = parseTime(a.last_seen);
+    r.a = a;
+    if (r.dom) paint(r);
+    return moved;
+  }
+
+  // paint makes a row's elements if it has none and touches only what
+  // changed since they were last painted.
+  function paint(r) {
+    if (!r.dom) {
+      r.dom = buildDom(r);
+      r.painted = null;
     }
-    if (a.suspended !== p.suspended) r.susp.hidden = !a.suspended;
+    const d = r.dom;
+    const a = r.a;
+    const p = r.painted || {};
+    if (a.name !== p.name) {
+      d.name.textContent = a.name;
+      d.name.title = a.name;
+    }
+    if (a.stage !== p.stage) {
+      d.badge.className = 'badge ' + a.stage;
+      d.badge.textContent = STAGE[a.stage] || a.stage;
+    }
+    if (a.suspended !== p.suspended) d.susp.hidden = !a.suspended;
     if (a.online !== p.online || a.connected_since !== p.connected_since || a.last_seen !== p.last_seen) {
-      r.online.className = a.online ? 'online' : 'offline';
-      r.online.dataset.online = String(!!a.online);
-      r.onlineText.data = a.online ? 'trực tuyến' : 'ngoại tuyến';
-      r.seenAt = parseTime(a.last_seen);
+      d.online.className = a.online ? 'online' : 'offline';
+      d.online.dataset.online = String(!!a.online);
+      d.onlineText.data = a.online ? 'trực tuyến' : 'ngoại tuyến';
       const since = parseTime(a.connected_since);
-      r.online.title = a.online
+      d.online.title = a.online
         ? 'Kết nối từ ' + abs(since)
         : (r.seenAt ? 'Ngắt kết nối lúc ' + abs(r.seenAt) : 'Chưa kết nối kể từ khi trục khởi động');
-      r.seen.title = a.online ? 'Đang giữ kết nối từ ' + abs(since) : (r.seenAt ? abs(r.seenAt) : '');
+      d.seen.title = a.online ? 'Đang giữ kết nối từ ' + abs(since) : (r.seenAt ? abs(r.seenAt) : '');
     }
-    setText(r.seen, seenText(a, r.seenAt));
+    setText(d.seen, seenText(a, r.seenAt));
     if (a.pending !== p.pending || a.oldest_pending !== p.oldest_pending) {
-      r.pending.textContent = fmtInt(a.pending);
-      r.pending.className = a.pending > 0 ? 'num hot' : 'num zero';
+      d.pending.textContent = fmtInt(a.pending);
+      d.pending.className = a.pending > 0 ? 'num hot' : 'num zero';
       const op = parseTime(a.oldest_pending);
-      r.pending.title = a.pending > 0 && op ? 'Văn bản chờ lâu nhất từ ' + abs(op) : '';
+      d.pending.title = a.pending > 0 && op ? 'Văn bản chờ lâu nhất từ ' + abs(op) : '';
     }
     if (a.sent_today !== p.sent_today) {
-      r.sent.textContent = fmtInt(a.sent_today);
-      r.sent.className = a.sent_today ? 'num' : 'num zero';
+      d.sent.textContent = fmtInt(a.sent_today);
+      d.sent.className = a.sent_today ? 'num' : 'num zero';
     }
     if (a.received_today !== p.received_today) {
-      r.received.textContent = fmtInt(a.received_today);
-      r.received.className = a.received_today ? 'num' : 'num zero';
+      d.received.textContent = fmtInt(a.received_today);
+      d.received.className = a.received_today ? 'num' : 'num zero';
     }
-    r.a = a;
-    return moved;
+    r.painted = a;
   }
 
   function renderRows(list) {
@@ -253,18 +276,15 @@
       seen.add(a.code);
       let r = state.rows.get(a.code);
       if (!r) {
-        r = buildRow(a);
+        r = newRow(a.code);
         state.rows.set(a.code, r);
       }
-      if (updateRow(r, a)) moved = true;
+      if (setData(r, a)) moved = true;
     }
     if (seen.size !== state.rows.size) {
       moved = true;
-      for (const [code, r] of state.rows) {
-        if (!seen.has(code)) {
-          r.tr.remove();
-          state.rows.delete(code);
-        }
+      for (const code of state.rows.keys()) {
+        if (!seen.has(code)) state.rows.delete(code);
       }
     }
     // Most pushes are heartbeats that change nothing: no need to filter
@@ -318,27 +338,56 @@
     return c * state.sortDir;
   }
 
-  // applyView filters and sorts, and moves rows only when the order changed.
+  // applyView filters and sorts every row, shows the first state.limit,
+  // and moves elements only when what is shown changed. Rows no longer
+  // shown drop their elements.
   function applyView() {
     const list = [];
     for (const r of state.rows.values()) if (matches(r)) list.push(r);
     list.sort(compareRows);
+    const shown = list.length > state.limit ? list.slice(0, state.limit) : list;
     const old = state.order;
-    let same = old.length === list.length;
-    for (let i = 0; same && i < list.length; i++) same = old[i] === list[i];
+    let same = old.length === shown.length;
+    for (let i = 0; same && i < shown.length; i++) same = old[i] === shown[i];
     if (!same) {
+      const keep = new Set(shown);
+      for (const r of old) {
+        if (!keep.has(r)) {
+          r.dom = null;
+          r.painted = null;
+        }
+      }
       const frag = document.createDocumentFragment();
-      for (const r of list) frag.appendChild(r.tr);
+      for (let i = 0; i < shown.length; i++) {
+        const r = shown[i];
+        if (!r.dom) paint(r);
+        r.dom.tr.setAttribute('aria-rowindex', String(i + 2)); // the header row is 1
+        frag.appendChild(r.dom.tr);
+      }
       tbody.replaceChildren(frag);
-      state.order = list;
+      state.order = shown;
     }
+    // Assistive technology learns how many rows match, not only how many
+    // are in the document.
+    table.setAttribute('aria-rowcount', String(list.length + 1));
     const total = state.rows.size;
-    setText($('shown'), list.length === total
+    let text = list.length === total
       ? fmtInt(total) + ' cơ quan'
-      : 'Hiển thị ' + fmtInt(list.length) + ' / ' + fmtInt(total));
+      : 'Hiển thị ' + fmtInt(list.length) + ' / ' + fmtInt(total);
+    if (shown.length < list.length) text += ' (' + fmtInt(shown.length) + ' dòng đầu)';
+    setText($('shown'), text);
+    const more = $('more-rows');
+    more.hidden = shown.length >= list.length;
+    setText(more, 'Hiện thêm ' + fmtInt(Math.min(PAGE_ROWS, list.length - shown.length)) + ' dòng');
     const none = $('no-rows');
     none.hidden = list.length > 0 || !state.snap;
     setText(none, total === 0 ? 'Chưa có cơ quan nào được đăng ký.' : 'Không có cơ quan nào khớp bộ lọc.');
+  }
+
+  // A new search, filter or order starts again from the first page.
+  function applyNewView() {
+    state.limit = PAGE_ROWS;
+    applyView();
   }
 
   function setSort(key) {
@@ -353,7 +402,7 @@
       if (th.dataset.sort === state.sortKey) th.setAttribute('aria-sort', state.sortDir > 0 ? 'ascending' : 'descending');
       else th.removeAttribute('aria-sort');
     }
-    applyView();
+    applyNewView();
   }
 
   // ---------- alerts ----------
@@ -496,13 +545,13 @@
   function openDrill(code, from) {
     if (dd.code) {
       const old = state.rows.get(dd.code);
-      if (old) old.tr.classList.remove('selected');
+      if (old && old.dom) old.dom.tr.classList.remove('selected');
     }
     dd.code = code;
     dd.sig = rowSig(code);
     dd.back = from || document.activeElement;
     const r = state.rows.get(code);
-    if (r) r.tr.classList.add('selected');
+    if (r && r.dom) r.dom.tr.classList.add('selected');
     $('drilldown-agency').textContent = agencyLabel(code);
     $('drilldown-body').replaceChildren(el('p', 'muted', 'Đang tải…'));
     panel.hidden = false;
@@ -515,7 +564,7 @@
     panel.hidden = true;
     if (dd.ctrl) dd.ctrl.abort();
     const r = state.rows.get(dd.code);
-    if (r) r.tr.classList.remove('selected');
+    if (r && r.dom) r.dom.tr.classList.remove('selected');
     dd.code = null;
     if (dd.back && document.contains(dd.back)) dd.back.focus();
     dd.back = null;
@@ -644,7 +693,7 @@
   // refreshRelative keeps "2 phút trước" true between snapshots.
   function refreshRelative() {
     renderOldest();
-    for (const r of state.rows.values()) if (r.a && !r.a.online) setText(r.seen, seenText(r.a, r.seenAt));
+    for (const r of state.order) if (r.a && !r.a.online) setText(r.dom.seen, seenText(r.a, r.seenAt));
     for (const [e, t] of alertTimes) setText(e, ago(t));
   }
 
@@ -699,10 +748,14 @@
   $('search').addEventListener('input', (e) => {
     state.q = lower(e.target.value);
     state.qFolded = fold(state.q);
+    applyNewView();
+  });
+  $('filter-stage').addEventListener('change', (e) => { state.stage = e.target.value; applyNewView(); });
+  $('filter-online').addEventListener('change', (e) => { state.online = e.target.value; applyNewView(); });
+  $('more-rows').addEventListener('click', () => {
+    state.limit += PAGE_ROWS;
     applyView();
   });
-  $('filter-stage').addEventListener('change', (e) => { state.stage = e.target.value; applyView(); });
-  $('filter-online').addEventListener('change', (e) => { state.online = e.target.value; applyView(); });
   for (const th of document.querySelectorAll('#agencies th[data-sort]')) {
     th.querySelector('button').addEventListener('click', () => setSort(th.dataset.sort));
   }
