@@ -491,7 +491,9 @@ func (x *Snapshot) GetUnackedAfter() *durationpb.Duration {
 // GetSnapshotRequest asks for a snapshot.
 type GetSnapshotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// IncludeAgencies adds one line per agency (large on big hubs).
+	// IncludeAgencies adds one line per agency: about 85 bytes each, so past
+	// about 45,000 agencies the response outgrows gRPC's default 4 MiB
+	// receive limit and the caller must raise it (grpc.MaxCallRecvMsgSize).
 	IncludeAgencies bool `protobuf:"varint,1,opt,name=include_agencies,json=includeAgencies,proto3" json:"include_agencies,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -583,7 +585,8 @@ func (x *GetSnapshotResponse) GetSnapshot() *Snapshot {
 // WatchSnapshotRequest opens a stream of snapshots.
 type WatchSnapshotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// IncludeAgencies adds one line per agency to each snapshot.
+	// IncludeAgencies adds one line per agency to each snapshot (see
+	// GetSnapshotRequest for the size).
 	IncludeAgencies bool `protobuf:"varint,1,opt,name=include_agencies,json=includeAgencies,proto3" json:"include_agencies,omitempty"`
 	// MinInterval is the least time between two snapshots; default 1 s, at least 100 ms.
 	MinInterval   *durationpb.Duration `protobuf:"bytes,2,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
