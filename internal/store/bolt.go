@@ -748,19 +748,24 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 	})
 }
 
-// Check implements Store: it walks every page reachable from the root
-// in a read transaction.
+// Check implements Store: it walks every page reachable from the root.
+// It does so in a write transaction that it rolls back: bbolt's check
+// compares the pages a transaction reaches with the file's free list,
+// which a writer committing meanwhile (the applier) changes, so in a read
+// transaction it reported pages freed by later commits as damage. The
+// applier waits for the check; commits go on into the log.
 func (s *Bolt) Check(ctx context.Context) ([]string, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	var problems []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		problems = checkTx(tx)
-		return ctx.Err()
-	})
-	return problems, err
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	problems := checkTx(tx)
+	return problems, ctx.Err()
 }
 
 // checkTx runs bbolt's page check, turning a panic on a damaged page into
