@@ -515,14 +515,20 @@ func checkConsole(t *testing.T, console func() []chromedp.ConsoleMessage) {
 // waitFor evaluates expr until ok accepts its value, for up to 10 s.
 func waitFor[T any](t *testing.T, ctx context.Context, what, expr string, ok func(T) bool) T {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	return waitWithin(t, ctx, 10*time.Second, what, expr, ok)
+}
+
+// waitWithin is waitFor with its own time limit.
+func waitWithin[T any](t *testing.T, ctx context.Context, limit time.Duration, what, expr string, ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 		if err == nil && ok(v) {
 			return v
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s: not reached within 10 s; last value %+v, error %v", what, v, err)
+			t.Fatalf("%s: not reached within %v; last value %+v, error %v", what, limit, v, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -869,7 +875,11 @@ func TestBrowserManyAgencies(t *testing.T) {
 		t.Fatalf("navigate: %v", err)
 	}
 	const counts = `[document.querySelectorAll('#agencies tbody tr').length, Number(document.getElementById('agencies').getAttribute('aria-rowcount')) - 1]`
-	waitFor(t, tab, "the first page of rows", counts, func(k [2]int) bool { return k == [2]int{page, n} })
+	// Generous limits where the hub side encodes 100,000 agencies: under
+	// the race detector, beside other packages' tests, that alone takes
+	// seconds.
+	const slow = 45 * time.Second
+	waitWithin(t, tab, slow, "the first page of rows", counts, func(k [2]int) bool { return k == [2]int{page, n} })
 	t.Logf("%d of %d rows shown %v after navigation (first render %s)", page, n, time.Since(loadStart).Round(time.Millisecond), renderTime(t, tab))
 	if got, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('count-total').textContent`)); err != nil || got != "100.000" {
 		t.Errorf("count-total = %q (err %v), want \"100.000\"", got, err)
@@ -981,11 +991,11 @@ func TestBrowserManyAgencies(t *testing.T) {
 	f.set(bigSnapshot(n, "", target))
 	f.poke()
 	onlineCell := `document.querySelector('#agencies tbody tr[data-code="` + target + `"]')?.cells[3].dataset.online`
-	waitFor(t, tab, "live update (offline)", onlineCell, func(v string) bool { return v == "false" })
+	waitWithin(t, tab, slow, "live update (offline)", onlineCell, func(v string) bool { return v == "false" })
 	liveStart := time.Now()
 	f.set(bigSnapshot(n, target, ""))
 	f.poke()
-	waitFor(t, tab, "live update", onlineCell, func(v string) bool { return v == "true" })
+	waitWithin(t, tab, slow, "live update", onlineCell, func(v string) bool { return v == "true" })
 	t.Logf("a change reached the row %v after the hub reported it (render %s)", time.Since(liveStart).Round(time.Millisecond), renderTime(t, tab))
 	checkConsole(t, console)
 }
