@@ -248,6 +248,32 @@ func TestSnapshotError(t *testing.T) {
 
 type sseEvent struct{ name, data string }
 
+// openEvents opens the dashboard's event stream for the rest of the test
+// and checks its content type.
+func openEvents(t *testing.T, srv *httptest.Server) <-chan sseEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", res.StatusCode)
+	}
+	if got := res.Header.Get("Content-Type"); !strings.HasPrefix(got, "text/event-stream") {
+		t.Errorf("Content-Type %q, want text/event-stream", got)
+	}
+	events := make(chan sseEvent, 64)
+	go readEvents(res.Body, events)
+	return events
+}
+
 // readEvents parses a text/event-stream into events until the body ends.
 func readEvents(body io.Reader, out chan<- sseEvent) {
 	defer close(out)
@@ -276,27 +302,9 @@ func TestEvents(t *testing.T) {
 	f := &fakeSource{snap: sampleSnapshot(1)}
 	// A long heartbeat: the second event must come from Watch.
 	srv := httptest.NewServer(dashboard.New(f, dashboard.Options{MinInterval: 10 * time.Millisecond, Heartbeat: time.Hour}))
-	defer srv.Close()
+	t.Cleanup(srv.Close) // after the stream is closed (cleanups run last first)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/events", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("status %d, want 200", res.StatusCode)
-	}
-	if got := res.Header.Get("Content-Type"); !strings.HasPrefix(got, "text/event-stream") {
-		t.Errorf("Content-Type %q, want text/event-stream", got)
-	}
-	events := make(chan sseEvent, 8)
-	go readEvents(res.Body, events)
+	events := openEvents(t, srv)
 
 	next := func(what string) hub.Snapshot {
 		t.Helper()
@@ -338,17 +346,8 @@ func TestEvents(t *testing.T) {
 func TestEventsHeartbeat(t *testing.T) {
 	f := &fakeSource{snap: sampleSnapshot(1)}
 	srv := httptest.NewServer(dashboard.New(f, dashboard.Options{Heartbeat: 50 * time.Millisecond}))
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/events", nil)
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	events := make(chan sseEvent, 8)
-	go readEvents(res.Body, events)
+	t.Cleanup(srv.Close) // after the stream is closed (cleanups run last first)
+	events := openEvents(t, srv)
 	for i := range 3 {
 		select {
 		case ev := <-events:
@@ -1060,20 +1059,8 @@ func (s *slowSource) Snapshot(ctx context.Context) (hub.Snapshot, error) {
 func TestEventsPaceWithSnapshotCost(t *testing.T) {
 	src := &slowSource{fakeSource: &fakeSource{snap: sampleSnapshot(1)}, took: 40 * time.Millisecond}
 	srv := httptest.NewServer(dashboard.New(src, dashboard.Options{MinInterval: 10 * time.Millisecond, Heartbeat: time.Hour}))
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/events", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	events := make(chan sseEvent, 64)
-	go readEvents(res.Body, events)
+	t.Cleanup(srv.Close) // after the stream is closed (cleanups run last first)
+	events := openEvents(t, srv)
 
 	// Changes every 5 ms for 1.5 s. Paced by MinInterval alone a snapshot
 	// would follow every 50 ms (30 in all); paced by their cost, every
