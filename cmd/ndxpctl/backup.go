@@ -110,7 +110,12 @@ func checkCmd(a *app) *cobra.Command {
 		Short: "Run the store's consistency check on the running hub",
 		Long: `Checks every page of the hub's store and the hub's own invariants: each
 document has its delivery records and attachment bodies, each queued event and
-index entry names an existing document. Exits 1 if anything is wrong.`,
+index entry names an existing document. Exits 1 if anything is wrong.
+
+While the page check runs, the hub copies nothing from its write-ahead log into
+the store file; sends go on into the log, and wait only if the check outlasts
+the log's memory bound (64 MiB of writes). On a large store, run it at a quiet
+hour.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client(cmd.Context())

@@ -749,11 +749,14 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 }
 
 // Check implements Store: it walks every page reachable from the root.
-// It does so in a write transaction that it rolls back: bbolt's check
-// compares the pages a transaction reaches with the file's free list,
-// which a writer committing meanwhile (the applier) changes, so in a read
-// transaction it reported pages freed by later commits as damage. The
-// applier waits for the check; commits go on into the log.
+// It does so in a write transaction that it rolls back. bbolt's check
+// reads the file's free list, which a writer committing meanwhile (the
+// applier) changes: in a read transaction it reported pages freed by
+// later commits as damage, and could crash the process (the free list is
+// a map, read and written at once: a fatal error, not a panic). The
+// applier waits for the check and commits go on into the log; on a store
+// whose check outlasts the log's memory bound (MaxUnapplied), writers
+// then wait for it too.
 func (s *Bolt) Check(ctx context.Context) ([]string, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
