@@ -100,8 +100,8 @@ type hubCollector struct {
 	h         *hub.Hub
 	storeSize func() int64
 
-	sent, delivered, queued, redelivered                 *prometheus.Desc
-	agencies, online, depth, oldest, alerts, size, today *prometheus.Desc
+	sent, delivered, queued, redelivered                          *prometheus.Desc
+	agencies, online, depth, oldest, overdue, alerts, size, today *prometheus.Desc
 }
 
 func newHubCollector(h *hub.Hub, storeSize func() int64) *hubCollector {
@@ -118,14 +118,15 @@ func newHubCollector(h *hub.Hub, storeSize func() int64) *hubCollector {
 		online:      d("ndxp_agencies_online", "Agencies with an open subscription now."),
 		depth:       d("ndxp_queue_depth", "Documents waiting for their recipients' acknowledgement."),
 		oldest:      d("ndxp_queue_oldest_pending_seconds", "Age of the oldest document waiting for acknowledgement (0 if none)."),
-		alerts:      d("ndxp_alerts", "Open alerts by kind.", "kind"),
+		overdue:     d("ndxp_documents_overdue", "Documents waiting for acknowledgement longer than the alert threshold (--unacked-after)."),
+		alerts:      d("ndxp_alerts", "Open alerts by kind: agencies with overdue documents (unacknowledged), agencies offline while documents wait (offline_backlog).", "kind"),
 		size:        d("ndxp_store_size_bytes", "Size of the store file."),
 		today:       d("ndxp_documents_today", "Documents accepted today (hub time zone)."),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sent, c.delivered, c.queued, c.redelivered, c.agencies, c.online, c.depth, c.oldest, c.alerts, c.size, c.today} {
+	for _, d := range []*prometheus.Desc{c.sent, c.delivered, c.queued, c.redelivered, c.agencies, c.online, c.depth, c.oldest, c.overdue, c.alerts, c.size, c.today} {
 		ch <- d
 	}
 }
@@ -159,9 +160,14 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.oldest, s.OldestPendingAge)
 	gauge(c.today, float64(s.DocumentsToday))
 	kinds := map[hub.AlertKind]int{hub.AlertUnacknowledged: 0, hub.AlertOfflineBacklog: 0}
+	overdue := 0
 	for _, a := range s.Alerts {
 		kinds[a.Kind]++
+		if a.Kind == hub.AlertUnacknowledged {
+			overdue += a.Count
+		}
 	}
+	gauge(c.overdue, float64(overdue))
 	for k, n := range kinds {
 		gauge(c.alerts, float64(n), string(k))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ndxp/ndxp/internal/hubtest"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+	"github.com/ndxp/ndxp/server"
 )
 
 // scrape reads /metrics and returns each sample line's value by its full
@@ -142,6 +143,37 @@ func TestMonitorService(t *testing.T) {
 		}
 		if next.GetSnapshot().GetOverview().GetOnline() == 1 {
 			break // the connection was pushed, well before the 10 s heartbeat
+		}
+	}
+}
+
+// TestMetricsOverdueDocuments: documents past the alert threshold are
+// counted one by one, while the alerts count the agencies they wait for.
+func TestMetricsOverdueDocuments(t *testing.T) {
+	h := hubtest.StartWith(t, func(c *server.Config) { c.UnackedAfter = server.Duration(time.Millisecond) })
+	g22 := h.Agency(codeG22, "Văn phòng Chính phủ")
+	h.Agency(codeH14, "UBND tỉnh Cao Bằng") // never subscribes
+	h.Agency(codeH41, "UBND tỉnh Nghệ An")  // never subscribes
+	for i, to := range [][]string{{codeH14}, {codeH14}, {codeH14, codeH41}} {
+		if _, err := g22.Send(context.Background(), &ndxpv1.DocumentHeader{Recipients: to, Subject: "Quá hạn", Number: strconv.Itoa(i) + "/Q"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A millisecond after each was queued, all four deliveries are overdue.
+	m := scrape(t, h)
+	for deadline := time.Now().Add(10 * time.Second); m["ndxp_documents_overdue"] != 4 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		m = scrape(t, h)
+	}
+	want := map[string]float64{
+		"ndxp_documents_overdue":              4,
+		`ndxp_alerts{kind="unacknowledged"}`:  2,
+		`ndxp_alerts{kind="offline_backlog"}`: 2,
+		"ndxp_queue_depth":                    4,
+	}
+	for k, v := range want {
+		if got, ok := m[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
 }

@@ -33,8 +33,19 @@ func Start(tb testing.TB) *Hub {
 	return StartDir(tb, tb.TempDir())
 }
 
+// StartWith is Start with the hub's configuration changed by edit first.
+func StartWith(tb testing.TB, edit func(*server.Config)) *Hub {
+	tb.Helper()
+	return start(tb, tb.TempDir(), edit)
+}
+
 // StartDir runs a dev-mode hub on an existing data directory, as a restart would.
 func StartDir(tb testing.TB, dir string) *Hub {
+	tb.Helper()
+	return start(tb, dir, nil)
+}
+
+func start(tb testing.TB, dir string, edit func(*server.Config)) *Hub {
 	tb.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Dev = true
@@ -43,6 +54,9 @@ func StartDir(tb testing.TB, dir string) *Hub {
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.ShutdownTimeout = server.Duration(5 * time.Second)
 	cfg.Logger = testLogger(tb)
+	if edit != nil {
+		edit(&cfg)
+	}
 	d, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("start hub: %v", err)
