@@ -49,6 +49,28 @@ func scrape(t *testing.T, h *hubtest.Hub) map[string]float64 {
 	return out
 }
 
+// scrapeWhen scrapes until sample name has value v (the hub changes some
+// of its state on its own time), or for 10 s, and returns the last scrape.
+func scrapeWhen(t *testing.T, h *hubtest.Hub, name string, v float64) map[string]float64 {
+	t.Helper()
+	m := scrape(t, h)
+	for deadline := time.Now().Add(10 * time.Second); m[name] != v && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		m = scrape(t, h)
+	}
+	return m
+}
+
+// checkSamples reports every sample of want that m lacks or differs from.
+func checkSamples(t *testing.T, m, want map[string]float64) {
+	t.Helper()
+	for k, v := range want {
+		if got, ok := m[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+}
+
 func TestMetricsAfterKnownExchange(t *testing.T) {
 	h := hubtest.Start(t)
 	g22 := h.Agency(codeG22, "Văn phòng Chính phủ")
@@ -68,11 +90,7 @@ func TestMetricsAfterKnownExchange(t *testing.T) {
 
 	// H41's subscription ended on the client's side; the hub notices the
 	// closed stream on its own time, and the scrape reads it live.
-	m := scrape(t, h)
-	for deadline := time.Now().Add(10 * time.Second); m["ndxp_agencies_online"] != 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-		m = scrape(t, h)
-	}
+	m := scrapeWhen(t, h, "ndxp_agencies_online", 0)
 	want := map[string]float64{
 		"ndxp_documents_sent_total":           2,
 		"ndxp_deliveries_queued_total":        3,
@@ -87,11 +105,7 @@ func TestMetricsAfterKnownExchange(t *testing.T) {
 		`ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocument"}`:              2,
 		`ndxp_rpc_duration_seconds_count{code="InvalidArgument",method="ExchangeService/ReportStatus"}`: 1,
 	}
-	for k, v := range want {
-		if got, ok := m[k]; !ok || got != v {
-			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
-		}
-	}
+	checkSamples(t, m, want)
 	for _, k := range []string{"ndxp_store_commits_total", "ndxp_store_fsyncs_total", "ndxp_store_writes_total", "ndxp_store_size_bytes", "ndxp_store_commit_duration_seconds_count", "ndxp_queue_oldest_pending_seconds"} {
 		if m[k] <= 0 {
 			t.Errorf("%s = %v, want > 0", k, m[k])
@@ -160,20 +174,12 @@ func TestMetricsOverdueDocuments(t *testing.T) {
 		}
 	}
 	// A millisecond after each was queued, all four deliveries are overdue.
-	m := scrape(t, h)
-	for deadline := time.Now().Add(10 * time.Second); m["ndxp_documents_overdue"] != 4 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-		m = scrape(t, h)
-	}
+	m := scrapeWhen(t, h, "ndxp_documents_overdue", 4)
 	want := map[string]float64{
 		"ndxp_documents_overdue":              4,
 		`ndxp_alerts{kind="unacknowledged"}`:  2,
 		`ndxp_alerts{kind="offline_backlog"}`: 2,
 		"ndxp_queue_depth":                    4,
 	}
-	for k, v := range want {
-		if got, ok := m[k]; !ok || got != v {
-			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
-		}
-	}
+	checkSamples(t, m, want)
 }
