@@ -2,11 +2,9 @@ package hub
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"slices"
 	"sync"
 	"time"
 
@@ -87,22 +85,22 @@ func (b *backlog) remove(qs ...queued) {
 
 // recipientBacklog sums up the documents waiting for one recipient.
 type recipientBacklog struct {
-	code      string
 	n         int       // documents waiting
 	oldest    time.Time // when the oldest was queued
 	oldestDoc string    // its id (the first queued, among equally old ones)
 	overdue   int       // how many were queued at or before the cutoff
 }
 
-// summaries sums up each recipient's waiting documents, recipients in code
-// order, counting as overdue those queued at or before cutoff. It walks
-// the documents under the lock without copying them, so its cost is the
-// number waiting, and what it returns is one line per recipient.
-func (b *backlog) summaries(cutoff time.Time) []recipientBacklog {
+// summaries sums up each recipient's waiting documents, counting as overdue
+// those queued at or before cutoff. It walks the documents under the lock
+// without copying them, so its cost is the number waiting, and what it
+// returns is one entry per recipient.
+func (b *backlog) summaries(cutoff time.Time) map[string]recipientBacklog {
 	b.mu.Lock()
-	out := make([]recipientBacklog, 0, len(b.pending))
+	defer b.mu.Unlock()
+	out := make(map[string]recipientBacklog, len(b.pending))
 	for code, m := range b.pending {
-		r := recipientBacklog{code: code, n: len(m)}
+		r := recipientBacklog{n: len(m)}
 		var oldestSeq uint64
 		for seq, p := range m {
 			if r.oldestDoc == "" || p.since.Before(r.oldest) || (p.since.Equal(r.oldest) && seq < oldestSeq) {
@@ -112,10 +110,8 @@ func (b *backlog) summaries(cutoff time.Time) []recipientBacklog {
 				r.overdue++
 			}
 		}
-		out = append(out, r)
+		out[code] = r
 	}
-	b.mu.Unlock()
-	slices.SortFunc(out, func(x, y recipientBacklog) int { return cmp.Compare(x.code, y.code) })
 	return out
 }
 

@@ -1,11 +1,9 @@
 package hub
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -261,26 +259,8 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 		s.Agencies = append(s.Agencies, AgencyStatus{Code: code, Name: e.name, Stage: e.stage, Suspended: e.suspended})
 	}
 	h.mu.RUnlock()
-	name := func(code string) string {
-		if i, ok := slices.BinarySearchFunc(s.Agencies, code, func(a AgencyStatus, c string) int { return cmp.Compare(a.Code, c) }); ok {
-			return s.Agencies[i].Name
-		}
-		return ""
-	}
-	// One alert per recipient with overdue documents, naming the oldest and
-	// counting the rest: one per document would put 100,000 alerts in
-	// every refresh when an agency's system has been down for a day, and
-	// the snapshot would outgrow a gRPC message.
-	queues := map[string]recipientBacklog{}
-	for _, r := range h.backlog.summaries(now.Add(-h.cfg.UnackedAfter)) {
-		queues[r.code] = r
-		if r.overdue > 0 {
-			s.Alerts = append(s.Alerts, Alert{
-				Kind: AlertUnacknowledged, Agency: r.code, Name: name(r.code), Document: r.oldestDoc,
-				Since: r.oldest, Count: r.overdue, Message: unackedMessage(r.overdue, h.cfg.UnackedAfter, now.Sub(r.oldest)),
-			})
-		}
-	}
+	queues := h.backlog.summaries(now.Add(-h.cfg.UnackedAfter))
+	var offline []Alert
 	h.traffic.mu.Lock()
 	h.traffic.roll(now)
 	s.DocumentsToday, s.DeliveredToday = h.traffic.docs, h.traffic.delivs
@@ -295,8 +275,19 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 			if s.OldestPending.IsZero() || b.oldest.Before(s.OldestPending) {
 				s.OldestPending = b.oldest
 			}
-			if !p.Online {
+			// One alert per recipient with overdue documents, naming the
+			// oldest and counting the rest: one per document would put
+			// 100,000 alerts in every refresh when an agency's system has
+			// been down for a day, and the snapshot would outgrow a gRPC
+			// message.
+			if b.overdue > 0 {
 				s.Alerts = append(s.Alerts, Alert{
+					Kind: AlertUnacknowledged, Agency: st.Code, Name: st.Name, Document: b.oldestDoc,
+					Since: b.oldest, Count: b.overdue, Message: unackedMessage(b.overdue, h.cfg.UnackedAfter, now.Sub(b.oldest)),
+				})
+			}
+			if !p.Online {
+				offline = append(offline, Alert{
 					Kind: AlertOfflineBacklog, Agency: st.Code, Name: st.Name, Since: b.oldest, Count: b.n,
 					Message: "offline while documents wait",
 				})
@@ -304,6 +295,7 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 		}
 	}
 	h.traffic.mu.Unlock()
+	s.Alerts = append(s.Alerts, offline...) // after the unacknowledged, as ties stay in the sort below
 	if !s.OldestPending.IsZero() {
 		s.OldestPendingAge = now.Sub(s.OldestPending).Seconds()
 	}
