@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -29,7 +31,6 @@ type access int
 const (
 	accessAdmin  access = iota // admins only
 	accessAgency               // any registered, unsuspended agency or an admin
-	accessAny                  // any holder of a certificate from the trusted CA (health, reflection)
 )
 
 var methodAccess = []struct {
@@ -41,8 +42,24 @@ var methodAccess = []struct {
 	{"/ndxp.v1.ExchangeService/", accessAgency},
 	{"/ndxp.v1.MonitorService/", accessAdmin},
 	{"/ndxp.v1.MaintenanceService/", accessAdmin},
-	{"/grpc.health.v1.Health/", accessAny},
-	{"/grpc.reflection.", accessAny},
+	// Health and reflection answer any valid credential, and no revoked
+	// or suspended one: they tell what runs here.
+	{"/grpc.health.v1.Health/", accessAgency},
+	{"/grpc.reflection.", accessAgency},
+}
+
+// streamKinds say which per-caller cap each streaming method counts
+// against (hub.Limits); every stream is held so that a revocation or a
+// suspension ends it.
+var streamKinds = map[string]hub.StreamKind{
+	"/ndxp.v1.ExchangeService/SendDocument":                          hub.StreamUpload,
+	"/ndxp.v1.ExchangeService/FetchAttachment":                       hub.StreamFetch,
+	"/ndxp.v1.ExchangeService/Subscribe":                             hub.StreamSubscribe,
+	"/ndxp.v1.MonitorService/WatchSnapshot":                          hub.StreamWatch,
+	"/ndxp.v1.MaintenanceService/Backup":                             hub.StreamBackup,
+	"/grpc.health.v1.Health/Watch":                                   hub.StreamWatch,
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      hub.StreamWatch,
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": hub.StreamWatch,
 }
 
 // authenticate takes the caller's identity from its verified TLS
@@ -54,9 +71,6 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 			acc = m.access
 			break
 		}
-	}
-	if acc == accessAny {
-		return ctx, nil
 	}
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -82,11 +96,26 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	ctx, err := s.authenticate(ctx, info.FullMethod)
 	var resp any
 	if err == nil {
-		resp, err = handler(ctx, req)
-		err = toStatus(s.log, info.FullMethod, err)
+		resp, err = s.runUnary(ctx, req, info, handler)
 	}
 	s.logCall(ctx, info.FullMethod, start, err)
 	return resp, err
+}
+
+func (s *Server) runUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer s.recoverPanic(ctx, info.FullMethod, &err)
+	resp, err = handler(ctx, req)
+	return resp, toStatus(s.log, info.FullMethod, err)
+}
+
+// recoverPanic turns a panic in a handler into Internal for its caller and
+// one log line with the stack, instead of the end of the process and of
+// every other agency's calls.
+func (s *Server) recoverPanic(ctx context.Context, method string, err *error) {
+	if r := recover(); r != nil {
+		s.log.Error("panic in handler", "method", method, "caller", principalFrom(ctx).String(), "panic", r, "stack", string(debug.Stack()))
+		*err = status.Error(codes.Internal, "internal error in the hub; the operators have it in the log")
+	}
 }
 
 type wrappedStream struct {
@@ -100,11 +129,34 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 	start := time.Now()
 	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err == nil {
-		err = handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
-		err = toStatus(s.log, info.FullMethod, err)
+		err = s.runStream(ctx, srv, ss, info, handler)
 	}
 	s.logCall(ctx, info.FullMethod, start, err)
 	return err
+}
+
+// runStream runs a stream handler held by the hub (BeginStream): counted
+// against its caller's cap, and ended with the reason when the caller's
+// credential is revoked or its agency suspended; if the handler does not
+// return then, its connection is closed under it.
+func (s *Server) runStream(ctx context.Context, srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	ctx, done, err := s.hub.BeginStream(ctx, principalFrom(ctx), streamKinds[info.FullMethod])
+	if err != nil {
+		return toStatus(s.log, info.FullMethod, err)
+	}
+	defer done()
+	if pr, ok := peer.FromContext(ctx); ok && s.conns != nil {
+		returned := make(chan struct{})
+		defer close(returned)
+		defer s.conns.closeIfStuck(ctx, pr.Addr.String(), returned)()
+	}
+	defer s.recoverPanic(ctx, info.FullMethod, &err)
+	err = handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+	var he *hub.Error
+	if c := context.Cause(ctx); err != nil && errors.As(c, &he) {
+		err = c // the revocation, not the "context canceled" it caused
+	}
+	return toStatus(s.log, info.FullMethod, err)
 }
 
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {

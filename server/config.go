@@ -63,9 +63,59 @@ type Config struct {
 	// keeping their headers and traces; 0 keeps them forever.
 	RetentionDays int `json:"retention_days"`
 
+	// MaxConns bounds the gRPC listener's open connections; 0 derives it
+	// from the descriptor limit, keeping room for the store and files.
+	MaxConns int `json:"max_conns"`
+	// MaxConnsPerHost bounds the connections from one address (0: no limit).
+	MaxConnsPerHost int `json:"max_conns_per_host"`
+	// HandshakeTimeout closes a connection that has not finished its TLS
+	// handshake by then.
+	HandshakeTimeout Duration `json:"handshake_timeout"`
+	// Limits bound what one caller may hold of the hub (docs/security.md).
+	Limits Limits `json:"limits"`
+
 	// Logger, when set, is used instead of one built from LogLevel/LogFormat.
 	Logger *slog.Logger `json:"-"`
 }
+
+// Limits are hub.Limits as ndxpd's flags and config file give them.
+type Limits struct {
+	Uploads        int      `json:"uploads"`
+	Fetches        int      `json:"fetches"`
+	Watches        int      `json:"watches"`
+	Backups        int      `json:"backups"`
+	UploadIdle     Duration `json:"upload_idle"`
+	UploadMemory   int64    `json:"upload_memory"`
+	HeaderBytes    int      `json:"header_bytes"`
+	ListBytes      int      `json:"list_bytes"`
+	SendRate       float64  `json:"send_rate"`
+	SendBurst      int      `json:"send_burst"`
+	SenderQuota    int64    `json:"sender_quota"`
+	RecipientQuota int64    `json:"recipient_quota"`
+}
+
+func limitsOf(l hub.Limits) Limits {
+	return Limits{Uploads: l.Uploads, Fetches: l.Fetches, Watches: l.Watches, Backups: l.Backups,
+		UploadIdle: Duration(l.UploadIdle), UploadMemory: l.UploadMemory, HeaderBytes: l.HeaderBytes, ListBytes: l.ListBytes,
+		SendRate: l.SendRate, SendBurst: l.SendBurst, SenderQuota: l.SenderQuota, RecipientQuota: l.RecipientQuota}
+}
+
+// Hub returns the limits in the hub's terms.
+func (l Limits) Hub() hub.Limits {
+	return hub.Limits{Uploads: l.Uploads, Fetches: l.Fetches, Watches: l.Watches, Backups: l.Backups,
+		UploadIdle: time.Duration(l.UploadIdle), UploadMemory: l.UploadMemory, HeaderBytes: l.HeaderBytes, ListBytes: l.ListBytes,
+		SendRate: l.SendRate, SendBurst: l.SendBurst, SenderQuota: l.SenderQuota, RecipientQuota: l.RecipientQuota}
+}
+
+// Connection defaults.
+const (
+	// DefaultHandshakeTimeout is long enough for a TLS handshake across
+	// the country, short enough that idle sockets cannot pile up.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxConnsPerHost allows a hosting provider many agency
+	// systems behind one address, and no single address the whole hub.
+	DefaultMaxConnsPerHost = 1024
+)
 
 // Duration is a time.Duration written as text ("10s") in config files.
 type Duration time.Duration
@@ -86,12 +136,15 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // DefaultConfig returns the defaults of ndxpd's flags.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:         "./ndxp-data",
-		Listen:          "127.0.0.1:7443",
-		HTTP:            "127.0.0.1:7080",
-		ShutdownTimeout: Duration(8 * time.Second),
-		LogLevel:        "info",
-		LogFormat:       "text",
+		DataDir:          "./ndxp-data",
+		Listen:           "127.0.0.1:7443",
+		HTTP:             "127.0.0.1:7080",
+		ShutdownTimeout:  Duration(8 * time.Second),
+		LogLevel:         "info",
+		LogFormat:        "text",
+		MaxConnsPerHost:  DefaultMaxConnsPerHost,
+		HandshakeTimeout: Duration(DefaultHandshakeTimeout),
+		Limits:           limitsOf(hub.DefaultLimits()),
 	}
 }
 
@@ -155,6 +208,17 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionDays < 0 || c.RetentionDays > hub.MaxRetentionDays {
 		errs = append(errs, fmt.Errorf("retention_days: %d out of 0 (keep forever)..%d", c.RetentionDays, hub.MaxRetentionDays))
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerHost < 0 {
+		errs = append(errs, errors.New("max_conns, max_conns_per_host: must not be negative"))
+	}
+	if c.HandshakeTimeout <= 0 {
+		errs = append(errs, errors.New("handshake_timeout: must be positive"))
+	}
+	hc := hub.DefaultConfig()
+	hc.Limits = c.Limits.Hub()
+	if err := hc.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("limits: %w", err))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

@@ -34,6 +34,7 @@ type Daemon struct {
 	hub        *hub.Hub
 	srv        *Server
 	grpcLis    net.Listener
+	conns      *conns // grpcLis, with its limits
 	httpLis    net.Listener
 	httpSrv    *http.Server
 	adminCreds string
@@ -63,10 +64,17 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		}
 	}()
 
-	d.grpcLis, err = net.Listen("tcp", cfg.Listen)
+	nofile, err := raiseFileLimit()
+	if err != nil {
+		log.Warn("could not raise the open-files limit", "err", err)
+	}
+	lim := connBudget(cfg, nofile)
+	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	d.conns = newConns(lis, lim, log, func() {})
+	d.grpcLis = d.conns
 	advertise := cfg.Advertise
 	if advertise == "" {
 		advertise = d.grpcLis.Addr().String()
@@ -103,6 +111,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		hcfg.UnackedAfter = time.Duration(cfg.UnackedAfter)
 	}
 	hcfg.RetentionDays = cfg.RetentionDays
+	hcfg.Limits = cfg.Limits.Hub()
 	if cfg.TimeZone != "" {
 		if hcfg.Location, err = time.LoadLocation(cfg.TimeZone); err != nil {
 			return nil, fmt.Errorf("timezone: %w", err)
@@ -124,7 +133,8 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		}
 	}
 
-	d.srv = newServer(d.hub, tlsConf, log, m)
+	d.conns.refused = func() { d.hub.Refused(hub.LimitConnections) }
+	d.srv = newServer(d.hub, tlsConf, log, m, d.conns, time.Duration(cfg.HandshakeTimeout))
 	d.srv.maint.d = d
 	m.reg.MustRegister(newHubCollector(d.hub, d.store.Size))
 	d.metrics = m
@@ -148,7 +158,8 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		}()
 	}
 	d.ready.Store(true)
-	log.Info("ndxpd serving", "grpc", d.GRPCAddr(), "http", d.HTTPAddr(), "data", cfg.DataDir, "dev", cfg.Dev, "advertise", advertise)
+	log.Info("ndxpd serving", "grpc", d.GRPCAddr(), "http", d.HTTPAddr(), "data", cfg.DataDir, "dev", cfg.Dev, "advertise", advertise,
+		"open_files_limit", nofile, "max_conns", lim.max, "max_conns_per_host", lim.perHost)
 	return d, nil
 }
 
@@ -219,3 +230,35 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 
 // Close is Shutdown with the configured timeout.
 func (d *Daemon) Close() error { return d.Shutdown(context.Background()) }
+
+// Descriptors kept out of the connection budget: the store, attachment
+// files being written and read, the HTTP listener's clients and logs.
+const (
+	fdReserveMin = 256
+	fdReserveDiv = 10 // and at least a tenth of the limit
+	// adminReserveConns of the budget only admin certificates may take,
+	// so operators can always reach a hub under a flood of agencies.
+	adminReserveConns = 32
+)
+
+// connBudget turns the configuration and the open-files limit into the
+// listener's limits.
+func connBudget(cfg Config, nofile uint64) connLimits {
+	lim := connLimits{max: cfg.MaxConns, perHost: cfg.MaxConnsPerHost, adminReserve: adminReserveConns}
+	if lim.max == 0 && nofile > 0 {
+		reserve := max(fdReserveMin, nofile/fdReserveDiv)
+		if nofile > reserve {
+			lim.max = int(min(nofile-reserve, 1<<30))
+		} else {
+			lim.max = int(nofile / 2)
+		}
+	}
+	if lim.max > 0 {
+		// Connections still in their handshake may fill at most half of
+		// the budget: a flood of them leaves the rest to agencies that
+		// authenticate.
+		lim.pending = max(1, lim.max/2)
+		lim.adminReserve = min(lim.adminReserve, lim.max/4)
+	}
+	return lim
+}

@@ -333,8 +333,9 @@ func TestStatusWorkflow(t *testing.T) {
 	if _, err := h41.Report(ctx, id, "15", ""); err != nil {
 		t.Errorf("15: %v", err)
 	}
-	if _, err := h41.Report(ctx, id, "16", "muộn"); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("16 after 15: %v, want FailedPrecondition", err)
+	// Having accepted the recall, the recipient no longer has the document.
+	if _, err := h41.Report(ctx, id, "16", "muộn"); status.Code(err) != codes.NotFound {
+		t.Errorf("16 after 15: %v, want NotFound", err)
 	}
 }
 
@@ -367,8 +368,8 @@ func TestRecallWithdrawsUndelivered(t *testing.T) {
 	if recalls[codeH14] != "withdrawn" || recalls[codeH41] != "13" {
 		t.Errorf("trace recall states %v", recalls)
 	}
-	if _, err := h14.Report(ctx, r.GetDocumentId(), "03", ""); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("status on a withdrawn document: %v", err)
+	if _, err := h14.Report(ctx, r.GetDocumentId(), "03", ""); status.Code(err) != codes.NotFound {
+		t.Errorf("status on a withdrawn document: %v, want NotFound", err)
 	}
 }
 

@@ -16,8 +16,6 @@ import (
 
 // Exchange limits enforced at the edge.
 const (
-	// maxHeaderBytes bounds the encoded header of a send.
-	maxHeaderBytes = 256 << 10
 	// maxChunk bounds one attachment chunk on the wire.
 	maxChunk = 1 << 20
 	// fetchChunk is the chunk size the hub streams attachments in.
@@ -67,8 +65,8 @@ func (e *exchangeService) SendDocument(stream grpc.ClientStreamingServer[ndxpv1.
 	if h == nil {
 		return invalidField("header", "the first message of a send must carry the header")
 	}
-	if n := proto.Size(h); n > maxHeaderBytes {
-		return invalidField("header", "%d bytes encoded, the limit is %d", n, maxHeaderBytes)
+	if err := e.hub.CheckHeaderSize(proto.Size(h)); err != nil {
+		return err
 	}
 	r, err := e.hub.Send(ctx, principalFrom(ctx), headerFromProto(h), chunkStream{stream})
 	if err != nil {

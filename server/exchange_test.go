@@ -228,7 +228,7 @@ func TestBadSendsStoreNothing(t *testing.T) {
 		{"missing subject", func(h *ndxpv1.DocumentHeader) { h.Subject = " " }, codes.InvalidArgument, "subject"},
 		{"bad priority", func(h *ndxpv1.DocumentHeader) { h.Priority = 7 }, codes.InvalidArgument, "priority"},
 		{"no reference", func(h *ndxpv1.DocumentHeader) { h.Number = ""; h.Reference = "x" }, codes.InvalidArgument, "reference"},
-		{"oversize header", func(h *ndxpv1.DocumentHeader) { h.Content = string(bytes.Repeat([]byte("a"), 300<<10)) }, codes.InvalidArgument, "header"},
+		{"oversize header", func(h *ndxpv1.DocumentHeader) { h.Content = string(bytes.Repeat([]byte("a"), 300<<10)) }, codes.ResourceExhausted, "header_bytes"},
 	}
 	for _, tt := range tests {
 		hdr := ok()

@@ -72,7 +72,7 @@ func TestLargeAttachmentFlatMemory(t *testing.T) {
 	p := hubtest.StartProcess(t, bin, t.TempDir(), "", "")
 	admin := p.Admin()
 	for _, code := range []string{codeG22, codeH41} {
-		if _, err := admin.Registry.CreateAgency(context.Background(), &ndxpv1.CreateAgencyRequest{Agency: &ndxpv1.Agency{Code: code, Name: code}}); err != nil {
+		if _, err := admin.Registry.CreateAgency(context.Background(), &ndxpv1.CreateAgencyRequest{Agency: &ndxpv1.Agency{Code: code, Name: code, Stage: ndxpv1.Stage_STAGE_PILOT}}); err != nil {
 			t.Fatal(err)
 		}
 	}

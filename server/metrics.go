@@ -100,7 +100,7 @@ type hubCollector struct {
 	h         *hub.Hub
 	storeSize func() int64
 
-	sent, delivered, queued, redelivered                          *prometheus.Desc
+	sent, delivered, queued, redelivered, refusals                *prometheus.Desc
 	agencies, online, depth, oldest, overdue, alerts, size, today *prometheus.Desc
 }
 
@@ -114,6 +114,7 @@ func newHubCollector(h *hub.Hub, storeSize func() int64) *hubCollector {
 		delivered:   d("ndxp_documents_delivered_total", "Arrivals acknowledged by recipients (status 01) since the hub started."),
 		queued:      d("ndxp_deliveries_queued_total", "Arrival events queued for recipients since the hub started."),
 		redelivered: d("ndxp_events_redelivered_total", "Events pushed again after their acknowledgement deadline."),
+		refusals:    d("ndxp_limit_refusals_total", "Calls and connections refused by a limit (docs/security.md), by limit.", "limit"),
 		agencies:    d("ndxp_agencies", "Registered agencies by stage.", "stage"),
 		online:      d("ndxp_agencies_online", "Agencies with an open subscription now."),
 		depth:       d("ndxp_queue_depth", "Documents waiting for their recipients' acknowledgement."),
@@ -126,7 +127,7 @@ func newHubCollector(h *hub.Hub, storeSize func() int64) *hubCollector {
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sent, c.delivered, c.queued, c.redelivered, c.agencies, c.online, c.depth, c.oldest, c.overdue, c.alerts, c.size, c.today} {
+	for _, d := range []*prometheus.Desc{c.sent, c.delivered, c.queued, c.redelivered, c.refusals, c.agencies, c.online, c.depth, c.oldest, c.overdue, c.alerts, c.size, c.today} {
 		ch <- d
 	}
 }
@@ -143,6 +144,9 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.delivered, m.Deliveries.Load())
 	counter(c.queued, m.QueuedDeliveries.Load())
 	counter(c.redelivered, m.Redeliveries.Load())
+	for l, name := range hub.LimitNames {
+		ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(m.Refusals[l].Load()), name)
+	}
 	gauge(c.size, float64(c.storeSize()))
 	// The snapshot reads only the hub's memory (hub.Snapshot), so each
 	// scrape takes its own.

@@ -312,7 +312,7 @@ func TestShutdownTellsUploadToRetry(t *testing.T) {
 	p := hubtest.StartProcess(t, bin, dir, grpcAddr, httpAddr)
 	admin := p.Admin()
 	for _, c := range []string{codeG22, codeH41} {
-		if _, err := admin.Registry.CreateAgency(context.Background(), &ndxpv1.CreateAgencyRequest{Agency: &ndxpv1.Agency{Code: c, Name: c}}); err != nil {
+		if _, err := admin.Registry.CreateAgency(context.Background(), &ndxpv1.CreateAgencyRequest{Agency: &ndxpv1.Agency{Code: c, Name: c, Stage: ndxpv1.Stage_STAGE_PILOT}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -31,6 +31,7 @@ type Server struct {
 	health  *health.Server
 	metrics *metrics
 	maint   *maintenanceService
+	conns   *conns // the limited listener's connections; nil when serving another listener
 }
 
 // serviceNames are reported SERVING by the health service.
@@ -44,17 +45,31 @@ var serviceNames = []string{
 
 // New builds the gRPC server for h, requiring mutual TLS with tlsConf.
 func New(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger) *Server {
-	return newServer(h, tlsConf, log, newMetrics())
+	return newServer(h, tlsConf, log, newMetrics(), nil, DefaultHandshakeTimeout)
 }
 
-func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics) *Server {
+// maxStreamsPerConn bounds the concurrent streams of one connection, so
+// that one peer cannot make the hub hold unbounded stream state before the
+// per-caller caps (hub.Limits) count its calls.
+const maxStreamsPerConn = 1024
+
+func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics, cl *conns, handshake time.Duration) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{hub: h, log: log, health: health.NewServer(), metrics: m}
+	s := &Server{hub: h, log: log, health: health.NewServer(), metrics: m, conns: cl}
+	var creds credentials.TransportCredentials = credentials.NewTLS(tlsConf)
+	if cl != nil {
+		creds = limitedCreds{TransportCredentials: creds, conns: cl, refused: func() { h.Refused(hub.LimitConnections) }}
+	}
 	pool := bufpool.New()
 	s.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tlsConf)),
+		grpc.Creds(creds),
+		// A connection that has not finished its TLS handshake by then is
+		// closed: it holds a descriptor and proves nothing (gRPC's default
+		// is 120 s).
+		grpc.ConnectionTimeout(handshake),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 		// Find dead peers (a killed agency system) in well under a minute,

@@ -29,12 +29,17 @@ type backlog struct {
 	mu      sync.Mutex
 	pending map[string]map[uint64]pendingDoc // recipient -> queue sequence -> document
 	early   map[uint64]bool                  // removed before their add arrived
+	// Bytes waiting, for the storage quotas (Limits): by sender and by
+	// recipient, each document once per recipient that has not taken it.
+	bySender, byRecipient map[string]int64
 }
 
 // pendingDoc is one document waiting for its recipient.
 type pendingDoc struct {
-	since time.Time // when it was queued
-	doc   string
+	since  time.Time // when it was queued
+	doc    string
+	sender string
+	size   int64 // stored bytes: header and attachments
 }
 
 // queued is one document-carrying queue entry, as a commit reports it.
@@ -45,7 +50,8 @@ type queued struct {
 }
 
 func newBacklog() *backlog {
-	return &backlog{pending: map[string]map[uint64]pendingDoc{}, early: map[uint64]bool{}}
+	return &backlog{pending: map[string]map[uint64]pendingDoc{}, early: map[uint64]bool{},
+		bySender: map[string]int64{}, byRecipient: map[string]int64{}}
 }
 
 // add records committed queue entries.
@@ -63,7 +69,33 @@ func (b *backlog) add(qs ...queued) {
 			b.pending[q.code] = m
 		}
 		m[q.seq] = q.pendingDoc
+		b.count(q.code, q.pendingDoc, q.size)
 	}
+}
+
+// count adds n bytes of p waiting for recipient code (n < 0 removes them).
+func (b *backlog) count(code string, p pendingDoc, n int64) {
+	if n == 0 {
+		return
+	}
+	if b.bySender[p.sender] += n; b.bySender[p.sender] <= 0 {
+		delete(b.bySender, p.sender)
+	}
+	if b.byRecipient[code] += n; b.byRecipient[code] <= 0 {
+		delete(b.byRecipient, code)
+	}
+}
+
+// waitingBytes returns the bytes waiting for delivery from sender, and for
+// each of recipients.
+func (b *backlog) waitingBytes(sender string, recipients []string) (bySender int64, byRecipient []int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	byRecipient = make([]int64, len(recipients))
+	for i, r := range recipients {
+		byRecipient[i] = b.byRecipient[r]
+	}
+	return b.bySender[sender], byRecipient
 }
 
 // remove records committed removals (acknowledged or withdrawn entries).
@@ -72,10 +104,12 @@ func (b *backlog) remove(qs ...queued) {
 	defer b.mu.Unlock()
 	for _, q := range qs {
 		m := b.pending[q.code]
-		if _, ok := m[q.seq]; !ok {
+		p, ok := m[q.seq]
+		if !ok {
 			b.early[q.seq] = true
 			continue
 		}
+		b.count(q.code, p, -p.size)
 		delete(m, q.seq)
 		if len(m) == 0 {
 			delete(b.pending, q.code)
@@ -132,7 +166,7 @@ func loadBacklog(ctx context.Context, st store.Store) (b *backlog, skipped int, 
 				return true, ctx.Err()
 			}
 			if ev.Kind.carriesDocument() {
-				b.add(queued{code: string(k[:i]), seq: binary.BigEndian.Uint64(k[i+1:]), pendingDoc: pendingDoc{since: ev.Time, doc: ev.DocID}})
+				b.add(queued{code: string(k[:i]), seq: binary.BigEndian.Uint64(k[i+1:]), pendingDoc: pendingDoc{since: ev.Time, doc: ev.DocID, sender: ev.Sender, size: ev.Size}})
 			}
 			return true, ctx.Err()
 		})

@@ -143,6 +143,9 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 	if err := requireAgency(p, "subscribing"); err != nil {
 		return err
 	}
+	if err := h.requireExchanging(p, "receive documents"); err != nil {
+		return err
+	}
 	if err := h.draining(); err != nil {
 		return err
 	}
@@ -163,8 +166,7 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 	defer cancel(nil)
 	sess := h.deliv.open(code, cancel)
 	defer h.deliv.close(code, sess)
-	kicked, done := h.presence.connect(code)
-	defer done()
+	defer h.presence.connect(code)()
 	h.metrics.online(1)
 	defer h.metrics.online(-1)
 	h.log.Info("agency connected", "code", code)
@@ -257,8 +259,6 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 		select {
 		case <-sess.wake:
 		case <-timer.C:
-		case <-kicked:
-			return newErr(ErrPermission, "", "the hub ended this subscription: agency %s was suspended or its credential revoked", code)
 		case <-h.drain:
 			return newErr(ErrUnavailable, "", "the hub is shutting down; reconnect")
 		case <-ctx.Done():

@@ -69,6 +69,7 @@ type Event struct {
 	Kind   EventKind     `json:"kind"`
 	DocID  string        `json:"doc"`
 	Sender string        `json:"sender,omitempty"` // of the document, so an acknowledgement need not read it
+	Size   int64         `json:"size,omitempty"`   // the document's stored bytes, for the quotas (Limits)
 	Time   time.Time     `json:"time"`
 	Status *StatusReport `json:"status,omitempty"`
 	Reason string        `json:"reason,omitempty"`
@@ -183,7 +184,8 @@ const (
 )
 
 // visible loads a document and the caller's role; callers that are
-// neither sender, recipient nor admin get NotFound, as if it did not exist.
+// neither sender, recipient nor admin get NotFound, as if it did not exist,
+// and so does a recipient whose copy was recalled (recalledAway).
 func visible(tx store.Tx, p Principal, id string) (Document, role, error) {
 	if err := checkDocID(id); err != nil {
 		return Document{}, roleNone, err
@@ -201,17 +203,50 @@ func visible(tx store.Tx, p Principal, id string) (Document, role, error) {
 	case p.Name == d.Sender:
 		return d, roleSender, nil
 	}
-	for _, r := range d.Header.Recipients {
-		if r == p.Name {
-			return d, roleRecipient, nil
+	if !contains(d.Header.Recipients, p.Name) {
+		return Document{}, roleNone, notFoundDoc(id)
+	}
+	if d.Recalled != nil {
+		var dl Delivery
+		if err := getJSON(tx, store.BucketDeliveries, pairKey(id, p.Name), &dl); err != nil {
+			return Document{}, roleNone, err
+		}
+		if dl.recalledAway() {
+			return Document{}, roleNone, notFoundDoc(id)
 		}
 	}
-	return Document{}, roleNone, notFoundDoc(id)
+	return d, roleRecipient, nil
+}
+
+// recalledAway says the recipient no longer has the document: it was
+// withdrawn before the recipient took it, or the recipient accepted the
+// recall (15). A recipient asked (13) or refusing (16) keeps it.
+func (d Delivery) recalledAway() bool { return d.Recall == "withdrawn" || d.Recall == "15" }
+
+// recalledCopy is what a list shows a recipient of a document recalled
+// away from it: that it existed, from whom, under which reference, and
+// that it was recalled, and nothing of its content.
+func recalledCopy(d Document) Document {
+	return Document{ID: d.ID, Sender: d.Sender, Created: d.Created, Recalled: d.Recalled, RecallReason: d.RecallReason,
+		Header: Header{Reference: d.Header.Reference, Business: d.Header.Business}}
 }
 
 func requireAgency(p Principal, what string) error {
 	if p.Admin || p.Name == "" {
 		return newErr(ErrPermission, "", "%s needs an agency credential, not an admin one", what)
+	}
+	return nil
+}
+
+// requireExchanging refuses an agency still pending: its code is issued
+// and it may prepare (credentials, the directory), but it neither sends
+// nor receives until an operator moves it to pilot or production.
+func (h *Hub) requireExchanging(p Principal, what string) error {
+	h.mu.RLock()
+	e := h.index[p.Name]
+	h.mu.RUnlock()
+	if e.stage == StagePending {
+		return newErr(ErrPrecondition, "", "agency %s is pending: it may %s once an operator moves it to pilot or production (ndxpctl agency set-stage)", p.Name, what)
 	}
 	return nil
 }
@@ -246,6 +281,9 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if err := requireAgency(p, "sending"); err != nil {
 		return Receipt{}, err
 	}
+	if err := h.requireExchanging(p, "send documents"); err != nil {
+		return Receipt{}, err
+	}
 	if err := h.draining(); err != nil {
 		return Receipt{}, err
 	}
@@ -276,6 +314,20 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if err := h.checkRecipients(hdr.Recipients); err != nil {
 		return Receipt{}, err
 	}
+	// Limits come after the retry check: a retry of an accepted send costs
+	// the hub nothing and must get its receipt.
+	if err := h.allowSend(sender); err != nil {
+		return Receipt{}, err
+	}
+	var size int64 // the stored bytes, for the quotas: attachments now, the header once encoded
+	for _, a := range hdr.Attachments {
+		size += a.Size
+	}
+	if err := h.checkQuotas(sender, hdr.Recipients, size); err != nil {
+		return Receipt{}, err
+	}
+	src, stop := h.watchIdle(ctx, src)
+	defer stop()
 	blobs, err := h.receive(ctx, hdr.Attachments, src)
 	if err != nil {
 		return Receipt{}, err
@@ -295,6 +347,7 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if err != nil {
 		return Receipt{}, err
 	}
+	size += int64(len(docJSON))
 	// Keep what the pushes need before the commit: a subscriber already
 	// awake may see the queue entry as soon as it is committed. Nothing
 	// else knows the new id, so an entry for a send that fails is harmless
@@ -347,11 +400,11 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 			return err
 		}
 		for _, r := range hdr.Recipients {
-			seq, err := enqueue(tx, r, Event{Kind: kind, DocID: doc.ID, Sender: sender, Time: now})
+			seq, err := enqueue(tx, r, Event{Kind: kind, DocID: doc.ID, Sender: sender, Size: size, Time: now})
 			if err != nil {
 				return err
 			}
-			queuedDocs = append(queuedDocs, queued{code: r, seq: seq, pendingDoc: pendingDoc{since: now, doc: doc.ID}})
+			queuedDocs = append(queuedDocs, queued{code: r, seq: seq, pendingDoc: pendingDoc{since: now, doc: doc.ID, sender: sender, size: size}})
 			d := Delivery{Recipient: r, QueueSeq: seq, Steps: []Step{{Time: now, What: "queued"}}}
 			if err := putJSON(tx, store.BucketDeliveries, pairKey(doc.ID, r), d); err != nil {
 				return err
@@ -401,7 +454,7 @@ func checkOriginal(tx store.Tx, sender, id string) error {
 func (h *Hub) checkRecipients(codes []string) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	var unknown, suspended []string
+	var unknown, suspended, pending []string
 	for _, c := range codes {
 		e, ok := h.index[c]
 		switch {
@@ -409,18 +462,23 @@ func (h *Hub) checkRecipients(codes []string) error {
 			unknown = append(unknown, c)
 		case e.suspended:
 			suspended = append(suspended, c)
+		case e.stage == StagePending:
+			pending = append(pending, c)
 		}
 	}
-	return recipientsError(unknown, suspended)
+	return recipientsError(unknown, suspended, pending)
 }
 
-func recipientsError(unknown, suspended []string) error {
+func recipientsError(unknown, suspended, pending []string) error {
 	var parts []string
 	if len(unknown) > 0 {
 		parts = append(parts, "not registered: "+strings.Join(unknown, ", "))
 	}
 	if len(suspended) > 0 {
 		parts = append(parts, "suspended: "+strings.Join(suspended, ", "))
+	}
+	if len(pending) > 0 {
+		parts = append(parts, "pending, not yet exchanging: "+strings.Join(pending, ", "))
 	}
 	if parts == nil {
 		return nil
@@ -439,8 +497,9 @@ type received struct {
 // from offset 0 without gaps, up to its declared size, then checks the
 // SHA-256 (declared in the header, or sent right after the attachment's last
 // chunk; the digest received is written into atts). Small bodies stay in
-// memory (bounded by InlineLimit); large ones stream to a file, so memory
-// does not grow with attachment size.
+// memory (each at most InlineLimit, together at most Limits.UploadMemory);
+// the others stream to a file, so memory grows neither with attachment
+// size nor with their number.
 func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSource) (out []received, err error) {
 	out = make([]received, len(atts))
 	var writers []*store.FileWriter
@@ -461,6 +520,7 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 	cur := 0
 	var off int64
 	var buf bytes.Buffer
+	var held int64 // inline bytes kept in memory for this upload
 	var fw *store.FileWriter
 	hasher := sha256.New()
 	awaitDigest := false // attachment cur is complete; its digest comes next
@@ -485,26 +545,37 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 			fw = nil
 		} else {
 			got := hasher.Sum(nil)
+			if a.Size == 0 && len(a.SHA256) == 0 {
+				// No chunk can carry an empty body, so none is followed by
+				// its digest: the digest of nothing is known.
+				atts[cur].SHA256, a.SHA256 = got, got
+			}
 			if !bytes.Equal(got, a.SHA256) {
 				return invalid(field, "the received bytes have SHA-256 %x, the sender declares %x", got, a.SHA256)
 			}
 			out[cur] = received{sum: hex.EncodeToString(got), inline: bytes.Clone(buf.Bytes())}
+			held += int64(buf.Len())
 		}
 		cur++
 		off = 0
 		return nil
 	}
 	start := func() error {
-		for cur < len(atts) && atts[cur].Size == 0 {
+		for {
+			// Each attachment starts from an empty hash and buffer, an
+			// empty one too: it must hash as empty, not as the one before.
+			buf.Reset()
+			hasher.Reset()
+			if cur == len(atts) || atts[cur].Size > 0 {
+				break
+			}
 			if err := finish(); err != nil {
 				return err
 			}
-			hasher.Reset()
 		}
 		if cur < len(atts) {
-			buf.Reset()
-			hasher.Reset()
-			if atts[cur].Size > h.cfg.InlineLimit {
+			size := atts[cur].Size
+			if size > h.cfg.InlineLimit || (h.cfg.Limits.UploadMemory > 0 && held+size > h.cfg.Limits.UploadMemory) {
 				w, err := h.files.Create()
 				if err != nil {
 					return h.storeErr(err)
@@ -1085,16 +1156,25 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 	}
 	var out []Summary
 	next := ""
+	maxBytes := h.cfg.Limits.ListBytes
 	err = h.st.View(ctx, func(tx store.Tx) error {
+		out, next = out[:0], ""
+		size := 0 // stored size of the documents in out
 		return tx.ScanDesc(b, prefix, before, func(k, _ []byte) (bool, error) {
 			id := string(k[len(prefix):])
-			if len(out) == pageSize {
+			if len(out) == pageSize || (maxBytes > 0 && size >= maxBytes) {
+				// A page is bounded by its size as well as its length:
+				// headers may be large, and a page is built in memory.
 				next = out[len(out)-1].Doc.ID
 				return false, nil
 			}
-			var doc Document
-			if err := getJSON(tx, store.BucketDocuments, []byte(id), &doc); err != nil {
+			raw, err := tx.Get(store.BucketDocuments, []byte(id))
+			if err != nil {
 				return false, err
+			}
+			var doc Document
+			if err := json.Unmarshal(raw, &doc); err != nil {
+				return false, fmt.Errorf("decode document %s: %w", id, err)
 			}
 			if !f.Since.IsZero() && doc.Created.Before(f.Since) {
 				return false, nil // newest first: everything after is older still
@@ -1115,10 +1195,14 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 			if err != nil {
 				return false, err
 			}
+			if r == roleRecipient && len(v.Deliveries) == 1 && v.Deliveries[0].recalledAway() {
+				v.Doc = recalledCopy(v.Doc)
+			}
 			if f.Status != "" && !hasStatus(v.Deliveries, f.Status, f.Counterpart) {
 				return true, nil
 			}
 			out = append(out, v)
+			size += len(raw)
 			return true, ctx.Err()
 		})
 	})

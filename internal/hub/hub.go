@@ -50,6 +50,8 @@ type Config struct {
 	// attachment bodies of completed documents older than this many days
 	// (retention.go); 0 keeps them forever.
 	RetentionDays int
+	// Limits bound what one caller may hold of the hub (limits.go).
+	Limits Limits
 }
 
 // DefaultConfig returns a Config with the defaults filled in.
@@ -62,6 +64,7 @@ func DefaultConfig() Config {
 		MaxAttachmentSize:     4 << 30,
 		UnackedAfter:          15 * time.Minute,
 		Location:              time.Local,
+		Limits:                DefaultLimits(),
 	}
 }
 
@@ -91,7 +94,7 @@ func (c Config) Validate() error {
 	if c.RetentionDays < 0 || c.RetentionDays > MaxRetentionDays {
 		return fmt.Errorf("hub config: RetentionDays %d out of 0..%d", c.RetentionDays, MaxRetentionDays)
 	}
-	return nil
+	return c.Limits.validate()
 }
 
 // Hub is the running core. It is safe for concurrent use.
@@ -125,6 +128,8 @@ type Hub struct {
 	certs   certIdentities        // identities parsed from live certificates
 
 	presence *presence
+	grants   grants  // open streams, ended by revocation and suspension (limits.go)
+	senders  senders // each sender's send rate (limits.go)
 
 	// blobMu: backups hold it for reading (HoldBlobs) while they copy
 	// attachment files; the retention purge takes it to remove files.

@@ -250,9 +250,7 @@ func (h *Hub) RevokeCredential(ctx context.Context, code, serial string) (int, e
 		h.revoked[s] = true
 	}
 	h.mu.Unlock()
-	if len(revoked) > 0 {
-		h.presence.kick(code)
-	}
+	h.endRevoked(revoked...)
 	h.log.Info("credentials revoked", "code", code, "count", len(revoked))
 	return len(revoked), nil
 }
@@ -281,8 +279,19 @@ func (h *Hub) revokeSerial(ctx context.Context, serial string) (int, error) {
 	h.mu.Lock()
 	h.revoked[serial] = true
 	h.mu.Unlock()
+	h.endRevoked(serial)
 	h.log.Info("credential revoked by serial", "serial", serial)
 	return 1, nil
+}
+
+// endRevoked ends every open stream of the revoked credentials, admins'
+// included: a revocation takes effect on calls in progress, not only on
+// the next one.
+func (h *Hub) endRevoked(serials ...string) {
+	for _, s := range serials {
+		h.endStreams(func(p Principal) bool { return p.Serial == s },
+			newErr(ErrUnauthenticated, "", "credential %s has been revoked", s))
+	}
 }
 
 // ActiveCredentials counts an agency's unrevoked, unexpired credentials.

@@ -10,6 +10,7 @@ type Metrics struct {
 	QueuedDeliveries    atomic.Int64 // arrival events queued
 	Redeliveries        atomic.Int64 // events pushed again after the ack deadline
 	OnlineSubscriptions atomic.Int64 // open subscription streams
+	Refusals            refusalCounts // calls refused by a limit, by Limit
 }
 
 func (m *Metrics) sent(recipients int) {

@@ -19,8 +19,6 @@ type presence struct {
 	now func() time.Time
 	mu  sync.Mutex
 	m   map[string]*conn
-	// kicks are closed to end an agency's streams (suspension, revocation).
-	kicks map[string]chan struct{}
 	// onChange is called (outside the lock) when an agency goes online or offline.
 	onChange func()
 	// onOffline is called (outside the lock) when an agency's last stream ends.
@@ -34,12 +32,11 @@ type conn struct {
 }
 
 func newPresence(now func() time.Time) *presence {
-	return &presence{now: now, m: map[string]*conn{}, kicks: map[string]chan struct{}{}}
+	return &presence{now: now, m: map[string]*conn{}}
 }
 
-// connect records a new stream and returns a channel closed when the
-// agency must be disconnected, and a function to call when it ends.
-func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
+// connect records a new stream and returns a function to call when it ends.
+func (p *presence) connect(code string) (done func()) {
 	p.mu.Lock()
 	defer p.changed()
 	defer p.mu.Unlock()
@@ -54,13 +51,8 @@ func (p *presence) connect(code string) (kicked <-chan struct{}, done func()) {
 	}
 	c.streams++
 	c.lastSeen = now
-	k := p.kicks[code]
-	if k == nil {
-		k = make(chan struct{})
-		p.kicks[code] = k
-	}
 	var once sync.Once
-	return k, func() {
+	return func() {
 		once.Do(func() {
 			p.mu.Lock()
 			c.streams--
@@ -106,16 +98,6 @@ func (p *presence) seen(code string) {
 		p.m[code] = c
 	}
 	c.lastSeen = p.now().UTC()
-}
-
-// kick ends every open stream of an agency.
-func (p *presence) kick(code string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if k := p.kicks[code]; k != nil {
-		close(k)
-		delete(p.kicks, code)
-	}
 }
 
 func (p *presence) online(code string) bool {

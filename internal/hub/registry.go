@@ -269,7 +269,8 @@ func (h *Hub) SetSuspended(ctx context.Context, code string, suspended bool, rea
 	if err == nil {
 		h.log.Info("agency suspension set", "code", code, "suspended", suspended, "reason", reason)
 		if suspended {
-			h.presence.kick(code)
+			h.endStreams(func(p Principal) bool { return !p.Admin && p.Name == code },
+				newErr(ErrPermission, "", "agency %s was suspended", code))
 		}
 	}
 	return a, err

@@ -204,7 +204,7 @@ func TestListAgenciesFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One agency holds a subscription stream open, so it is online.
-	_, done := h.presence.connect("000.00.00.H47")
+	done := h.presence.connect("000.00.00.H47")
 	defer done()
 
 	yes, no := true, false
@@ -303,8 +303,8 @@ func TestOverview(t *testing.T) {
 	if _, err := h.SetSuspended(t.Context(), "000.00.00.H41", true, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, done := h.presence.connect("000.00.00.G22")
-	_, done2 := h.presence.connect("000.00.00.G22") // a second stream: still one agency online
+	done := h.presence.connect("000.00.00.G22")
+	done2 := h.presence.connect("000.00.00.G22") // a second stream: still one agency online
 	want := Overview{Total: 5, Pending: 2, Pilot: 2, Production: 1, Suspended: 1, Online: 1}
 	if got := h.Overview(); got != want {
 		t.Errorf("Overview = %+v, want %+v", got, want)
