@@ -5,11 +5,11 @@ import "sync/atomic"
 // Metrics counts what the hub did since it started. Exporters (Prometheus,
 // the dashboard) read it; the hub only adds.
 type Metrics struct {
-	DocumentsSent       atomic.Int64 // documents accepted
-	Deliveries          atomic.Int64 // arrival acknowledgements (status 01)
-	QueuedDeliveries    atomic.Int64 // arrival events queued
-	Redeliveries        atomic.Int64 // events pushed again after the ack deadline
-	OnlineSubscriptions atomic.Int64 // open subscription streams
+	DocumentsSent       atomic.Int64  // documents accepted
+	Deliveries          atomic.Int64  // arrival acknowledgements (status 01)
+	QueuedDeliveries    atomic.Int64  // arrival events queued
+	Redeliveries        atomic.Int64  // events pushed again after the ack deadline
+	OnlineSubscriptions atomic.Int64  // open subscription streams
 	Refusals            refusalCounts // calls refused by a limit, by Limit
 }
 
