@@ -123,6 +123,15 @@ type Duration time.Duration
 // MarshalText writes the duration as Go duration text.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// String is the duration as Go duration text, for flags.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Set reads a flag's value as Go duration text.
+func (d *Duration) Set(s string) error { return d.UnmarshalText([]byte(s)) }
+
+// Type names the flag value's type in help text.
+func (d *Duration) Type() string { return "duration" }
+
 // UnmarshalText reads Go duration text such as "10s".
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))

@@ -103,6 +103,7 @@ underscores) and flags; flags win.`,
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	f.IntVar(&cfg.RetentionDays, "retention-days", cfg.RetentionDays, "purge attachment bodies of completed documents older than N days, keeping headers and traces (0 keeps them forever)")
+	limitFlags(f, &cfg)
 	return cmd.ExecuteContext(ctx)
 }
 
@@ -125,6 +126,9 @@ func overlayFlags(fs *pflag.FlagSet, dst *server.Config, flags server.Config) {
 		"demo":            func() { dst.Demo = flags.Demo },
 		"log-format":      func() { dst.LogFormat = flags.LogFormat },
 		"retention-days":  func() { dst.RetentionDays = flags.RetentionDays },
+	}
+	for name, apply := range limitOverlay(dst, flags) {
+		set[name] = apply
 	}
 	fs.Visit(func(f *pflag.Flag) {
 		if apply, ok := set[f.Name]; ok {
