@@ -527,7 +527,9 @@ type Document struct {
 	Header *DocumentHeader `protobuf:"bytes,4,opt,name=header,proto3" json:"header,omitempty"`
 	// CreateTime is when the hub accepted the document.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// Recalled is true once the sender has recalled the document.
+	// Recalled is true once the sender has recalled the document. In a list
+	// seen by a recipient the recall took it from, the header then holds
+	// only the reference and business type (see RecallDocument).
 	Recalled      bool `protobuf:"varint,6,opt,name=recalled,proto3" json:"recalled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -47,13 +47,18 @@ type ExchangeServiceClient interface {
 	// A retried send with the same sender and reference returns the first
 	// receipt (duplicate = true) and delivers nothing twice; the hub may answer
 	// a retry right after the header, before the chunks.
-	// Errors: INVALID_ARGUMENT (a field, an unknown or suspended recipient,
-	// digest or size mismatch, chunks out of order or missing).
+	// Errors: INVALID_ARGUMENT (a field, an unknown, suspended or pending
+	// recipient, digest or size mismatch, chunks out of order or missing);
+	// FAILED_PRECONDITION (the sender is pending); RESOURCE_EXHAUSTED naming
+	// the limit and its value (header_bytes, uploads, upload_idle, send_rate,
+	// sender_quota, recipient_quota: see docs/security.md).
 	SendDocument(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendDocumentRequest, SendDocumentResponse], error)
 	// Subscribe pushes the caller's events in order, at most `window`
 	// unacknowledged at a time. Unacknowledged events come again after a
 	// reconnect and after the acknowledgement deadline. An open stream marks
-	// the agency online.
+	// the agency online. A pending agency gets FAILED_PRECONDITION. Any open
+	// stream ends when its credential is revoked (UNAUTHENTICATED) or its
+	// agency suspended (PERMISSION_DENIED).
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
 	// AcknowledgeEvents removes delivered events from the caller's queue.
 	// Acknowledging a document's arrival records status 01 for its sender.
@@ -71,6 +76,15 @@ type ExchangeServiceClient interface {
 	// RecallDocument is the sender's recall (status 13): the hub withdraws the
 	// document where it was not yet delivered, and asks recipients that have
 	// it to answer 15 (accepted) or 16 (refused).
+	//
+	// What each party may still see afterwards: the sender and admins see
+	// everything, as before. A recipient asked (13) or refusing (16) keeps
+	// the document and its attachments. A recipient from which the document
+	// was withdrawn, or that accepted the recall (15), gets NOT_FOUND for
+	// GetDocument, FetchAttachment, GetTrace and ReportStatus on it; its
+	// ListReceived shows the document with recalled set and only its id,
+	// sender, reference, business type and create time (no subject, no
+	// attachments, no content).
 	RecallDocument(ctx context.Context, in *RecallDocumentRequest, opts ...grpc.CallOption) (*RecallDocumentResponse, error)
 	// GetTrace returns every hand-over of a document: the sender and admins
 	// see every recipient's line, a recipient only its own.
@@ -226,13 +240,18 @@ type ExchangeServiceServer interface {
 	// A retried send with the same sender and reference returns the first
 	// receipt (duplicate = true) and delivers nothing twice; the hub may answer
 	// a retry right after the header, before the chunks.
-	// Errors: INVALID_ARGUMENT (a field, an unknown or suspended recipient,
-	// digest or size mismatch, chunks out of order or missing).
+	// Errors: INVALID_ARGUMENT (a field, an unknown, suspended or pending
+	// recipient, digest or size mismatch, chunks out of order or missing);
+	// FAILED_PRECONDITION (the sender is pending); RESOURCE_EXHAUSTED naming
+	// the limit and its value (header_bytes, uploads, upload_idle, send_rate,
+	// sender_quota, recipient_quota: see docs/security.md).
 	SendDocument(grpc.ClientStreamingServer[SendDocumentRequest, SendDocumentResponse]) error
 	// Subscribe pushes the caller's events in order, at most `window`
 	// unacknowledged at a time. Unacknowledged events come again after a
 	// reconnect and after the acknowledgement deadline. An open stream marks
-	// the agency online.
+	// the agency online. A pending agency gets FAILED_PRECONDITION. Any open
+	// stream ends when its credential is revoked (UNAUTHENTICATED) or its
+	// agency suspended (PERMISSION_DENIED).
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
 	// AcknowledgeEvents removes delivered events from the caller's queue.
 	// Acknowledging a document's arrival records status 01 for its sender.
@@ -250,6 +269,15 @@ type ExchangeServiceServer interface {
 	// RecallDocument is the sender's recall (status 13): the hub withdraws the
 	// document where it was not yet delivered, and asks recipients that have
 	// it to answer 15 (accepted) or 16 (refused).
+	//
+	// What each party may still see afterwards: the sender and admins see
+	// everything, as before. A recipient asked (13) or refusing (16) keeps
+	// the document and its attachments. A recipient from which the document
+	// was withdrawn, or that accepted the recall (15), gets NOT_FOUND for
+	// GetDocument, FetchAttachment, GetTrace and ReportStatus on it; its
+	// ListReceived shows the document with recalled set and only its id,
+	// sender, reference, business type and create time (no subject, no
+	// attachments, no content).
 	RecallDocument(context.Context, *RecallDocumentRequest) (*RecallDocumentResponse, error)
 	// GetTrace returns every hand-over of a document: the sender and admins
 	// see every recipient's line, a recipient only its own.
