@@ -71,6 +71,12 @@ func runHub(ctx context.Context, data, listen, http, ready, level, profile strin
 	cfg.HTTP = http
 	cfg.LogLevel = level
 	cfg.ShutdownTimeout = server.Duration(5 * time.Second)
+	// The load generator is one address sending as fast as the hub takes
+	// it: the limits stay in force (their cost is part of what is
+	// measured) at values it cannot reach, while an agency's defaults are
+	// sized for an agency (docs/security.md).
+	cfg.MaxConnsPerHost = 1 << 20
+	cfg.Limits.SendRate, cfg.Limits.SendBurst = 1e6, 1e6
 	d, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err
