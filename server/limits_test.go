@@ -333,3 +333,35 @@ func TestConnectionFlood(t *testing.T) {
 func isReset(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "broken pipe"))
 }
+
+// TestAdminsKeepRoom: when agencies' connections fill the budget, the
+// last few places are kept for admins, so an operator can still reach the
+// hub to act.
+func TestAdminsKeepRoom(t *testing.T) {
+	// 20 connections: 5 kept for admins (a quarter, at most 32).
+	h := hubtest.StartWith(t, func(c *server.Config) { c.MaxConns = 20 })
+	h.AddAgency(codeG22, "Văn phòng Chính phủ", ndxpv1.Stage_STAGE_PILOT)
+	creds := h.IssueCreds(codeG22) // its admin connection closes with the call's client at the end
+	var agencies []*client.Client
+	call := func(c *client.Client) error {
+		_, err := c.Directory.LookupAgency(t.Context(), &ndxpv1.LookupAgencyRequest{Code: codeG22})
+		return err
+	}
+	for i := range 20 {
+		c := h.Dial(creds) // each client is a connection of its own
+		if err := call(c); err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("agency connection %d refused with %v, want Unavailable", i+1, err)
+			}
+			break
+		}
+		agencies = append(agencies, c)
+	}
+	if n := len(agencies); n == 0 || n > 15 {
+		t.Fatalf("%d agency connections held, want some and at most 15 of 20", n)
+	}
+	admin := h.Admin()
+	if _, err := admin.Registry.GetOverview(t.Context(), &ndxpv1.GetOverviewRequest{}); err != nil {
+		t.Errorf("an admin with agencies holding every other place: %v", err)
+	}
+}
