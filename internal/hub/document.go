@@ -6,7 +6,6 @@ import (
 	"path"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // BusinessType says what a document does (edXML BusinessDocType, DOMAIN.md).
@@ -114,7 +113,10 @@ func checkDate(field, v string) error {
 	return nil
 }
 
-// checkFileName accepts a plain file name: no directories, no control characters.
+// checkFileName accepts a plain file name: one line of text (checkText),
+// no directories. Names a recipient's file system cannot hold as they are
+// (Windows device names, case-insensitive twins) are the saving client's
+// to rename; the hub keeps the sender's name.
 func checkFileName(field, name string) error {
 	if err := checkText(field, name, MaxNameFieldLen, true); err != nil {
 		return err
@@ -133,14 +135,17 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 	if err := checkText("subject", h.Subject, MaxSubjectLen, true); err != nil {
 		return err
 	}
-	if !utf8.ValidString(h.Content) || utf8.RuneCountInString(h.Content) > MaxContentLen {
-		return invalid("content", "must be valid UTF-8 of at most %d characters", MaxContentLen)
+	// Content is the one field of several lines (text.go).
+	h.Content = normalizeLines(h.Content)
+	if err := checkLines("content", h.Content, MaxContentLen, false); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		name string
 		v    string
 	}{{"number", h.Number}, {"notation", h.Notation}, {"document_type", h.Type}, {"promulgation_place", h.Place},
-		{"signer.competence", h.Signer.Competence}, {"signer.position", h.Signer.Position}, {"signer.full_name", h.Signer.FullName}} {
+		{"signer.competence", h.Signer.Competence}, {"signer.position", h.Signer.Position}, {"signer.full_name", h.Signer.FullName},
+		{"response_for", h.ResponseFor}, {"original_document_id", h.Original}} {
 		if err := checkText(f.name, f.v, MaxShortFieldLen, false); err != nil {
 			return err
 		}
