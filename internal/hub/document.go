@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // BusinessType says what a document does (edXML BusinessDocType, DOMAIN.md).
@@ -213,17 +215,32 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 	if len(h.Attachments) > MaxAttachments {
 		return invalid("attachments", "%d attachments, the limit is %d", len(h.Attachments), MaxAttachments)
 	}
-	names := map[string]bool{}
+	type seenName struct {
+		index int
+		raw   string // as sent
+	}
+	names := make(map[string]seenName, len(h.Attachments))
 	for i := range h.Attachments {
 		a := &h.Attachments[i]
 		field := fmt.Sprintf("attachments[%d]", i)
-		if err := checkFileName(field+".name", a.Name); err != nil {
+		// NFC, as agency names: "hồ sơ.pdf" typed on macOS (decomposed)
+		// and on Windows (precomposed) is one name, so a document cannot
+		// hold both, and recipients save it under one spelling. Checked
+		// after normalizing: NFC may lengthen a name (composition
+		// exclusions), and what is stored must pass the check again.
+		nfc := norm.NFC.String(a.Name)
+		if err := checkFileName(field+".name", nfc); err != nil {
 			return err
 		}
-		if names[a.Name] {
-			return invalid(field+".name", "%q appears twice", a.Name)
+		if prev, dup := names[nfc]; dup {
+			also := ""
+			if prev.raw != a.Name {
+				also = " (written in another Unicode normalization form)"
+			}
+			return invalid(field+".name", "%q is also the name of attachments[%d]%s", nfc, prev.index, also)
 		}
-		names[a.Name] = true
+		names[nfc] = seenName{i, a.Name}
+		a.Name = nfc
 		if a.MediaType == "" {
 			a.MediaType = "application/octet-stream"
 		}

@@ -202,6 +202,41 @@ func TestNormalizeHeaderContent(t *testing.T) {
 	}
 }
 
+func TestAttachmentNamesNFC(t *testing.T) {
+	nfc := "hồ sơ.pdf"
+	nfd := norm.NFD.String(nfc)
+	if nfc == nfd {
+		t.Fatal("test data: NFC and NFD forms are equal")
+	}
+
+	h := validHeader()
+	h.Attachments = []AttachmentInfo{{Name: nfd}}
+	if err := normalizeHeader(codeG22, &h, testNow); err != nil {
+		t.Fatalf("normalizeHeader = %v", err)
+	}
+	if h.Attachments[0].Name != nfc {
+		t.Errorf("name = %q; want it stored NFC as %q", h.Attachments[0].Name, nfc)
+	}
+
+	for _, pair := range [][2]string{{nfc, nfd}, {nfd, nfc}, {nfd, nfd}, {nfc, nfc}} {
+		h := validHeader()
+		h.Attachments = []AttachmentInfo{{Name: "khác.pdf"}, {Name: pair[0]}, {Name: pair[1]}}
+		err := normalizeHeader(codeG22, &h, testNow)
+		if !errors.Is(err, ErrInvalid) {
+			t.Fatalf("names %+q: normalizeHeader = %v; want ErrInvalid", pair, err)
+		}
+		if field, _ := fieldOf(t, err); field != "attachments[2].name" {
+			t.Errorf("names %+q: field = %q; want attachments[2].name", pair, field)
+		}
+		if !strings.Contains(err.Error(), "attachments[1]") {
+			t.Errorf("names %+q: error %q does not name the first one", pair, err)
+		}
+		if differ := pair[0] != pair[1]; differ != strings.Contains(err.Error(), "normalization form") {
+			t.Errorf("names %+q: error %q; want the normalization form mentioned only when the spellings differ", pair, err)
+		}
+	}
+}
+
 func TestAgencyTextRules(t *testing.T) {
 	name := "Ủy ban nhân dân tỉnh Nghệ An"
 	a := Agency{Code: codeH41, Name: " " + norm.NFD.String(name) + " "}
