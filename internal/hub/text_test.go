@@ -1,12 +1,14 @@
 package hub
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/ndxp/ndxp/internal/store"
@@ -337,4 +339,53 @@ func TestStoredTextStillLoads(t *testing.T) {
 	if got, err := h.SetSuspended(t.Context(), codeH41, true, "kiểm thử"); err != nil || got.Name != old {
 		t.Errorf("SetSuspended = %q, %v; want the stored name kept", got.Name, err)
 	}
+}
+
+// FuzzNormalizeHeader: normalizeHeader never panics, what it accepts
+// holds none of the refused characters, and it accepts its own output
+// again unchanged (normalizing is idempotent), so a stored header always
+// passes the rules it was stored under.
+func FuzzNormalizeHeader(f *testing.F) {
+	f.Add("Về việc triển khai", "Kính gửi:\r\n\tUBND", "Nguyễn Văn A", "quyết định.pdf", "phụ lục.xlsx", "7816/VPCP", "", codeH41)
+	f.Add(" a\u202egnp.exe ", "x\x1b[2J\x00", "\u200b", norm.NFD.String("hồ sơ.pdf"), "hồ sơ.pdf", "", codeG22+",2025/01/01,1", codeH41)
+	f.Add("\u0958", "\r", "\u00ad", "\u0958.pdf", "..", "1", "", " "+codeH41+" ")
+	f.Add("s", "", "", "a", "A", "", "ref", codeG22)
+	f.Add("\xff", "\xc3", "\t", "a/b", `a\b`, "\n", "\u3000", "")
+	f.Add(strings.Repeat("ệ", MaxSubjectLen), strings.Repeat("\r\n", 100), "", strings.Repeat("\u0958", 200), "", "", "", codeH41)
+	f.Fuzz(func(t *testing.T, subject, content, signer, name1, name2, number, reference, recipient string) {
+		h := Header{
+			Recipients: []string{recipient, codeH14}, Subject: subject, Content: content, Number: number,
+			Reference: reference, Signer: Signer{FullName: signer}, ToPlaces: []string{signer},
+			Attachments: []AttachmentInfo{{Name: name1}, {Name: name2, Description: content}},
+		}
+		if err := normalizeHeader(codeG22, &h, testNow); err != nil {
+			var he *Error
+			if !errors.As(err, &he) || !errors.Is(err, ErrInvalid) || he.Field == "" {
+				t.Fatalf("error %v (%T) is not an ErrInvalid *Error naming a field", err, err)
+			}
+			return
+		}
+		first, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{h.Subject, h.Number, h.Reference, h.Signer.FullName, h.Attachments[0].Name, h.Attachments[1].Name} {
+			if err := checkChars("accepted", s, false); err != nil {
+				t.Errorf("accepted header holds %q: %v", s, err)
+			}
+		}
+		if err := checkChars("content", h.Content, true); err != nil {
+			t.Errorf("accepted content: %v", err)
+		}
+		var again Header
+		if err := json.Unmarshal(first, &again); err != nil {
+			t.Fatal(err)
+		}
+		if err := normalizeHeader(codeG22, &again, testNow.Add(48*time.Hour)); err != nil {
+			t.Fatalf("normalizeHeader refused its own output %s: %v", first, err)
+		}
+		if diff := cmp.Diff(h, again); diff != "" {
+			t.Errorf("normalizing twice changed the header (-once +twice):\n%s", diff)
+		}
+	})
 }
