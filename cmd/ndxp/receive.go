@@ -78,7 +78,7 @@ func (r *receiver) handle(ctx context.Context, ev *ndxpv1.Event) error {
 		// An event kind newer than this tool: say so, and acknowledge it,
 		// or it would block the queue forever.
 		fmt.Fprintf(r.errw, "ndxp: event %d (%s) for document %s not understood; skipped\n",
-			ev.GetSequence(), ev.GetKind(), ev.GetDocumentId())
+			ev.GetSequence(), ev.GetKind(), cli.Cell(ev.GetDocumentId()))
 		return nil
 	}
 }
@@ -135,10 +135,11 @@ func (r *receiver) recalled(ev *ndxpv1.Event) error {
 }
 
 // line prints tab-separated fields; tabs and line breaks inside a field
-// become spaces so that each event stays one line.
+// become spaces so that each event stays one line, and what a terminal
+// would act on is escaped (cli.Cell).
 func (r *receiver) line(fields ...string) error {
 	for i, f := range fields {
-		fields[i] = cli.OneLine(f)
+		fields[i] = cli.Cell(f)
 	}
 	_, err := fmt.Fprintln(r.out, strings.Join(fields, "\t"))
 	return err
@@ -149,7 +150,7 @@ func (r *receiver) jsonLine(v eventLine) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.out.Write(append(b, '\n'))
+	_, err = r.out.Write(append(cli.SafeJSON(b), '\n'))
 	return err
 }
 
