@@ -204,18 +204,32 @@ func writeFile(path string, fn func(io.Writer) error) error {
 }
 
 // writeFileAtomic replaces path with data: a temporary file, synced, then
-// renamed, then the directory synced.
+// renamed, then the directory synced. The temporary file gets a random
+// name that is created exclusively (".recall.json.123.tmp"), so it can
+// never be, nor remove, a file already there: an attachment named like
+// ndxp's temporary files survives (the fixed "recall.json.tmp" of before
+// was removed first, attachment or not).
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	if err := writeFile(tmp, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}); err != nil {
-		os.Remove(tmp)
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := f.Name()
+	err = f.Chmod(fileMode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
