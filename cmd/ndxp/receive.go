@@ -172,8 +172,13 @@ func receiveCmd(a *app) *cobra.Command {
 		Long: `Takes the agency's queued events from the hub. Each document that arrives
 (or an update or replacement of one) is saved as DIR/<document id>/ with
 header.json (the document as the hub holds it, proto field names) and
-each attachment under its own name; a name that is not a plain file
-name, or that collides with another, is saved as attachment-<index>.
+each attachment under its own name. An attachment is saved as
+attachment-<index> instead when its name is not a plain file name (a
+path, a control, bidi or invisible character, a Windows device name
+such as CON or nul.txt, a trailing dot or space; on Windows also any of
+< > : " | ? *), is a name ndxp writes there itself (header.json,
+recall.json, or either with .tmp), or is the name of an earlier
+attachment ignoring case and Unicode normalization.
 The directory appears complete or not at all (it is written as
 DIR/<id>.partial, synced, then renamed), and only then is the event
 acknowledged; the hub records status 01 (arrived) for the sender.
