@@ -142,13 +142,17 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 	if err := checkLines("content", h.Content, MaxContentLen, false); err != nil {
 		return err
 	}
+	// Trimmed like the subject: a number of " " is no number (the
+	// reference is derived from it), and what is stored must be what a
+	// second normalization leaves as it is (FuzzNormalizeHeader).
 	for _, f := range []struct {
 		name string
-		v    string
-	}{{"number", h.Number}, {"notation", h.Notation}, {"document_type", h.Type}, {"promulgation_place", h.Place},
-		{"signer.competence", h.Signer.Competence}, {"signer.position", h.Signer.Position}, {"signer.full_name", h.Signer.FullName},
-		{"response_for", h.ResponseFor}, {"original_document_id", h.Original}} {
-		if err := checkText(f.name, f.v, MaxShortFieldLen, false); err != nil {
+		v    *string
+	}{{"number", &h.Number}, {"notation", &h.Notation}, {"document_type", &h.Type}, {"promulgation_place", &h.Place},
+		{"signer.competence", &h.Signer.Competence}, {"signer.position", &h.Signer.Position}, {"signer.full_name", &h.Signer.FullName},
+		{"response_for", &h.ResponseFor}, {"original_document_id", &h.Original}} {
+		*f.v = strings.TrimSpace(*f.v)
+		if err := checkText(f.name, *f.v, MaxShortFieldLen, false); err != nil {
 			return err
 		}
 	}
