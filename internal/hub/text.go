@@ -30,6 +30,12 @@ import (
 //     expects in checkLines' fields (LF is the line break).
 //   - invalid UTF-8.
 //
+// Which fields take several lines: a document's content alone. Every
+// other text is one line: names (agency, attachment, signer, places),
+// subject, number, references and the reasons of a status, a recall or a
+// suspension, which are shown in one-line rows (trace, receive's event
+// lines) and logged as one value.
+//
 // The rules apply to new input only: records stored before they existed
 // are read and shown as they are (the CLIs escape what they print).
 
