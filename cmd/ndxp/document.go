@@ -74,8 +74,8 @@ The hub refuses a status out of order (e.g. 04 before 03, anything after
 			if a.json() {
 				return a.protoJSON(st)
 			}
-			_, err = fmt.Fprintln(a.stdout, strings.Join([]string{st.GetDocumentId(), st.GetRecipientCode(),
-				st.GetCode(), cli.OneLine(st.GetReason()), cli.Timestamp(st.GetTime())}, "\t"))
+			_, err = fmt.Fprintln(a.stdout, strings.Join([]string{cli.Cell(st.GetDocumentId()), cli.Cell(st.GetRecipientCode()),
+				cli.Cell(st.GetCode()), cli.Cell(st.GetReason()), cli.Timestamp(st.GetTime())}, "\t"))
 			return err
 		},
 	}
@@ -215,7 +215,8 @@ func printDocument(a *app, d *ndxpv1.Document) error {
 		return err
 	}
 	if c := h.GetContent(); c != "" {
-		fmt.Fprintf(a.stdout, "\n%s\n", c)
+		// Several lines, as written; nothing a terminal would act on.
+		fmt.Fprintf(a.stdout, "\n%s\n", cli.Safe(c))
 	}
 	atts := h.GetAttachments()
 	if len(atts) == 0 {
@@ -228,7 +229,7 @@ func printDocument(a *app, d *ndxpv1.Document) error {
 		if len(sum) > 16 {
 			sum = sum[:16] + "…"
 		}
-		rows[i] = []string{strconv.Itoa(i), cli.OneLine(at.GetName()), cli.OrDash(at.GetMediaType()), cli.FormatBytes(at.GetSize()), cli.OrDash(sum)}
+		rows[i] = []string{strconv.Itoa(i), at.GetName(), cli.OrDash(at.GetMediaType()), cli.FormatBytes(at.GetSize()), cli.OrDash(sum)}
 	}
 	return cli.Table(a.stdout, []string{"#", "NAME", "TYPE", "SIZE", "SHA-256"}, rows)
 }
@@ -305,7 +306,7 @@ is checked. An existing DIR/<document id> is kept unless --force.`,
 				}
 				return cli.JSON(a.stdout, v)
 			}
-			_, err = fmt.Fprintln(a.stdout, path)
+			_, err = fmt.Fprintln(a.stdout, cli.Safe(path))
 			return err
 		},
 	}

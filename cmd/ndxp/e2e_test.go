@@ -103,6 +103,24 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("send without --to: exit %d, stderr %q; want 2 and one line", code, errOut)
 	}
 
+	// The hub refuses text that would drive a terminal or hide what it
+	// says, naming the field and the character; the CLI prints the
+	// refusal on one line, escaped.
+	for _, bad := range [][]string{
+		{"--subject", "Về việc\u202egnp.exe", "subject", "U+202E"},
+		{"--content", "Kính gửi\x1b]0;owned\x07", "content", "U+001B"},
+		{"--signer", "Nguyễn\u200bVăn A", "signer.full_name", "U+200B"},
+	} {
+		args := []string{"--creds", vpcp, "send", "--to", codeNgheAn, "--subject", "Về việc", "--number", "9999", bad[0], bad[1]}
+		_, errOut, code := e.run("ndxp", args...)
+		if code != 1 || !strings.Contains(errOut, bad[2]+": ") || !strings.Contains(errOut, bad[3]) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("send %s %q: exit %d, stderr %q; want 1 and one line naming %s and %s", bad[0], bad[1], code, errOut, bad[2], bad[3])
+		}
+		if strings.ContainsAny(errOut, "\x1b\u202e\u200b") {
+			t.Errorf("send %s: stderr %q holds the character raw", bad[0], errOut)
+		}
+	}
+
 	// The recipient takes its queue and exits.
 	inbox := t.TempDir()
 	out, _ = e.ok("ndxp", "--creds", ngheAn, "receive", "--out", inbox)

@@ -59,6 +59,8 @@ func (a *app) json() bool { return a.format == cli.FormatJSON }
 
 // protoJSON writes m as indented JSON with the proto field names, so the
 // output matches the API reference (exchange.proto) field for field.
+// Like all the JSON ndxp writes, it escapes what a terminal would act on
+// (cli.SafeJSON).
 func (a *app) protoJSON(m proto.Message) error {
 	b, err := marshalProto(m)
 	if err != nil {
@@ -68,12 +70,15 @@ func (a *app) protoJSON(m proto.Message) error {
 	return err
 }
 
+// marshalProto encodes m for stdout, header.json and recall.json: the
+// proto field names, several lines, and bidi, invisible and control
+// characters escaped (the same strings to a JSON reader; safe to cat).
 func marshalProto(m proto.Message) ([]byte, error) {
 	b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return append(cli.SafeJSON(b), '\n'), nil
 }
 
 // usage makes a cobra argument check report a usage error (exit 2).

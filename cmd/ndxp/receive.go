@@ -78,7 +78,7 @@ func (r *receiver) handle(ctx context.Context, ev *ndxpv1.Event) error {
 		// An event kind newer than this tool: say so, and acknowledge it,
 		// or it would block the queue forever.
 		fmt.Fprintf(r.errw, "ndxp: event %d (%s) for document %s not understood; skipped\n",
-			ev.GetSequence(), ev.GetKind(), ev.GetDocumentId())
+			ev.GetSequence(), ev.GetKind(), cli.Cell(ev.GetDocumentId()))
 		return nil
 	}
 }
@@ -135,10 +135,11 @@ func (r *receiver) recalled(ev *ndxpv1.Event) error {
 }
 
 // line prints tab-separated fields; tabs and line breaks inside a field
-// become spaces so that each event stays one line.
+// become spaces so that each event stays one line, and what a terminal
+// would act on is escaped (cli.Cell).
 func (r *receiver) line(fields ...string) error {
 	for i, f := range fields {
-		fields[i] = cli.OneLine(f)
+		fields[i] = cli.Cell(f)
 	}
 	_, err := fmt.Fprintln(r.out, strings.Join(fields, "\t"))
 	return err
@@ -149,7 +150,7 @@ func (r *receiver) jsonLine(v eventLine) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.out.Write(append(b, '\n'))
+	_, err = r.out.Write(append(cli.SafeJSON(b), '\n'))
 	return err
 }
 
@@ -171,8 +172,13 @@ func receiveCmd(a *app) *cobra.Command {
 		Long: `Takes the agency's queued events from the hub. Each document that arrives
 (or an update or replacement of one) is saved as DIR/<document id>/ with
 header.json (the document as the hub holds it, proto field names) and
-each attachment under its own name; a name that is not a plain file
-name, or that collides with another, is saved as attachment-<index>.
+each attachment under its own name. An attachment is saved as
+attachment-<index> instead when its name is not a plain file name (a
+path, a control, bidi or invisible character, a Windows device name
+such as CON or nul.txt, a trailing dot or space; on Windows also any of
+< > : " | ? *), is a name ndxp writes there itself (header.json,
+recall.json, or either with .tmp), or is the name of an earlier
+attachment ignoring case and Unicode normalization.
 The directory appears complete or not at all (it is written as
 DIR/<id>.partial, synced, then renamed), and only then is the event
 acknowledged; the hub records status 01 (arrived) for the sender.

@@ -8,18 +8,33 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/ndxp/ndxp/internal/cli"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
-// Names inside a saved document's directory that attachments may not take.
+// Files ndxp itself writes inside a saved document's directory. No
+// attachment may take these names (attachmentFileNames).
 const (
 	headerFile = "header.json"
 	recallFile = "recall.json"
 )
+
+// reservedNames are the names, folded (foldName), that attachments may not
+// take: the files above, and the fixed temporary names earlier versions
+// of ndxp used while writing them ("recall.json.tmp"), which an older
+// ndxp working on the same directory would remove. The current one
+// writes its temporary files under random names it creates exclusively
+// (writeFileAtomic).
+var reservedNames = map[string]bool{
+	headerFile: true, recallFile: true, headerFile + ".tmp": true, recallFile + ".tmp": true,
+}
 
 // partialSuffix marks a document directory still being written.
 const partialSuffix = ".partial"
@@ -70,38 +85,86 @@ func checkDocumentID(id string) error {
 }
 
 // plainName reports whether an attachment name can be used as a file name
-// as it is: one path element, no control characters, not too long.
-func plainName(name string) bool {
+// as it is, on goos: one path element, not too long, nothing a terminal
+// or a file manager would show other than it reads (cli.Cell leaves it
+// unchanged: no control, bidi or invisible character, valid UTF-8, so
+// "a\u202efdp.exe" is not listed as "aexe.pdf"), and nothing Windows
+// cannot hold: device names (CON, NUL, COM1.txt…), a trailing dot or
+// space (dropped by Windows, so "a.pdf." would become "a.pdf"). The
+// characters < > : " | ? * are refused on Windows only, where they cannot
+// be in a file name (":" would even write to an alternate data stream);
+// elsewhere they are ordinary ("Báo cáo: tháng 9.pdf") and kept.
+func plainName(name, goos string) bool {
 	if name == "" || name == "." || name == ".." || len(name) > maxNameBytes {
 		return false
 	}
-	for _, r := range name {
-		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
-			return false
-		}
+	if strings.ContainsAny(name, `/\`) || cli.Cell(name) != name {
+		return false
+	}
+	if strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") || windowsDevice(name) {
+		return false
+	}
+	if goos == "windows" && strings.ContainsAny(name, `<>:"|?*`) {
+		return false
 	}
 	return true
 }
 
+// windowsDevice reports whether Windows takes name for a device: CON, PRN,
+// AUX, NUL, COM0-9, LPT0-9 (and their superscript-digit forms), CONIN$,
+// CONOUT$, whatever the case and the extension.
+func windowsDevice(name string) bool {
+	stem, _, _ := strings.Cut(name, ".")
+	stem = strings.ToUpper(strings.TrimRight(stem, " "))
+	switch stem {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
+		return true
+	}
+	if len(stem) >= 4 && (strings.HasPrefix(stem, "COM") || strings.HasPrefix(stem, "LPT")) {
+		switch stem[3:] {
+		case "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "¹", "²", "³":
+			return true
+		}
+	}
+	return false
+}
+
+// foldName is the key under which two names are one file on a
+// case-insensitive or normalization-insensitive file system (Windows,
+// macOS): case folded ("Scan.PDF", "scan.pdf"; "K" and the Kelvin sign),
+// then NFC ("hồ sơ.pdf" precomposed or decomposed).
+func foldName(c cases.Caser, name string) string {
+	return norm.NFC.String(c.String(name))
+}
+
 // attachmentFileNames picks the file name of each attachment in a saved
-// document's directory: its own name when that is a plain base name, else
-// "attachment-<i>". Names are compared ignoring case, so that two
-// attachments cannot overwrite each other on a case-insensitive file
-// system, and none can take header.json or recall.json. The rule depends
-// only on the names, in order, so a program reading header.json can
-// apply it too.
+// document's directory: its own name when that is a plain base name
+// (plainName), else "attachment-<i>". Names are compared folded
+// (foldName), so that two attachments cannot overwrite each other on a
+// case-insensitive file system, and none can take a name ndxp writes
+// itself (reservedNames). The rule depends only on the names, in order,
+// and the platform for < > : " | ? * (plainName), so a program reading
+// header.json can apply it too; `ndxp fetch -o json` prints the result.
 func attachmentFileNames(atts []*ndxpv1.AttachmentInfo) []string {
-	used := map[string]bool{headerFile: true, recallFile: true}
+	return attachmentFileNamesOn(atts, runtime.GOOS)
+}
+
+func attachmentFileNamesOn(atts []*ndxpv1.AttachmentInfo, goos string) []string {
+	fold := cases.Fold()
+	used := make(map[string]bool, len(reservedNames)+len(atts))
+	for n := range reservedNames {
+		used[n] = true
+	}
 	names := make([]string, len(atts))
 	for i, a := range atts {
 		name := a.GetName()
-		if !plainName(name) || used[strings.ToLower(name)] {
+		if !plainName(name, goos) || used[foldName(fold, name)] {
 			name = "attachment-" + strconv.Itoa(i)
-			for k := 1; used[strings.ToLower(name)]; k++ {
+			for k := 1; used[foldName(fold, name)]; k++ {
 				name = "attachment-" + strconv.Itoa(i) + "-" + strconv.Itoa(k)
 			}
 		}
-		used[strings.ToLower(name)] = true
+		used[foldName(fold, name)] = true
 		names[i] = name
 	}
 	return names
@@ -204,18 +267,32 @@ func writeFile(path string, fn func(io.Writer) error) error {
 }
 
 // writeFileAtomic replaces path with data: a temporary file, synced, then
-// renamed, then the directory synced.
+// renamed, then the directory synced. The temporary file gets a random
+// name that is created exclusively (".recall.json.123.tmp"), so it can
+// never be, nor remove, a file already there: an attachment named like
+// ndxp's temporary files survives (the fixed "recall.json.tmp" of before
+// was removed first, attachment or not).
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	if err := writeFile(tmp, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}); err != nil {
-		os.Remove(tmp)
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := f.Name()
+	err = f.Chmod(fileMode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return err
 	}

@@ -214,7 +214,7 @@ Priority: 0 normal, 1 urgent (khẩn), 2 very urgent (thượng khẩn), 3 flash
 				return err
 			}
 			if resp.GetDuplicate() {
-				fmt.Fprintf(a.stderr, "ndxp: already accepted as %s; nothing sent again\n", resp.GetDocumentId())
+				fmt.Fprintf(a.stderr, "ndxp: already accepted as %s; nothing sent again\n", cli.Cell(resp.GetDocumentId()))
 			}
 			if a.json() {
 				rcpts := resp.GetRecipients()
@@ -229,7 +229,7 @@ Priority: 0 normal, 1 urgent (khẩn), 2 very urgent (thượng khẩn), 3 flash
 			if resp.GetDocumentId() == "" {
 				return errors.New("the hub accepted the document but returned no id")
 			}
-			_, err = fmt.Fprintln(a.stdout, resp.GetDocumentId())
+			_, err = fmt.Fprintln(a.stdout, cli.Cell(resp.GetDocumentId()))
 			return err
 		},
 	}

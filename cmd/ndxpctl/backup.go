@@ -135,7 +135,7 @@ hour.`,
 				fmt.Fprintf(a.stdout, "checked %d documents, %d queued events, %d attachment bodies (store %.1f MiB)\n",
 					r.GetDocuments(), r.GetEvents(), r.GetAttachmentBodies(), float64(r.GetStoreBytes())/(1<<20))
 				for _, p := range r.GetProblems() {
-					fmt.Fprintln(a.stdout, "problem:", p)
+					fmt.Fprintln(a.stdout, "problem:", cli.Cell(p))
 				}
 			}
 			if n := len(r.GetProblems()); n > 0 {

@@ -145,7 +145,10 @@ func drawWatch(w io.Writer, s *ndxpv1.Snapshot, v watchView) {
 			fmt.Fprintf(&b, "  … and %d more\n", len(s.GetAlerts())-10)
 			break
 		}
-		fmt.Fprintf(&b, "  %s %s %s: %s\n", al.GetAgencyCode(), al.GetAgencyName(), al.GetDocumentId(), al.GetMessage())
+		// The clear-screen sequence above is ours; the alert's texts come
+		// from the hub and must not drive the terminal (cli.Cell).
+		fmt.Fprintf(&b, "  %s %s %s: %s\n", cli.Cell(al.GetAgencyCode()), cli.Cell(al.GetAgencyName()),
+			cli.Cell(al.GetDocumentId()), cli.Cell(al.GetMessage()))
 	}
 	io.WriteString(w, b.String())
 }

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ndxp/ndxp/internal/cli"
 )
@@ -24,14 +25,21 @@ func traceCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.json() {
-				b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(tr)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(a.stdout, string(b))
-				return err
+				return writeProtoJSON(a.stdout, tr)
 			}
 			return cli.PrintTrace(a.stdout, tr)
 		},
 	}
+}
+
+// writeProtoJSON writes m with the proto field names, several lines, and
+// what a terminal would act on escaped (cli.SafeJSON: the same strings to
+// a JSON reader).
+func writeProtoJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(cli.SafeJSON(b), '\n'))
+	return err
 }

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,31 +35,53 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("-o %q: want table or json", s)
 }
 
-// JSON writes v as indented JSON with a final newline.
+// JSON writes v as indented JSON with a final newline, bidi and other
+// invisible characters escaped (SafeJSON).
 func JSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(SafeJSON(b.Bytes()))
+	return err
 }
 
-// Table writes rows under a header, columns aligned.
+// Table writes rows under a header, columns aligned. Each cell is made
+// one line (OneLine) and safe to show (Safe) before the columns are
+// measured, so a value from the hub can neither break the table nor
+// drive the terminal.
 func Table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	fmt.Fprintln(tw, cells(header))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		fmt.Fprintln(tw, cells(r))
 	}
 	return tw.Flush()
 }
 
-// Fields writes "key: value" lines, aligned.
+// Fields writes "key: value" lines, aligned; values are made one line and
+// safe to show, as table cells.
 func Fields(w io.Writer, kv [][2]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	for _, p := range kv {
-		fmt.Fprintf(tw, "%s:\t%s\n", p[0], p[1])
+		fmt.Fprintf(tw, "%s:\t%s\n", Cell(p[0]), Cell(p[1]))
 	}
 	return tw.Flush()
+}
+
+// Cell is a value made fit for one line of output: tabs and line breaks
+// become spaces (OneLine), what a terminal would act on is escaped (Safe).
+func Cell(s string) string { return Safe(OneLine(s)) }
+
+func cells(row []string) string {
+	out := make([]string, len(row))
+	for i, c := range row {
+		out[i] = Cell(c)
+	}
+	return strings.Join(out, "\t")
 }
 
 // Time formats a time for people; the zero time is "-".
@@ -85,7 +108,8 @@ func ErrorLine(err error) string {
 	} else {
 		msg = err.Error()
 	}
-	return strings.Join(strings.Fields(msg), " ")
+	// The message may quote what a request or the hub held: one line, safe.
+	return Safe(strings.Join(strings.Fields(msg), " "))
 }
 
 // Main runs a command's run function and exits like a CLI should: the

@@ -5,8 +5,6 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -84,28 +82,6 @@ const (
 	MaxNameLen    = 300
 	MaxContactLen = 200
 )
-
-// checkText validates a human-entered text field.
-func checkText(field, v string, max int, required bool) error {
-	if !utf8.ValidString(v) {
-		return invalid(field, "must be valid UTF-8")
-	}
-	if strings.TrimSpace(v) == "" {
-		if required {
-			return invalid(field, "must not be empty")
-		}
-		return nil
-	}
-	if n := utf8.RuneCountInString(v); n > max {
-		return invalid(field, "is %d characters long, the limit is %d", n, max)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return invalid(field, "must not contain control characters")
-		}
-	}
-	return nil
-}
 
 // parseCode validates an identifier code; field names the request field.
 func parseCode(field, s string) (agencycode.Code, error) {

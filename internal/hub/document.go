@@ -6,7 +6,8 @@ import (
 	"path"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // BusinessType says what a document does (edXML BusinessDocType, DOMAIN.md).
@@ -114,7 +115,10 @@ func checkDate(field, v string) error {
 	return nil
 }
 
-// checkFileName accepts a plain file name: no directories, no control characters.
+// checkFileName accepts a plain file name: one line of text (checkText),
+// no directories. Names a recipient's file system cannot hold as they are
+// (Windows device names, case-insensitive twins) are the saving client's
+// to rename; the hub keeps the sender's name.
 func checkFileName(field, name string) error {
 	if err := checkText(field, name, MaxNameFieldLen, true); err != nil {
 		return err
@@ -133,15 +137,22 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 	if err := checkText("subject", h.Subject, MaxSubjectLen, true); err != nil {
 		return err
 	}
-	if !utf8.ValidString(h.Content) || utf8.RuneCountInString(h.Content) > MaxContentLen {
-		return invalid("content", "must be valid UTF-8 of at most %d characters", MaxContentLen)
+	// Content is the one field of several lines (text.go).
+	h.Content = normalizeLines(h.Content)
+	if err := checkLines("content", h.Content, MaxContentLen, false); err != nil {
+		return err
 	}
+	// Trimmed like the subject: a number of " " is no number (the
+	// reference is derived from it), and what is stored must be what a
+	// second normalization leaves as it is (FuzzNormalizeHeader).
 	for _, f := range []struct {
 		name string
-		v    string
-	}{{"number", h.Number}, {"notation", h.Notation}, {"document_type", h.Type}, {"promulgation_place", h.Place},
-		{"signer.competence", h.Signer.Competence}, {"signer.position", h.Signer.Position}, {"signer.full_name", h.Signer.FullName}} {
-		if err := checkText(f.name, f.v, MaxShortFieldLen, false); err != nil {
+		v    *string
+	}{{"number", &h.Number}, {"notation", &h.Notation}, {"document_type", &h.Type}, {"promulgation_place", &h.Place},
+		{"signer.competence", &h.Signer.Competence}, {"signer.position", &h.Signer.Position}, {"signer.full_name", &h.Signer.FullName},
+		{"response_for", &h.ResponseFor}, {"original_document_id", &h.Original}} {
+		*f.v = strings.TrimSpace(*f.v)
+		if err := checkText(f.name, *f.v, MaxShortFieldLen, false); err != nil {
 			return err
 		}
 	}
@@ -208,17 +219,32 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 	if len(h.Attachments) > MaxAttachments {
 		return invalid("attachments", "%d attachments, the limit is %d", len(h.Attachments), MaxAttachments)
 	}
-	names := map[string]bool{}
+	type seenName struct {
+		index int
+		raw   string // as sent
+	}
+	names := make(map[string]seenName, len(h.Attachments))
 	for i := range h.Attachments {
 		a := &h.Attachments[i]
 		field := fmt.Sprintf("attachments[%d]", i)
-		if err := checkFileName(field+".name", a.Name); err != nil {
+		// NFC, as agency names: "hồ sơ.pdf" typed on macOS (decomposed)
+		// and on Windows (precomposed) is one name, so a document cannot
+		// hold both, and recipients save it under one spelling. Checked
+		// after normalizing: NFC may lengthen a name (composition
+		// exclusions), and what is stored must pass the check again.
+		nfc := norm.NFC.String(a.Name)
+		if err := checkFileName(field+".name", nfc); err != nil {
 			return err
 		}
-		if names[a.Name] {
-			return invalid(field+".name", "%q appears twice", a.Name)
+		if prev, dup := names[nfc]; dup {
+			also := ""
+			if prev.raw != a.Name {
+				also = " (written in another Unicode normalization form)"
+			}
+			return invalid(field+".name", "%q is also the name of attachments[%d]%s", nfc, prev.index, also)
 		}
-		names[a.Name] = true
+		names[nfc] = seenName{i, a.Name}
+		a.Name = nfc
 		if a.MediaType == "" {
 			a.MediaType = "application/octet-stream"
 		}
