@@ -181,7 +181,7 @@ func (h *Hub) BeginStream(parent context.Context, p Principal, kind StreamKind) 
 	g.counts[key]++
 	g.mu.Unlock()
 	var once sync.Once
-	return ctx, func() {
+	done = func() {
 		once.Do(func() {
 			g.mu.Lock()
 			delete(g.open, id)
@@ -191,7 +191,34 @@ func (h *Hub) BeginStream(parent context.Context, p Principal, kind StreamKind) 
 			g.mu.Unlock()
 			cancel(nil)
 		})
-	}, nil
+	}
+	// A revocation or suspension marks the credential or agency first and
+	// then ends the streams it finds: one that came between the caller's
+	// authentication and this registration is refused here.
+	if err := h.stillGranted(p); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return ctx, done, nil
+}
+
+// stillGranted checks again what Authenticate checked of p.
+func (h *Hub) stillGranted(p Principal) error {
+	h.mu.RLock()
+	revoked := h.revoked[p.Serial]
+	e, registered := h.index[p.Name]
+	h.mu.RUnlock()
+	switch {
+	case revoked:
+		return newErr(ErrUnauthenticated, "", "credential %s has been revoked", p.Serial)
+	case p.Admin:
+		return nil
+	case !registered:
+		return newErr(ErrUnauthenticated, "", "agency %s is not registered", p.Name)
+	case e.suspended:
+		return newErr(ErrPermission, "", "agency %s is suspended", p.Name)
+	}
+	return nil
 }
 
 func (h *Hub) streamCap(kind StreamKind) (int, Limit) {

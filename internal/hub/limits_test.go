@@ -1,0 +1,60 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// TestBeginStreamAfterRevocation: a stream whose caller was authenticated
+// just before a revocation or suspension, and registered just after it
+// ended the streams it found, is refused when it registers.
+func TestBeginStreamAfterRevocation(t *testing.T) {
+	h, _ := newHub(t)
+	mustCreate(t, h, "000.00.00.H41", "UBND tỉnh Nghệ An", StagePilot)
+	if _, err := h.RevokeCredential(t.Context(), "", "abc123"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.SetSuspended(t.Context(), "000.00.00.H41", true, "kiểm tra"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		p    Principal
+		want error
+	}{
+		{Principal{Admin: true, Name: "ops", Serial: "abc123"}, ErrUnauthenticated},
+		{Principal{Name: "000.00.00.H41", Serial: "def456"}, ErrPermission},
+		{Principal{Name: "000.00.00.H14", Serial: "def457"}, ErrUnauthenticated},
+	} {
+		if _, _, err := h.BeginStream(t.Context(), tt.p, StreamSubscribe); !errors.Is(err, tt.want) {
+			t.Errorf("BeginStream(%s): %v, want %v", tt.p, err, tt.want)
+		}
+	}
+}
+
+// TestEndStreamsEndsOnlyMatches: a revocation ends the streams of its
+// credential with the reason as cause, and no other caller's.
+func TestEndStreamsEndsOnlyMatches(t *testing.T) {
+	h, _ := newHub(t)
+	mustCreate(t, h, "000.00.00.H41", "UBND tỉnh Nghệ An", StagePilot)
+	mustCreate(t, h, "000.00.00.H14", "UBND tỉnh Cao Bằng", StagePilot)
+	a, doneA, err := h.BeginStream(t.Context(), Principal{Name: "000.00.00.H41", Serial: "a1"}, StreamFetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doneA()
+	b, doneB, err := h.BeginStream(t.Context(), Principal{Name: "000.00.00.H14", Serial: "b1"}, StreamFetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doneB()
+	if _, err := h.RevokeCredential(t.Context(), "", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(context.Cause(a), ErrUnauthenticated) {
+		t.Errorf("the revoked credential's stream: cause %v, want ErrUnauthenticated", context.Cause(a))
+	}
+	if b.Err() != nil {
+		t.Errorf("another agency's stream ended: %v", context.Cause(b))
+	}
+}
