@@ -1,0 +1,9 @@
+package server
+
+import "google.golang.org/grpc"
+
+// ServiceInfo is what the hub's gRPC server registered, so that
+// TestAuthzMatrix covers every method the hub serves and fails for one
+// added without its row. It lives in a _test file: the tests need it, the
+// API does not.
+func (d *Daemon) ServiceInfo() map[string]grpc.ServiceInfo { return d.srv.grpc.GetServiceInfo() }
