@@ -46,7 +46,6 @@ type conns struct {
 	handshks int
 	byHost   map[string]int
 	byAddr   map[string]*conn // remote address -> connection
-	closed   bool
 	lastWarn time.Time
 }
 
