@@ -143,8 +143,8 @@ func TestIndexServesLocalAssetsOnly(t *testing.T) {
 	if !strings.Contains(body, `<meta charset="utf-8">`) {
 		t.Errorf("index.html has no <meta charset=\"utf-8\">")
 	}
-	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") {
-		t.Errorf("GET /: Content-Security-Policy %q, want script-src 'self'", got)
+	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") || !strings.Contains(got, "frame-ancestors 'none'") {
+		t.Errorf("GET /: Content-Security-Policy %q, want script-src 'self' and frame-ancestors 'none'", got)
 	}
 	for _, bad := range []string{"http://", "https://", "//cdn", "<style", " style=", "javascript:"} {
 		if strings.Contains(body, bad) {
