@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ndxp/ndxp/internal/hub"
@@ -45,6 +46,12 @@ type Config struct {
 	// ?token=TOKEN once, which sets a cookie). Without it only loopback
 	// clients may.
 	DashboardToken string `json:"dashboard_token"`
+	// HTTPAllowedHosts are the host names (or addresses) the HTTP listener
+	// answers to besides loopback ones (localhost, 127.x, ::1) and the
+	// hosts of HTTP, Listen and Advertise. A request naming another Host
+	// gets 421, so a DNS-rebinding page in an operator's browser cannot
+	// read the dashboard; a hub reached by name must list the name here.
+	HTTPAllowedHosts []string `json:"http_allowed_hosts"`
 	// UnackedAfter: a document waiting longer than this for its recipient's
 	// acknowledgement raises an alert (default 15m).
 	UnackedAfter Duration `json:"unacked_after"`
@@ -127,6 +134,11 @@ func (c Config) Validate() error {
 	if c.Advertise != "" {
 		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
 			errs = append(errs, fmt.Errorf("advertise: %q is not host:port: %w", c.Advertise, err))
+		}
+	}
+	for _, h := range c.HTTPAllowedHosts {
+		if hostName(h) == "" || strings.ContainsAny(h, "/ \t*@") {
+			errs = append(errs, fmt.Errorf("http_allowed_hosts: %q is not a host name or address (write hub.example.gov.vn, not a URL)", h))
 		}
 	}
 	if !c.Dev {

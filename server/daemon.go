@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type Daemon struct {
 	metrics    *metrics
 	httpCancel context.CancelFunc
 	ready      atomic.Bool
+	// allowedHosts are the Host names the HTTP listener answers to besides
+	// loopback ones, in hostName's form.
+	allowedHosts []string
 
 	errc      chan error
 	closeOnce sync.Once
@@ -75,6 +79,8 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 			log.Warn("listening on all interfaces: credentials will name 127.0.0.1; set --advertise to the address agencies dial")
 		}
 	}
+
+	d.allowedHosts = allowedHosts(cfg, advertise)
 
 	now := time.Now()
 	mat, err := loadPKI(cfg, serverHosts(cfg.Listen, advertise), now)
@@ -141,6 +147,10 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		d.httpCancel = cancel
 		d.httpSrv = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return baseCtx }}
+		if h, _, _ := net.SplitHostPort(cfg.HTTP); !isLoopbackHost(h) {
+			log.Info("the HTTP listener answers to loopback names and these hosts only; list others in --http-allowed-hosts",
+				"hosts", strings.Join(d.allowedHosts, ","))
+		}
 		go func() {
 			if err := d.httpSrv.Serve(d.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.errc <- fmt.Errorf("http: %w", err)
@@ -161,6 +171,16 @@ func (d *Daemon) HTTPAddr() string {
 		return ""
 	}
 	return d.httpLis.Addr().String()
+}
+
+// isLoopbackHost reports whether a listen host is localhost or a loopback
+// address.
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // AdminCredsPath is the admin credentials file, or "" when the hub holds no CA key.

@@ -2,14 +2,20 @@ package server
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ndxp/ndxp/internal/dashboard"
 )
 
-// httpHandler serves the probes, /metrics and the dashboard.
+// httpHandler serves the probes, /metrics and the dashboard. Every response
+// carries the security headers; every path but the probes needs a Host the
+// hub answers to, then /metrics and the dashboard need a loopback client or
+// the token.
 func (d *Daemon) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -27,7 +33,101 @@ func (d *Daemon) httpHandler() http.Handler {
 	})
 	mux.Handle("GET /metrics", d.requireAuth(d.metrics.handler()))
 	mux.Handle("/", d.requireAuth(dashboard.New(d.hub, dashboard.Options{Logger: d.log})))
-	return mux
+	return securityHeaders(d.checkHost(mux))
+}
+
+// securityHeaders sets on every response what keeps a browser from
+// framing the hub's pages (clickjacking), guessing content types and
+// sending the hub's URLs (which may carry ?token=) to other sites. The
+// dashboard sets its own fuller Content-Security-Policy, which names
+// frame-ancestors 'none' too.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkHost refuses a request whose Host the hub does not answer to. A
+// DNS-rebinding page (evil.example re-pointed at 127.0.0.1) reaches the
+// hub from the operator's own browser, so it passes as a loopback client;
+// only its Host header gives it away.
+//
+// The probes are exempt: load balancers and orchestrators probe by
+// address or by names of their own, and "ok" or "ready" tells a rebinding
+// page nothing.
+func (d *Daemon) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || d.hostAllowed(r.Host) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d.log.Debug("http: host refused", "host", r.Host, "remote", r.RemoteAddr, "path", r.URL.Path)
+		http.Error(w, fmt.Sprintf("this hub does not answer to the host name %q: reach it by a name its operator "+
+			"listed in --http-allowed-hosts (or by localhost or 127.0.0.1)", r.Host), http.StatusMisdirectedRequest)
+	})
+}
+
+// hostAllowed reports whether a request's Host (with or without port)
+// names this hub: a loopback name or address, or one in d.allowedHosts.
+func (d *Daemon) hostAllowed(hostport string) bool {
+	h := hostName(hostport)
+	if h == "" {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	return slices.Contains(d.allowedHosts, h)
+}
+
+// hostName is the host of a Host header or host[:port] setting, in the
+// form checkHost compares: lower case, no port, brackets or final dot,
+// addresses in canonical form.
+func hostName(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.String()
+	}
+	return h
+}
+
+// allowedHosts lists the host names the HTTP listener answers to besides
+// loopback ones: those configured, and the hub's own addresses (listeners
+// and advertised address) unless unspecified.
+func allowedHosts(cfg Config, advertise string) []string {
+	var out []string
+	add := func(h string) {
+		if h = hostName(h); h == "" || slices.Contains(out, h) {
+			return
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+			return
+		}
+		out = append(out, h)
+	}
+	for _, h := range cfg.HTTPAllowedHosts {
+		add(h)
+	}
+	for _, a := range []string{cfg.HTTP, cfg.Listen, advertise} {
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			add(h)
+		}
+	}
+	return out
 }
 
 const tokenCookie = "ndxp_dashboard"

@@ -53,3 +53,23 @@ func TestDashboardAuthOutsideLoopback(t *testing.T) {
 		})
 	}
 }
+
+func TestHostName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"localhost", "localhost"},
+		{"LocalHost:7080", "localhost"},
+		{"localhost.", "localhost"},
+		{"127.0.0.1:7080", "127.0.0.1"},
+		{"[::1]:7080", "::1"},
+		{"[::1]", "::1"},
+		{"::1", "::1"},
+		{"[0:0::1]", "::1"},
+		{"Hub.Example.gov.vn.:443", "hub.example.gov.vn"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := hostName(tt.in); got != tt.want {
+			t.Errorf("hostName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
