@@ -52,6 +52,13 @@ type Config struct {
 	// gets 421, so a DNS-rebinding page in an operator's browser cannot
 	// read the dashboard; a hub reached by name must list the name here.
 	HTTPAllowedHosts []string `json:"http_allowed_hosts"`
+	// HTTPTimeout bounds reading a request and writing its response on the
+	// HTTP listener (default 1m). The dashboard's event stream lasts
+	// longer, but each of its events must be written within it.
+	HTTPTimeout Duration `json:"http_timeout"`
+	// HTTPIdleTimeout closes an HTTP keep-alive connection idle this long
+	// (default 1m).
+	HTTPIdleTimeout Duration `json:"http_idle_timeout"`
 	// UnackedAfter: a document waiting longer than this for its recipient's
 	// acknowledgement raises an alert (default 15m).
 	UnackedAfter Duration `json:"unacked_after"`
@@ -96,6 +103,8 @@ func DefaultConfig() Config {
 		DataDir:         "./ndxp-data",
 		Listen:          "127.0.0.1:7443",
 		HTTP:            "127.0.0.1:7080",
+		HTTPTimeout:     Duration(defaultHTTPTimeout),
+		HTTPIdleTimeout: Duration(defaultHTTPIdleTimeout),
 		ShutdownTimeout: Duration(8 * time.Second),
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -140,6 +149,9 @@ func (c Config) Validate() error {
 		if hostName(h) == "" || strings.ContainsAny(h, "/ \t*@") {
 			errs = append(errs, fmt.Errorf("http_allowed_hosts: %q is not a host name or address (write hub.example.gov.vn, not a URL)", h))
 		}
+	}
+	if c.HTTPTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		errs = append(errs, errors.New("http_timeout, http_idle_timeout: must not be negative"))
 	}
 	if !c.Dev {
 		if c.CACert == "" || c.TLSCert == "" || c.TLSKey == "" {

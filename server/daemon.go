@@ -145,8 +145,24 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		// Shutdown need not wait for them.
 		baseCtx, cancel := context.WithCancel(context.Background())
 		d.httpCancel = cancel
-		d.httpSrv = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return baseCtx }}
+		timeout, idle := time.Duration(cfg.HTTPTimeout), time.Duration(cfg.HTTPIdleTimeout)
+		if timeout <= 0 {
+			timeout = defaultHTTPTimeout
+		}
+		if idle <= 0 {
+			idle = defaultHTTPIdleTimeout
+		}
+		// Every phase is bounded, so slow or silent clients cannot hold
+		// connections (and goroutines) forever; the dashboard's event
+		// stream replaces the write deadline with one for each event.
+		d.httpSrv = &http.Server{
+			Handler:           d.httpHandler(timeout),
+			ReadHeaderTimeout: min(10*time.Second, timeout),
+			ReadTimeout:       timeout,
+			WriteTimeout:      timeout,
+			IdleTimeout:       idle,
+			BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		}
 		if h, _, _ := net.SplitHostPort(cfg.HTTP); !isLoopbackHost(h) {
 			log.Info("the HTTP listener answers to loopback names and these hosts only; list others in --http-allowed-hosts",
 				"hosts", strings.Join(d.allowedHosts, ","))

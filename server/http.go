@@ -12,11 +12,17 @@ import (
 	"github.com/ndxp/ndxp/internal/dashboard"
 )
 
+// HTTP listener defaults (Config.HTTPTimeout and HTTPIdleTimeout).
+const (
+	defaultHTTPTimeout     = time.Minute
+	defaultHTTPIdleTimeout = time.Minute
+)
+
 // httpHandler serves the probes, /metrics and the dashboard. Every response
 // carries the security headers; every path but the probes needs a Host the
 // hub answers to, then /metrics and the dashboard need a loopback client or
 // the token.
-func (d *Daemon) httpHandler() http.Handler {
+func (d *Daemon) httpHandler(eventWriteTimeout time.Duration) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -32,7 +38,7 @@ func (d *Daemon) httpHandler() http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", d.requireAuth(d.metrics.handler()))
-	mux.Handle("/", d.requireAuth(dashboard.New(d.hub, dashboard.Options{Logger: d.log})))
+	mux.Handle("/", d.requireAuth(dashboard.New(d.hub, dashboard.Options{Logger: d.log, EventWriteTimeout: eventWriteTimeout})))
 	return securityHeaders(d.checkHost(mux))
 }
 

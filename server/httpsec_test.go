@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ndxp/ndxp/internal/hubtest"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
@@ -161,6 +163,113 @@ func TestHTTPSecurityHeaders(t *testing.T) {
 					t.Errorf("Content-Security-Policy %q lacks %q", csp[0], want)
 				}
 			}
+		})
+	}
+}
+
+// TestHTTPIdleConnectionClosed: the hub closes a keep-alive connection
+// that stays idle, so idle clients cannot hold connections forever.
+func TestHTTPIdleConnectionClosed(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	h := hubtest.StartWith(t, func(c *server.Config) { c.HTTPIdleTimeout = server.Duration(idle) })
+	conn, err := net.Dial("tcp", h.Daemon.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.Close {
+		t.Fatal("the hub closed the connection after one request; want keep-alive")
+	}
+	sent := time.Now()
+	// A safety net well under the request timeout (1 min), which would
+	// also close the connection, though much later.
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %d bytes, %v; want it closed by the hub (EOF)", n, err)
+	}
+	if waited := time.Since(sent); waited < idle/2 {
+		t.Errorf("closed %v after the response, before the idle timeout %v", waited, idle)
+	}
+}
+
+// TestHTTPEventStreamOutlivesTimeouts: the dashboard's event stream keeps
+// running past the HTTP listener's read and write timeouts, which bound
+// every other request.
+func TestHTTPEventStreamOutlivesTimeouts(t *testing.T) {
+	const timeout = time.Second
+	for _, tt := range []struct {
+		name  string
+		tls   bool
+		proto int
+	}{
+		{"http/1.1", false, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := hubtest.StartWith(t, func(c *server.Config) {
+				c.HTTPTimeout = server.Duration(timeout)
+			})
+			c := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true}}
+			defer c.CloseIdleConnections()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.Daemon.HTTPAddr()+"/api/events", nil)
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK || res.ProtoMajor != tt.proto {
+				t.Fatalf("status %d over HTTP/%d, want 200 over HTTP/%d", res.StatusCode, res.ProtoMajor, tt.proto)
+			}
+			// Each event's arrival time, or how the stream ended.
+			type arrival struct {
+				at  time.Time
+				err error
+			}
+			events := make(chan arrival, 8)
+			go func() {
+				sc := bufio.NewScanner(res.Body)
+				sc.Buffer(nil, 1<<20)
+				for sc.Scan() {
+					if strings.HasPrefix(sc.Text(), "event: snapshot") {
+						events <- arrival{at: time.Now()}
+					}
+				}
+				events <- arrival{err: errors.Join(sc.Err(), io.ErrUnexpectedEOF)}
+			}()
+			// next waits for an event that arrived after since.
+			next := func(what string, since time.Time) {
+				t.Helper()
+				giveUp := time.After(time.Minute) // a safety net; the hub sends one at least every 5 s
+				for {
+					select {
+					case a := <-events:
+						if a.err != nil {
+							t.Fatalf("%s: the stream ended: %v", what, a.err)
+						}
+						if a.at.After(since) {
+							return
+						}
+					case <-giveUp:
+						t.Fatalf("%s: no event", what)
+					}
+				}
+			}
+			next("first event", time.Time{})
+			// Past both deadlines on purpose: this waits for time to pass,
+			// not for work to finish.
+			time.Sleep(2*timeout + timeout/2)
+			past := time.Now()
+			h.AddAgency(codeH41, "UBND tỉnh Nghệ An", ndxpv1.Stage_STAGE_PILOT)
+			next("event after the timeouts", past)
 		})
 	}
 }
