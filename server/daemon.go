@@ -41,6 +41,8 @@ type Daemon struct {
 	metrics    *metrics
 	httpCancel context.CancelFunc
 	ready      atomic.Bool
+	// dashToken is the dashboard token, from the configuration or its file.
+	dashToken string
 	// allowedHosts are the Host names the HTTP listener answers to besides
 	// loopback ones, in hostName's form.
 	allowedHosts []string
@@ -80,6 +82,12 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		}
 	}
 
+	d.dashToken = cfg.DashboardToken
+	if cfg.DashboardTokenFile != "" {
+		if d.dashToken, err = readTokenFile(cfg.DashboardTokenFile); err != nil {
+			return nil, err
+		}
+	}
 	d.allowedHosts = allowedHosts(cfg, advertise)
 
 	now := time.Now()

@@ -1,11 +1,16 @@
 package server
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,41 +141,101 @@ func allowedHosts(cfg Config, advertise string) []string {
 	return out
 }
 
-const tokenCookie = "ndxp_dashboard"
+// Dashboard sessions: the cookie a good ?token= sets.
+const (
+	sessionCookie = "ndxp_dashboard"
+	sessionLife   = 12 * time.Hour
+)
+
+// sessionValue is the session cookie's value for a session ending at exp:
+// the expiry and an HMAC of it keyed by the token. The cookie is never the
+// token itself, which also opens /metrics to scripts; the hub checks the
+// expiry rather than trusting the browser to drop the cookie; and a new
+// token ends every session.
+func sessionValue(token string, exp time.Time) string {
+	mac := hmac.New(sha256.New, []byte(token))
+	fmt.Fprintf(mac, "ndxp dashboard session\n%d", exp.Unix())
+	return strconv.FormatInt(exp.Unix(), 10) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// validSession reports whether v is a live session cookie for token.
+func validSession(token, v string, now time.Time) bool {
+	sec, _, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return false
+	}
+	exp := time.Unix(n, 0)
+	if !now.Before(exp) {
+		return false
+	}
+	return hmac.Equal([]byte(v), []byte(sessionValue(token, exp)))
+}
 
 // requireAuth lets loopback clients through; others need the configured
-// token (Authorization: Bearer, or ?token= which sets a cookie). Without a
-// token the dashboard is loopback-only, so a hub listening on a public
-// address never shows its registry to anyone who finds it.
+// token (Authorization: Bearer, or ?token= which sets a session cookie and
+// redirects to the URL without it). Without a token the dashboard is
+// loopback-only, so a hub listening on a public address never shows its
+// registry to anyone who finds it.
 func (d *Daemon) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isLoopback(r.RemoteAddr) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		tok := d.cfg.DashboardToken
+		tok := d.dashToken
 		if tok == "" {
-			http.Error(w, "the dashboard is served to loopback clients only; set --dashboard-token to allow others", http.StatusForbidden)
+			http.Error(w, "the dashboard is served to loopback clients only; set --dashboard-token-file (or NDXP_DASHBOARD_TOKEN) to allow others", http.StatusForbidden)
 			return
 		}
-		given := ""
-		if h := r.Header.Get("Authorization"); len(h) > 7 && h[:7] == "Bearer " {
-			given = h[7:]
-		} else if q := r.URL.Query().Get("token"); q != "" {
-			given = q
-			if subtle.ConstantTimeCompare([]byte(q), []byte(tok)) == 1 {
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: q, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Expires: time.Now().Add(12 * time.Hour)})
+		good := func(given string) bool { return subtle.ConstantTimeCompare([]byte(given), []byte(tok)) == 1 }
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			if !good(h[len("Bearer "):]) {
+				unauthorized(w)
+				return
 			}
-		} else if c, err := r.Cookie(tokenCookie); err == nil {
-			given = c.Value
-		}
-		if subtle.ConstantTimeCompare([]byte(given), []byte(tok)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ndxp"`)
-			http.Error(w, "a dashboard token is required", http.StatusUnauthorized)
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		if q := r.URL.Query(); q.Has("token") {
+			if !good(q.Get("token")) {
+				unauthorized(w)
+				return
+			}
+			exp := time.Now().Add(sessionLife)
+			http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sessionValue(tok, exp), Path: "/", Expires: exp,
+				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			// Off the address bar, the history and the logs of whatever
+			// sits in front of the hub, now that the cookie carries it.
+			w.Header().Set("Location", withoutToken(r.URL))
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusSeeOther)
+			return
+		}
+		if c, err := r.Cookie(sessionCookie); err == nil && validSession(tok, c.Value, time.Now()) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		unauthorized(w)
 	})
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="ndxp"`)
+	http.Error(w, "a dashboard token is required: open the page once with ?token=TOKEN, or send Authorization: Bearer TOKEN", http.StatusUnauthorized)
+}
+
+// withoutToken is the path and query of u without its token, to redirect
+// to. It always starts with one slash: "//host/…" would send the browser
+// to another site.
+func withoutToken(u *url.URL) string {
+	q := u.Query()
+	q.Del("token")
+	v := url.URL{Path: "/" + strings.TrimLeft(u.Path, `/\`), RawQuery: q.Encode()}
+	return v.RequestURI()
 }
 
 func isLoopback(remote string) bool {
