@@ -58,6 +58,9 @@ type Config struct {
 	// gets 421, so a DNS-rebinding page in an operator's browser cannot
 	// read the dashboard; a hub reached by name must list the name here.
 	HTTPAllowedHosts []string `json:"http_allowed_hosts"`
+	// HTTPTLS serves the HTTP listener over TLS with the hub's server
+	// certificate; it asks for no client certificate.
+	HTTPTLS bool `json:"http_tls"`
 	// HTTPTimeout bounds reading a request and writing its response on the
 	// HTTP listener (default 1m). The dashboard's event stream lasts
 	// longer, but each of its events must be written within it.
@@ -155,6 +158,9 @@ func (c Config) Validate() error {
 		if hostName(h) == "" || strings.ContainsAny(h, "/ \t*@") {
 			errs = append(errs, fmt.Errorf("http_allowed_hosts: %q is not a host name or address (write hub.example.gov.vn, not a URL)", h))
 		}
+	}
+	if c.HTTPTLS && c.HTTP == "" {
+		errs = append(errs, errors.New("http_tls: needs an HTTP listener (http)"))
 	}
 	if c.HTTPTimeout < 0 || c.HTTPIdleTimeout < 0 {
 		errs = append(errs, errors.New("http_timeout, http_idle_timeout: must not be negative"))

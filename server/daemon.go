@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,7 +93,17 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.allowedHosts = allowedHosts(cfg, advertise)
 
 	now := time.Now()
-	mat, err := loadPKI(cfg, serverHosts(cfg.Listen, advertise), now)
+	hosts := serverHosts(cfg.Listen, advertise)
+	if cfg.HTTPTLS && cfg.Dev {
+		// The dev certificate serves HTTPS too, so it names the HTTP
+		// listener and the names operators reach it by.
+		for _, h := range append(serverHosts(cfg.HTTP), d.allowedHosts...) {
+			if !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	mat, err := loadPKI(cfg, hosts, now)
 	if err != nil {
 		return nil, err
 	}
@@ -171,12 +183,20 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 			IdleTimeout:       idle,
 			BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		}
+		serve := func() error { return d.httpSrv.Serve(d.httpLis) }
+		if cfg.HTTPTLS {
+			// gRPC's certificate, not its configuration: browsers and
+			// Prometheus hold no client certificate, and asking for one
+			// makes browsers prompt.
+			d.httpSrv.TLSConfig = &tls.Config{Certificates: tlsConf.Certificates, ClientAuth: tls.NoClientCert, MinVersion: tls.VersionTLS12}
+			serve = func() error { return d.httpSrv.ServeTLS(d.httpLis, "", "") }
+		}
 		if h, _, _ := net.SplitHostPort(cfg.HTTP); !isLoopbackHost(h) {
 			log.Info("the HTTP listener answers to loopback names and these hosts only; list others in --http-allowed-hosts",
 				"hosts", strings.Join(d.allowedHosts, ","))
 		}
 		go func() {
-			if err := d.httpSrv.Serve(d.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.errc <- fmt.Errorf("http: %w", err)
 			}
 		}()
@@ -195,6 +215,18 @@ func (d *Daemon) HTTPAddr() string {
 		return ""
 	}
 	return d.httpLis.Addr().String()
+}
+
+// HTTPURL is the HTTP listener's base URL (https with HTTPTLS), or "" when
+// disabled.
+func (d *Daemon) HTTPURL() string {
+	if d.httpLis == nil {
+		return ""
+	}
+	if d.cfg.HTTPTLS {
+		return "https://" + d.HTTPAddr()
+	}
+	return "http://" + d.HTTPAddr()
 }
 
 // isLoopbackHost reports whether a listen host is localhost or a loopback

@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -200,9 +204,67 @@ func TestHTTPIdleConnectionClosed(t *testing.T) {
 	}
 }
 
+// caPool is the test hub's dev CA, which signed its server certificate.
+func caPool(t *testing.T, h *hubtest.Hub) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(h.DataDir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA certificate in ca.crt")
+	}
+	return pool
+}
+
+// TestHTTPTLS: with HTTPTLS the listener serves HTTPS with the hub's own
+// certificate, and asks for no client certificate (browsers and Prometheus
+// hold none).
+func TestHTTPTLS(t *testing.T) {
+	h := hubtest.StartWith(t, func(c *server.Config) { c.HTTPTLS = true })
+	if u := h.Daemon.HTTPURL(); u != "https://"+h.Daemon.HTTPAddr() {
+		t.Errorf("HTTPURL() = %q, want https://%s", u, h.Daemon.HTTPAddr())
+	}
+	asked := false
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: caPool(t, h),
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked = true
+			return &tls.Certificate{}, nil
+		},
+	}}}
+	defer c.CloseIdleConnections()
+	for _, p := range []string{"/healthz", "/api/snapshot", "/"} {
+		res, body := hostGet(t, c, h.Daemon.HTTPURL(), "", p)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: status %d, want 200: %.200s", p, res.StatusCode, body)
+		}
+		if res.TLS == nil || len(res.TLS.VerifiedChains) == 0 {
+			t.Errorf("GET %s: not over TLS verified by the hub's CA", p)
+		}
+	}
+	if asked {
+		t.Error("the HTTPS listener asked for a client certificate")
+	}
+	// localhost is in the certificate too, as operators type it.
+	c.Transport.(*http.Transport).TLSClientConfig.ServerName = "localhost"
+	if res, _ := hostGet(t, c, h.Daemon.HTTPURL(), "localhost", "/healthz"); res.StatusCode != http.StatusOK {
+		t.Errorf("GET https://localhost/healthz: status %d", res.StatusCode)
+	}
+	// Plain HTTP is not served on it.
+	res, err := http.Get("http://" + h.Daemon.HTTPAddr() + "/api/snapshot")
+	if err == nil {
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Error("plain HTTP answered 200 on the TLS listener")
+		}
+	}
+}
+
 // TestHTTPEventStreamOutlivesTimeouts: the dashboard's event stream keeps
-// running past the HTTP listener's read and write timeouts, which bound
-// every other request.
+// running past the HTTP listener's read and write timeouts (over HTTP/1.1,
+// and over HTTP/2 with TLS), which bound every other request.
 func TestHTTPEventStreamOutlivesTimeouts(t *testing.T) {
 	const timeout = time.Second
 	for _, tt := range []struct {
@@ -211,16 +273,21 @@ func TestHTTPEventStreamOutlivesTimeouts(t *testing.T) {
 		proto int
 	}{
 		{"http/1.1", false, 1},
+		{"h2 over tls", true, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := hubtest.StartWith(t, func(c *server.Config) {
 				c.HTTPTimeout = server.Duration(timeout)
+				c.HTTPTLS = tt.tls
 			})
 			c := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true}}
+			if tt.tls {
+				c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: caPool(t, h)}
+			}
 			defer c.CloseIdleConnections()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.Daemon.HTTPAddr()+"/api/events", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.Daemon.HTTPURL()+"/api/events", nil)
 			res, err := c.Do(req)
 			if err != nil {
 				t.Fatal(err)
