@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/ndxp/ndxp/internal/hub"
@@ -42,9 +44,30 @@ type Config struct {
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	// DashboardToken, when set, lets HTTP clients from outside loopback see
 	// the dashboard and /metrics with "Authorization: Bearer TOKEN" (or
-	// ?token=TOKEN once, which sets a cookie). Without it only loopback
-	// clients may.
+	// ?token=TOKEN once, which sets a session cookie). Without it only
+	// loopback clients may. Given as a flag it shows in the process list:
+	// prefer DashboardTokenFile or $NDXP_DASHBOARD_TOKEN.
 	DashboardToken string `json:"dashboard_token"`
+	// DashboardTokenFile names a file holding the dashboard token, trimmed
+	// of surrounding white space. Like ssh with a private key, the hub
+	// refuses a file that group or others may read.
+	DashboardTokenFile string `json:"dashboard_token_file"`
+	// HTTPAllowedHosts are the host names (or addresses) the HTTP listener
+	// answers to besides loopback ones (localhost, 127.x, ::1) and the
+	// hosts of HTTP, Listen and Advertise. A request naming another Host
+	// gets 421, so a DNS-rebinding page in an operator's browser cannot
+	// read the dashboard; a hub reached by name must list the name here.
+	HTTPAllowedHosts []string `json:"http_allowed_hosts"`
+	// HTTPTLS serves the HTTP listener over TLS with the hub's server
+	// certificate; it asks for no client certificate.
+	HTTPTLS bool `json:"http_tls"`
+	// HTTPTimeout bounds reading a request and writing its response on the
+	// HTTP listener (default 1m). The dashboard's event stream lasts
+	// longer, but each of its events must be written within it.
+	HTTPTimeout Duration `json:"http_timeout"`
+	// HTTPIdleTimeout closes an HTTP keep-alive connection idle this long
+	// (default 1m).
+	HTTPIdleTimeout Duration `json:"http_idle_timeout"`
 	// UnackedAfter: a document waiting longer than this for its recipient's
 	// acknowledgement raises an alert (default 15m).
 	UnackedAfter Duration `json:"unacked_after"`
@@ -148,6 +171,8 @@ func DefaultConfig() Config {
 		DataDir:          "./ndxp-data",
 		Listen:           "127.0.0.1:7443",
 		HTTP:             "127.0.0.1:7080",
+		HTTPTimeout:      Duration(defaultHTTPTimeout),
+		HTTPIdleTimeout:  Duration(defaultHTTPIdleTimeout),
 		ShutdownTimeout:  Duration(8 * time.Second),
 		LogLevel:         "info",
 		LogFormat:        "text",
@@ -189,6 +214,25 @@ func (c Config) Validate() error {
 	if c.Advertise != "" {
 		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
 			errs = append(errs, fmt.Errorf("advertise: %q is not host:port: %w", c.Advertise, err))
+		}
+	}
+	for _, h := range c.HTTPAllowedHosts {
+		if hostName(h) == "" || strings.ContainsAny(h, "/ \t*@") {
+			errs = append(errs, fmt.Errorf("http_allowed_hosts: %q is not a host name or address (write hub.example.gov.vn, not a URL)", h))
+		}
+	}
+	if c.HTTPTLS && c.HTTP == "" {
+		errs = append(errs, errors.New("http_tls: needs an HTTP listener (http)"))
+	}
+	if c.HTTPTimeout < 0 || c.HTTPIdleTimeout < 0 {
+		errs = append(errs, errors.New("http_timeout, http_idle_timeout: must not be negative"))
+	}
+	if c.DashboardToken != "" && c.DashboardTokenFile != "" {
+		errs = append(errs, errors.New("dashboard_token, dashboard_token_file: set one, not both"))
+	}
+	if c.DashboardTokenFile != "" {
+		if _, err := readTokenFile(c.DashboardTokenFile); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if !c.Dev {
@@ -236,6 +280,43 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log_format: %q is neither text nor json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// maxTokenFile bounds a token file: a token is one line, and a large file
+// (a device, a log named by mistake) is not one.
+const maxTokenFile = 4 << 10
+
+// readTokenFile reads the dashboard token from path. It refuses a file
+// that group or others may access, as ssh refuses such a private key:
+// whoever reads the token reads the registry.
+func readTokenFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("dashboard_token_file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("dashboard_token_file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("dashboard_token_file: %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return "", fmt.Errorf("dashboard_token_file: %s is accessible by group or others (mode %04o); run: chmod 600 %s", path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return "", fmt.Errorf("dashboard_token_file: %w", err)
+	}
+	if len(b) > maxTokenFile {
+		return "", fmt.Errorf("dashboard_token_file: %s holds more than %d KiB; it should hold the token alone", path, maxTokenFile>>10)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("dashboard_token_file: %s is empty", path)
+	}
+	return tok, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

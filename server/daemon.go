@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +44,11 @@ type Daemon struct {
 	metrics    *metrics
 	httpCancel context.CancelFunc
 	ready      atomic.Bool
+	// dashToken is the dashboard token, from the configuration or its file.
+	dashToken string
+	// allowedHosts are the Host names the HTTP listener answers to besides
+	// loopback ones, in hostName's form.
+	allowedHosts []string
 
 	errc      chan error
 	closeOnce sync.Once
@@ -84,8 +92,26 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		}
 	}
 
+	d.dashToken = cfg.DashboardToken
+	if cfg.DashboardTokenFile != "" {
+		if d.dashToken, err = readTokenFile(cfg.DashboardTokenFile); err != nil {
+			return nil, err
+		}
+	}
+	d.allowedHosts = allowedHosts(cfg, advertise)
+
 	now := time.Now()
-	mat, err := loadPKI(cfg, serverHosts(cfg.Listen, advertise), now)
+	hosts := serverHosts(cfg.Listen, advertise)
+	if cfg.HTTPTLS && cfg.Dev {
+		// The dev certificate serves HTTPS too, so it names the HTTP
+		// listener and the names operators reach it by.
+		for _, h := range append(serverHosts(cfg.HTTP), d.allowedHosts...) {
+			if !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	mat, err := loadPKI(cfg, hosts, now)
 	if err != nil {
 		return nil, err
 	}
@@ -149,10 +175,38 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		// Shutdown need not wait for them.
 		baseCtx, cancel := context.WithCancel(context.Background())
 		d.httpCancel = cancel
-		d.httpSrv = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return baseCtx }}
+		timeout, idle := time.Duration(cfg.HTTPTimeout), time.Duration(cfg.HTTPIdleTimeout)
+		if timeout <= 0 {
+			timeout = defaultHTTPTimeout
+		}
+		if idle <= 0 {
+			idle = defaultHTTPIdleTimeout
+		}
+		// Every phase is bounded, so slow or silent clients cannot hold
+		// connections (and goroutines) forever; the dashboard's event
+		// stream replaces the write deadline with one for each event.
+		d.httpSrv = &http.Server{
+			Handler:           d.httpHandler(timeout),
+			ReadHeaderTimeout: min(10*time.Second, timeout),
+			ReadTimeout:       timeout,
+			WriteTimeout:      timeout,
+			IdleTimeout:       idle,
+			BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		}
+		serve := func() error { return d.httpSrv.Serve(d.httpLis) }
+		if cfg.HTTPTLS {
+			// gRPC's certificate, not its configuration: browsers and
+			// Prometheus hold no client certificate, and asking for one
+			// makes browsers prompt.
+			d.httpSrv.TLSConfig = &tls.Config{Certificates: tlsConf.Certificates, ClientAuth: tls.NoClientCert, MinVersion: tls.VersionTLS12}
+			serve = func() error { return d.httpSrv.ServeTLS(d.httpLis, "", "") }
+		}
+		if h, _, _ := net.SplitHostPort(cfg.HTTP); !isLoopbackHost(h) {
+			log.Info("the HTTP listener answers to loopback names and these hosts only; list others in --http-allowed-hosts",
+				"hosts", strings.Join(d.allowedHosts, ","))
+		}
 		go func() {
-			if err := d.httpSrv.Serve(d.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.errc <- fmt.Errorf("http: %w", err)
 			}
 		}()
@@ -172,6 +226,28 @@ func (d *Daemon) HTTPAddr() string {
 		return ""
 	}
 	return d.httpLis.Addr().String()
+}
+
+// HTTPURL is the HTTP listener's base URL (https with HTTPTLS), or "" when
+// disabled.
+func (d *Daemon) HTTPURL() string {
+	if d.httpLis == nil {
+		return ""
+	}
+	if d.cfg.HTTPTLS {
+		return "https://" + d.HTTPAddr()
+	}
+	return "http://" + d.HTTPAddr()
+}
+
+// isLoopbackHost reports whether a listen host is localhost or a loopback
+// address.
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // AdminCredsPath is the admin credentials file, or "" when the hub holds no CA key.

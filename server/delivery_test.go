@@ -384,13 +384,14 @@ func TestPresenceFollowsSubscription(t *testing.T) {
 		}
 		return r.GetAgency().GetPresence().GetOnline()
 	}
+	// A safety net, not a budget (it was 5 s): under load a subscription
+	// can take seconds to register, and the wait ends as soon as it does.
 	waitFor := func(want bool) {
 		t.Helper()
-		for range 250 {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			if online() == want {
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 		t.Fatalf("online never became %v", want)
 	}

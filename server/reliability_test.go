@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,7 +79,21 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond) // traffic before the backup
+	// Traffic before the backup: wait for receipts, not for a while, so a
+	// slow machine still has documents for the restore to find (after
+	// 700 ms it could have none, and the test failed).
+	receipted := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sent)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); receipted() < 12; time.Sleep(10 * time.Millisecond) {
+		if t.Failed() || time.Now().After(deadline) {
+			stop()
+			wg.Wait()
+			t.Fatalf("%d documents receipted before the backup, want 12", receipted())
+		}
+	}
 
 	backupStart := time.Now()
 	archive := filepath.Join(t.TempDir(), "backup.tar")
@@ -242,7 +257,7 @@ func TestDiskFullRefusesSendsAndRecovers(t *testing.T) {
 	if _, err := g22.Trace(ctx, first.GetDocumentId()); err != nil {
 		t.Errorf("trace on a full disk: %v", err)
 	}
-	subCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	subCtx, cancel := context.WithTimeout(ctx, time.Minute) // a safety net; the event ends the wait
 	seen := make(chan string, 10)
 	go h41.Subscribe(subCtx, func(_ context.Context, ev *ndxpv1.Event) error {
 		seen <- ev.GetDocumentId()
@@ -268,15 +283,26 @@ func TestDiskFullRefusesSendsAndRecovers(t *testing.T) {
 	}
 }
 
-// slowReader yields n bytes slowly, so an upload is still running when the hub stops.
+// slowReader yields n bytes slowly, so an upload is still running when the
+// hub stops. With underway and hold set, it closes underway once it has
+// yielded holdAt bytes and then waits for hold to close: the test stops the
+// hub in between, whatever the machine's speed.
 type slowReader struct {
-	n, off int64
-	delay  time.Duration
+	n, off   int64
+	delay    time.Duration
+	holdAt   int64
+	underway chan struct{}
+	hold     chan struct{}
 }
 
 func (s *slowReader) Read(p []byte) (int, error) {
 	if s.off >= s.n {
 		return 0, io.EOF
+	}
+	if s.underway != nil && s.off >= s.holdAt {
+		close(s.underway)
+		s.underway = nil
+		<-s.hold
 	}
 	time.Sleep(s.delay)
 	k := min(int64(len(p)), s.n-s.off, 64<<10)
@@ -321,11 +347,36 @@ func TestShutdownTellsUploadToRetry(t *testing.T) {
 	hdr := &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "Tệp lớn", Reference: codeG22 + ",2026/11/27,1/UP"}
 	const size = 24 << 20
 	done := make(chan error, 1)
+	// The upload holds after its first MiB until the hub has begun to stop.
+	// (It slept 1.5 s instead: a fast machine could finish the upload first,
+	// a slow one not have begun it.)
+	underway, hold := make(chan struct{}), make(chan struct{})
 	go func() {
-		_, err := g22.Send(context.Background(), hdr, []client.Attachment{{Name: "lon.bin", Body: &slowReader{n: size, delay: 2 * time.Millisecond}}}, client.WithAttempts(1))
+		body := &slowReader{n: size, delay: 2 * time.Millisecond, holdAt: 1 << 20, underway: underway, hold: hold}
+		_, err := g22.Send(context.Background(), hdr, []client.Attachment{{Name: "lon.bin", Body: body}}, client.WithAttempts(1))
 		done <- err
 	}()
-	time.Sleep(1500 * time.Millisecond) // the upload is under way
+	select {
+	case <-underway:
+	case err := <-done:
+		t.Fatalf("the upload ended before it was under way: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the upload never got under way")
+	}
+	go func() {
+		// The hub is stopping once /readyz no longer answers 200.
+		defer close(hold)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			res, err := http.Get("http://" + httpAddr + "/readyz")
+			if err != nil {
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				return
+			}
+		}
+	}()
 	stopped := time.Now()
 	if err := p.Stop(10 * time.Second); err != nil {
 		t.Fatalf("graceful stop during an upload: %v", err)

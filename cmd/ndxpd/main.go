@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // --timezone works on machines without a zone database
@@ -38,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	var configFile string
 	var check bool
-	var shutdown, unacked time.Duration
+	var shutdown, unacked, httpTimeout, httpIdle time.Duration
 	cmd := &cobra.Command{
 		Use:   "ndxpd",
 		Short: "ndxp hub daemon: the national document exchange axis",
@@ -64,6 +65,16 @@ underscores) and flags; flags win.`,
 			if cmd.Flags().Changed("shutdown-timeout") {
 				cfg.ShutdownTimeout = server.Duration(shutdown)
 			}
+			if cmd.Flags().Changed("http-timeout") {
+				cfg.HTTPTimeout = server.Duration(httpTimeout)
+			}
+			if cmd.Flags().Changed("http-idle-timeout") {
+				cfg.HTTPIdleTimeout = server.Duration(httpIdle)
+			}
+			if cmd.Flags().Changed("dashboard-token") {
+				cfg.NewLogger(stderr).Warn("--dashboard-token is visible to every user of this machine in the process list (/proc/PID/cmdline); use --dashboard-token-file or " + tokenEnv)
+			}
+			tokenFromEnv(&cfg, os.Getenv(tokenEnv))
 			if cmd.Flags().Changed("unacked-after") {
 				cfg.UnackedAfter = server.Duration(unacked)
 			} else if cfg.Demo && cfg.UnackedAfter == 0 {
@@ -96,7 +107,12 @@ underscores) and flags; flags win.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "server certificate (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "server private key (PEM)")
 	f.DurationVar(&shutdown, "shutdown-timeout", time.Duration(cfg.ShutdownTimeout), "how long a graceful stop waits for calls in flight")
-	f.StringVar(&cfg.DashboardToken, "dashboard-token", cfg.DashboardToken, "token that lets non-loopback clients see the dashboard and /metrics")
+	f.StringVar(&cfg.DashboardToken, "dashboard-token", cfg.DashboardToken, "token that lets non-loopback clients see the dashboard and /metrics (visible in the process list: prefer --dashboard-token-file or "+tokenEnv+")")
+	f.StringVar(&cfg.DashboardTokenFile, "dashboard-token-file", cfg.DashboardTokenFile, "file holding the dashboard token (mode 0600 or stricter); "+tokenEnv+" is read when neither this nor --dashboard-token is set")
+	f.StringSliceVar(&cfg.HTTPAllowedHosts, "http-allowed-hosts", cfg.HTTPAllowedHosts, "comma-separated host names the HTTP listener answers to besides localhost, 127.x and ::1 (the hosts of --http, --listen and --advertise are allowed automatically); other Host headers get 421, against DNS rebinding")
+	f.BoolVar(&cfg.HTTPTLS, "http-tls", cfg.HTTPTLS, "serve the HTTP listener over TLS with the hub's server certificate (no client certificate asked)")
+	f.DurationVar(&httpTimeout, "http-timeout", time.Duration(cfg.HTTPTimeout), "longest time to read an HTTP request or write its response (each dashboard event must be written within it)")
+	f.DurationVar(&httpIdle, "http-idle-timeout", time.Duration(cfg.HTTPIdleTimeout), "close HTTP keep-alive connections idle this long")
 	f.DurationVar(&unacked, "unacked-after", 15*time.Minute, "alert on documents not acknowledged by a recipient for this long")
 	f.StringVar(&cfg.TimeZone, "timezone", cfg.TimeZone, `time zone of "today" in daily counts, e.g. Asia/Ho_Chi_Minh (default: the machine's)`)
 	f.BoolVar(&cfg.Demo, "demo", cfg.Demo, "with --dev: load the 2018 pilot registry (95 agencies) into an empty store and run demo traffic")
@@ -105,6 +121,18 @@ underscores) and flags; flags win.`,
 	f.IntVar(&cfg.RetentionDays, "retention-days", cfg.RetentionDays, "purge attachment bodies of completed documents older than N days, keeping headers and traces (0 keeps them forever)")
 	limitFlags(f, &cfg)
 	return cmd.ExecuteContext(ctx)
+}
+
+// tokenEnv names the environment variable that may hold the dashboard token.
+const tokenEnv = "NDXP_DASHBOARD_TOKEN"
+
+// tokenFromEnv sets the dashboard token from the environment's value, when
+// given, unless the configuration names a token or a token file: an
+// explicit setting wins over one inherited from the environment.
+func tokenFromEnv(cfg *server.Config, v string) {
+	if v = strings.TrimSpace(v); v != "" && cfg.DashboardToken == "" && cfg.DashboardTokenFile == "" {
+		cfg.DashboardToken = v
+	}
 }
 
 // overlayFlags copies the settings given on the command line over those
@@ -126,6 +154,10 @@ func overlayFlags(fs *pflag.FlagSet, dst *server.Config, flags server.Config) {
 		"demo":            func() { dst.Demo = flags.Demo },
 		"log-format":      func() { dst.LogFormat = flags.LogFormat },
 		"retention-days":  func() { dst.RetentionDays = flags.RetentionDays },
+
+		"dashboard-token-file": func() { dst.DashboardTokenFile = flags.DashboardTokenFile },
+		"http-allowed-hosts":   func() { dst.HTTPAllowedHosts = flags.HTTPAllowedHosts },
+		"http-tls":             func() { dst.HTTPTLS = flags.HTTPTLS },
 	}
 	for name, apply := range limitOverlay(dst, flags) {
 		set[name] = apply
@@ -135,6 +167,14 @@ func overlayFlags(fs *pflag.FlagSet, dst *server.Config, flags server.Config) {
 			apply()
 		}
 	})
+	// Either token setting on the command line replaces the file's other
+	// one, so the two never clash.
+	switch token, file := fs.Changed("dashboard-token"), fs.Changed("dashboard-token-file"); {
+	case token && !file:
+		dst.DashboardTokenFile = ""
+	case file && !token:
+		dst.DashboardToken = ""
+	}
 }
 
 func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
@@ -143,8 +183,8 @@ func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "ndxpd: gRPC on %s", d.GRPCAddr())
-	if a := d.HTTPAddr(); a != "" {
-		fmt.Fprintf(stdout, ", HTTP on http://%s", a)
+	if u := d.HTTPURL(); u != "" {
+		fmt.Fprintf(stdout, ", HTTP on %s", u)
 	}
 	fmt.Fprintln(stdout)
 	if p := d.AdminCredsPath(); p != "" {
@@ -225,8 +265,8 @@ func startDemo(ctx context.Context, d *server.Daemon, cfg server.Config, stdout 
 	dc.Admin, dc.HubAddress = admin, d.GRPCAddr()
 	dc.CredsDir = filepath.Join(cfg.DataDir, "demo")
 	dc.Logger = cfg.NewLogger(os.Stderr)
-	if a := d.HTTPAddr(); a != "" {
-		fmt.Fprintf(stdout, "ndxpd: demo traffic running; dashboard: http://%s/\n", a)
+	if u := d.HTTPURL(); u != "" {
+		fmt.Fprintf(stdout, "ndxpd: demo traffic running; dashboard: %s/\n", u)
 	}
 	go func() {
 		defer close(done)

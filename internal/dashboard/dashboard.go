@@ -50,6 +50,11 @@ type Options struct {
 	// Heartbeat is the longest time between two pushed snapshots (default 5 s),
 	// so ages and "last seen" stay fresh without any change.
 	Heartbeat time.Duration
+	// EventWriteTimeout is the longest writing one event may take (default
+	// 1 min). The event stream outlives the server's WriteTimeout, which
+	// bounds a whole response; this still drops a viewer that stops
+	// reading.
+	EventWriteTimeout time.Duration
 }
 
 type handler struct {
@@ -93,6 +98,9 @@ func New(src Source, opts Options) http.Handler {
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 5 * time.Second
 	}
+	if opts.EventWriteTimeout <= 0 {
+		opts.EventWriteTimeout = time.Minute
+	}
 	h := &handler{src: src, opts: opts, mux: http.NewServeMux()}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -111,7 +119,7 @@ func New(src Source, opts Options) http.Handler {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -169,6 +177,13 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	// The server's WriteTimeout bounds a whole response and would end the
+	// stream: bound each event's write instead. (Its ReadTimeout does not
+	// matter: net/http lifts the read deadline once the request is read.)
+	// Servers without deadlines answer ErrNotSupported, which changes
+	// nothing.
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Now().Add(h.opts.EventWriteTimeout))
 	ctx := r.Context()
 	changes := h.src.Watch(ctx)
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -183,6 +198,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			h.opts.Logger.Error("dashboard events", "err", err)
 			return
 		}
+		rc.SetWriteDeadline(time.Now().Add(h.opts.EventWriteTimeout))
 		if _, err := io.WriteString(w, "retry: 2000\nevent: snapshot\ndata: "); err != nil {
 			return
 		}
@@ -191,6 +207,9 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fl.Flush()
+		// No deadline between events: HTTP/2 resets a stream whose
+		// deadline passes even while nothing is being written.
+		rc.SetWriteDeadline(time.Time{})
 		select {
 		case <-ctx.Done():
 			return

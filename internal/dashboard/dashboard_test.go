@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,8 +143,8 @@ func TestIndexServesLocalAssetsOnly(t *testing.T) {
 	if !strings.Contains(body, `<meta charset="utf-8">`) {
 		t.Errorf("index.html has no <meta charset=\"utf-8\">")
 	}
-	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") {
-		t.Errorf("GET /: Content-Security-Policy %q, want script-src 'self'", got)
+	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "script-src 'self'") || !strings.Contains(got, "frame-ancestors 'none'") {
+		t.Errorf("GET /: Content-Security-Policy %q, want script-src 'self' and frame-ancestors 'none'", got)
 	}
 	for _, bad := range []string{"http://", "https://", "//cdn", "<style", " style=", "javascript:"} {
 		if strings.Contains(body, bad) {
@@ -248,13 +247,25 @@ func TestSnapshotError(t *testing.T) {
 
 type sseEvent struct{ name, data string }
 
+// patience bounds a wait for something that must happen. It is a safety
+// net against a hang, not a performance budget: every wait ends as soon as
+// its condition holds, and a CI machine running other packages' tests
+// beside the race detector can make the dashboard many seconds slower than
+// a quiet one. It stays inside the test binary's -timeout, so a hang is
+// reported by the wait that saw it rather than by a panic.
+func patience(t *testing.T) time.Duration {
+	const most = 5 * time.Minute
+	if d, ok := t.Deadline(); ok {
+		return min(most, time.Until(d)*9/10)
+	}
+	return most
+}
+
 // openEvents opens the dashboard's event stream for the rest of the test
 // and checks its content type.
 func openEvents(t *testing.T, srv *httptest.Server) <-chan sseEvent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/events", nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,8 +332,8 @@ func TestEvents(t *testing.T) {
 				t.Fatalf("%s: data is not a snapshot: %v\n%s", what, err, ev.data)
 			}
 			return s
-		case <-time.After(3 * time.Second):
-			t.Fatalf("%s: no event within 3 s", what)
+		case <-time.After(patience(t)):
+			t.Fatalf("%s: no event", what)
 		}
 		panic("unreachable")
 	}
@@ -354,8 +365,8 @@ func TestEventsHeartbeat(t *testing.T) {
 			if ev.name != "snapshot" {
 				t.Fatalf("event %d: %q, want snapshot", i, ev.name)
 			}
-		case <-time.After(3 * time.Second):
-			t.Fatalf("event %d: no heartbeat within 3 s", i)
+		case <-time.After(patience(t)):
+			t.Fatalf("event %d: no heartbeat", i)
 		}
 	}
 }
@@ -449,9 +460,10 @@ func findChrome(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless Chromium bound to a 60 s deadline and returns a
-// tab context, and the messages the page writes to its console (uncaught
-// exceptions and CSP violations included).
+// browser starts a headless Chromium and returns a tab context, and the
+// messages the page writes to its console (uncaught exceptions and CSP
+// violations included). The tab lives until the test ends or its patience
+// runs out, which bounds every wait on the page.
 func browser(t *testing.T) (context.Context, func() []chromedp.ConsoleMessage) {
 	t.Helper()
 	chrome := findChrome(t)
@@ -468,7 +480,7 @@ func browser(t *testing.T) (context.Context, func() []chromedp.ConsoleMessage) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1366, 900),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience(t))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	tab, cancelTab := chromedp.NewContext(allocCtx)
 	// Registered after the hub's cleanup, so the browser closes first and
@@ -511,25 +523,23 @@ func checkConsole(t *testing.T, console func() []chromedp.ConsoleMessage) {
 	}
 }
 
-// waitFor evaluates expr until ok accepts its value, for up to 10 s.
-func waitFor[T any](t *testing.T, ctx context.Context, what, expr string, ok func(T) bool) T {
+// waitFor evaluates expr in the tab until ok accepts its value. It has no
+// time limit of its own: how soon the page gets there depends on the
+// machine's load, so only the tab's end (see browser) stops it.
+func waitFor[T any](t *testing.T, tab context.Context, what, expr string, ok func(T) bool) T {
 	t.Helper()
-	return waitWithin(t, ctx, 10*time.Second, what, expr, ok)
-}
-
-// waitWithin is waitFor with its own time limit.
-func waitWithin[T any](t *testing.T, ctx context.Context, limit time.Duration, what, expr string, ok func(T) bool) T {
-	t.Helper()
-	deadline := time.Now().Add(limit)
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
 	for {
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+		v, err := chromedp.Run(tab, chromedp.Evaluate[T](expr))
 		if err == nil && ok(v) {
 			return v
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s: not reached within %v; last value %+v, error %v", what, limit, v, err)
+		select {
+		case <-tab.Done():
+			t.Fatalf("%s: not reached before the test's safety net (%v); last value %+v, error %v", what, context.Cause(tab), v, err)
+		case <-poll.C:
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -677,7 +687,7 @@ func TestBrowserAgainstRealHub(t *testing.T) {
 	}
 	docID := receipt.GetDocumentId()
 	// Wait until the hub itself sees the subscription and the queued document.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(patience(t)); ; {
 		s := hubSnapshot(t, base)
 		if s.Overview.Online == 1 && s.PendingDeliveries == 1 {
 			break
@@ -852,19 +862,30 @@ func renderTime(t *testing.T, tab context.Context) string {
 	return fmt.Sprintf("%.1f ms", ms)
 }
 
-// TestBrowserManyAgencies drives search, filters, sorting and a live
-// update on a registry of 10,000 agencies (a fake source; the hub is not
-// needed to check the page), and logs how long the page takes.
-// TestBrowserManyAgencies: the registry of the whole state (100,000
-// agencies) can be searched, filtered and sorted, and live changes reach
-// it; the table holds a page of rows at a time (1,000, more on request).
+// viInt writes n as the page does (vi-VN): 100000 is "100.000".
+func viInt(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "." + s[i:]
+	}
+	return s
+}
+
+// TestBrowserManyAgencies: a large registry (a fake source; the hub is not
+// needed to check the page) can be searched, filtered and sorted, and live
+// changes reach it; the table holds a page of rows at a time (1,000, more
+// on request). It logs how long the page takes. CI runs manyAgencies =
+// 2,000 (two pages of rows); the whole state's 100,000 needs -tags scale
+// (see docs/performance.md), since how long that takes depends on the
+// machine and on what else runs on it.
 func TestBrowserManyAgencies(t *testing.T) {
 	findChrome(t)
-	const n, page = 100000, 1000
+	const n, page = manyAgencies, 1000
 	f := &fakeSource{snap: bigSnapshot(n, "", "")}
 	// Pacing 1: a snapshot of 100,000 agencies takes over a second to
-	// encode under the race detector, which paced tenfold would outlast
-	// the waits below (TestEventsPaceWithSnapshotCost covers the pacing).
+	// encode under the race detector, which paced tenfold would make the
+	// live updates below very slow (TestEventsPaceWithSnapshotCost covers
+	// the pacing).
 	srv := httptest.NewServer(dashboard.New(f, dashboard.Options{MinInterval: 10 * time.Millisecond, Pacing: 1}))
 	t.Cleanup(srv.Close)
 	tab, console := browser(t)
@@ -874,14 +895,10 @@ func TestBrowserManyAgencies(t *testing.T) {
 		t.Fatalf("navigate: %v", err)
 	}
 	const counts = `[document.querySelectorAll('#agencies tbody tr').length, Number(document.getElementById('agencies').getAttribute('aria-rowcount')) - 1]`
-	// Generous limits where the hub side encodes 100,000 agencies: under
-	// the race detector, beside other packages' tests, that alone takes
-	// seconds.
-	const slow = 45 * time.Second
-	waitWithin(t, tab, slow, "the first page of rows", counts, func(k [2]int) bool { return k == [2]int{page, n} })
+	waitFor(t, tab, "the first page of rows", counts, func(k [2]int) bool { return k == [2]int{page, n} })
 	t.Logf("%d of %d rows shown %v after navigation (first render %s)", page, n, time.Since(loadStart).Round(time.Millisecond), renderTime(t, tab))
-	if got, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('count-total').textContent`)); err != nil || got != "100.000" {
-		t.Errorf("count-total = %q (err %v), want \"100.000\"", got, err)
+	if got, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('count-total').textContent`)); err != nil || got != viInt(n) {
+		t.Errorf("count-total = %q (err %v), want %q", got, err, viInt(n))
 	}
 	more, err := chromedp.Run(tab, chromedp.Evaluate[string](`(() => { const b = document.getElementById('more-rows'); return b.hidden ? '' : b.textContent; })()`))
 	if err != nil || more != "Hiện thêm 1.000 dòng" {
@@ -936,8 +953,8 @@ func TestBrowserManyAgencies(t *testing.T) {
 		{"Đắk Lắk", n / 10, "Đắk Lắk"},  // as typed
 		{"dak lak", n / 10, "Đắk Lắk"},  // đ has no decomposition: it must still fold to d
 		{"hoà bình", n / 8, "Hòa Bình"}, // the other accent placement finds it through the folded form
-		{"123.04.00", 1, ""},            // by code
-		{"123.04", 1, ""},               // by part of a code
+		{"123.01.00", 1, ""},            // by code (i = 1123)
+		{"123.01", 1, ""},               // by part of a code
 		{"không có ở đâu", 0, ""},       // nothing
 	} {
 		r := act("search "+strconv.Quote(tc.q), search(tc.q))
@@ -985,16 +1002,16 @@ func TestBrowserManyAgencies(t *testing.T) {
 	limit = page // a new order starts from one page again
 	act("sort by code", `document.querySelector('#agencies th[data-sort="code"] button').click()`)
 
-	// A live change reaches one row among 100,000 (the first in code order).
+	// A live change reaches one row among them all (the first in code order).
 	target := "000.00.00.H47" // i = 0: online in bigSnapshot, offline here
 	f.set(bigSnapshot(n, "", target))
 	f.poke()
 	onlineCell := `document.querySelector('#agencies tbody tr[data-code="` + target + `"]')?.cells[3].dataset.online`
-	waitWithin(t, tab, slow, "live update (offline)", onlineCell, func(v string) bool { return v == "false" })
+	waitFor(t, tab, "live update (offline)", onlineCell, func(v string) bool { return v == "false" })
 	liveStart := time.Now()
 	f.set(bigSnapshot(n, target, ""))
 	f.poke()
-	waitWithin(t, tab, slow, "live update", onlineCell, func(v string) bool { return v == "true" })
+	waitFor(t, tab, "live update", onlineCell, func(v string) bool { return v == "true" })
 	t.Logf("a change reached the row %v after the hub reported it (render %s)", time.Since(liveStart).Round(time.Millisecond), renderTime(t, tab))
 	checkConsole(t, console)
 }
@@ -1040,36 +1057,52 @@ func TestBrowserAlerts(t *testing.T) {
 }
 
 // slowSource takes its time over each snapshot, as a hub with a large
-// registry does, and counts them.
+// registry does, and notes when each began.
 type slowSource struct {
 	*fakeSource
-	took  time.Duration
-	taken atomic.Int32
+	took time.Duration
+
+	mu     sync.Mutex
+	starts []time.Time
 }
 
 func (s *slowSource) Snapshot(ctx context.Context) (hub.Snapshot, error) {
-	s.taken.Add(1)
+	s.mu.Lock()
+	s.starts = append(s.starts, time.Now())
+	s.mu.Unlock()
 	time.Sleep(s.took)
 	return s.fakeSource.Snapshot(ctx)
+}
+
+func (s *slowSource) started() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.starts)
 }
 
 // TestEventsPaceWithSnapshotCost: under a steady stream of changes, a
 // viewer waits ten times what a snapshot takes before the next one, not
 // just MinInterval, so a costly snapshot is not taken back to back.
+//
+// It checks the gaps between the snapshots' starts, which pacing bounds
+// from below whatever the machine's load (load only widens them), rather
+// than counting pushes in a time window, which a slow machine could
+// starve.
 func TestEventsPaceWithSnapshotCost(t *testing.T) {
-	src := &slowSource{fakeSource: &fakeSource{snap: sampleSnapshot(1)}, took: 40 * time.Millisecond}
+	const took = 40 * time.Millisecond
+	src := &slowSource{fakeSource: &fakeSource{snap: sampleSnapshot(1)}, took: took}
 	srv := httptest.NewServer(dashboard.New(src, dashboard.Options{MinInterval: 10 * time.Millisecond, Heartbeat: time.Hour}))
 	t.Cleanup(srv.Close) // after the stream is closed (cleanups run last first)
 	events := openEvents(t, srv)
 
-	// Changes every 5 ms for 1.5 s. Paced by MinInterval alone a snapshot
-	// would follow every 50 ms (30 in all); paced by their cost, every
-	// 440 ms or more (at most 4: at 0, and after 0.44, 0.88 and 1.32 s).
-	stop := time.After(1500 * time.Millisecond)
+	// Changes every 5 ms until four snapshots have been taken. Paced by
+	// MinInterval alone they would start about 50 ms apart; paced by their
+	// cost, at least took + 10*took = 440 ms apart.
+	const want = 4
+	giveUp := time.After(patience(t))
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	got := 0
-	for done := false; !done; {
+	for len(src.started()) < want {
 		select {
 		case <-tick.C:
 			src.poke()
@@ -1077,12 +1110,15 @@ func TestEventsPaceWithSnapshotCost(t *testing.T) {
 			if !ok {
 				t.Fatal("the stream ended")
 			}
-			got++
-		case <-stop:
-			done = true
+		case <-giveUp:
+			t.Fatalf("%d snapshots taken under steady changes, want %d", len(src.started()), want)
 		}
 	}
-	if got < 2 || got > 4 {
-		t.Errorf("%d snapshots pushed in 1.5 s of steady changes (%d taken), want 2 to 4", got, src.taken.Load())
+	starts := src.started()
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < dashboard.DefaultPacing*took {
+			t.Errorf("snapshot %d began %v after the one before, want at least %v (%d times what one takes)",
+				i, gap.Round(time.Millisecond), dashboard.DefaultPacing*took, dashboard.DefaultPacing)
+		}
 	}
 }
