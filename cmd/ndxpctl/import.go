@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -31,6 +32,11 @@ func readAgencyCSV(r io.Reader) ([]*ndxpv1.Agency, []int, error) {
 		return nil, nil, err
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM written by spreadsheet programs
+	if line, ok := invalidUTF8(data); !ok {
+		// Found here, or the hub's client refuses to encode the request
+		// with a message about protobuf strings.
+		return nil, nil, fmt.Errorf("line %d: not UTF-8 text; save the file as CSV UTF-8", line)
+	}
 	cr := csv.NewReader(bytes.NewReader(data))
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
@@ -38,7 +44,7 @@ func readAgencyCSV(r io.Reader) ([]*ndxpv1.Agency, []int, error) {
 		return nil, nil, errors.New("line 1: the file is empty; want a header code,name,parent,stage")
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("line 1: %w", err)
+		return nil, nil, csvError(err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -67,14 +73,13 @@ func readAgencyCSV(r io.Reader) ([]*ndxpv1.Agency, []int, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return nil, nil, fmt.Errorf("line %d: %v", pe.StartLine, pe.Err)
-			}
-			return nil, nil, err
+			return nil, nil, csvError(err)
 		}
+		// Only after a record was read: on an error FieldPos may have no
+		// field to tell of, and it panics (a quote opened in the first
+		// field and never closed did).
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // a blank line
 		}
@@ -107,6 +112,36 @@ func readAgencyCSV(r io.Reader) ([]*ndxpv1.Agency, []int, error) {
 		return nil, nil, errors.New("no agencies after the header line")
 	}
 	return list, lines, nil
+}
+
+// invalidUTF8 returns the line of the first byte that is not UTF-8, and
+// false; or 0 and true for UTF-8 text.
+func invalidUTF8(data []byte) (int, bool) {
+	if utf8.Valid(data) {
+		return 0, true
+	}
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return 1 + bytes.Count(data[:i], []byte("\n")), false
+		}
+		i += n
+	}
+	return 0, true
+}
+
+// csvError names the line of a row encoding/csv could not read: the line
+// the row starts on, where the mistake usually is (an unclosed quote is
+// only found at the end of the file).
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if pe.Line != pe.StartLine {
+		return fmt.Errorf("line %d: %v (the row runs on to line %d, column %d)", pe.StartLine, pe.Err, pe.Line, pe.Column)
+	}
+	return fmt.Errorf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
 }
 
 var agencyIndex = regexp.MustCompile(`^agencies\[(\d+)\]\.?(.*)$`)
