@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -10,11 +11,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ndxp/ndxp/internal/cli"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
@@ -144,6 +148,60 @@ func csvError(err error) error {
 	return fmt.Errorf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
 }
 
+// Streamed import. A batch stays far below gRPC's 4 MiB message limit
+// whatever the rows hold; the whole import gets a deadline of its own
+// (the client's default is for unary calls), long enough for 200,000
+// agencies on a slow link.
+const (
+	importBatchBytes = 1 << 20
+	importTimeout    = 10 * time.Minute
+)
+
+// importAgencies sends the agencies to the hub in batches over one
+// ImportAgenciesStream, which stores all or none, and returns how many
+// were created. A refusal names agencies[i] by its index in list.
+func importAgencies(ctx context.Context, reg ndxpv1.RegistryServiceClient, list []*ndxpv1.Agency) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, importTimeout)
+	defer cancel()
+	stream, err := reg.ImportAgenciesStream(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, b := range importBatches(list, importBatchBytes) {
+		if err := stream.Send(&ndxpv1.ImportAgenciesStreamRequest{Agencies: b}); err != nil {
+			if errors.Is(err, io.EOF) {
+				break // the hub ended the stream: its reason comes from CloseAndRecv
+			}
+			return 0, err
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return 0, err
+	}
+	return int(resp.GetCreated()), nil
+}
+
+// importBatches splits list into runs of consecutive agencies whose
+// encoding in one ImportAgenciesStreamRequest is at most max bytes (an
+// agency larger than max goes alone).
+func importBatches(list []*ndxpv1.Agency, max int) [][]*ndxpv1.Agency {
+	var out [][]*ndxpv1.Agency
+	start, size := 0, 0
+	for i, a := range list {
+		n := protowire.SizeTag(1) + protowire.SizeBytes(proto.Size(a)) // as a field of the request
+		if i > start && size+n > max {
+			out = append(out, list[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(list) {
+		out = append(out, list[start:])
+	}
+	return out
+}
+
 var agencyIndex = regexp.MustCompile(`^agencies\[(\d+)\]\.?(.*)$`)
 
 // lineError rewrites a refusal that names agencies[i] to name the file's line.
@@ -183,6 +241,7 @@ func agencyImportCmd(a *app) *cobra.Command {
 		Short: "Register the agencies of a CSV file, all or nothing",
 		Long: `Registers every agency of a CSV file in one transaction: if any row is bad,
 nothing is imported and the error names the row's line (the header is line 1).
+A file may hold up to 200,000 agencies; they go to the hub in batches.
 Header: code,name,parent,stage (also optional: contact,email,phone,address).
 An empty stage means pending; an empty parent is derived from the code when
 that agency is registered or in the same file.`,
@@ -205,14 +264,14 @@ that agency is registered or in the same file.`,
 			if err != nil {
 				return err
 			}
-			resp, err := c.Registry.ImportAgencies(cmd.Context(), &ndxpv1.ImportAgenciesRequest{Agencies: list})
+			created, err := importAgencies(cmd.Context(), c.Registry, list)
 			if err != nil {
 				return lineError(args[0], err, lines)
 			}
 			if a.json() {
-				return cli.JSON(a.stdout, map[string]any{"file": args[0], "created": resp.GetCreated()})
+				return cli.JSON(a.stdout, map[string]any{"file": args[0], "created": created})
 			}
-			_, err = fmt.Fprintf(a.stdout, "%s: %d agencies imported\n", args[0], resp.GetCreated())
+			_, err = fmt.Fprintf(a.stdout, "%s: %d agencies imported\n", args[0], created)
 			return err
 		},
 	}

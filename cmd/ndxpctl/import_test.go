@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/ndxp/ndxp/internal/cli"
+	"github.com/ndxp/ndxp/internal/hubtest"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
@@ -150,4 +153,122 @@ func writeAgencyCSV(t *testing.T, list []*ndxpv1.Agency) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// nthCode returns the i-th of a million distinct level-2..4 codes under H41.
+func nthCode(i int) string {
+	return fmt.Sprintf("%03d.%02d.%02d.H41", 1+i%999, i/999%100, i/99900%100)
+}
+
+// writeLargeCSV writes n agencies under 000.00.00.H41 as an operator's
+// export would (about 78 bytes a row, as the 7.8 MB file of the issue);
+// bad, when positive, is the 0-based row given a malformed code.
+func writeLargeCSV(t *testing.T, n, bad int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("code,name,parent,stage\n")
+	for i := range n {
+		code := nthCode(i)
+		if i == bad {
+			code = "000.00.00.X1"
+		}
+		fmt.Fprintf(&b, "%s,Phòng %d thuộc UBND tỉnh Nghệ An,000.00.00.H41,pilot\n", code, i)
+	}
+	path := filepath.Join(t.TempDir(), "agencies.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestImportBatches: however large the rows, every message of a streamed
+// import stays within the batch size, and the batches are the list in order.
+func TestImportBatches(t *testing.T) {
+	long := strings.Repeat("Ủy ban nhân dân ", 18) // near the hub's 300-character name limit
+	var list []*ndxpv1.Agency
+	for i := range 20_000 {
+		list = append(list, &ndxpv1.Agency{Code: nthCode(i), Name: long, ParentCode: "000.00.00.H41",
+			Contact: &ndxpv1.Contact{Person: long[:100], Email: "vanthu@nghean.gov.vn", Address: long[:200]}})
+	}
+	whole := proto.Size(&ndxpv1.ImportAgenciesRequest{Agencies: list})
+	if whole <= 4<<20 {
+		t.Fatalf("the list encodes to %d bytes; the test wants more than gRPC's 4 MiB", whole)
+	}
+	batches := importBatches(list, importBatchBytes)
+	var again []*ndxpv1.Agency
+	for i, b := range batches {
+		n := proto.Size(&ndxpv1.ImportAgenciesStreamRequest{Agencies: b})
+		if n > importBatchBytes {
+			t.Errorf("batch %d encodes to %d bytes, over %d", i, n, importBatchBytes)
+		}
+		if n < importBatchBytes*9/10 && i < len(batches)-1 {
+			t.Errorf("batch %d encodes to %d bytes: batches are smaller than they need be", i, n)
+		}
+		again = append(again, b...)
+	}
+	if len(again) != len(list) {
+		t.Fatalf("the batches hold %d agencies, want %d", len(again), len(list))
+	}
+	for i := range list {
+		if again[i] != list[i] {
+			t.Fatalf("agency %d of the batches is not the list's agency %d", i, i)
+		}
+	}
+	if got := importBatches(list[:1], 10); len(got) != 1 || len(got[0]) != 1 {
+		t.Errorf("an agency larger than the batch size: batches %v, want it alone", got)
+	}
+	if got := importBatches(nil, importBatchBytes); len(got) != 0 {
+		t.Errorf("no agencies: %d batches, want none", len(got))
+	}
+}
+
+// TestImportLargeFile imports 100,000 agencies (a 7.8 MB file) through
+// the command, the gRPC stream and a real hub: one request of them was
+// refused by gRPC's 4 MiB message limit. It takes about 10 s with -race
+// on two cores, so -short imports 20,000 (still several batches), and
+// TestImportBatches checks the message sizes. A bad row at the end of a
+// file of several batches stores nothing and is named by its line.
+func TestImportLargeFile(t *testing.T) {
+	h := hubtest.Start(t)
+	ctl := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append([]string{"--creds", h.AdminCreds(), "--hub", h.Daemon.GRPCAddr()}, args...), &stdout, &stderr)
+		return stdout.String(), err
+	}
+	h.AddAgency("000.00.00.H41", "UBND tỉnh Nghệ An", ndxpv1.Stage_STAGE_PILOT)
+	n := 100_000
+	if testing.Short() {
+		n = 20_000
+	}
+
+	const nBad = 30_000 // three batches
+	bad := writeLargeCSV(t, nBad, nBad-10)
+	_, err := ctl("agency", "import", bad)
+	if err == nil {
+		t.Fatal("a file with a bad row was imported")
+	}
+	msg := cli.ErrorLine(err)
+	if want := fmt.Sprintf("line %d: code", nBad-10+2); !strings.Contains(msg, want) || !strings.Contains(msg, "nothing was imported") {
+		t.Errorf("error %q: want it to name %q and say nothing was imported", msg, want)
+	}
+	if o := h.Daemon.Hub().Overview(); o.Total != 1 {
+		t.Fatalf("%d agencies registered after a refused import, want 1", o.Total)
+	}
+
+	good := writeLargeCSV(t, n, -1)
+	if fi, _ := os.Stat(good); !testing.Short() && fi.Size() < 7<<20 {
+		t.Fatalf("the file is %d bytes; the test wants one as large as the issue's", fi.Size())
+	}
+	start := time.Now()
+	out, err := ctl("agency", "import", good)
+	if err != nil {
+		t.Fatalf("agency import of %d agencies: %v", n, err)
+	}
+	t.Logf("%d agencies imported in %v", n, time.Since(start).Round(time.Millisecond))
+	if want := fmt.Sprintf("%d agencies imported", n); !strings.Contains(out, want) {
+		t.Errorf("agency import printed %q, want %q", out, want)
+	}
+	if o := h.Daemon.Hub().Overview(); o.Total != n+1 || o.Pilot != n+1 {
+		t.Errorf("overview after the import = %+v, want %d agencies at pilot", o, n+1)
+	}
 }
