@@ -151,12 +151,19 @@ func serverHosts(addrs ...string) []string {
 }
 
 // ensureAdminCreds writes DATA/admin.creds when the hub can sign and the
-// file is missing or no longer usable, and keeps its address current.
+// file is missing or no longer usable, and keeps its address current. A
+// file others may read is not replaced: its key may be known, and a new
+// one beside it would leave the old one valid and the operator unaware;
+// the hub does not start until the operator fixes the mode or removes it.
 func ensureAdminCreds(path, address string, ca *pki.CA, now time.Time) (bool, error) {
 	if !ca.CanSign() {
 		return false, nil
 	}
-	if c, err := pki.ReadCreds(path); err == nil {
+	c, err := pki.ReadCreds(path)
+	if errors.Is(err, pki.ErrTooOpen) {
+		return false, fmt.Errorf("admin credentials: %w (or remove it to have new ones issued)", err)
+	}
+	if err == nil {
 		_, verr := c.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		if verr == nil && c.Identity.Kind == pki.KindAdmin && now.Add(serverRenewLead).Before(c.Leaf.NotAfter) {
 			if c.Address == address {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ndxp/ndxp/internal/hub"
@@ -32,15 +33,42 @@ func (r *registryService) CreateAgency(ctx context.Context, req *ndxpv1.CreateAg
 }
 
 func (r *registryService) ImportAgencies(ctx context.Context, req *ndxpv1.ImportAgenciesRequest) (*ndxpv1.ImportAgenciesResponse, error) {
-	list := make([]hub.Agency, len(req.GetAgencies()))
-	for i, a := range req.GetAgencies() {
-		list[i] = agencyFromProto(a)
-	}
-	n, err := r.hub.ImportAgencies(ctx, list)
+	n, err := r.hub.ImportAgencies(ctx, agenciesFromProto(req.GetAgencies()))
 	if err != nil {
 		return nil, err
 	}
 	return &ndxpv1.ImportAgenciesResponse{Created: int32(n)}, nil
+}
+
+func agenciesFromProto(in []*ndxpv1.Agency) []hub.Agency {
+	list := make([]hub.Agency, len(in))
+	for i, a := range in {
+		list[i] = agencyFromProto(a)
+	}
+	return list
+}
+
+// importStream adapts the import stream to hub.AgencySource. Each message
+// is within gRPC's receive limit, and the hub stops reading at its import
+// limits, so what the stream can make the hub hold is bounded.
+type importStream struct {
+	stream grpc.ClientStreamingServer[ndxpv1.ImportAgenciesStreamRequest, ndxpv1.ImportAgenciesStreamResponse]
+}
+
+func (s importStream) Next() ([]hub.Agency, error) {
+	msg, err := s.stream.Recv()
+	if err != nil {
+		return nil, err // io.EOF after the client's last batch
+	}
+	return agenciesFromProto(msg.GetAgencies()), nil
+}
+
+func (r *registryService) ImportAgenciesStream(stream grpc.ClientStreamingServer[ndxpv1.ImportAgenciesStreamRequest, ndxpv1.ImportAgenciesStreamResponse]) error {
+	n, err := r.hub.ImportAgencyStream(stream.Context(), importStream{stream})
+	if err != nil {
+		return err
+	}
+	return stream.SendAndClose(&ndxpv1.ImportAgenciesStreamResponse{Created: int32(n)})
 }
 
 func (r *registryService) UpdateAgency(ctx context.Context, req *ndxpv1.UpdateAgencyRequest) (*ndxpv1.UpdateAgencyResponse, error) {

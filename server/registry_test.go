@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -744,6 +746,17 @@ func TestAuthorization(t *testing.T) {
 			},
 			"ImportAgencies": func(ctx context.Context) error {
 				_, err := reg.ImportAgencies(ctx, &ndxpv1.ImportAgenciesRequest{Agencies: []*ndxpv1.Agency{{Code: "000.00.00.H15", Name: "X"}}})
+				return err
+			},
+			"ImportAgenciesStream": func(ctx context.Context) error {
+				stream, err := reg.ImportAgenciesStream(ctx)
+				if err != nil {
+					return err
+				}
+				if err := stream.Send(&ndxpv1.ImportAgenciesStreamRequest{Agencies: []*ndxpv1.Agency{{Code: "000.00.00.H15", Name: "X"}}}); err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+				_, err = stream.CloseAndRecv()
 				return err
 			},
 			"UpdateAgency": func(ctx context.Context) error {

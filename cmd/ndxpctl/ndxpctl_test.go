@@ -97,6 +97,11 @@ func TestReadAgencyCSV(t *testing.T) {
 		{name: "too few fields", in: "code,name,stage\n000.00.00.H41,UBND tỉnh Nghệ An,pilot\n000.00.00.H14,UBND tỉnh Cao Bằng\n", wantErr: []string{"line 3", "2 fields", "3"}},
 		{name: "too many fields", in: "code,name\n000.00.00.H41,UBND tỉnh Nghệ An\n\n000.00.00.H14,UBND tỉnh, Cao Bằng\n", wantErr: []string{"line 4", "3 fields"}},
 		{name: "unterminated quote", in: "code,name\n000.00.00.H41,UBND tỉnh Nghệ An\n000.00.00.H14,\"UBND tỉnh Cao Bằng\n", wantErr: []string{"line 3"}},
+		// It panicked: FieldPos was asked about a record that had no field.
+		{name: "unterminated quote in the first field", in: "code,name\n\"unterminated\n", wantErr: []string{"line 2", `missing "`}},
+		{name: "unterminated quote runs over lines", in: "code,name\n000.00.00.H41,UBND\n\"000.00.00.H14,UBND\n\n000.00.00.H02,UBND\n", wantErr: []string{"line 3", "line 5"}},
+		{name: "unterminated quote in the header", in: "\"code,name\n000.00.00.H41,UBND tỉnh Nghệ An\n", wantErr: []string{"line 1"}},
+		{name: "bare quote", in: "code,name\n000.00.00.H41,UBND \"Nghệ An\"\n", wantErr: []string{"line 2, column", "bare"}},
 		{name: "bad stage", in: "code,name,stage\n000.00.00.H41,UBND tỉnh Nghệ An,pilot\n\n000.00.00.H14,UBND tỉnh Cao Bằng,thử nghiệm\n", wantErr: []string{"line 4", "stage", `"thử nghiệm"`}},
 	}
 	for _, tt := range tests {

@@ -334,6 +334,12 @@ func TestUnmarshalTextKeepsValueOnError(t *testing.T) {
 	}
 }
 
+// FuzzParse checks what the package documents, for any input: Parse never
+// panics; every error is an *Error matching ErrInvalid that keeps the input
+// and has no stray numbers in its Rule, and UnmarshalText refuses the same
+// text; a code that parses is its own 13-character canonical String, parses
+// back equal, has a level from 1 to 4, round-trips as text and climbs by
+// Parent, a level at a time, to its Root.
 func FuzzParse(f *testing.F) {
 	for _, tc := range validCodes {
 		f.Add(tc.in)
@@ -341,6 +347,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"", "28.22.H17", "999.010.01.H22", "000.00.00.g22", "000.00.00.G22.", " 000.00.00.G22",
 		"000.00.00.00.G22", "٠٠١.٠٠.١٠.H٤٧", "００１.００.１０.H４７", "Văn phòng Chính phủ", "...",
+		"000.00.00.G22\n", "000.00.00.G\xff2", "000.00.00.Đ22", "+00.00.00.G22", "000.00.00.", "000.00.00.G2\x00",
 	} {
 		f.Add(s)
 	}
@@ -355,18 +362,31 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse(%q) = %v with error, want the zero Code", s, c)
 			}
 			checkRuleNumbers(t, perr.Rule)
+			var u agencycode.Code
+			if s != "" && u.UnmarshalText([]byte(s)) == nil {
+				t.Fatalf("UnmarshalText(%q) accepted what Parse refused", s)
+			}
 			return
 		}
+		if c.IsZero() {
+			t.Fatalf("Parse(%q) returned the zero Code with no error", s)
+		}
 		// Parsing is strict, so anything accepted is already canonical.
-		if got := c.String(); got != s {
-			t.Fatalf("Parse(%q).String() = %q, want the input back", s, got)
+		if got := c.String(); got != s || len(got) != 13 {
+			t.Fatalf("Parse(%q).String() = %q, want the input back (13 characters)", s, got)
+		}
+		if l := c.Level(); l < 1 || l > 4 {
+			t.Fatalf("Parse(%q).Level() = %d, want 1 to 4", s, l)
 		}
 		again, err := agencycode.Parse(c.String())
 		if err != nil || again != c {
 			t.Fatalf("Parse(%q) = %v, %v; want %v, nil", c.String(), again, err, c)
 		}
 		var viaText agencycode.Code
-		text, _ := c.MarshalText()
+		text, err := c.MarshalText()
+		if err != nil || string(text) != s {
+			t.Fatalf("MarshalText of %v = %q, %v; want the input", c, text, err)
+		}
 		if err := viaText.UnmarshalText(text); err != nil || viaText != c {
 			t.Fatalf("text round trip of %v = %v, %v", c, viaText, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -144,26 +145,117 @@ func (h *Hub) ImportAgencies(ctx context.Context, list []Agency) (int, error) {
 	if len(list) == 0 {
 		return 0, invalid("agencies", "nothing to import")
 	}
-	if len(list) > MaxImport {
-		return 0, invalid("agencies", "%d agencies in one import, the limit is %d", len(list), MaxImport)
+	im := newAgencyImport(len(list))
+	if err := im.add(list); err != nil {
+		return 0, err
 	}
-	field := func(i int, err error) error {
-		var he *Error
-		if errors.As(err, &he) {
-			return &Error{Kind: he.Kind, Field: fmt.Sprintf("agencies[%d].%s", i, he.Field), Msg: he.Msg}
+	return h.commitImport(ctx, im)
+}
+
+// AgencySource yields the agencies of a streamed import a batch at a time.
+// Next returns io.EOF after the last batch; any other error ends the
+// import with nothing stored.
+type AgencySource interface {
+	Next() ([]Agency, error)
+}
+
+// ImportAgencyStream is ImportAgencies for an import too large for one
+// message: it takes the agencies from src a batch at a time, checks each
+// batch as it comes and stores them all in one transaction once src is
+// done, all or none. A refusal comes as soon as it is known (a bad agency,
+// MaxImport or MaxImportBytes passed), before the rest is read, so the hub
+// never holds more than the limits allow. Errors name an agency by its
+// index in the whole import, as ImportAgencies does.
+func (h *Hub) ImportAgencyStream(ctx context.Context, src AgencySource) (int, error) {
+	im := newAgencyImport(0)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
 		}
-		return err
+		batch, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if err := im.add(batch); err != nil {
+			return 0, err
+		}
 	}
-	seen := make(map[string]int, len(list))
-	for i := range list {
-		if err := list[i].normalize(); err != nil {
-			return 0, field(i, err)
-		}
-		if j, dup := seen[list[i].Code]; dup {
-			return 0, field(i, newErr(ErrExists, "code", "agency %s appears twice (also agencies[%d])", list[i].Code, j))
-		}
-		seen[list[i].Code] = i
+	if len(im.list) == 0 {
+		return 0, invalid("agencies", "nothing to import")
 	}
+	return h.commitImport(ctx, im)
+}
+
+// Import limits. One import is one transaction, and a streamed import is
+// held in memory until it is complete.
+const (
+	// MaxImport bounds the agencies of one import.
+	MaxImport = 200_000
+	// MaxImportBytes bounds the text of one import (codes, names, parents
+	// and contacts). A real register runs to about 300 bytes an agency,
+	// 60 MB at MaxImport; the field limits alone would let 200,000
+	// agencies carry 900 MB.
+	MaxImportBytes = 128 << 20
+)
+
+// agencyImport gathers the agencies of one import, each checked on its
+// own as it is added; the checks against the register come at commit.
+type agencyImport struct {
+	list     []Agency
+	seen     map[string]int // code -> index in list
+	bytes    int
+	maxBytes int // MaxImportBytes; smaller in tests
+}
+
+func newAgencyImport(n int) *agencyImport {
+	return &agencyImport{list: make([]Agency, 0, n), seen: make(map[string]int, n), maxBytes: MaxImportBytes}
+}
+
+// indexed names the agency at index i in an error about one of its fields.
+func indexed(i int, err error) error {
+	var he *Error
+	if errors.As(err, &he) {
+		return &Error{Kind: he.Kind, Field: fmt.Sprintf("agencies[%d].%s", i, he.Field), Msg: he.Msg}
+	}
+	return err
+}
+
+// add checks and appends a batch; the caller's slice is not changed.
+func (im *agencyImport) add(batch []Agency) error {
+	if n := len(im.list) + len(batch); n > MaxImport {
+		return invalid("agencies", "more than %d agencies in one import, the limit", MaxImport)
+	}
+	for _, a := range batch {
+		i := len(im.list)
+		if err := a.normalize(); err != nil {
+			return indexed(i, err)
+		}
+		if j, dup := im.seen[a.Code]; dup {
+			return indexed(i, newErr(ErrExists, "code", "agency %s appears twice (also agencies[%d])", a.Code, j))
+		}
+		c := a.Contact
+		im.bytes += len(a.Code) + len(a.Name) + len(a.Parent) + len(c.Person) + len(c.Email) + len(c.Phone) + len(c.Address)
+		if im.bytes > im.maxBytes {
+			limit := fmt.Sprintf("%d MiB", im.maxBytes>>20)
+			if im.maxBytes%(1<<20) != 0 {
+				limit = fmt.Sprintf("%d bytes", im.maxBytes)
+			}
+			return invalid("agencies", "more than %s of text in one import (at agencies[%d]), the limit", limit, i)
+		}
+		im.seen[a.Code] = i
+		im.list = append(im.list, a)
+	}
+	return nil
+}
+
+// commitImport stores the gathered agencies in one transaction after
+// checking them against the register: codes not taken, parents known,
+// no cycles.
+func (h *Hub) commitImport(ctx context.Context, im *agencyImport) (int, error) {
+	list := im.list
 	h.regMu.Lock()
 	defer h.regMu.Unlock()
 	now := h.now()
@@ -179,14 +271,14 @@ func (h *Hub) ImportAgencies(ctx context.Context, list []Agency) (int, error) {
 			if ok, err := exists(tx, a.Code); err != nil {
 				return err
 			} else if ok {
-				return field(i, newErr(ErrExists, "code", "agency %s is already registered", a.Code))
+				return indexed(i, newErr(ErrExists, "code", "agency %s is already registered", a.Code))
 			}
 			if err := resolveParent(tx, &a, "parent_code", pending); err != nil {
-				return field(i, err)
+				return indexed(i, err)
 			}
 			parents[a.Code] = a.Parent
 			if err := checkNoCycle(tx, a.Code, a.Parent, parents); err != nil {
-				return field(i, err)
+				return indexed(i, err)
 			}
 			a.Suspended = false
 			a.Created, a.Updated = now, now
@@ -205,9 +297,6 @@ func (h *Hub) ImportAgencies(ctx context.Context, list []Agency) (int, error) {
 	h.log.Info("agencies imported", "count", len(list))
 	return len(list), nil
 }
-
-// MaxImport bounds one import so a single transaction stays reasonable.
-const MaxImport = 200_000
 
 // AgencyUpdate names the fields UpdateAgency changes; nil means unchanged.
 type AgencyUpdate struct {

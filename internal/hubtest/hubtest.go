@@ -129,6 +129,30 @@ func IssueCreds(tb testing.TB, admin *client.Client, code, addr string) string {
 	return path
 }
 
+// CredsFile writes a well-formed credentials file of an agency, from a
+// CA of its own for a hub nobody runs, and gives it mode; it returns the
+// path. It is for tests of how tools treat the file itself.
+func CredsFile(tb testing.TB, mode os.FileMode) string {
+	tb.Helper()
+	now := time.Now()
+	ca, err := pki.NewCA("ndxp test CA", now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	certPEM, keyPEM, _, err := ca.IssueClient(pki.AgencyIdentity("000.00.00.H41"), now, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(tb.TempDir(), "agency.creds")
+	if err := pki.WriteCreds(path, "127.0.0.1:1", ca.CertPEM(), certPEM, keyPEM); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
 // Agency registers an agency (pilot stage), issues its credentials and dials as it.
 func (h *Hub) Agency(code, name string) *client.Client {
 	h.tb.Helper()

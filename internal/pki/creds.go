@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"time"
@@ -203,16 +204,30 @@ func ParseCreds(data []byte) (*Creds, error) {
 	}, nil
 }
 
+// MaxCredsSize bounds a credentials file. One holds a few KiB of PEM (the
+// hub address, CA certificates, a certificate and its key); the bound
+// keeps a wrong path (a log file, /dev/zero) from being read into memory.
+const MaxCredsSize = 1 << 20
+
 // ReadCreds reads and parses the credentials file at path. Errors name the
 // file and what is wrong with it, e.g.
 // "credentials file /etc/ndxp/agency.pem: no client key".
+//
+// Like ssh with a private key, it refuses a file its group or others may
+// access, with [ErrTooOpen] and the chmod to run (not on Windows). It
+// refuses a file larger than [MaxCredsSize] ([ErrTooLarge]) and a path
+// that is not a regular file or a pipe ([ErrNotRegular]).
 func ReadCreds(path string) (*Creds, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPrivateFile(path, MaxCredsSize)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("credentials file %s does not exist: %w", path, err)
 		}
-		return nil, fmt.Errorf("credentials file: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("credentials file: %w", err) // names the path already
+		}
+		return nil, fmt.Errorf("credentials file %s: %w", path, err)
 	}
 	c, err := ParseCreds(data)
 	if err != nil {

@@ -50,6 +50,10 @@
 // CERTIFICATE block is a CA root used to verify the hub. See [EncodeCreds],
 // [WriteCreds], [ParseCreds] and [ReadCreds].
 //
+// Like ssh with a private key, [ReadCreds] refuses a file that its group or
+// others may access, and says which chmod fixes it; it reads at most
+// [MaxCredsSize] bytes, and only from a regular file or a pipe.
+//
 // # Files
 //
 // Secrets are written with [WriteFileAtomic]: a temporary file in the target

@@ -40,4 +40,15 @@ var (
 
 	// ErrNoClientKey reports credentials without a client private key.
 	ErrNoClientKey = errors.New("no client key")
+
+	// ErrTooOpen reports a file of secrets that its group or others may
+	// read or write (ssh refuses a private key file the same way).
+	ErrTooOpen = errors.New("permissions are too open")
+
+	// ErrTooLarge reports a file larger than any file of its kind can be.
+	ErrTooLarge = errors.New("file too large")
+
+	// ErrNotRegular reports a path that is a directory, a device or a
+	// socket where a file was expected.
+	ErrNotRegular = errors.New("not a regular file")
 )

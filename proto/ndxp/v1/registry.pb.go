@@ -264,6 +264,100 @@ func (x *ImportAgenciesResponse) GetCreated() int32 {
 	return 0
 }
 
+// ImportAgenciesStreamRequest is one batch of a streamed import.
+type ImportAgenciesStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Agencies of this batch, as in ImportAgenciesRequest: a parent may be
+	// any agency of the import, in this batch or another. Their indexes in
+	// errors continue from the batches before.
+	Agencies      []*Agency `protobuf:"bytes,1,rep,name=agencies,proto3" json:"agencies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportAgenciesStreamRequest) Reset() {
+	*x = ImportAgenciesStreamRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportAgenciesStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportAgenciesStreamRequest) ProtoMessage() {}
+
+func (x *ImportAgenciesStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportAgenciesStreamRequest.ProtoReflect.Descriptor instead.
+func (*ImportAgenciesStreamRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ImportAgenciesStreamRequest) GetAgencies() []*Agency {
+	if x != nil {
+		return x.Agencies
+	}
+	return nil
+}
+
+// ImportAgenciesStreamResponse reports what a streamed import stored.
+type ImportAgenciesStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Created is the number of agencies registered.
+	Created       int32 `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportAgenciesStreamResponse) Reset() {
+	*x = ImportAgenciesStreamResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportAgenciesStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportAgenciesStreamResponse) ProtoMessage() {}
+
+func (x *ImportAgenciesStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportAgenciesStreamResponse.ProtoReflect.Descriptor instead.
+func (*ImportAgenciesStreamResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ImportAgenciesStreamResponse) GetCreated() int32 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
 // UpdateAgencyRequest changes fields of an agency.
 type UpdateAgencyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -278,7 +372,7 @@ type UpdateAgencyRequest struct {
 
 func (x *UpdateAgencyRequest) Reset() {
 	*x = UpdateAgencyRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[4]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +384,7 @@ func (x *UpdateAgencyRequest) String() string {
 func (*UpdateAgencyRequest) ProtoMessage() {}
 
 func (x *UpdateAgencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[4]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +397,7 @@ func (x *UpdateAgencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAgencyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAgencyRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateAgencyRequest) GetAgency() *Agency {
@@ -331,7 +425,7 @@ type UpdateAgencyResponse struct {
 
 func (x *UpdateAgencyResponse) Reset() {
 	*x = UpdateAgencyResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[5]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +437,7 @@ func (x *UpdateAgencyResponse) String() string {
 func (*UpdateAgencyResponse) ProtoMessage() {}
 
 func (x *UpdateAgencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[5]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +450,7 @@ func (x *UpdateAgencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAgencyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAgencyResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateAgencyResponse) GetAgency() *Agency {
@@ -377,7 +471,7 @@ type GetAgencyRequest struct {
 
 func (x *GetAgencyRequest) Reset() {
 	*x = GetAgencyRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[6]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +483,7 @@ func (x *GetAgencyRequest) String() string {
 func (*GetAgencyRequest) ProtoMessage() {}
 
 func (x *GetAgencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[6]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +496,7 @@ func (x *GetAgencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgencyRequest.ProtoReflect.Descriptor instead.
 func (*GetAgencyRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{6}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetAgencyRequest) GetCode() string {
@@ -423,7 +517,7 @@ type GetAgencyResponse struct {
 
 func (x *GetAgencyResponse) Reset() {
 	*x = GetAgencyResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[7]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +529,7 @@ func (x *GetAgencyResponse) String() string {
 func (*GetAgencyResponse) ProtoMessage() {}
 
 func (x *GetAgencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[7]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +542,7 @@ func (x *GetAgencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgencyResponse.ProtoReflect.Descriptor instead.
 func (*GetAgencyResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{7}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetAgencyResponse) GetAgency() *Agency {
@@ -482,7 +576,7 @@ type ListAgenciesRequest struct {
 
 func (x *ListAgenciesRequest) Reset() {
 	*x = ListAgenciesRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[8]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +588,7 @@ func (x *ListAgenciesRequest) String() string {
 func (*ListAgenciesRequest) ProtoMessage() {}
 
 func (x *ListAgenciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[8]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +601,7 @@ func (x *ListAgenciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgenciesRequest.ProtoReflect.Descriptor instead.
 func (*ListAgenciesRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAgenciesRequest) GetPageSize() int32 {
@@ -572,7 +666,7 @@ type ListAgenciesResponse struct {
 
 func (x *ListAgenciesResponse) Reset() {
 	*x = ListAgenciesResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[9]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +678,7 @@ func (x *ListAgenciesResponse) String() string {
 func (*ListAgenciesResponse) ProtoMessage() {}
 
 func (x *ListAgenciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[9]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +691,7 @@ func (x *ListAgenciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgenciesResponse.ProtoReflect.Descriptor instead.
 func (*ListAgenciesResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAgenciesResponse) GetAgencies() []*Agency {
@@ -627,7 +721,7 @@ type SetStageRequest struct {
 
 func (x *SetStageRequest) Reset() {
 	*x = SetStageRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[10]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +733,7 @@ func (x *SetStageRequest) String() string {
 func (*SetStageRequest) ProtoMessage() {}
 
 func (x *SetStageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[10]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +746,7 @@ func (x *SetStageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStageRequest.ProtoReflect.Descriptor instead.
 func (*SetStageRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetStageRequest) GetCode() string {
@@ -680,7 +774,7 @@ type SetStageResponse struct {
 
 func (x *SetStageResponse) Reset() {
 	*x = SetStageResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[11]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +786,7 @@ func (x *SetStageResponse) String() string {
 func (*SetStageResponse) ProtoMessage() {}
 
 func (x *SetStageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[11]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +799,7 @@ func (x *SetStageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStageResponse.ProtoReflect.Descriptor instead.
 func (*SetStageResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetStageResponse) GetAgency() *Agency {
@@ -728,7 +822,7 @@ type SuspendAgencyRequest struct {
 
 func (x *SuspendAgencyRequest) Reset() {
 	*x = SuspendAgencyRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[12]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +834,7 @@ func (x *SuspendAgencyRequest) String() string {
 func (*SuspendAgencyRequest) ProtoMessage() {}
 
 func (x *SuspendAgencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[12]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +847,7 @@ func (x *SuspendAgencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAgencyRequest.ProtoReflect.Descriptor instead.
 func (*SuspendAgencyRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SuspendAgencyRequest) GetCode() string {
@@ -781,7 +875,7 @@ type SuspendAgencyResponse struct {
 
 func (x *SuspendAgencyResponse) Reset() {
 	*x = SuspendAgencyResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[13]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +887,7 @@ func (x *SuspendAgencyResponse) String() string {
 func (*SuspendAgencyResponse) ProtoMessage() {}
 
 func (x *SuspendAgencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[13]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +900,7 @@ func (x *SuspendAgencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAgencyResponse.ProtoReflect.Descriptor instead.
 func (*SuspendAgencyResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SuspendAgencyResponse) GetAgency() *Agency {
@@ -827,7 +921,7 @@ type ResumeAgencyRequest struct {
 
 func (x *ResumeAgencyRequest) Reset() {
 	*x = ResumeAgencyRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[14]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +933,7 @@ func (x *ResumeAgencyRequest) String() string {
 func (*ResumeAgencyRequest) ProtoMessage() {}
 
 func (x *ResumeAgencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[14]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +946,7 @@ func (x *ResumeAgencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeAgencyRequest.ProtoReflect.Descriptor instead.
 func (*ResumeAgencyRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResumeAgencyRequest) GetCode() string {
@@ -873,7 +967,7 @@ type ResumeAgencyResponse struct {
 
 func (x *ResumeAgencyResponse) Reset() {
 	*x = ResumeAgencyResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[15]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +979,7 @@ func (x *ResumeAgencyResponse) String() string {
 func (*ResumeAgencyResponse) ProtoMessage() {}
 
 func (x *ResumeAgencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[15]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +992,7 @@ func (x *ResumeAgencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeAgencyResponse.ProtoReflect.Descriptor instead.
 func (*ResumeAgencyResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResumeAgencyResponse) GetAgency() *Agency {
@@ -924,7 +1018,7 @@ type IssueCredentialRequest struct {
 
 func (x *IssueCredentialRequest) Reset() {
 	*x = IssueCredentialRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[16]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1030,7 @@ func (x *IssueCredentialRequest) String() string {
 func (*IssueCredentialRequest) ProtoMessage() {}
 
 func (x *IssueCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[16]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1043,7 @@ func (x *IssueCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCredentialRequest.ProtoReflect.Descriptor instead.
 func (*IssueCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *IssueCredentialRequest) GetCode() string {
@@ -992,7 +1086,7 @@ type IssueCredentialResponse struct {
 
 func (x *IssueCredentialResponse) Reset() {
 	*x = IssueCredentialResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[17]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1098,7 @@ func (x *IssueCredentialResponse) String() string {
 func (*IssueCredentialResponse) ProtoMessage() {}
 
 func (x *IssueCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[17]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1111,7 @@ func (x *IssueCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCredentialResponse.ProtoReflect.Descriptor instead.
 func (*IssueCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *IssueCredentialResponse) GetCertificatePem() []byte {
@@ -1072,7 +1166,7 @@ type RevokeCredentialRequest struct {
 
 func (x *RevokeCredentialRequest) Reset() {
 	*x = RevokeCredentialRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[18]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1178,7 @@ func (x *RevokeCredentialRequest) String() string {
 func (*RevokeCredentialRequest) ProtoMessage() {}
 
 func (x *RevokeCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[18]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1191,7 @@ func (x *RevokeCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCredentialRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeCredentialRequest) GetCode() string {
@@ -1125,7 +1219,7 @@ type RevokeCredentialResponse struct {
 
 func (x *RevokeCredentialResponse) Reset() {
 	*x = RevokeCredentialResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[19]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1231,7 @@ func (x *RevokeCredentialResponse) String() string {
 func (*RevokeCredentialResponse) ProtoMessage() {}
 
 func (x *RevokeCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[19]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1244,7 @@ func (x *RevokeCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCredentialResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{19}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeCredentialResponse) GetRevoked() int32 {
@@ -1169,7 +1263,7 @@ type GetOverviewRequest struct {
 
 func (x *GetOverviewRequest) Reset() {
 	*x = GetOverviewRequest{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[20]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1275,7 @@ func (x *GetOverviewRequest) String() string {
 func (*GetOverviewRequest) ProtoMessage() {}
 
 func (x *GetOverviewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[20]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1288,7 @@ func (x *GetOverviewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOverviewRequest.ProtoReflect.Descriptor instead.
 func (*GetOverviewRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{20}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 // GetOverviewResponse counts agencies.
@@ -1208,7 +1302,7 @@ type GetOverviewResponse struct {
 
 func (x *GetOverviewResponse) Reset() {
 	*x = GetOverviewResponse{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[21]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1314,7 @@ func (x *GetOverviewResponse) String() string {
 func (*GetOverviewResponse) ProtoMessage() {}
 
 func (x *GetOverviewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[21]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1327,7 @@ func (x *GetOverviewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOverviewResponse.ProtoReflect.Descriptor instead.
 func (*GetOverviewResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{21}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetOverviewResponse) GetOverview() *Overview {
@@ -1266,7 +1360,7 @@ type Overview struct {
 
 func (x *Overview) Reset() {
 	*x = Overview{}
-	mi := &file_ndxp_v1_registry_proto_msgTypes[22]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1372,7 @@ func (x *Overview) String() string {
 func (*Overview) ProtoMessage() {}
 
 func (x *Overview) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_registry_proto_msgTypes[22]
+	mi := &file_ndxp_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1385,7 @@ func (x *Overview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Overview.ProtoReflect.Descriptor instead.
 func (*Overview) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{22}
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Overview) GetTotal() int32 {
@@ -1355,6 +1449,10 @@ const file_ndxp_v1_registry_proto_rawDesc = "" +
 	"\x15ImportAgenciesRequest\x12+\n" +
 	"\bagencies\x18\x01 \x03(\v2\x0f.ndxp.v1.AgencyR\bagencies\"2\n" +
 	"\x16ImportAgenciesResponse\x12\x18\n" +
+	"\acreated\x18\x01 \x01(\x05R\acreated\"J\n" +
+	"\x1bImportAgenciesStreamRequest\x12+\n" +
+	"\bagencies\x18\x01 \x03(\v2\x0f.ndxp.v1.AgencyR\bagencies\"8\n" +
+	"\x1cImportAgenciesStreamResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x05R\acreated\"{\n" +
 	"\x13UpdateAgencyRequest\x12'\n" +
 	"\x06agency\x18\x01 \x01(\v2\x0f.ndxp.v1.AgencyR\x06agency\x12;\n" +
@@ -1430,10 +1528,11 @@ const file_ndxp_v1_registry_proto_rawDesc = "" +
 	"\x10SuspensionFilter\x12!\n" +
 	"\x1dSUSPENSION_FILTER_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUSPENSION_FILTER_ACTIVE\x10\x01\x12\x1f\n" +
-	"\x1bSUSPENSION_FILTER_SUSPENDED\x10\x022\xe6\x06\n" +
+	"\x1bSUSPENSION_FILTER_SUSPENDED\x10\x022\xcd\a\n" +
 	"\x0fRegistryService\x12K\n" +
 	"\fCreateAgency\x12\x1c.ndxp.v1.CreateAgencyRequest\x1a\x1d.ndxp.v1.CreateAgencyResponse\x12Q\n" +
-	"\x0eImportAgencies\x12\x1e.ndxp.v1.ImportAgenciesRequest\x1a\x1f.ndxp.v1.ImportAgenciesResponse\x12K\n" +
+	"\x0eImportAgencies\x12\x1e.ndxp.v1.ImportAgenciesRequest\x1a\x1f.ndxp.v1.ImportAgenciesResponse\x12e\n" +
+	"\x14ImportAgenciesStream\x12$.ndxp.v1.ImportAgenciesStreamRequest\x1a%.ndxp.v1.ImportAgenciesStreamResponse(\x01\x12K\n" +
 	"\fUpdateAgency\x12\x1c.ndxp.v1.UpdateAgencyRequest\x1a\x1d.ndxp.v1.UpdateAgencyResponse\x12B\n" +
 	"\tGetAgency\x12\x19.ndxp.v1.GetAgencyRequest\x1a\x1a.ndxp.v1.GetAgencyResponse\x12K\n" +
 	"\fListAgencies\x12\x1c.ndxp.v1.ListAgenciesRequest\x1a\x1d.ndxp.v1.ListAgenciesResponse\x12?\n" +
@@ -1457,82 +1556,87 @@ func file_ndxp_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_ndxp_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ndxp_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ndxp_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_ndxp_v1_registry_proto_goTypes = []any{
-	(SuspensionFilter)(0),            // 0: ndxp.v1.SuspensionFilter
-	(*CreateAgencyRequest)(nil),      // 1: ndxp.v1.CreateAgencyRequest
-	(*CreateAgencyResponse)(nil),     // 2: ndxp.v1.CreateAgencyResponse
-	(*ImportAgenciesRequest)(nil),    // 3: ndxp.v1.ImportAgenciesRequest
-	(*ImportAgenciesResponse)(nil),   // 4: ndxp.v1.ImportAgenciesResponse
-	(*UpdateAgencyRequest)(nil),      // 5: ndxp.v1.UpdateAgencyRequest
-	(*UpdateAgencyResponse)(nil),     // 6: ndxp.v1.UpdateAgencyResponse
-	(*GetAgencyRequest)(nil),         // 7: ndxp.v1.GetAgencyRequest
-	(*GetAgencyResponse)(nil),        // 8: ndxp.v1.GetAgencyResponse
-	(*ListAgenciesRequest)(nil),      // 9: ndxp.v1.ListAgenciesRequest
-	(*ListAgenciesResponse)(nil),     // 10: ndxp.v1.ListAgenciesResponse
-	(*SetStageRequest)(nil),          // 11: ndxp.v1.SetStageRequest
-	(*SetStageResponse)(nil),         // 12: ndxp.v1.SetStageResponse
-	(*SuspendAgencyRequest)(nil),     // 13: ndxp.v1.SuspendAgencyRequest
-	(*SuspendAgencyResponse)(nil),    // 14: ndxp.v1.SuspendAgencyResponse
-	(*ResumeAgencyRequest)(nil),      // 15: ndxp.v1.ResumeAgencyRequest
-	(*ResumeAgencyResponse)(nil),     // 16: ndxp.v1.ResumeAgencyResponse
-	(*IssueCredentialRequest)(nil),   // 17: ndxp.v1.IssueCredentialRequest
-	(*IssueCredentialResponse)(nil),  // 18: ndxp.v1.IssueCredentialResponse
-	(*RevokeCredentialRequest)(nil),  // 19: ndxp.v1.RevokeCredentialRequest
-	(*RevokeCredentialResponse)(nil), // 20: ndxp.v1.RevokeCredentialResponse
-	(*GetOverviewRequest)(nil),       // 21: ndxp.v1.GetOverviewRequest
-	(*GetOverviewResponse)(nil),      // 22: ndxp.v1.GetOverviewResponse
-	(*Overview)(nil),                 // 23: ndxp.v1.Overview
-	(*Agency)(nil),                   // 24: ndxp.v1.Agency
-	(*fieldmaskpb.FieldMask)(nil),    // 25: google.protobuf.FieldMask
-	(Stage)(0),                       // 26: ndxp.v1.Stage
-	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
+	(SuspensionFilter)(0),                // 0: ndxp.v1.SuspensionFilter
+	(*CreateAgencyRequest)(nil),          // 1: ndxp.v1.CreateAgencyRequest
+	(*CreateAgencyResponse)(nil),         // 2: ndxp.v1.CreateAgencyResponse
+	(*ImportAgenciesRequest)(nil),        // 3: ndxp.v1.ImportAgenciesRequest
+	(*ImportAgenciesResponse)(nil),       // 4: ndxp.v1.ImportAgenciesResponse
+	(*ImportAgenciesStreamRequest)(nil),  // 5: ndxp.v1.ImportAgenciesStreamRequest
+	(*ImportAgenciesStreamResponse)(nil), // 6: ndxp.v1.ImportAgenciesStreamResponse
+	(*UpdateAgencyRequest)(nil),          // 7: ndxp.v1.UpdateAgencyRequest
+	(*UpdateAgencyResponse)(nil),         // 8: ndxp.v1.UpdateAgencyResponse
+	(*GetAgencyRequest)(nil),             // 9: ndxp.v1.GetAgencyRequest
+	(*GetAgencyResponse)(nil),            // 10: ndxp.v1.GetAgencyResponse
+	(*ListAgenciesRequest)(nil),          // 11: ndxp.v1.ListAgenciesRequest
+	(*ListAgenciesResponse)(nil),         // 12: ndxp.v1.ListAgenciesResponse
+	(*SetStageRequest)(nil),              // 13: ndxp.v1.SetStageRequest
+	(*SetStageResponse)(nil),             // 14: ndxp.v1.SetStageResponse
+	(*SuspendAgencyRequest)(nil),         // 15: ndxp.v1.SuspendAgencyRequest
+	(*SuspendAgencyResponse)(nil),        // 16: ndxp.v1.SuspendAgencyResponse
+	(*ResumeAgencyRequest)(nil),          // 17: ndxp.v1.ResumeAgencyRequest
+	(*ResumeAgencyResponse)(nil),         // 18: ndxp.v1.ResumeAgencyResponse
+	(*IssueCredentialRequest)(nil),       // 19: ndxp.v1.IssueCredentialRequest
+	(*IssueCredentialResponse)(nil),      // 20: ndxp.v1.IssueCredentialResponse
+	(*RevokeCredentialRequest)(nil),      // 21: ndxp.v1.RevokeCredentialRequest
+	(*RevokeCredentialResponse)(nil),     // 22: ndxp.v1.RevokeCredentialResponse
+	(*GetOverviewRequest)(nil),           // 23: ndxp.v1.GetOverviewRequest
+	(*GetOverviewResponse)(nil),          // 24: ndxp.v1.GetOverviewResponse
+	(*Overview)(nil),                     // 25: ndxp.v1.Overview
+	(*Agency)(nil),                       // 26: ndxp.v1.Agency
+	(*fieldmaskpb.FieldMask)(nil),        // 27: google.protobuf.FieldMask
+	(Stage)(0),                           // 28: ndxp.v1.Stage
+	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
 }
 var file_ndxp_v1_registry_proto_depIdxs = []int32{
-	24, // 0: ndxp.v1.CreateAgencyRequest.agency:type_name -> ndxp.v1.Agency
-	24, // 1: ndxp.v1.CreateAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	24, // 2: ndxp.v1.ImportAgenciesRequest.agencies:type_name -> ndxp.v1.Agency
-	24, // 3: ndxp.v1.UpdateAgencyRequest.agency:type_name -> ndxp.v1.Agency
-	25, // 4: ndxp.v1.UpdateAgencyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 5: ndxp.v1.UpdateAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	24, // 6: ndxp.v1.GetAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	26, // 7: ndxp.v1.ListAgenciesRequest.stage:type_name -> ndxp.v1.Stage
-	0,  // 8: ndxp.v1.ListAgenciesRequest.suspension:type_name -> ndxp.v1.SuspensionFilter
-	24, // 9: ndxp.v1.ListAgenciesResponse.agencies:type_name -> ndxp.v1.Agency
-	26, // 10: ndxp.v1.SetStageRequest.stage:type_name -> ndxp.v1.Stage
-	24, // 11: ndxp.v1.SetStageResponse.agency:type_name -> ndxp.v1.Agency
-	24, // 12: ndxp.v1.SuspendAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	24, // 13: ndxp.v1.ResumeAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	27, // 14: ndxp.v1.IssueCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
-	23, // 15: ndxp.v1.GetOverviewResponse.overview:type_name -> ndxp.v1.Overview
-	27, // 16: ndxp.v1.Overview.time:type_name -> google.protobuf.Timestamp
-	1,  // 17: ndxp.v1.RegistryService.CreateAgency:input_type -> ndxp.v1.CreateAgencyRequest
-	3,  // 18: ndxp.v1.RegistryService.ImportAgencies:input_type -> ndxp.v1.ImportAgenciesRequest
-	5,  // 19: ndxp.v1.RegistryService.UpdateAgency:input_type -> ndxp.v1.UpdateAgencyRequest
-	7,  // 20: ndxp.v1.RegistryService.GetAgency:input_type -> ndxp.v1.GetAgencyRequest
-	9,  // 21: ndxp.v1.RegistryService.ListAgencies:input_type -> ndxp.v1.ListAgenciesRequest
-	11, // 22: ndxp.v1.RegistryService.SetStage:input_type -> ndxp.v1.SetStageRequest
-	13, // 23: ndxp.v1.RegistryService.SuspendAgency:input_type -> ndxp.v1.SuspendAgencyRequest
-	15, // 24: ndxp.v1.RegistryService.ResumeAgency:input_type -> ndxp.v1.ResumeAgencyRequest
-	17, // 25: ndxp.v1.RegistryService.IssueCredential:input_type -> ndxp.v1.IssueCredentialRequest
-	19, // 26: ndxp.v1.RegistryService.RevokeCredential:input_type -> ndxp.v1.RevokeCredentialRequest
-	21, // 27: ndxp.v1.RegistryService.GetOverview:input_type -> ndxp.v1.GetOverviewRequest
-	2,  // 28: ndxp.v1.RegistryService.CreateAgency:output_type -> ndxp.v1.CreateAgencyResponse
-	4,  // 29: ndxp.v1.RegistryService.ImportAgencies:output_type -> ndxp.v1.ImportAgenciesResponse
-	6,  // 30: ndxp.v1.RegistryService.UpdateAgency:output_type -> ndxp.v1.UpdateAgencyResponse
-	8,  // 31: ndxp.v1.RegistryService.GetAgency:output_type -> ndxp.v1.GetAgencyResponse
-	10, // 32: ndxp.v1.RegistryService.ListAgencies:output_type -> ndxp.v1.ListAgenciesResponse
-	12, // 33: ndxp.v1.RegistryService.SetStage:output_type -> ndxp.v1.SetStageResponse
-	14, // 34: ndxp.v1.RegistryService.SuspendAgency:output_type -> ndxp.v1.SuspendAgencyResponse
-	16, // 35: ndxp.v1.RegistryService.ResumeAgency:output_type -> ndxp.v1.ResumeAgencyResponse
-	18, // 36: ndxp.v1.RegistryService.IssueCredential:output_type -> ndxp.v1.IssueCredentialResponse
-	20, // 37: ndxp.v1.RegistryService.RevokeCredential:output_type -> ndxp.v1.RevokeCredentialResponse
-	22, // 38: ndxp.v1.RegistryService.GetOverview:output_type -> ndxp.v1.GetOverviewResponse
-	28, // [28:39] is the sub-list for method output_type
-	17, // [17:28] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	26, // 0: ndxp.v1.CreateAgencyRequest.agency:type_name -> ndxp.v1.Agency
+	26, // 1: ndxp.v1.CreateAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	26, // 2: ndxp.v1.ImportAgenciesRequest.agencies:type_name -> ndxp.v1.Agency
+	26, // 3: ndxp.v1.ImportAgenciesStreamRequest.agencies:type_name -> ndxp.v1.Agency
+	26, // 4: ndxp.v1.UpdateAgencyRequest.agency:type_name -> ndxp.v1.Agency
+	27, // 5: ndxp.v1.UpdateAgencyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	26, // 6: ndxp.v1.UpdateAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	26, // 7: ndxp.v1.GetAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	28, // 8: ndxp.v1.ListAgenciesRequest.stage:type_name -> ndxp.v1.Stage
+	0,  // 9: ndxp.v1.ListAgenciesRequest.suspension:type_name -> ndxp.v1.SuspensionFilter
+	26, // 10: ndxp.v1.ListAgenciesResponse.agencies:type_name -> ndxp.v1.Agency
+	28, // 11: ndxp.v1.SetStageRequest.stage:type_name -> ndxp.v1.Stage
+	26, // 12: ndxp.v1.SetStageResponse.agency:type_name -> ndxp.v1.Agency
+	26, // 13: ndxp.v1.SuspendAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	26, // 14: ndxp.v1.ResumeAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	29, // 15: ndxp.v1.IssueCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 16: ndxp.v1.GetOverviewResponse.overview:type_name -> ndxp.v1.Overview
+	29, // 17: ndxp.v1.Overview.time:type_name -> google.protobuf.Timestamp
+	1,  // 18: ndxp.v1.RegistryService.CreateAgency:input_type -> ndxp.v1.CreateAgencyRequest
+	3,  // 19: ndxp.v1.RegistryService.ImportAgencies:input_type -> ndxp.v1.ImportAgenciesRequest
+	5,  // 20: ndxp.v1.RegistryService.ImportAgenciesStream:input_type -> ndxp.v1.ImportAgenciesStreamRequest
+	7,  // 21: ndxp.v1.RegistryService.UpdateAgency:input_type -> ndxp.v1.UpdateAgencyRequest
+	9,  // 22: ndxp.v1.RegistryService.GetAgency:input_type -> ndxp.v1.GetAgencyRequest
+	11, // 23: ndxp.v1.RegistryService.ListAgencies:input_type -> ndxp.v1.ListAgenciesRequest
+	13, // 24: ndxp.v1.RegistryService.SetStage:input_type -> ndxp.v1.SetStageRequest
+	15, // 25: ndxp.v1.RegistryService.SuspendAgency:input_type -> ndxp.v1.SuspendAgencyRequest
+	17, // 26: ndxp.v1.RegistryService.ResumeAgency:input_type -> ndxp.v1.ResumeAgencyRequest
+	19, // 27: ndxp.v1.RegistryService.IssueCredential:input_type -> ndxp.v1.IssueCredentialRequest
+	21, // 28: ndxp.v1.RegistryService.RevokeCredential:input_type -> ndxp.v1.RevokeCredentialRequest
+	23, // 29: ndxp.v1.RegistryService.GetOverview:input_type -> ndxp.v1.GetOverviewRequest
+	2,  // 30: ndxp.v1.RegistryService.CreateAgency:output_type -> ndxp.v1.CreateAgencyResponse
+	4,  // 31: ndxp.v1.RegistryService.ImportAgencies:output_type -> ndxp.v1.ImportAgenciesResponse
+	6,  // 32: ndxp.v1.RegistryService.ImportAgenciesStream:output_type -> ndxp.v1.ImportAgenciesStreamResponse
+	8,  // 33: ndxp.v1.RegistryService.UpdateAgency:output_type -> ndxp.v1.UpdateAgencyResponse
+	10, // 34: ndxp.v1.RegistryService.GetAgency:output_type -> ndxp.v1.GetAgencyResponse
+	12, // 35: ndxp.v1.RegistryService.ListAgencies:output_type -> ndxp.v1.ListAgenciesResponse
+	14, // 36: ndxp.v1.RegistryService.SetStage:output_type -> ndxp.v1.SetStageResponse
+	16, // 37: ndxp.v1.RegistryService.SuspendAgency:output_type -> ndxp.v1.SuspendAgencyResponse
+	18, // 38: ndxp.v1.RegistryService.ResumeAgency:output_type -> ndxp.v1.ResumeAgencyResponse
+	20, // 39: ndxp.v1.RegistryService.IssueCredential:output_type -> ndxp.v1.IssueCredentialResponse
+	22, // 40: ndxp.v1.RegistryService.RevokeCredential:output_type -> ndxp.v1.RevokeCredentialResponse
+	24, // 41: ndxp.v1.RegistryService.GetOverview:output_type -> ndxp.v1.GetOverviewResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_registry_proto_init() }
@@ -1547,7 +1651,7 @@ func file_ndxp_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ndxp_v1_registry_proto_rawDesc), len(file_ndxp_v1_registry_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

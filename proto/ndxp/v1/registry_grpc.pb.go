@@ -19,17 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RegistryService_CreateAgency_FullMethodName     = "/ndxp.v1.RegistryService/CreateAgency"
-	RegistryService_ImportAgencies_FullMethodName   = "/ndxp.v1.RegistryService/ImportAgencies"
-	RegistryService_UpdateAgency_FullMethodName     = "/ndxp.v1.RegistryService/UpdateAgency"
-	RegistryService_GetAgency_FullMethodName        = "/ndxp.v1.RegistryService/GetAgency"
-	RegistryService_ListAgencies_FullMethodName     = "/ndxp.v1.RegistryService/ListAgencies"
-	RegistryService_SetStage_FullMethodName         = "/ndxp.v1.RegistryService/SetStage"
-	RegistryService_SuspendAgency_FullMethodName    = "/ndxp.v1.RegistryService/SuspendAgency"
-	RegistryService_ResumeAgency_FullMethodName     = "/ndxp.v1.RegistryService/ResumeAgency"
-	RegistryService_IssueCredential_FullMethodName  = "/ndxp.v1.RegistryService/IssueCredential"
-	RegistryService_RevokeCredential_FullMethodName = "/ndxp.v1.RegistryService/RevokeCredential"
-	RegistryService_GetOverview_FullMethodName      = "/ndxp.v1.RegistryService/GetOverview"
+	RegistryService_CreateAgency_FullMethodName         = "/ndxp.v1.RegistryService/CreateAgency"
+	RegistryService_ImportAgencies_FullMethodName       = "/ndxp.v1.RegistryService/ImportAgencies"
+	RegistryService_ImportAgenciesStream_FullMethodName = "/ndxp.v1.RegistryService/ImportAgenciesStream"
+	RegistryService_UpdateAgency_FullMethodName         = "/ndxp.v1.RegistryService/UpdateAgency"
+	RegistryService_GetAgency_FullMethodName            = "/ndxp.v1.RegistryService/GetAgency"
+	RegistryService_ListAgencies_FullMethodName         = "/ndxp.v1.RegistryService/ListAgencies"
+	RegistryService_SetStage_FullMethodName             = "/ndxp.v1.RegistryService/SetStage"
+	RegistryService_SuspendAgency_FullMethodName        = "/ndxp.v1.RegistryService/SuspendAgency"
+	RegistryService_ResumeAgency_FullMethodName         = "/ndxp.v1.RegistryService/ResumeAgency"
+	RegistryService_IssueCredential_FullMethodName      = "/ndxp.v1.RegistryService/IssueCredential"
+	RegistryService_RevokeCredential_FullMethodName     = "/ndxp.v1.RegistryService/RevokeCredential"
+	RegistryService_GetOverview_FullMethodName          = "/ndxp.v1.RegistryService/GetOverview"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -45,7 +46,18 @@ type RegistryServiceClient interface {
 	// parent is not registered), ALREADY_EXISTS (the code is taken).
 	CreateAgency(ctx context.Context, in *CreateAgencyRequest, opts ...grpc.CallOption) (*CreateAgencyResponse, error)
 	// ImportAgencies registers many agencies in one transaction: all or nothing.
+	// The request must fit gRPC's message limit (4 MiB by default, about
+	// 50,000 agencies); ImportAgenciesStream takes larger imports.
 	ImportAgencies(ctx context.Context, in *ImportAgenciesRequest, opts ...grpc.CallOption) (*ImportAgenciesResponse, error)
+	// ImportAgenciesStream is ImportAgencies for imports of any size up to the
+	// limits: the client sends the agencies in batches (keep each message well
+	// under 4 MiB) and half-closes the stream; the hub checks every batch as it
+	// arrives and stores all the agencies in one transaction after the last,
+	// all or nothing. A refusal ends the stream as soon as it is known (a bad
+	// agency, more than 200,000 agencies or more than 128 MiB of text), before
+	// the rest is sent; errors name an agency by its 0-based index in the whole
+	// import ("agencies[120345].code"), counted across batches.
+	ImportAgenciesStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse], error)
 	// UpdateAgency changes the name, parent or contact of an agency.
 	UpdateAgency(ctx context.Context, in *UpdateAgencyRequest, opts ...grpc.CallOption) (*UpdateAgencyResponse, error)
 	// GetAgency returns one agency. NOT_FOUND if the code is not registered.
@@ -96,6 +108,19 @@ func (c *registryServiceClient) ImportAgencies(ctx context.Context, in *ImportAg
 	}
 	return out, nil
 }
+
+func (c *registryServiceClient) ImportAgenciesStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[0], RegistryService_ImportAgenciesStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_ImportAgenciesStreamClient = grpc.ClientStreamingClient[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse]
 
 func (c *registryServiceClient) UpdateAgency(ctx context.Context, in *UpdateAgencyRequest, opts ...grpc.CallOption) (*UpdateAgencyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -200,7 +225,18 @@ type RegistryServiceServer interface {
 	// parent is not registered), ALREADY_EXISTS (the code is taken).
 	CreateAgency(context.Context, *CreateAgencyRequest) (*CreateAgencyResponse, error)
 	// ImportAgencies registers many agencies in one transaction: all or nothing.
+	// The request must fit gRPC's message limit (4 MiB by default, about
+	// 50,000 agencies); ImportAgenciesStream takes larger imports.
 	ImportAgencies(context.Context, *ImportAgenciesRequest) (*ImportAgenciesResponse, error)
+	// ImportAgenciesStream is ImportAgencies for imports of any size up to the
+	// limits: the client sends the agencies in batches (keep each message well
+	// under 4 MiB) and half-closes the stream; the hub checks every batch as it
+	// arrives and stores all the agencies in one transaction after the last,
+	// all or nothing. A refusal ends the stream as soon as it is known (a bad
+	// agency, more than 200,000 agencies or more than 128 MiB of text), before
+	// the rest is sent; errors name an agency by its 0-based index in the whole
+	// import ("agencies[120345].code"), counted across batches.
+	ImportAgenciesStream(grpc.ClientStreamingServer[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse]) error
 	// UpdateAgency changes the name, parent or contact of an agency.
 	UpdateAgency(context.Context, *UpdateAgencyRequest) (*UpdateAgencyResponse, error)
 	// GetAgency returns one agency. NOT_FOUND if the code is not registered.
@@ -237,6 +273,9 @@ func (UnimplementedRegistryServiceServer) CreateAgency(context.Context, *CreateA
 }
 func (UnimplementedRegistryServiceServer) ImportAgencies(context.Context, *ImportAgenciesRequest) (*ImportAgenciesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImportAgencies not implemented")
+}
+func (UnimplementedRegistryServiceServer) ImportAgenciesStream(grpc.ClientStreamingServer[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportAgenciesStream not implemented")
 }
 func (UnimplementedRegistryServiceServer) UpdateAgency(context.Context, *UpdateAgencyRequest) (*UpdateAgencyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateAgency not implemented")
@@ -321,6 +360,13 @@ func _RegistryService_ImportAgencies_Handler(srv interface{}, ctx context.Contex
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _RegistryService_ImportAgenciesStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RegistryServiceServer).ImportAgenciesStream(&grpc.GenericServerStream[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_ImportAgenciesStreamServer = grpc.ClientStreamingServer[ImportAgenciesStreamRequest, ImportAgenciesStreamResponse]
 
 func _RegistryService_UpdateAgency_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpdateAgencyRequest)
@@ -536,6 +582,12 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RegistryService_GetOverview_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ImportAgenciesStream",
+			Handler:       _RegistryService_ImportAgenciesStream_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "ndxp/v1/registry.proto",
 }
