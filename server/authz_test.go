@@ -64,6 +64,7 @@ const (
 	codeSpare         = "000.00.00.H52" // what the registry calls change
 	codeCreated       = "000.00.00.H53" // CreateAgency makes it
 	codeImported      = "000.00.00.H54" // ImportAgencies makes it
+	codeStreamed      = "000.00.00.H55" // ImportAgenciesStream makes it
 )
 
 // authzFixture is what the rows' requests refer to.
@@ -127,6 +128,9 @@ var authzRows = []authzRow{
 	}, row(allow, deny, deny, deny)},
 	{"/ndxp.v1.RegistryService/ImportAgencies", func(*authzFixture) proto.Message {
 		return &ndxpv1.ImportAgenciesRequest{Agencies: []*ndxpv1.Agency{{Code: codeImported, Name: "UBND tỉnh Nhập"}}}
+	}, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/ImportAgenciesStream", func(*authzFixture) proto.Message {
+		return &ndxpv1.ImportAgenciesStreamRequest{Agencies: []*ndxpv1.Agency{{Code: codeStreamed, Name: "UBND tỉnh Nhập luồng"}}}
 	}, row(allow, deny, deny, deny)},
 	{"/ndxp.v1.RegistryService/UpdateAgency", func(*authzFixture) proto.Message {
 		return &ndxpv1.UpdateAgencyRequest{Agency: &ndxpv1.Agency{Code: codeSpare, Name: "UBND tỉnh Đổi tên"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"name"}}}
