@@ -143,9 +143,6 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 	if err := requireAgency(p, "subscribing"); err != nil {
 		return err
 	}
-	if err := h.requireExchanging(p, "receive documents"); err != nil {
-		return err
-	}
 	if err := h.draining(); err != nil {
 		return err
 	}

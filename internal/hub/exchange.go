@@ -239,8 +239,10 @@ func requireAgency(p Principal, what string) error {
 }
 
 // requireExchanging refuses an agency still pending: its code is issued
-// and it may prepare (credentials, the directory), but it neither sends
-// nor receives until an operator moves it to pilot or production.
+// and it may prepare (credentials, the directory, a subscription that
+// shows operators its system is connected), but it sends nothing, and
+// nothing may be addressed to it (checkRecipients), until an operator
+// moves it to pilot or production.
 func (h *Hub) requireExchanging(p Principal, what string) error {
 	h.mu.RLock()
 	e := h.index[p.Name]

@@ -56,8 +56,8 @@ type ExchangeServiceClient interface {
 	// Subscribe pushes the caller's events in order, at most `window`
 	// unacknowledged at a time. Unacknowledged events come again after a
 	// reconnect and after the acknowledgement deadline. An open stream marks
-	// the agency online. A pending agency gets FAILED_PRECONDITION. Any open
-	// stream ends when its credential is revoked (UNAUTHENTICATED) or its
+	// the agency online (a pending agency may subscribe to show its system
+	// connected; nothing is addressed to it). Any open stream ends when its credential is revoked (UNAUTHENTICATED) or its
 	// agency suspended (PERMISSION_DENIED).
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
 	// AcknowledgeEvents removes delivered events from the caller's queue.
@@ -249,8 +249,8 @@ type ExchangeServiceServer interface {
 	// Subscribe pushes the caller's events in order, at most `window`
 	// unacknowledged at a time. Unacknowledged events come again after a
 	// reconnect and after the acknowledgement deadline. An open stream marks
-	// the agency online. A pending agency gets FAILED_PRECONDITION. Any open
-	// stream ends when its credential is revoked (UNAUTHENTICATED) or its
+	// the agency online (a pending agency may subscribe to show its system
+	// connected; nothing is addressed to it). Any open stream ends when its credential is revoked (UNAUTHENTICATED) or its
 	// agency suspended (PERMISSION_DENIED).
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
 	// AcknowledgeEvents removes delivered events from the caller's queue.
