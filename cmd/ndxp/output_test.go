@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -15,32 +13,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ndxp/ndxp/internal/hubtest"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
-// hostile holds what an older hub may still serve: terminal escapes
-// (clear screen, window title), NUL, CR, C1 CSI, bidi overrides and
-// isolates, zero-width and other invisible characters, a line separator.
-const hostile = "Về việc\x1b[2J\x1b]0;owned\x07\x00\r\u009b31m\u202egnp.exe\u2066\u200b\ufeff\u00ad\u2028\U000e0001"
-
-// checkShowable fails the test if out holds anything a terminal would act
-// on or hide: controls other than LF and TAB, DEL, C1, format characters
-// (bidi, zero-width), line separators, or bytes that are not UTF-8.
-func checkShowable(t *testing.T, what string, out []byte) {
-	t.Helper()
-	if !utf8.Valid(out) {
-		t.Errorf("%s is not valid UTF-8:\n%q", what, out)
-	}
-	for i, r := range string(out) {
-		if r == '\n' || r == '\t' {
-			continue
-		}
-		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r) {
-			t.Errorf("%s holds U+%04X at byte %d:\n%q", what, r, i, out)
-			return
-		}
-	}
-}
+// hostile is hubtest.Hostile inside a real text.
+const hostile = "Về việc" + hubtest.Hostile
 
 // hostileDoc is a document whose every text holds hostile.
 func hostileDoc() *ndxpv1.Document {
@@ -64,7 +42,7 @@ func TestShowIsSafe(t *testing.T) {
 	if err := printDocument(a, hostileDoc()); err != nil {
 		t.Fatal(err)
 	}
-	checkShowable(t, "ndxp show", out.Bytes())
+	hubtest.CheckShowable(t, "ndxp show", out.Bytes())
 	for _, want := range []string{
 		`Về việc\x1b[2J\x1b]0;owned\x07\x00 \u009b31m\u202egnp.exe`, // the subject, escaped
 		"Kính gửi:\n\tVề việc",                                      // content keeps its lines and tabs
@@ -83,7 +61,7 @@ func TestShowJSONIsSafe(t *testing.T) {
 	if err := a.protoJSON(doc); err != nil {
 		t.Fatal(err)
 	}
-	checkShowable(t, "ndxp show -o json", out.Bytes())
+	hubtest.CheckShowable(t, "ndxp show -o json", out.Bytes())
 	var back ndxpv1.Document
 	if err := protojson.Unmarshal(out.Bytes(), &back); err != nil {
 		t.Fatalf("output is not the document: %v\n%s", err, out.String())
@@ -102,7 +80,7 @@ func TestListIsSafe(t *testing.T) {
 		if err := a.printSummaries(docs, sent); err != nil {
 			t.Fatal(err)
 		}
-		checkShowable(t, "ndxp inbox/sent", out.Bytes())
+		hubtest.CheckShowable(t, "ndxp inbox/sent", out.Bytes())
 		if n := strings.Count(out.String(), "\n"); n != 2 {
 			t.Errorf("%d lines; want a header and one row:\n%s", n, out.String())
 		}
@@ -129,8 +107,8 @@ func TestReceiveLinesAreSafe(t *testing.T) {
 				t.Fatalf("event %d: %v", ev.Sequence, err)
 			}
 		}
-		checkShowable(t, "receive stdout", out.Bytes())
-		checkShowable(t, "receive stderr", errw.Bytes())
+		hubtest.CheckShowable(t, "receive stdout", out.Bytes())
+		hubtest.CheckShowable(t, "receive stderr", errw.Bytes())
 		if n := strings.Count(out.String(), "\n"); n != 3 {
 			t.Errorf("json=%v: %d lines; want one per event:\n%s", asJSON, n, out.String())
 		}
