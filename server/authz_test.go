@@ -336,18 +336,7 @@ func setUpAuthz(t *testing.T, h *hubtest.Hub) (*authzFixture, [numCallers]*grpc.
 	conns[asRevokedCode] = h.Dial(creds[codeRevokedCode]).Conn()
 	conns[asRevokedAdmin] = h.Dial(secondPath).Conn()
 
-	other, err := pki.NewCA("impostor CA", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, _, err := other.IssueClient(pki.AdminIdentity("admin"), time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := hubtest.ForeignCert(t)
 	conns[asOtherCA] = tlsConn(t, h, []tls.Certificate{cert})
 	conns[asNoCert] = tlsConn(t, h, nil)
 	return f, conns

@@ -894,18 +894,7 @@ func TestAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := pki.NewCA("impostor CA", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		certPEM, keyPEM, _, err := other.IssueClient(pki.AdminIdentity("admin"), time.Now(), time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cert := hubtest.ForeignCert(t)
 		pool := x509.NewCertPool()
 		for _, c := range creds.CACerts {
 			pool.AddCert(c)

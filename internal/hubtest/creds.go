@@ -3,6 +3,7 @@ package hubtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"os"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ndxp/ndxp/internal/cli"
+	"github.com/ndxp/ndxp/internal/pki"
 )
 
 // Run is a CLI's entry point, as its main calls it.
@@ -66,4 +68,23 @@ func CheckCredsRefused(t *testing.T, run Run, command string) {
 	if err == nil || strings.Contains(err.Error(), "chmod") {
 		t.Errorf("%s with a 0600 file: %v; want only the hub unreachable", command, err)
 	}
+}
+
+// ForeignCert is an admin client certificate from a CA the hub does not
+// trust: one the hub must refuse at the handshake.
+func ForeignCert(tb testing.TB) tls.Certificate {
+	tb.Helper()
+	other, err := pki.NewCA("impostor CA", time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	certPEM, keyPEM, _, err := other.IssueClient(pki.AdminIdentity("admin"), time.Now(), time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert
 }
