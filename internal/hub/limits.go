@@ -169,7 +169,7 @@ func (h *Hub) BeginStream(parent context.Context, p Principal, kind StreamKind) 
 	g.mu.Lock()
 	if max > 0 && g.counts[key] >= max {
 		g.mu.Unlock()
-		return nil, nil, h.refuse(l, "%s already holds %d %s streams, the most one caller may", p, max, l)
+		return nil, nil, h.refuse(l, "%s already has %d %s open, the most one caller may", p, max, streamNames[kind])
 	}
 	if g.open == nil {
 		g.open, g.counts = map[uint64]grant{}, map[grantKey]int{}
@@ -219,6 +219,12 @@ func (h *Hub) stillGranted(p Principal) error {
 		return newErr(ErrPermission, "", "agency %s is suspended", p.Name)
 	}
 	return nil
+}
+
+// streamNames say what a refusal counts.
+var streamNames = map[StreamKind]string{
+	StreamUpload: "uploads (SendDocument)", StreamFetch: "attachment fetches (FetchAttachment)",
+	StreamWatch: "watch streams", StreamBackup: "backups",
 }
 
 func (h *Hub) streamCap(kind StreamKind) (int, Limit) {
