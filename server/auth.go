@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -76,11 +75,11 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "no peer information")
 	}
-	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+	info, ok := p.AuthInfo.(authInfo)
+	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "a client certificate verified by the hub's CA is required")
 	}
-	pr, err := s.hub.Authenticate(info.State.VerifiedChains[0][0])
+	pr, err := s.hub.Authenticate(info.cred)
 	if err != nil {
 		return nil, toStatus(s.log, method, err)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/credentials"
-
 	"github.com/ndxp/ndxp/internal/hub"
-	"github.com/ndxp/ndxp/internal/pki"
 )
 
 // connLimits bound the connections of the gRPC listener. They are
@@ -153,47 +149,6 @@ func (l *conns) closeConn(remote string) {
 	if c != nil {
 		c.Close()
 	}
-}
-
-// limitedCreds is the hub's TLS credentials with the connection limits
-// applied once a handshake tells who connects.
-type limitedCreds struct {
-	credentials.TransportCredentials
-	conns   *conns
-	refused func()
-}
-
-func (c limitedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	tc, info, err := c.TransportCredentials.ServerHandshake(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	lc, ok := raw.(*conn)
-	if !ok {
-		return tc, info, nil // not from the limited listener (bufconn in tests)
-	}
-	admin := false
-	if ti, ok := info.(credentials.TLSInfo); ok {
-		admin = isAdminCert(ti.State)
-	}
-	if err := c.conns.authenticated(lc, admin); err != nil {
-		tc.Close()
-		c.refused()
-		return nil, nil, err
-	}
-	return tc, info, nil
-}
-
-func (c limitedCreds) Clone() credentials.TransportCredentials {
-	return limitedCreds{TransportCredentials: c.TransportCredentials.Clone(), conns: c.conns, refused: c.refused}
-}
-
-func isAdminCert(st tls.ConnectionState) bool {
-	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
-		return false
-	}
-	id, err := pki.IdentityFromCert(st.VerifiedChains[0][0])
-	return err == nil && id.Kind == pki.KindAdmin
 }
 
 // endGrace is how long a stream ended by a revocation may take to return

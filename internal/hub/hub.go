@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ndxp/ndxp/internal/pki"
@@ -125,7 +124,6 @@ type Hub struct {
 	index   map[string]indexEntry // code -> what authorization and counts need
 	codes   []string              // index's codes in order, or nil after a code was added (see sortedCodes)
 	revoked map[string]bool       // credential serials revoked
-	certs   certIdentities        // identities parsed from live certificates
 
 	presence *presence
 	grants   grants  // open streams, ended by revocation and suspension (limits.go)
@@ -273,7 +271,7 @@ func (h *Hub) storeErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case store.IsFull(err):
 		h.log.Error("storage is full", "err", err)
 		return newErr(ErrExhausted, "", "the hub's storage is full; the document was not stored, retry later")
 	case errors.Is(err, store.ErrClosed):

@@ -1,16 +1,11 @@
 package hub
 
 import (
-	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/ndxp/ndxp/internal/pki"
 	"github.com/ndxp/ndxp/internal/store"
@@ -37,14 +32,15 @@ func (p Principal) String() string {
 	return "agency:" + p.Name
 }
 
-// Authenticate turns a verified client certificate into a Principal. It is
-// called on every RPC, so suspension and revocation take effect at once.
-func (h *Hub) Authenticate(cert *x509.Certificate) (Principal, error) {
-	c := h.certs.of(cert)
-	if c.err != nil {
-		return Principal{}, newErr(ErrUnauthenticated, "", "the certificate names no ndxp identity: %v", c.err)
+// Authenticate turns the credential of a verified client certificate
+// into a Principal. It is called on every call, so suspension and
+// revocation take effect at once; the certificate itself was read once,
+// at the connection's handshake.
+func (h *Hub) Authenticate(c pki.Credential) (Principal, error) {
+	if c.Err != nil {
+		return Principal{}, newErr(ErrUnauthenticated, "", "the certificate names no ndxp identity: %v", c.Err)
 	}
-	id, serial := c.id, c.serial
+	id, serial := c.Identity, c.Serial
 	h.mu.RLock()
 	revoked := h.revoked[serial]
 	entry, registered := h.index[id.Name]
@@ -65,59 +61,6 @@ func (h *Hub) Authenticate(cert *x509.Certificate) (Principal, error) {
 		return Principal{Name: id.Name, Serial: serial}, nil
 	}
 	return Principal{}, newErr(ErrUnauthenticated, "", "unknown identity kind in %s", id.URI())
-}
-
-// certIdentities remembers what each live certificate names. A
-// connection's verified certificate is the same object on every call it
-// makes, so its URI SAN is parsed once per connection, not once per call.
-// Entries are keyed by the certificate's address (weak.Make costs more
-// than the parse it would save) and checked against its bytes, so an
-// address reused by a later certificate is never mistaken for the old one;
-// a cleanup drops the entry once the certificate is garbage (the
-// connection is gone). Only the parse is cached: revocation and
-// suspension are checked on every call.
-type certIdentities struct {
-	mu sync.RWMutex
-	m  map[uintptr]certIdentity
-}
-
-type certIdentity struct {
-	raw    []byte // the certificate's DER bytes
-	id     pki.Identity
-	serial string
-	err    error
-}
-
-func (c *certIdentities) of(cert *x509.Certificate) certIdentity {
-	if cert == nil {
-		_, err := pki.IdentityFromCert(nil)
-		return certIdentity{err: err}
-	}
-	addr := uintptr(unsafe.Pointer(cert))
-	c.mu.RLock()
-	v, ok := c.m[addr]
-	c.mu.RUnlock()
-	if ok && bytes.Equal(v.raw, cert.Raw) {
-		return v
-	}
-	id, err := pki.IdentityFromCert(cert)
-	v = certIdentity{raw: cert.Raw, id: id, serial: pki.SerialString(cert), err: err}
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[uintptr]certIdentity)
-	}
-	c.m[addr] = v
-	c.mu.Unlock()
-	// Another certificate's cleanup for the same address may remove this
-	// entry early; the next call then parses again, and nothing is wrong.
-	runtime.AddCleanup(cert, c.forget, addr)
-	return v
-}
-
-func (c *certIdentities) forget(addr uintptr) {
-	c.mu.Lock()
-	delete(c.m, addr)
-	c.mu.Unlock()
 }
 
 // Seen records that an agency made an authorized call (its "last seen").

@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -403,7 +402,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := h.Authenticate(tt.cert)
+			got, err := h.Authenticate(pki.CredentialOf(tt.cert))
 			if tt.wantKind == nil {
 				if err != nil {
 					t.Fatalf("Authenticate = %v, want success", err)
@@ -430,54 +429,16 @@ func TestAuthenticate(t *testing.T) {
 	if _, err := h.SetSuspended(t.Context(), "000.00.00.H14", false, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Authenticate(suspended); err != nil {
+	if _, err := h.Authenticate(pki.CredentialOf(suspended)); err != nil {
 		t.Errorf("Authenticate after resume = %v, want success", err)
 	}
 	// Revoking every credential of an agency refuses the one that was kept.
 	if n, err := h.RevokeCredential(t.Context(), "000.00.00.H47", ""); err != nil || n != 1 {
 		t.Errorf("RevokeCredential(all) = %d, %v; want 1 revoked", n, err)
 	}
-	if _, err := h.Authenticate(kept); !errors.Is(err, ErrUnauthenticated) {
+	if _, err := h.Authenticate(pki.CredentialOf(kept)); !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("Authenticate after revoking all = %v, want ErrUnauthenticated", err)
 	}
-}
-
-// Authenticate parses a certificate's identity once while the certificate
-// lives (a connection holds it), and forgets it when the certificate is
-// garbage, so the cache does not grow with every connection ever made.
-func TestAuthenticateForgetsDeadCertificates(t *testing.T) {
-	h, ca := newHub(t)
-	mustCreate(t, h, "000.00.00.H41", "UBND tỉnh Nghệ An", StagePilot)
-	live := clientCert(t, ca, pki.AgencyIdentity("000.00.00.H41"))
-	dying := make([]*x509.Certificate, 20)
-	for i := range dying {
-		dying[i] = clientCert(t, ca, pki.AgencyIdentity("000.00.00.H41"))
-		if _, err := h.Authenticate(dying[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 2 {
-		if p, err := h.Authenticate(live); err != nil || p.Name != "000.00.00.H41" {
-			t.Fatalf("Authenticate = %v, %v", p, err)
-		}
-	}
-	entries := func() int {
-		h.certs.mu.RLock()
-		defer h.certs.mu.RUnlock()
-		return len(h.certs.m)
-	}
-	if n := entries(); n != 21 {
-		t.Fatalf("%d cached identities after 21 certificates, want 21", n)
-	}
-	runtime.KeepAlive(dying)
-	for i := 0; i < 100 && entries() > 1; i++ {
-		runtime.GC() // cleanups run after a collection, on their own goroutine
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := entries(); n != 1 {
-		t.Errorf("%d cached identities once 20 certificates were garbage, want 1 (the live one)", n)
-	}
-	runtime.KeepAlive(live)
 }
 
 func TestNewRebuildsStateFromStore(t *testing.T) {
@@ -526,13 +487,13 @@ func TestNewRebuildsStateFromStore(t *testing.T) {
 	if diff := cmp.Diff(wantList, gotList); diff != "" {
 		t.Errorf("agencies after reopen (-before +after):\n%s", diff)
 	}
-	if _, err := h2.Authenticate(good); err != nil {
+	if _, err := h2.Authenticate(pki.CredentialOf(good)); err != nil {
 		t.Errorf("Authenticate(kept credential) after reopen = %v, want success", err)
 	}
-	if _, err := h2.Authenticate(bad); !errors.Is(err, ErrUnauthenticated) {
+	if _, err := h2.Authenticate(pki.CredentialOf(bad)); !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("Authenticate(revoked credential) after reopen = %v, want ErrUnauthenticated", err)
 	}
-	if _, err := h2.Authenticate(suspended); !errors.Is(err, ErrPermission) {
+	if _, err := h2.Authenticate(pki.CredentialOf(suspended)); !errors.Is(err, ErrPermission) {
 		t.Errorf("Authenticate(suspended agency) after reopen = %v, want ErrPermission", err)
 	}
 	if n, err := h2.ActiveCredentials(t.Context(), "000.00.00.H41"); err != nil || n != 1 {

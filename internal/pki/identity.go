@@ -174,3 +174,20 @@ func uriString(u *url.URL) string {
 func (id Identity) url() *url.URL {
 	return &url.URL{Scheme: "urn", Opaque: strings.TrimPrefix(id.URI(), "urn:")}
 }
+
+// Credential is what a verified client certificate tells the hub: the
+// identity it names and its serial (the credential id used to revoke it).
+// Err says why a certificate from the trusted CA names no identity.
+type Credential struct {
+	Identity Identity
+	Serial   string
+	Err      error
+}
+
+// CredentialOf reads a certificate from a verified chain once, at the
+// connection's handshake: every call on the connection is authorized from
+// the result.
+func CredentialOf(cert *x509.Certificate) Credential {
+	id, err := IdentityFromCert(cert)
+	return Credential{Identity: id, Serial: SerialString(cert), Err: err}
+}
