@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ndxp/ndxp/internal/hub"
-	"github.com/ndxp/ndxp/internal/store"
 )
 
 // errorCodes is the one table from domain errors to gRPC codes. Clients
@@ -29,7 +28,6 @@ var errorCodes = []struct {
 	{hub.ErrPrecondition, codes.FailedPrecondition},
 	{hub.ErrUnavailable, codes.Unavailable},
 	{hub.ErrExhausted, codes.ResourceExhausted},
-	{store.ErrClosed, codes.Unavailable},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -104,11 +104,6 @@ func TestToStatus(t *testing.T) {
 			want: wantStatus(t, codes.InvalidArgument, "name:  must not be empty \n", "name", "must not be empty"),
 		},
 		{
-			name: "store closed",
-			err:  fmt.Errorf("create agency: %w", store.ErrClosed),
-			want: wantStatus(t, codes.Unavailable, "the hub is shutting down; retry", "", ""),
-		},
-		{
 			name: "context canceled",
 			err:  context.Canceled,
 			want: wantStatus(t, codes.Canceled, "context canceled", "", ""),

@@ -98,7 +98,7 @@ func (c Config) Validate() error {
 
 // Hub is the running core. It is safe for concurrent use.
 type Hub struct {
-	st     store.Store
+	st     boundary
 	files  *store.Files
 	cfg    Config
 	log    *slog.Logger
@@ -151,7 +151,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	h := &Hub{
-		st:       st,
+		st:       boundary{Store: st, log: log},
 		files:    files,
 		cfg:      cfg,
 		log:      log,
@@ -265,19 +265,44 @@ func (h *Hub) draining() error {
 	}
 }
 
-// storeErr turns storage failures into what the caller should know: a
-// full disk is ResourceExhausted, a closed store Unavailable.
-func (h *Hub) storeErr(err error) error {
+// storeErr turns storage failures, of the store or of body files, into
+// what the caller should know (boundary.err).
+func (h *Hub) storeErr(err error) error { return h.st.err(err) }
+
+// err turns a storage failure into what the caller should know: a full
+// disk is ResourceExhausted (and logged), a closed store Unavailable.
+func (b boundary) err(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case store.IsFull(err):
-		h.log.Error("storage is full", "err", err)
+		b.log.Error("storage is full", "err", err)
 		return newErr(ErrExhausted, "", "the hub's storage is full; the document was not stored, retry later")
 	case errors.Is(err, store.ErrClosed):
 		return newErr(ErrUnavailable, "", "the hub is shutting down; retry shortly")
 	}
 	return err
+}
+
+// boundary is the store as the hub's callers see its failures: a closed
+// store is the hub shutting down, a full disk ResourceExhausted (storeErr),
+// so that no error kind of the store leaves the hub and server/ maps hub
+// errors only.
+type boundary struct {
+	store.Store
+	log *slog.Logger
+}
+
+func (b boundary) View(ctx context.Context, fn func(store.Tx) error) error {
+	return b.err(b.Store.View(ctx, fn))
+}
+
+func (b boundary) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return b.err(b.Store.Update(ctx, fn))
+}
+
+func (b boundary) Snapshot(ctx context.Context, fn func(tx store.Tx, size int64, write func(w io.Writer) (int64, error)) error) error {
+	return b.err(b.Store.Snapshot(ctx, fn))
 }
 
 // Metrics returns the hub's counters.

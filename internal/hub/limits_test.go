@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/ndxp/ndxp/internal/store"
 )
 
 // TestBeginStreamAfterRevocation: a stream whose caller was authenticated
@@ -56,5 +58,27 @@ func TestEndStreamsEndsOnlyMatches(t *testing.T) {
 	}
 	if b.Err() != nil {
 		t.Errorf("another agency's stream ended: %v", context.Cause(b))
+	}
+}
+
+// TestStoreErrorsStayInside: a closed store is the hub shutting down to
+// the hub's callers, whichever call meets it; no error kind of the store
+// leaves the hub (server/ maps hub errors only).
+func TestStoreErrorsStayInside(t *testing.T) {
+	h, _ := newHub(t)
+	mustCreate(t, h, "000.00.00.H41", "UBND tỉnh Nghệ An", StagePilot)
+	if err := h.st.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := Principal{Name: "000.00.00.H41"}
+	calls := map[string]error{}
+	_, calls["GetDocument"] = h.GetDocument(t.Context(), p, "01HQWGDY00TFSGTB9B8CEXRZJ1")
+	_, _, calls["ListReceived"] = h.ListReceived(t.Context(), p, ListFilter{}, 0, "")
+	_, calls["OpenAttachment"] = h.OpenAttachment(t.Context(), p, "01HQWGDY00TFSGTB9B8CEXRZJ1", 0)
+	_, calls["Check"] = h.Check(t.Context())
+	for name, err := range calls {
+		if !errors.Is(err, ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+			t.Errorf("%s on a closed store: %v, want ErrUnavailable and no store error", name, err)
+		}
 	}
 }
