@@ -107,7 +107,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := recipient.Report(ctx, receipt.GetDocumentId(), "03", ""); err != nil {
+	if _, err := recipient.Report(ctx, client.Status{DocumentID: receipt.GetDocumentId(), Code: "03"}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -145,7 +145,7 @@ func ExampleClient_Subscribe() {
 		log.Fatal(err)
 	}
 	for _, code := range []string{"03", "06"} {
-		if _, err := recipient.Report(ctx, r.GetDocumentId(), code, ""); err != nil {
+		if _, err := recipient.Report(ctx, client.Status{DocumentID: r.GetDocumentId(), Code: code}); err != nil {
 			log.Fatal(err)
 		}
 	}

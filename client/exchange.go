@@ -476,11 +476,21 @@ func (c *Client) Document(ctx context.Context, documentID string) (*ndxpv1.Docum
 	return resp.GetDocument(), nil
 }
 
-// Report records a processing status of a received document ("03", "06",
-// "02" with a reason, "15"/"16" to answer a recall). staff, if given,
-// names who handled it (edXML StaffInfo).
-func (c *Client) Report(ctx context.Context, documentID, code, reason string, staff ...string) (*ndxpv1.StatusReport, error) {
-	resp, err := c.Exchange.ReportStatus(ctx, &ndxpv1.ReportStatusRequest{DocumentId: documentID, Code: code, Reason: reason, Staff: strings.Join(staff, ", ")})
+// Status is a status report on a document the caller received.
+type Status struct {
+	DocumentID string
+	// Code is 02-06 (DOMAIN.md), or 15/16 to answer a recall.
+	Code string
+	// Reason is required with 02 (refused) and 16 (recall refused).
+	Reason string
+	// Staff names who handled the document; optional.
+	Staff string
+}
+
+// Report records a status of a document the caller received; the hub
+// pushes it to the sender.
+func (c *Client) Report(ctx context.Context, s Status) (*ndxpv1.StatusReport, error) {
+	resp, err := c.Exchange.ReportStatus(ctx, &ndxpv1.ReportStatusRequest{DocumentId: s.DocumentID, Code: s.Code, Reason: s.Reason, Staff: s.Staff})
 	if err != nil {
 		return nil, err
 	}

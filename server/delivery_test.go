@@ -291,7 +291,7 @@ func TestStatusWorkflow(t *testing.T) {
 		{"15", "", codes.InvalidArgument, ""}, // refused below once arrived: see later step
 	}
 	for _, s := range steps[:5] {
-		_, err := h41.Report(ctx, id, s.code, s.reason)
+		_, err := h41.Report(ctx, client.Status{DocumentID: id, Code: s.code, Reason: s.reason})
 		if status.Code(err) != s.want || !bytes.Contains([]byte(status.Convert(err).Message()), []byte(s.mention)) {
 			t.Errorf("report %s before arrival: %v, want %v mentioning %q", s.code, err, s.want, s.mention)
 		}
@@ -310,7 +310,7 @@ func TestStatusWorkflow(t *testing.T) {
 		{"06", "", codes.OK, ""}, // skipping 04 and 05 is fine
 		{"05", "", codes.FailedPrecondition, "06 (completed)"},
 	} {
-		_, err := h41.Report(ctx, id, s.code, s.reason)
+		_, err := h41.Report(ctx, client.Status{DocumentID: id, Code: s.code, Reason: s.reason})
 		if status.Code(err) != s.want || !bytes.Contains([]byte(status.Convert(err).Message()), []byte(s.mention)) {
 			t.Errorf("report %s: %v, want %v mentioning %q", s.code, err, s.want, s.mention)
 		}
@@ -327,14 +327,14 @@ func TestStatusWorkflow(t *testing.T) {
 	if len(got.events) != 1 || got.events[0].GetKind() != ndxpv1.EventKind_EVENT_KIND_DOCUMENT_RECALLED || got.events[0].GetReason() != "Ban hành nhầm" {
 		t.Errorf("recipient events after recall: %v", got.events)
 	}
-	if _, err := h41.Report(ctx, id, "16", ""); status.Code(err) != codes.InvalidArgument {
+	if _, err := h41.Report(ctx, client.Status{DocumentID: id, Code: "16"}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("16 without reason: %v", err)
 	}
-	if _, err := h41.Report(ctx, id, "15", ""); err != nil {
+	if _, err := h41.Report(ctx, client.Status{DocumentID: id, Code: "15"}); err != nil {
 		t.Errorf("15: %v", err)
 	}
 	// Having accepted the recall, the recipient no longer has the document.
-	if _, err := h41.Report(ctx, id, "16", "muộn"); status.Code(err) != codes.NotFound {
+	if _, err := h41.Report(ctx, client.Status{DocumentID: id, Code: "16", Reason: "muộn"}); status.Code(err) != codes.NotFound {
 		t.Errorf("16 after 15: %v, want NotFound", err)
 	}
 }
@@ -368,7 +368,7 @@ func TestRecallWithdrawsUndelivered(t *testing.T) {
 	if recalls[codeH14] != "withdrawn" || recalls[codeH41] != "13" {
 		t.Errorf("trace recall states %v", recalls)
 	}
-	if _, err := h14.Report(ctx, r.GetDocumentId(), "03", ""); status.Code(err) != codes.NotFound {
+	if _, err := h14.Report(ctx, client.Status{DocumentID: r.GetDocumentId(), Code: "03"}); status.Code(err) != codes.NotFound {
 		t.Errorf("status on a withdrawn document: %v, want NotFound", err)
 	}
 }

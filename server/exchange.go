@@ -148,7 +148,9 @@ func (e *exchangeService) GetDocument(ctx context.Context, req *ndxpv1.GetDocume
 }
 
 func (e *exchangeService) ReportStatus(ctx context.Context, req *ndxpv1.ReportStatusRequest) (*ndxpv1.ReportStatusResponse, error) {
-	r, err := e.hub.ReportStatus(ctx, principalFrom(ctx), req.GetDocumentId(), req.GetCode(), req.GetReason(), req.GetStaff())
+	r, err := e.hub.ReportStatus(ctx, principalFrom(ctx), hub.StatusRequest{
+		DocID: req.GetDocumentId(), Code: hub.Status(req.GetCode()), Reason: req.GetReason(), Staff: req.GetStaff(),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +313,7 @@ func statusToProto(r hub.StatusReport) *ndxpv1.StatusReport {
 	return &ndxpv1.StatusReport{
 		DocumentId:    r.DocID,
 		RecipientCode: r.Recipient,
-		Code:          r.Code,
+		Code:          string(r.Code),
 		Reason:        r.Reason,
 		Staff:         r.Staff,
 		Time:          timestamppb.New(r.Time),
@@ -324,9 +326,9 @@ func tracesToProto(ds []hub.DeliveryView) []*ndxpv1.RecipientTrace {
 		t := &ndxpv1.RecipientTrace{
 			RecipientCode: d.Recipient,
 			RecipientName: d.Name,
-			Status:        d.Status,
-			StatusText:    hub.StatusText(d.Status),
-			Recall:        d.Recall,
+			Status:        string(d.Status),
+			StatusText:    d.Status.Text(),
+			Recall:        string(d.Recall),
 		}
 		if t.StatusText == "" {
 			t.StatusText = "queued"
@@ -336,7 +338,7 @@ func tracesToProto(ds []hub.DeliveryView) []*ndxpv1.RecipientTrace {
 		}
 		for _, s := range d.Steps {
 			t.Steps = append(t.Steps, &ndxpv1.TraceStep{
-				Time: timestamppb.New(s.Time), Code: s.Code, Description: s.What, Reason: s.Reason, Staff: s.Staff,
+				Time: timestamppb.New(s.Time), Code: string(s.Code), Description: s.What, Reason: s.Reason, Staff: s.Staff,
 			})
 		}
 		out = append(out, t)

@@ -107,11 +107,11 @@ func TestSendDeliverStatusTrace(t *testing.T) {
 		}
 	}
 	for _, code := range []string{"03", "05", "06"} {
-		if _, err := h41.Report(ctx, id, code, ""); err != nil {
+		if _, err := h41.Report(ctx, client.Status{DocumentID: id, Code: code}); err != nil {
 			t.Fatalf("H41 reports %s: %v", code, err)
 		}
 	}
-	if _, err := h14.Report(ctx, id, "02", "Sai thẩm quyền"); err != nil {
+	if _, err := h14.Report(ctx, client.Status{DocumentID: id, Code: "02", Reason: "Sai thẩm quyền"}); err != nil {
 		t.Fatalf("H14 refuses: %v", err)
 	}
 
@@ -164,7 +164,7 @@ func TestOutsidersSeeNothing(t *testing.T) {
 	checks := map[string]error{}
 	_, checks["trace"] = h47.Trace(ctx, id)
 	_, checks["document"] = h47.Document(ctx, id)
-	_, checks["report"] = h47.Report(ctx, id, "03", "")
+	_, checks["report"] = h47.Report(ctx, client.Status{DocumentID: id, Code: "03"})
 	_, checks["recall"] = h47.Recall(ctx, id, "x")
 	_, checks["fetch"] = h47.Fetch(ctx, id, 0, io.Discard)
 	for what, err := range checks {
@@ -172,7 +172,7 @@ func TestOutsidersSeeNothing(t *testing.T) {
 			t.Errorf("outsider %s: %v, want NotFound", what, err)
 		}
 	}
-	if _, err := g22.Report(ctx, id, "03", ""); status.Code(err) != codes.PermissionDenied {
+	if _, err := g22.Report(ctx, client.Status{DocumentID: id, Code: "03"}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("sender reporting status: %v, want PermissionDenied", err)
 	}
 	if _, err := h41.Recall(ctx, id, "x"); status.Code(err) != codes.PermissionDenied {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/hubtest"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 	"github.com/ndxp/ndxp/server"
@@ -86,7 +87,7 @@ func TestMetricsAfterKnownExchange(t *testing.T) {
 		}
 	}
 	drain(t, h41) // acknowledges both: 2 deliveries
-	if _, err := h41.Report(ctx, "not-an-id", "03", ""); status.Code(err) != codes.InvalidArgument {
+	if _, err := h41.Report(ctx, client.Status{DocumentID: "not-an-id", Code: "03"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("bad report: %v", err)
 	}
 

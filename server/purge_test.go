@@ -95,11 +95,11 @@ func seedPurge(t *testing.T, dir string) seededPurge {
 	}
 	s := seededPurge{bodies: [][]byte{randomBytes(t, 1000), randomBytes(t, 300<<10)}}
 	s.completed = send("Công văn đã hoàn thành", s.bodies...)
-	if _, err := h.ReportStatus(ctx, hub.Principal{Name: codeH41}, s.completed, "06", "", ""); err != nil {
+	if _, err := h.ReportStatus(ctx, hub.Principal{Name: codeH41}, hub.StatusRequest{DocID: s.completed, Code: hub.StatusCompleted}); err != nil {
 		t.Fatal(err)
 	}
 	s.inProgress = send("Công văn đang xử lý", randomBytes(t, 2000))
-	if _, err := h.ReportStatus(ctx, hub.Principal{Name: codeH41}, s.inProgress, "05", "", ""); err != nil {
+	if _, err := h.ReportStatus(ctx, hub.Principal{Name: codeH41}, hub.StatusRequest{DocID: s.inProgress, Code: hub.StatusProcessing}); err != nil {
 		t.Fatal(err)
 	}
 	return s

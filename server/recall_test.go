@@ -54,10 +54,10 @@ func TestRecallEndsAccess(t *testing.T) {
 	if err := canRead(h41); err != nil {
 		t.Errorf("recipient asked to accept the recall: %v", err)
 	}
-	if _, err := h41.Report(ctx, id, "15", ""); err != nil {
+	if _, err := h41.Report(ctx, client.Status{DocumentID: id, Code: "15"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h47.Report(ctx, id, "16", "Đã ban hành cho cấp dưới"); err != nil {
+	if _, err := h47.Report(ctx, client.Status{DocumentID: id, Code: "16", Reason: "Đã ban hành cho cấp dưới"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

@@ -432,7 +432,7 @@ func (d *driver) handler(root context.Context, a *agent) client.Handler {
 				d.wg.Go(func() { d.process(root, a, id) })
 			}
 		case ndxpv1.EventKind_EVENT_KIND_DOCUMENT_RECALLED:
-			_, err := a.c.Report(ctx, id, "15", "", d.rng.personName())
+			_, err := a.c.Report(ctx, client.Status{DocumentID: id, Code: "15", Staff: d.rng.personName()})
 			if err != nil {
 				if stopping(ctx) {
 					return err
@@ -506,7 +506,7 @@ func (d *driver) process(ctx context.Context, a *agent, id string) {
 		if code == "02" {
 			reason = refusal
 		}
-		if _, err := a.c.Report(ctx, id, code, reason, staff); err != nil {
+		if _, err := a.c.Report(ctx, client.Status{DocumentID: id, Code: code, Reason: reason, Staff: staff}); err != nil {
 			if !stopping(ctx) {
 				d.stats.reportErrors.Add(1)
 				d.log.Debug("demo status not recorded", "code", a.code, "id", id, "status", code, "err", err)

@@ -277,12 +277,12 @@ func (h *handler) documents(w http.ResponseWriter, r *http.Request) {
 		d := docView{ID: v.Doc.ID, Reference: v.Doc.Header.Reference, Sender: v.Doc.Sender, SenderName: v.SenderName,
 			Subject: v.Doc.Header.Subject, Created: v.Doc.Created, Recalled: v.Doc.Recalled != nil}
 		for _, dl := range v.Deliveries {
-			text := hub.StatusText(dl.Status)
+			text := dl.Status.Text()
 			if text == "" {
 				text = "queued"
 			}
-			d.Recipients = append(d.Recipients, recipientRow{Code: dl.Recipient, Name: dl.Name, Status: dl.Status,
-				StatusText: text, Recall: dl.Recall, Delivered: dl.Delivered})
+			d.Recipients = append(d.Recipients, recipientRow{Code: dl.Recipient, Name: dl.Name, Status: string(dl.Status),
+				StatusText: text, Recall: string(dl.Recall), Delivered: dl.Delivered})
 		}
 		out = append(out, d)
 	}

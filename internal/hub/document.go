@@ -86,23 +86,6 @@ const (
 	MaxNameFieldLen  = 255
 )
 
-// StatusInfo describes a status code of DOMAIN.md. Codes 07-12 and 14 are
-// not confirmed by any public source, so the hub does not accept them.
-var statusText = map[string]string{
-	"01": "arrived",
-	"02": "refused",
-	"03": "accepted",
-	"04": "assigned",
-	"05": "processing",
-	"06": "completed",
-	"13": "recall requested",
-	"15": "recall accepted",
-	"16": "recall refused",
-}
-
-// StatusText returns the meaning of a status code ("" for unknown codes).
-func StatusText(code string) string { return statusText[code] }
-
 const dateLayout = "2006-01-02"
 
 func checkDate(field, v string) error {

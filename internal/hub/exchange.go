@@ -79,7 +79,7 @@ type Event struct {
 type StatusReport struct {
 	DocID     string    `json:"doc"`
 	Recipient string    `json:"recipient"`
-	Code      string    `json:"code"`
+	Code      Status    `json:"code"`
 	Reason    string    `json:"reason,omitempty"`
 	Staff     string    `json:"staff,omitempty"`
 	Time      time.Time `json:"time"`
@@ -88,7 +88,7 @@ type StatusReport struct {
 // Step is one line of a recipient's trace.
 type Step struct {
 	Time   time.Time `json:"time"`
-	Code   string    `json:"code,omitempty"`
+	Code   Status    `json:"code,omitempty"`
 	What   string    `json:"what"`
 	Reason string    `json:"reason,omitempty"`
 	Staff  string    `json:"staff,omitempty"`
@@ -97,12 +97,12 @@ type Step struct {
 // Delivery is a document's state at one recipient, in BucketDeliveries
 // under document id NUL recipient.
 type Delivery struct {
-	Recipient string     `json:"recipient"`
-	Status    string     `json:"status,omitempty"` // "" until arrival is acknowledged, then 01..06 or 02
-	Recall    string     `json:"recall,omitempty"` // "", "13", "15", "16" or "withdrawn"
-	Delivered *time.Time `json:"delivered,omitempty"`
-	QueueSeq  uint64     `json:"queue_seq,omitempty"` // the arrival event, while queued
-	Steps     []Step     `json:"steps"`
+	Recipient string      `json:"recipient"`
+	Status    Status      `json:"status,omitempty"` // StatusNone until arrival is acknowledged, then 01..06 or 02
+	Recall    RecallState `json:"recall,omitempty"`
+	Delivered *time.Time  `json:"delivered,omitempty"`
+	QueueSeq  uint64      `json:"queue_seq,omitempty"` // the arrival event, while queued
+	Steps     []Step      `json:"steps"`
 }
 
 // blobRecord says where an attachment body is, in BucketBlobs under its digest.
@@ -221,7 +221,9 @@ func visible(tx store.Tx, p Principal, id string) (Document, role, error) {
 // recalledAway says the recipient no longer has the document: it was
 // withdrawn before the recipient took it, or the recipient accepted the
 // recall (15). A recipient asked (13) or refusing (16) keeps it.
-func (d Delivery) recalledAway() bool { return d.Recall == "withdrawn" || d.Recall == "15" }
+func (d Delivery) recalledAway() bool {
+	return d.Recall == RecallWithdrawn || d.Recall == RecallAccepted
+}
 
 // recalledCopy is what a list shows a recipient of a document recalled
 // away from it: that it existed, from whom, under which reference, and
@@ -752,12 +754,12 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 			if d.Status != "" {
 				continue
 			}
-			d.Status, d.Delivered, d.QueueSeq = "01", &now, 0
-			d.Steps = append(d.Steps, Step{Time: now, Code: "01", What: "delivered: arrival acknowledged by the recipient"})
+			d.Status, d.Delivered, d.QueueSeq = StatusArrived, &now, 0
+			d.Steps = append(d.Steps, Step{Time: now, Code: StatusArrived, What: "delivered: arrival acknowledged by the recipient"})
 			if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
 				return err
 			}
-			st := &StatusReport{DocID: ev.DocID, Recipient: code, Code: "01", Time: now}
+			st := &StatusReport{DocID: ev.DocID, Recipient: code, Code: StatusArrived, Time: now}
 			if _, err := enqueue(tx, docSender, Event{Kind: EventStatus, DocID: ev.DocID, Time: now, Status: st}); err != nil {
 				return err
 			}
@@ -786,79 +788,69 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 // MaxAckBatch bounds one acknowledgement call.
 const MaxAckBatch = 1024
 
-// statusOrder is the forward order of processing statuses (DOMAIN.md).
-// 02 (refused on receipt) may only follow 01; 02 and 06 are final.
-var statusOrder = map[string]int{"01": 1, "03": 3, "04": 4, "05": 5, "06": 6}
-
-func describe(code string) string {
-	if code == "" {
-		return "none (arrival not yet acknowledged)"
-	}
-	return code + " (" + StatusText(code) + ")"
+// StatusRequest is a recipient's status report on a document.
+type StatusRequest struct {
+	DocID  string
+	Code   Status
+	Reason string // required with 02 and 16
+	Staff  string // who handled it, optional
 }
 
 // ReportStatus records a recipient's status report and queues it for the
-// sender. The workflow (DOMAIN.md): statuses move forward and may skip
-// steps; 02 and 16 need a reason; nothing follows 02 or 06 except the
-// recall flow; 15 and 16 answer a pending recall (13).
-func (h *Hub) ReportStatus(ctx context.Context, p Principal, docID, code, reason, staff string) (StatusReport, error) {
+// sender. The workflow (DOMAIN.md, checkReport): statuses move forward and
+// may skip steps; 02 and 16 need a reason; nothing follows 02 or 06 except
+// the recall flow; 15 and 16 answer a pending recall (13).
+func (h *Hub) ReportStatus(ctx context.Context, p Principal, req StatusRequest) (StatusReport, error) {
 	if err := requireAgency(p, "reporting a status"); err != nil {
 		return StatusReport{}, err
 	}
 	if err := h.draining(); err != nil {
 		return StatusReport{}, err
 	}
-	reason = strings.TrimSpace(reason)
-	switch code {
-	case "02", "03", "04", "05", "06", "15", "16":
-	case "01":
-		return StatusReport{}, invalid("code", "01 (arrived) is recorded by the hub when the recipient acknowledges the arrival event")
-	case "13":
-		return StatusReport{}, invalid("code", "13 (recall) is requested by the sender with RecallDocument")
-	default:
-		return StatusReport{}, invalid("code", "unknown status code %q (want 02, 03, 04, 05, 06, 15 or 16)", code)
-	}
-	if (code == "02" || code == "16") && reason == "" {
-		return StatusReport{}, invalid("reason", "status %s (%s) needs a reason", code, StatusText(code))
-	}
-	if err := checkText("reason", reason, MaxSubjectLen, false); err != nil {
+	req.Reason = strings.TrimSpace(req.Reason)
+	// Refusals that need no stored state come first: the workflow again
+	// once the delivery is read.
+	if err := checkReport(StatusArrived, RecallNone, req.Code, req.Reason); err != nil && !errors.Is(err, ErrPrecondition) {
 		return StatusReport{}, err
 	}
-	if err := checkText("staff", staff, MaxShortFieldLen, false); err != nil {
+	if err := checkText("reason", req.Reason, MaxSubjectLen, false); err != nil {
+		return StatusReport{}, err
+	}
+	if err := checkText("staff", req.Staff, MaxShortFieldLen, false); err != nil {
 		return StatusReport{}, err
 	}
 	var rep StatusReport
 	var sender string
 	err := h.st.Update(ctx, func(tx store.Tx) error {
-		doc, r, err := visible(tx, p, docID)
+		doc, r, err := visible(tx, p, req.DocID)
 		if err != nil {
 			return err
 		}
 		if r != roleRecipient {
-			return newErr(ErrPermission, "", "only the recipients of document %s report its status", docID)
+			return newErr(ErrPermission, "", "only the recipients of document %s report its status", req.DocID)
 		}
 		sender = doc.Sender
-		dkey := pairKey(docID, p.Name)
+		dkey := pairKey(req.DocID, p.Name)
 		var d Delivery
 		if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
 			return err
 		}
-		if err := checkTransition(d, code); err != nil {
+		if err := checkReport(d.Status, d.Recall, req.Code, req.Reason); err != nil {
 			return err
 		}
 		now := h.now()
-		rep = StatusReport{DocID: docID, Recipient: p.Name, Code: code, Reason: reason, Staff: staff, Time: now}
-		switch code {
-		case "15", "16":
-			d.Recall = code
+		rep = StatusReport{DocID: req.DocID, Recipient: p.Name, Code: req.Code, Reason: req.Reason, Staff: req.Staff, Time: now}
+		switch req.Code {
+		case StatusRecallAccepted, StatusRecallRefused:
+			d.Recall = RecallState(req.Code)
 		default:
-			d.Status = code
+			d.Status = req.Code
 		}
-		d.Steps = append(d.Steps, Step{Time: now, Code: code, What: StatusText(code), Reason: reason, Staff: staff})
+		d.Steps = append(d.Steps, Step{Time: now, Code: req.Code, What: req.Code.Text(), Reason: req.Reason, Staff: req.Staff})
 		if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
 			return err
 		}
-		_, err = enqueue(tx, doc.Sender, Event{Kind: EventStatus, DocID: docID, Time: now, Status: &rep})
+		_, err = enqueue(tx, doc.Sender, Event{Kind: EventStatus, DocID: req.DocID, Time: now, Status: &rep})
 		return err
 	})
 	if err != nil {
@@ -867,43 +859,6 @@ func (h *Hub) ReportStatus(ctx context.Context, p Principal, docID, code, reason
 	h.deliv.notify(sender)
 	h.watch.notify()
 	return rep, nil
-}
-
-func checkTransition(d Delivery, code string) error {
-	precondition := func(format string, args ...any) error {
-		return newErr(ErrPrecondition, "code", "status %s not allowed: the current status is %s; %s", code, describe(d.Status), fmt.Sprintf(format, args...))
-	}
-	if code == "15" || code == "16" {
-		if d.Recall != "13" {
-			if d.Recall == "" {
-				return precondition("no recall was requested")
-			}
-			return precondition("the recall was already answered or withdrawn (%s)", d.Recall)
-		}
-		return nil
-	}
-	switch d.Recall {
-	case "withdrawn", "15":
-		return precondition("the document was recalled")
-	case "13":
-		return precondition("the sender recalled it: answer the recall first with 15 (accept) or 16 (refuse)")
-	}
-	switch d.Status {
-	case "":
-		return precondition("acknowledge the arrival first")
-	case "02", "06":
-		return precondition("%s is final", d.Status)
-	}
-	if code == "02" {
-		if d.Status != "01" {
-			return precondition("02 (refused) is only possible on receipt, right after 01")
-		}
-		return nil
-	}
-	if statusOrder[code] <= statusOrder[d.Status] {
-		return precondition("statuses move forward only")
-	}
-	return nil
 }
 
 // Recall is the sender's recall (status 13): recipients that have not
@@ -952,12 +907,12 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 				if err := tx.Delete(store.BucketQueue, qkey); err != nil {
 					return err
 				}
-				d.Recall, d.QueueSeq = "withdrawn", 0
-				d.Steps = append(d.Steps, Step{Time: now, Code: "13", What: "recalled before delivery: withdrawn from the queue", Reason: reason})
+				d.Recall, d.QueueSeq = RecallWithdrawn, 0
+				d.Steps = append(d.Steps, Step{Time: now, Code: StatusRecall, What: "recalled before delivery: withdrawn from the queue", Reason: reason})
 				withdrawn = append(withdrawn, rc)
 			} else {
-				d.Recall = "13"
-				d.Steps = append(d.Steps, Step{Time: now, Code: "13", What: StatusText("13"), Reason: reason})
+				d.Recall = RecallAsked
+				d.Steps = append(d.Steps, Step{Time: now, Code: StatusRecall, What: StatusRecall.Text(), Reason: reason})
 				if _, err := enqueue(tx, rc, Event{Kind: EventRecalled, DocID: docID, Time: now, Reason: reason}); err != nil {
 					return err
 				}
@@ -1145,7 +1100,7 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 			return nil, "", err
 		}
 	}
-	if f.Status != "" && f.Status != "00" && StatusText(f.Status) == "" {
+	if f.Status != "" && f.Status != "00" && !Status(f.Status).Known() {
 		return nil, "", invalid("status", "unknown status code %q", f.Status)
 	}
 	prefix := []byte(p.Name + "\x00")
@@ -1231,7 +1186,7 @@ func hasStatus(ds []DeliveryView, status, counterpart string) bool {
 		if counterpart != "" && d.Recipient != counterpart && len(ds) > 1 {
 			continue
 		}
-		if d.Status == status || (d.Recall != "" && d.Recall == status) {
+		if string(d.Status) == status || (d.Recall != RecallNone && string(d.Recall) == status) {
 			return true
 		}
 	}

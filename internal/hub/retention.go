@@ -235,9 +235,9 @@ func completed(tx store.Tx, doc Document) (bool, error) {
 			return false, fmt.Errorf("delivery of %s to %s: %w", doc.ID, rc, err)
 		}
 		switch {
-		case d.Recall == "13":
+		case d.Recall == RecallAsked:
 			return false, nil
-		case d.Status == "06", d.Status == "02", d.Recall == "15", d.Recall == "withdrawn":
+		case d.Status == StatusCompleted, d.Status == StatusRefused, d.Recall == RecallAccepted, d.Recall == RecallWithdrawn:
 		default:
 			return false, nil
 		}

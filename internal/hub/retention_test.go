@@ -140,7 +140,7 @@ func report(t *testing.T, h *Hub, id, recipient, code string) {
 	if code == "02" || code == "16" {
 		reason = "không thuộc thẩm quyền"
 	}
-	if _, err := h.ReportStatus(t.Context(), Principal{Name: recipient}, id, code, reason, ""); err != nil {
+	if _, err := h.ReportStatus(t.Context(), Principal{Name: recipient}, StatusRequest{DocID: id, Code: Status(code), Reason: reason}); err != nil {
 		t.Fatalf("report %s by %s on %s: %v", code, recipient, id, err)
 	}
 }

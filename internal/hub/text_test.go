@@ -300,10 +300,10 @@ func TestReasonTextRules(t *testing.T) {
 	h, _ := retentionHub(t, nil)
 	id := send(t, h, "Về việc kiểm thử", []string{codeH41})
 	ack(t, h, id, codeH41)
-	if _, err := h.ReportStatus(t.Context(), Principal{Name: codeH41}, id, "02", "sai\x1b]0;x\x07", ""); !errors.Is(err, ErrInvalid) {
+	if _, err := h.ReportStatus(t.Context(), Principal{Name: codeH41}, StatusRequest{DocID: id, Code: StatusRefused, Reason: "sai\x1b]0;x\x07"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ReportStatus(reason with ESC) = %v; want ErrInvalid", err)
 	}
-	if _, err := h.ReportStatus(t.Context(), Principal{Name: codeH41}, id, "03", "", "Trần\u202eThị B"); !errors.Is(err, ErrInvalid) {
+	if _, err := h.ReportStatus(t.Context(), Principal{Name: codeH41}, StatusRequest{DocID: id, Code: StatusAccepted, Staff: "Trần\u202eThị B"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ReportStatus(staff with bidi) = %v; want ErrInvalid", err)
 	}
 	if _, _, err := h.Recall(t.Context(), Principal{Name: codeG22}, id, "ban hành\u200b nhầm"); !errors.Is(err, ErrInvalid) {
