@@ -183,7 +183,7 @@ func TestBacklogFollowsConcurrentSendsAndAcks(t *testing.T) {
 	for i := range senders {
 		wg.Go(func() {
 			for j := range perSender {
-				atts, src := upload(body(10, byte(i)))
+				atts, src := uploadOf(body(10, byte(i)))
 				hdr := Header{Recipients: []string{codeH41, codeH14}, Number: fmt.Sprintf("%d-%d", i, j), Notation: "VPCP-TTĐT", Subject: "concurrent", Attachments: atts}
 				if _, err := h.Send(t.Context(), Principal{Name: codeG22}, hdr, src); err != nil {
 					t.Errorf("send: %v", err)

@@ -80,8 +80,6 @@ type credential struct {
 	Revoked *time.Time `json:"revoked,omitempty"`
 }
 
-func credKey(code, serial string) []byte { return []byte(code + "\x00" + serial) }
-
 // MaxCredentialDays bounds a credential's lifetime (ten years).
 const MaxCredentialDays = 3650
 

@@ -87,8 +87,8 @@ func (c *chunkList) Next() (Chunk, error) {
 	return c.chunks[c.next-1], nil
 }
 
-// upload makes the attachment list and the chunks (1000 bytes each) of bodies.
-func upload(bodies ...[]byte) ([]AttachmentInfo, ChunkSource) {
+// uploadOf makes the attachment list and the chunks (1000 bytes each) of bodies.
+func uploadOf(bodies ...[]byte) ([]AttachmentInfo, ChunkSource) {
 	var atts []AttachmentInfo
 	src := &chunkList{}
 	for i, b := range bodies {
@@ -108,7 +108,7 @@ var docNumber int
 func send(t testing.TB, h *Hub, subject string, recipients []string, bodies ...[]byte) string {
 	t.Helper()
 	docNumber++
-	atts, src := upload(bodies...)
+	atts, src := uploadOf(bodies...)
 	hdr := Header{Recipients: recipients, Number: fmt.Sprint(docNumber), Notation: "VPCP-TTĐT", Subject: subject, Attachments: atts}
 	r, err := h.Send(t.Context(), Principal{Name: codeG22}, hdr, src)
 	if err != nil {

@@ -1,0 +1,105 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ndxp/ndxp/internal/store"
+)
+
+// blobRecord says where an attachment body is, in BucketBlobs under its digest.
+type blobRecord struct {
+	Size   int64 `json:"size"`
+	Inline bool  `json:"inline,omitempty"`
+}
+
+// inlineBody returns a small body kept with its document, or found=false.
+func inlineBody(tx store.Tx, docID string, index int) (body []byte, found bool, err error) {
+	b, err := tx.Get(store.BucketBlobData, inlineKey(docID, index))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+func putBlob(tx store.Tx, a AttachmentInfo, r received) error {
+	key := []byte(r.sum)
+	if _, err := tx.Get(store.BucketBlobs, key); err == nil {
+		return nil // content-addressed: stored already
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if r.inline != nil || a.Size == 0 {
+		if err := tx.Put(store.BucketBlobData, key, r.inline); err != nil {
+			return err
+		}
+		return putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size, Inline: true})
+	}
+	return putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size})
+}
+
+// Attachment is an open attachment body.
+type Attachment struct {
+	Info AttachmentInfo
+	Body io.ReadSeekCloser
+}
+
+// OpenAttachment opens attachment index of a document the caller may see.
+func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, index int) (Attachment, error) {
+	var info AttachmentInfo
+	var rec blobRecord
+	var inline []byte
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		doc, _, err := visible(tx, p, docID)
+		if err != nil {
+			return err
+		}
+		if index < 0 || index >= len(doc.Header.Attachments) {
+			return newErr(ErrNotFound, "index", "document %s has no attachment %d (it has %d)", docID, index, len(doc.Header.Attachments))
+		}
+		info = doc.Header.Attachments[index]
+		if doc.Purged != nil { // retention: even a body still shared with a kept document
+			return purgedErr(docID, index, doc.Purged)
+		}
+		if b, ok, err := inlineBody(tx, docID, index); err != nil {
+			return err
+		} else if ok {
+			inline, rec.Inline = b, true
+			return nil
+		}
+		key := []byte(hex.EncodeToString(info.SHA256))
+		if err := getJSON(tx, store.BucketBlobs, key, &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return purgedErr(docID, index, nil)
+			}
+			return err
+		}
+		if rec.Inline {
+			inline, err = tx.Get(store.BucketBlobData, key)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Attachment{}, err
+	}
+	if rec.Inline {
+		return Attachment{Info: info, Body: nopCloser{bytes.NewReader(inline)}}, nil
+	}
+	f, err := h.files.Open(hex.EncodeToString(info.SHA256))
+	if errors.Is(err, store.ErrNotFound) && h.bodyGone(ctx, info.SHA256) { // retention: purged since the transaction above
+		return Attachment{}, purgedErr(docID, index, nil)
+	}
+	if err != nil {
+		return Attachment{}, fmt.Errorf("open attachment body: %w", err)
+	}
+	return Attachment{Info: info, Body: f}, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
