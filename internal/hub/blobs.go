@@ -26,6 +26,20 @@ func inlineBody(tx store.Tx, docID string, index int) (body []byte, found bool, 
 	return b, err == nil, err
 }
 
+// putBody keeps attachment index of document docID: a small body with its
+// document, under a key next to the document's own (one page, not three
+// scattered ones); a file's record and the reference that keeps it from
+// the retention purge while the document needs it.
+func putBody(tx store.Tx, docID string, index int, a AttachmentInfo, r received) error {
+	if !r.file {
+		return tx.Put(store.BucketBlobData, inlineKey(docID, index), r.inline)
+	}
+	if err := putBlob(tx, a, r); err != nil {
+		return err
+	}
+	return tx.Put(store.BucketBlobRefs, pairKey(r.sum, docID), nil)
+}
+
 func putBlob(tx store.Tx, a AttachmentInfo, r received) error {
 	key := []byte(r.sum)
 	if _, err := tx.Get(store.BucketBlobs, key); err == nil {

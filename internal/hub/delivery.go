@@ -137,8 +137,9 @@ func (d *deliverer) close(code string, s *session) {
 // Subscribe pushes the caller's queued events through send, in order, with
 // at most Window unacknowledged. Events not acknowledged within the
 // deadline are pushed again; on a new subscription every unacknowledged
-// event comes again. It returns when ctx ends, the hub drains, the agency
-// is suspended or revoked, or a newer subscription takes over.
+// event comes again. It returns when ctx ends (the caller gone, its
+// credential revoked or its agency suspended), the hub drains, or a newer
+// subscription takes over.
 func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, send func(Push) error) error {
 	if err := requireAgency(p, "subscribing"); err != nil {
 		return err
@@ -146,17 +147,8 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 	if err := h.draining(); err != nil {
 		return err
 	}
-	switch {
-	case o.Window < 0 || o.Window > MaxWindow:
-		return invalid("window", "must be between 1 and %d", MaxWindow)
-	case o.Window == 0:
-		o.Window = DefaultWindow
-	}
-	switch {
-	case o.AckDeadline == 0:
-		o.AckDeadline = h.cfg.AckDeadline
-	case o.AckDeadline < MinAckDeadline || o.AckDeadline > MaxAckDeadline:
-		return invalid("ack_deadline_seconds", "must be between %s and %s", MinAckDeadline, MaxAckDeadline)
+	if err := h.subscribeOptions(&o); err != nil {
+		return err
 	}
 	code := p.Name
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -169,90 +161,26 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 	h.log.Info("agency connected", "code", code)
 	defer h.log.Info("agency disconnected", "code", code)
 
-	earlier := h.deliv.pushedBefore(code) // pushed by an earlier subscription
-	var cursor uint64                     // highest sequence pushed on this stream
-	inflight := map[uint64]time.Time{}    // pushed, not yet acknowledged
-	caughtUp := false
+	st := &stream{h: h, code: code, o: o, send: send, sess: sess,
+		earlier: h.deliv.pushedBefore(code), inflight: map[uint64]time.Time{}}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		// Take acknowledgements.
-		sess.mu.Lock()
-		for _, q := range sess.acked {
-			delete(inflight, q)
+		st.takeAcks()
+		if err := st.redeliver(ctx); err != nil {
+			return err
 		}
-		sess.acked = sess.acked[:0]
-		sess.mu.Unlock()
-
-		now := time.Now()
-		// Push again what waited too long, and what was taken back.
-		var expired []uint64
-		for q, t := range inflight {
-			if now.Sub(t) >= o.AckDeadline {
-				expired = append(expired, q)
-			}
+		if err := st.fill(ctx); err != nil {
+			return err
 		}
-		sort.Slice(expired, func(i, j int) bool { return expired[i] < expired[j] })
-		if len(expired) > 0 {
-			pushes, gone, err := h.loadEvents(ctx, code, expired)
-			if err != nil {
-				return err
-			}
-			for _, q := range gone {
-				delete(inflight, q)
-			}
-			for _, ps := range pushes {
-				ps.Redelivery = true
-				if err := send(ps); err != nil {
-					return err
-				}
-				inflight[ps.Event.Seq] = time.Now()
-				h.metrics.redelivered()
-			}
+		more, err := st.catchUp(ctx)
+		if err != nil {
+			return err
 		}
-		// Fill the window with new events.
-		if room := o.Window - len(inflight); room > 0 {
-			pushes, err := h.nextEvents(ctx, code, cursor, room)
-			if err != nil {
-				return err
-			}
-			for _, ps := range pushes {
-				ps.Redelivery = ps.Event.Seq <= earlier
-				if err := send(ps); err != nil {
-					return err
-				}
-				inflight[ps.Event.Seq] = time.Now()
-				cursor = ps.Event.Seq
-				caughtUp = false
-				h.deliv.markPushed(code, cursor)
-			}
+		if more {
+			continue
 		}
-		if len(inflight) == 0 && !caughtUp {
-			// Everything pushed was acknowledged and nothing new is queued.
-			more, err := h.nextEvents(ctx, code, cursor, 1)
-			if err != nil {
-				return err
-			}
-			if len(more) == 0 {
-				if err := send(Push{CaughtUp: true, Time: h.now()}); err != nil {
-					return err
-				}
-				caughtUp = true
-			} else {
-				continue
-			}
-		}
-		// Wait for news, the next deadline, or the end.
-		wait := time.Hour
-		for _, t := range inflight {
-			if d := time.Until(t.Add(o.AckDeadline)); d < wait {
-				wait = d
-			}
-		}
-		if wait < time.Millisecond {
-			wait = time.Millisecond
-		}
-		timer.Reset(wait)
+		timer.Reset(st.wait())
 		select {
 		case <-sess.wake:
 		case <-timer.C:
@@ -265,6 +193,129 @@ func (h *Hub) Subscribe(ctx context.Context, p Principal, o SubscribeOptions, se
 			return ctx.Err()
 		}
 	}
+}
+
+// subscribeOptions fills in the defaults of o and checks its bounds.
+func (h *Hub) subscribeOptions(o *SubscribeOptions) error {
+	switch {
+	case o.Window < 0 || o.Window > MaxWindow:
+		return invalid("window", "must be between 1 and %d", MaxWindow)
+	case o.Window == 0:
+		o.Window = DefaultWindow
+	}
+	switch {
+	case o.AckDeadline == 0:
+		o.AckDeadline = h.cfg.AckDeadline
+	case o.AckDeadline < MinAckDeadline || o.AckDeadline > MaxAckDeadline:
+		return invalid("ack_deadline_seconds", "must be between %s and %s", MinAckDeadline, MaxAckDeadline)
+	}
+	return nil
+}
+
+// stream is one subscription's delivery state (Subscribe).
+type stream struct {
+	h    *Hub
+	code string
+	o    SubscribeOptions
+	send func(Push) error
+	sess *session
+
+	earlier  uint64               // the highest sequence pushed by an earlier subscription
+	cursor   uint64               // the highest sequence pushed on this stream
+	inflight map[uint64]time.Time // pushed, not yet acknowledged, by when pushed
+	caughtUp bool                 // CaughtUp sent, and nothing pushed since
+}
+
+// takeAcks forgets the events acknowledged since the last look.
+func (st *stream) takeAcks() {
+	st.sess.mu.Lock()
+	for _, q := range st.sess.acked {
+		delete(st.inflight, q)
+	}
+	st.sess.acked = st.sess.acked[:0]
+	st.sess.mu.Unlock()
+}
+
+// redeliver pushes again what waited past the acknowledgement deadline.
+func (st *stream) redeliver(ctx context.Context) error {
+	now := time.Now()
+	var expired []uint64
+	for q, t := range st.inflight {
+		if now.Sub(t) >= st.o.AckDeadline {
+			expired = append(expired, q)
+		}
+	}
+	if len(expired) == 0 {
+		return nil
+	}
+	sort.Slice(expired, func(i, j int) bool { return expired[i] < expired[j] })
+	pushes, gone, err := st.h.loadEvents(ctx, st.code, expired)
+	if err != nil {
+		return err
+	}
+	for _, q := range gone {
+		delete(st.inflight, q)
+	}
+	for _, ps := range pushes {
+		ps.Redelivery = true
+		if err := st.send(ps); err != nil {
+			return err
+		}
+		st.inflight[ps.Event.Seq] = time.Now()
+		st.h.metrics.redelivered()
+	}
+	return nil
+}
+
+// fill pushes new events while the window has room.
+func (st *stream) fill(ctx context.Context) error {
+	room := st.o.Window - len(st.inflight)
+	if room <= 0 {
+		return nil
+	}
+	pushes, err := st.h.nextEvents(ctx, st.code, st.cursor, room)
+	if err != nil {
+		return err
+	}
+	for _, ps := range pushes {
+		ps.Redelivery = ps.Event.Seq <= st.earlier
+		if err := st.send(ps); err != nil {
+			return err
+		}
+		st.inflight[ps.Event.Seq] = time.Now()
+		st.cursor = ps.Event.Seq
+		st.caughtUp = false
+		st.h.deliv.markPushed(st.code, st.cursor)
+	}
+	return nil
+}
+
+// catchUp tells the subscriber once that everything pushed was
+// acknowledged and nothing new is queued; more says events came meanwhile.
+func (st *stream) catchUp(ctx context.Context) (more bool, err error) {
+	if len(st.inflight) > 0 || st.caughtUp {
+		return false, nil
+	}
+	next, err := st.h.nextEvents(ctx, st.code, st.cursor, 1)
+	if err != nil || len(next) > 0 {
+		return len(next) > 0, err
+	}
+	if err := st.send(Push{CaughtUp: true, Time: st.h.now()}); err != nil {
+		return false, err
+	}
+	st.caughtUp = true
+	return false, nil
+}
+
+// wait is how long until the next acknowledgement deadline, if any.
+func (st *stream) wait() time.Duration {
+	wait := time.Hour
+	for _, t := range st.inflight {
+		if d := time.Until(t.Add(st.o.AckDeadline)); d < wait {
+			wait = d
+		}
+	}
+	return max(wait, time.Millisecond)
 }
 
 // nextEvents loads up to n events after sequence `after`.

@@ -141,91 +141,108 @@ func findReceipt(tx store.Tx, sender, reference string) (Receipt, bool, error) {
 // (same sender and reference) returns the first receipt without reading
 // the attachments again.
 func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource) (Receipt, error) {
-	if err := requireAgency(p, "sending"); err != nil {
-		return Receipt{}, err
-	}
-	if err := h.requireExchanging(p, "send documents"); err != nil {
-		return Receipt{}, err
-	}
-	if err := h.draining(); err != nil {
-		return Receipt{}, err
-	}
-	now := h.now()
-	sender := p.Name
-	if err := normalizeHeader(sender, &hdr, now); err != nil {
-		return Receipt{}, err
-	}
-	var dup Receipt
-	var found bool
-	err := h.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		dup, found, err = findReceipt(tx, sender, hdr.Reference)
-		if err != nil || found {
-			return err
-		}
-		if hdr.Original != "" {
-			return checkOriginal(tx, sender, hdr.Original)
-		}
-		return nil
-	})
-	if err != nil {
-		return Receipt{}, err
-	}
-	if found {
-		return dup, nil
-	}
-	if err := h.checkRecipients(hdr.Recipients); err != nil {
-		return Receipt{}, err
-	}
-	// Limits come after the retry check: a retry of an accepted send costs
-	// the hub nothing and must get its receipt.
-	if err := h.allowSend(sender); err != nil {
-		return Receipt{}, err
-	}
-	var size int64 // the stored bytes, for the quotas: attachments now, the header once encoded
-	for _, a := range hdr.Attachments {
-		size += a.Size
-	}
-	if err := h.checkQuotas(sender, hdr.Recipients, size); err != nil {
-		return Receipt{}, err
+	s := &sending{h: h, sender: p.Name, hdr: hdr, now: h.now()}
+	if dup, found, err := s.admit(ctx, p); err != nil || found {
+		return dup, err
 	}
 	src, stop := h.watchIdle(ctx, src)
 	defer stop()
-	blobs, err := h.receive(ctx, hdr.Attachments, src)
+	blobs, err := h.receive(ctx, s.hdr.Attachments, src)
 	if err != nil {
 		return Receipt{}, err
 	}
 	defer h.releaseReceived(blobs) // retention: the purge may remove these files again (commitFile)
-	doc := Document{ID: h.ids.next(now), Sender: sender, Header: hdr, Created: now}
-	kind := EventArrived
-	switch hdr.Business {
-	case BusinessUpdate:
-		kind = EventUpdated
-	case BusinessReplace:
-		kind = EventReplaced
-	}
-	// Encode outside the transaction: the commit goroutine is shared by
-	// every writer, so only what needs the transaction runs there.
-	docJSON, err := json.Marshal(doc)
+	receipt, err := s.store(ctx, blobs)
 	if err != nil {
 		return Receipt{}, err
 	}
-	size += int64(len(docJSON))
+	if !receipt.Duplicate {
+		s.announce()
+	}
+	return receipt, nil
+}
+
+// sending is one document on its way in (Send).
+type sending struct {
+	h      *Hub
+	sender string
+	hdr    Header
+	now    time.Time
+	size   int64 // stored bytes, for the quotas: attachments, then the header once encoded
+	doc    Document
+	queued []queued // the recipients' queue entries, once committed
+}
+
+// admit checks everything that needs no attachment byte: the caller, the
+// header, a retry of an accepted send (its receipt, found = true), the
+// document an update or replacement points at, the recipients, and the
+// sender's limits.
+func (s *sending) admit(ctx context.Context, p Principal) (dup Receipt, found bool, err error) {
+	h := s.h
+	if err := requireAgency(p, "sending"); err != nil {
+		return Receipt{}, false, err
+	}
+	if err := h.requireExchanging(p, "send documents"); err != nil {
+		return Receipt{}, false, err
+	}
+	if err := h.draining(); err != nil {
+		return Receipt{}, false, err
+	}
+	if err := normalizeHeader(s.sender, &s.hdr, s.now); err != nil {
+		return Receipt{}, false, err
+	}
+	err = h.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		if dup, found, err = findReceipt(tx, s.sender, s.hdr.Reference); err != nil || found {
+			return err
+		}
+		if s.hdr.Original != "" {
+			return checkOriginal(tx, s.sender, s.hdr.Original)
+		}
+		return nil
+	})
+	if err != nil || found {
+		return dup, found, err
+	}
+	if err := h.checkRecipients(s.hdr.Recipients); err != nil {
+		return Receipt{}, false, err
+	}
+	// Limits come after the retry check: a retry of an accepted send costs
+	// the hub nothing and must get its receipt.
+	if err := h.allowSend(s.sender); err != nil {
+		return Receipt{}, false, err
+	}
+	for _, a := range s.hdr.Attachments {
+		s.size += a.Size
+	}
+	return Receipt{}, false, h.checkQuotas(s.sender, s.hdr.Recipients, s.size)
+}
+
+// store commits the document, its bodies and its recipients' queue entries
+// in one transaction, unless a concurrent retry committed it first.
+func (s *sending) store(ctx context.Context, blobs []received) (Receipt, error) {
+	h := s.h
+	s.doc = Document{ID: h.ids.next(s.now), Sender: s.sender, Header: s.hdr, Created: s.now}
+	// Encode outside the transaction: the commit goroutine is shared by
+	// every writer, so only what needs the transaction runs there.
+	docJSON, err := json.Marshal(s.doc)
+	if err != nil {
+		return Receipt{}, err
+	}
+	s.size += int64(len(docJSON))
 	// Keep what the pushes need before the commit: a subscriber already
 	// awake may see the queue entry as soon as it is committed. Nothing
 	// else knows the new id, so an entry for a send that fails is harmless
 	// (and dropped below).
 	h.mu.RLock()
-	senderName := h.index[sender].name
+	senderName := h.index[s.sender].name
 	h.mu.RUnlock()
-	h.recent.add(&DocumentView{Doc: doc, SenderName: senderName}, h.inlineBodies(doc, func(i int) ([]byte, bool) {
+	h.recent.add(&DocumentView{Doc: s.doc, SenderName: senderName}, h.inlineBodies(s.doc, func(i int) ([]byte, bool) {
 		return blobs[i].inline, !blobs[i].file
 	}))
 	var receipt Receipt
-	var queuedDocs []queued
 	err = h.st.Update(ctx, func(tx store.Tx) error {
-		queuedDocs = queuedDocs[:0]
-		r, ok, err := findReceipt(tx, sender, hdr.Reference)
+		r, ok, err := findReceipt(tx, s.sender, s.hdr.Reference)
 		if err != nil {
 			return err
 		}
@@ -233,69 +250,76 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 			receipt = r
 			return nil
 		}
-		receipt = receiptOf(doc, false)
-		// Recipients were checked against the in-memory registry above; a
-		// suspension committed in between is not a reason to refuse (the
-		// document is stored, and the suspended agency gets it on resume).
-		for i, a := range hdr.Attachments {
-			if !blobs[i].file {
-				// A small body belongs to its document, under a key next to
-				// the document's own: one page, not three scattered ones.
-				if err := tx.Put(store.BucketBlobData, inlineKey(doc.ID, i), blobs[i].inline); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := putBlob(tx, a, blobs[i]); err != nil {
-				return err
-			}
-			if err := tx.Put(store.BucketBlobRefs, pairKey(blobs[i].sum, doc.ID), nil); err != nil {
-				return err
-			}
-		}
-		if err := tx.Put(store.BucketDocuments, []byte(doc.ID), docJSON); err != nil {
-			return err
-		}
-		if err := tx.Put(store.BucketRefs, pairKey(sender, hdr.Reference), []byte(doc.ID)); err != nil {
-			return err
-		}
-		if err := tx.Put(store.BucketSent, pairKey(sender, doc.ID), nil); err != nil {
-			return err
-		}
-		for _, r := range hdr.Recipients {
-			seq, err := enqueue(tx, r, Event{Kind: kind, DocID: doc.ID, Sender: sender, Size: size, Time: now})
-			if err != nil {
-				return err
-			}
-			queuedDocs = append(queuedDocs, queued{code: r, seq: seq, pendingDoc: pendingDoc{since: now, doc: doc.ID, sender: sender, size: size}})
-			d := Delivery{Recipient: r, QueueSeq: seq, Steps: []Step{{Time: now, What: "queued"}}}
-			if err := putJSON(tx, store.BucketDeliveries, pairKey(doc.ID, r), d); err != nil {
-				return err
-			}
-			if err := tx.Put(store.BucketInbox, pairKey(r, doc.ID), nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		receipt = receiptOf(s.doc, false)
+		return s.write(tx, docJSON, blobs)
 	})
 	if err != nil || receipt.Duplicate {
-		h.recent.drop(doc.ID)
+		h.recent.drop(s.doc.ID)
 	}
 	if err != nil {
 		return Receipt{}, fmt.Errorf("store document: %w", h.storeErr(err))
 	}
-	if !receipt.Duplicate {
-		h.backlog.add(queuedDocs...)
-		for _, r := range hdr.Recipients {
-			h.deliv.notify(r)
-		}
-		h.log.Info("document accepted", "id", doc.ID, "sender", sender, "reference", hdr.Reference,
-			"recipients", len(hdr.Recipients), "attachments", len(hdr.Attachments))
-		h.metrics.sent(len(hdr.Recipients))
-		h.traffic.addSend(doc.Created, sender, hdr.Recipients)
-		h.watch.notify()
-	}
 	return receipt, nil
+}
+
+// write puts the document's records. Recipients were checked against the
+// in-memory registry before; a suspension committed in between is not a
+// reason to refuse (the document is stored, and the suspended agency gets
+// it on resume).
+func (s *sending) write(tx store.Tx, docJSON []byte, blobs []received) error {
+	id := s.doc.ID
+	for i, a := range s.hdr.Attachments {
+		if err := putBody(tx, id, i, a, blobs[i]); err != nil {
+			return err
+		}
+	}
+	if err := tx.Put(store.BucketDocuments, []byte(id), docJSON); err != nil {
+		return err
+	}
+	if err := tx.Put(store.BucketRefs, pairKey(s.sender, s.hdr.Reference), []byte(id)); err != nil {
+		return err
+	}
+	if err := tx.Put(store.BucketSent, pairKey(s.sender, id), nil); err != nil {
+		return err
+	}
+	kind := EventArrived
+	switch s.hdr.Business {
+	case BusinessUpdate:
+		kind = EventUpdated
+	case BusinessReplace:
+		kind = EventReplaced
+	}
+	s.queued = s.queued[:0] // the transaction may run again
+	for _, r := range s.hdr.Recipients {
+		seq, err := enqueue(tx, r, Event{Kind: kind, DocID: id, Sender: s.sender, Size: s.size, Time: s.now})
+		if err != nil {
+			return err
+		}
+		s.queued = append(s.queued, queued{code: r, seq: seq, pendingDoc: pendingDoc{since: s.now, doc: id, sender: s.sender, size: s.size}})
+		d := Delivery{Recipient: r, QueueSeq: seq, Steps: []Step{{Time: s.now, What: "queued"}}}
+		if err := putJSON(tx, store.BucketDeliveries, pairKey(id, r), d); err != nil {
+			return err
+		}
+		if err := tx.Put(store.BucketInbox, pairKey(r, id), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// announce tells the recipients' subscriptions, the backlog, the metrics
+// and the watchers of a committed document.
+func (s *sending) announce() {
+	h, hdr := s.h, s.hdr
+	h.backlog.add(s.queued...)
+	for _, r := range hdr.Recipients {
+		h.deliv.notify(r)
+	}
+	h.log.Info("document accepted", "id", s.doc.ID, "sender", s.sender, "reference", hdr.Reference,
+		"recipients", len(hdr.Recipients), "attachments", len(hdr.Attachments))
+	h.metrics.sent(len(hdr.Recipients))
+	h.traffic.addSend(s.doc.Created, s.sender, hdr.Recipients)
+	h.watch.notify()
 }
 
 // checkOriginal: an update or replacement must refer to a document the
