@@ -116,6 +116,23 @@ func checkFileName(field, name string) error {
 // defaults: the promulgation date (today) and the reference (edXML
 // DocumentId "{sender},{yyyy/MM/dd},{number}/{notation}", DOMAIN.md).
 func normalizeHeader(sender string, h *Header, now time.Time) error {
+	for _, step := range []func() error{
+		h.normalizeTexts,
+		func() error { return h.normalizeDates(now) },
+		h.checkCodes,
+		func() error { return h.normalizeRecipients(sender) },
+		h.normalizeAttachments,
+		func() error { return h.normalizeReference(sender) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normalizeTexts trims and checks the header's free texts.
+func (h *Header) normalizeTexts() error {
 	h.Subject = strings.TrimSpace(h.Subject)
 	if err := checkText("subject", h.Subject, MaxSubjectLen, true); err != nil {
 		return err
@@ -139,6 +156,20 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 			return err
 		}
 	}
+	if len(h.ToPlaces) > MaxRecipients {
+		return invalid("to_places", "more than %d places", MaxRecipients)
+	}
+	for i, p := range h.ToPlaces {
+		if err := checkText(fmt.Sprintf("to_places[%d]", i), p, MaxNameFieldLen, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normalizeDates checks the dates and makes today the promulgation date
+// when none is given.
+func (h *Header) normalizeDates(now time.Time) error {
 	if err := checkDate("promulgation_date", h.Date); err != nil {
 		return err
 	}
@@ -148,19 +179,17 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 	if h.Date == "" {
 		h.Date = now.Format(dateLayout)
 	}
+	return nil
+}
+
+// checkCodes checks the priority, the steering type and the business type
+// with the original document it needs.
+func (h *Header) checkCodes() error {
 	if h.Priority < 0 || h.Priority > 3 {
 		return invalid("priority", "%d is not 0 (normal), 1 (urgent), 2 (very urgent) or 3 (flash)", h.Priority)
 	}
 	if h.SteeringType < 0 || h.SteeringType > 99 {
 		return invalid("steering_type", "%d is out of range", h.SteeringType)
-	}
-	if len(h.ToPlaces) > MaxRecipients {
-		return invalid("to_places", "more than %d places", MaxRecipients)
-	}
-	for i, p := range h.ToPlaces {
-		if err := checkText(fmt.Sprintf("to_places[%d]", i), p, MaxNameFieldLen, true); err != nil {
-			return err
-		}
 	}
 	switch h.Business {
 	case BusinessNew:
@@ -176,7 +205,12 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 	default:
 		return invalid("business_type", "unknown business type %d", h.Business)
 	}
-	// Recipients: at least one, no duplicates, not the sender alone.
+	return nil
+}
+
+// normalizeRecipients wants at least one recipient, not the sender, each
+// a valid code; duplicates are dropped.
+func (h *Header) normalizeRecipients(sender string) error {
 	if len(h.Recipients) == 0 {
 		return invalid("recipients", "at least one recipient is required")
 	}
@@ -199,6 +233,12 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 		}
 	}
 	h.Recipients = out
+	return nil
+}
+
+// normalizeAttachments checks each attachment's description and names
+// them in NFC, each name once.
+func (h *Header) normalizeAttachments() error {
 	if len(h.Attachments) > MaxAttachments {
 		return invalid("attachments", "%d attachments, the limit is %d", len(h.Attachments), MaxAttachments)
 	}
@@ -228,28 +268,41 @@ func normalizeHeader(sender string, h *Header, now time.Time) error {
 		}
 		names[nfc] = seenName{i, a.Name}
 		a.Name = nfc
-		if a.MediaType == "" {
-			a.MediaType = "application/octet-stream"
-		}
-		if err := checkText(field+".media_type", a.MediaType, MaxShortFieldLen, true); err != nil {
+		if err := a.normalize(field); err != nil {
 			return err
-		}
-		if err := checkText(field+".description", a.Description, MaxSubjectLen, false); err != nil {
-			return err
-		}
-		if a.Size < 0 {
-			return invalid(field+".size", "must not be negative")
-		}
-		switch {
-		case len(a.SHA256) == 0 && a.Size == 0:
-			a.SHA256 = emptySHA256[:] // nothing to hash, nothing to wait for
-		case len(a.SHA256) == 0:
-			// The digest follows the attachment's last chunk (Chunk.Digest).
-		case len(a.SHA256) != 32:
-			return invalid(field+".sha256", "must be the 32-byte SHA-256 digest of the attachment, or empty when the digest follows the attachment's chunks")
 		}
 	}
-	// The reference: given, or derived from number, notation and date.
+	return nil
+}
+
+// normalize checks an attachment's description of its body.
+func (a *AttachmentInfo) normalize(field string) error {
+	if a.MediaType == "" {
+		a.MediaType = "application/octet-stream"
+	}
+	if err := checkText(field+".media_type", a.MediaType, MaxShortFieldLen, true); err != nil {
+		return err
+	}
+	if err := checkText(field+".description", a.Description, MaxSubjectLen, false); err != nil {
+		return err
+	}
+	if a.Size < 0 {
+		return invalid(field+".size", "must not be negative")
+	}
+	switch {
+	case len(a.SHA256) == 0 && a.Size == 0:
+		a.SHA256 = emptySHA256[:] // nothing to hash, nothing to wait for
+	case len(a.SHA256) == 0:
+		// The digest follows the attachment's last chunk (Chunk.Digest).
+	case len(a.SHA256) != 32:
+		return invalid(field+".sha256", "must be the 32-byte SHA-256 digest of the attachment, or empty when the digest follows the attachment's chunks")
+	}
+	return nil
+}
+
+// normalizeReference keeps the reference given, or derives it from
+// number, notation and date; either way it starts with the sender's code.
+func (h *Header) normalizeReference(sender string) error {
 	h.Reference = strings.TrimSpace(h.Reference)
 	if h.Reference == "" {
 		if h.Number == "" {
