@@ -378,107 +378,19 @@ type bodyFate struct {
 // purged earlier in the run. It returns the documents purged, the bytes
 // freed and the digests of the files to remove once it has committed.
 func (h *Hub) purgeBatch(ctx context.Context, ids []string, done map[string]bool, dryRun bool) (docs []PurgedDocument, freed int64, files []string, err error) {
+	var pb *purgeTx
 	fn := func(tx store.Tx) error {
 		// The transaction may be run again: start from nothing each time.
-		docs, freed, files = nil, 0, nil
-		now := h.now()
-		var batch []Document
-		inBatch := map[string]bool{}
-		for _, id := range ids {
-			var d Document
-			if err := getJSON(tx, store.BucketDocuments, []byte(id), &d); err != nil {
-				return fmt.Errorf("document %s: %w", id, err)
-			}
-			// Re-checked here: a recall may have reopened it since the scan.
-			if d.Purged != nil {
-				continue
-			}
-			ok, err := completed(tx, d)
-			if err != nil {
+		pb = &purgeTx{tx: tx, now: h.now(), dryRun: dryRun, done: done,
+			inBatch: map[string]bool{}, purged: map[string]bool{}, fates: map[string]bodyFate{}}
+		batch, err := pb.eligible(ids)
+		if err != nil {
+			return err
+		}
+		for _, d := range batch {
+			if err := pb.purge(d); err != nil {
 				return err
 			}
-			if ok {
-				batch = append(batch, d)
-				inBatch[id] = true
-			}
-		}
-		purged := map[string]bool{}
-		gone := func(id string) (bool, error) {
-			if inBatch[id] || done[id] {
-				return true, nil
-			}
-			if p, ok := purged[id]; ok {
-				return p, nil
-			}
-			var d Document
-			err := getJSON(tx, store.BucketDocuments, []byte(id), &d)
-			if errors.Is(err, store.ErrNotFound) {
-				// Documents are never deleted; a dangling reference needs no body.
-				purged[id] = true
-				return true, nil
-			}
-			if err != nil {
-				return false, err
-			}
-			purged[id] = d.Purged != nil
-			return purged[id], nil
-		}
-		fates := map[string]bodyFate{}
-		for _, d := range batch {
-			var bytes int64
-			counted := map[string]bool{}
-			for i, a := range d.Header.Attachments {
-				// A small body kept with its document is its alone.
-				if _, ok, err := inlineBody(tx, d.ID, i); err != nil {
-					return err
-				} else if ok {
-					freed += a.Size
-					bytes += a.Size
-					if !dryRun {
-						if err := tx.Delete(store.BucketBlobData, inlineKey(d.ID, i)); err != nil {
-							return err
-						}
-					}
-					continue
-				}
-				sum := hex.EncodeToString(a.SHA256)
-				if counted[sum] {
-					continue
-				}
-				counted[sum] = true
-				f, ok := fates[sum]
-				if !ok {
-					var err error
-					if f, err = decideBody(tx, sum, gone); err != nil {
-						return err
-					}
-					fates[sum] = f
-					if f.goes {
-						freed += f.size
-						if !f.inline {
-							files = append(files, sum)
-						}
-						if !dryRun {
-							if err := tx.Delete(store.BucketBlobs, []byte(sum)); err != nil {
-								return err
-							}
-							if err := tx.Delete(store.BucketBlobData, []byte(sum)); err != nil {
-								return err
-							}
-						}
-					}
-				}
-				if f.goes {
-					bytes += f.size
-				}
-			}
-			if !dryRun {
-				d.Purged = &now
-				if err := putJSON(tx, store.BucketDocuments, []byte(d.ID), d); err != nil {
-					return err
-				}
-			}
-			docs = append(docs, PurgedDocument{ID: d.ID, Sender: d.Sender, Subject: d.Header.Subject, Created: d.Created, Bytes: bytes})
 		}
 		return ctx.Err()
 	}
@@ -493,7 +405,141 @@ func (h *Hub) purgeBatch(ctx context.Context, ids []string, done map[string]bool
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	return docs, freed, files, nil
+	return pb.docs, pb.freed, pb.files, nil
+}
+
+// purgeTx is one purgeBatch transaction.
+type purgeTx struct {
+	tx     store.Tx
+	now    time.Time
+	dryRun bool
+	done   map[string]bool // purged by earlier batches of the run
+
+	inBatch map[string]bool     // purged by this batch
+	purged  map[string]bool     // other documents' purge state, as looked up
+	fates   map[string]bodyFate // decided bodies, by SHA-256
+
+	docs  []PurgedDocument
+	freed int64
+	files []string // body files to remove once committed
+}
+
+// eligible loads the batch's documents that are still completed and not
+// purged: a recall may have reopened one since the scan.
+func (pb *purgeTx) eligible(ids []string) ([]Document, error) {
+	var batch []Document
+	for _, id := range ids {
+		var d Document
+		if err := getJSON(pb.tx, store.BucketDocuments, []byte(id), &d); err != nil {
+			return nil, fmt.Errorf("document %s: %w", id, err)
+		}
+		if d.Purged != nil {
+			continue
+		}
+		ok, err := completed(pb.tx, d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			batch = append(batch, d)
+			pb.inBatch[id] = true
+		}
+	}
+	return batch, nil
+}
+
+// gone says whether document id is purged, or is being purged now.
+func (pb *purgeTx) gone(id string) (bool, error) {
+	if pb.inBatch[id] || pb.done[id] {
+		return true, nil
+	}
+	if p, ok := pb.purged[id]; ok {
+		return p, nil
+	}
+	var d Document
+	err := getJSON(pb.tx, store.BucketDocuments, []byte(id), &d)
+	if errors.Is(err, store.ErrNotFound) {
+		// Documents are never deleted; a dangling reference needs no body.
+		pb.purged[id] = true
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	pb.purged[id] = d.Purged != nil
+	return pb.purged[id], nil
+}
+
+// purge removes document d's bodies that no kept document shares, and
+// marks it purged.
+func (pb *purgeTx) purge(d Document) error {
+	var bytes int64
+	counted := map[string]bool{}
+	for i, a := range d.Header.Attachments {
+		// A small body kept with its document is its alone.
+		if _, ok, err := inlineBody(pb.tx, d.ID, i); err != nil {
+			return err
+		} else if ok {
+			pb.freed += a.Size
+			bytes += a.Size
+			if err := pb.delete(store.BucketBlobData, inlineKey(d.ID, i)); err != nil {
+				return err
+			}
+			continue
+		}
+		sum := hex.EncodeToString(a.SHA256)
+		if counted[sum] {
+			continue
+		}
+		counted[sum] = true
+		f, err := pb.fate(sum)
+		if err != nil {
+			return err
+		}
+		if f.goes {
+			bytes += f.size
+		}
+	}
+	if !pb.dryRun {
+		d.Purged = &pb.now
+		if err := putJSON(pb.tx, store.BucketDocuments, []byte(d.ID), d); err != nil {
+			return err
+		}
+	}
+	pb.docs = append(pb.docs, PurgedDocument{ID: d.ID, Sender: d.Sender, Subject: d.Header.Subject, Created: d.Created, Bytes: bytes})
+	return nil
+}
+
+// fate decides a shared body once per transaction, removing its records
+// when it goes.
+func (pb *purgeTx) fate(sum string) (bodyFate, error) {
+	if f, ok := pb.fates[sum]; ok {
+		return f, nil
+	}
+	f, err := decideBody(pb.tx, sum, pb.gone)
+	if err != nil {
+		return f, err
+	}
+	pb.fates[sum] = f
+	if !f.goes {
+		return f, nil
+	}
+	pb.freed += f.size
+	if !f.inline {
+		pb.files = append(pb.files, sum)
+	}
+	if err := pb.delete(store.BucketBlobs, []byte(sum)); err != nil {
+		return f, err
+	}
+	return f, pb.delete(store.BucketBlobData, []byte(sum))
+}
+
+// delete deletes a key, unless this is a dry run.
+func (pb *purgeTx) delete(b store.Bucket, key []byte) error {
+	if pb.dryRun {
+		return nil
+	}
+	return pb.tx.Delete(b, key)
 }
 
 // decideBody: a body goes when every document using it (BucketBlobRefs)
