@@ -166,6 +166,35 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		presence: newPresence(cfg.Now),
 	}
 	h.presence.onChange = h.watch.notify
+	if err := h.load(ctx, st); err != nil {
+		return nil, err
+	}
+	h.presence.onOffline = h.saveLastSeen
+	// Attachment files written for sends that never committed (a crash
+	// between the file and the transaction) are not referenced: drop them.
+	removed, err := files.Sweep(func(sum string) (bool, error) {
+		keep := false
+		err := st.View(ctx, func(tx store.Tx) error {
+			_, err := tx.Get(store.BucketBlobs, []byte(sum))
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			keep = err == nil
+			return err
+		})
+		return keep, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sweep attachment files: %w", err)
+	}
+	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
+	h.startRetention(retentionFirstRun, retentionEvery)
+	return h, nil
+}
+
+// load rebuilds the in-memory state from the store: the registry index,
+// the revoked serials, last-seen times, the backlog and the day's counts.
+func (h *Hub) load(ctx context.Context, st store.Store) error {
 	err := st.View(ctx, func(tx store.Tx) error {
 		if err := tx.Scan(store.BucketAgencies, nil, nil, func(_, v []byte) (bool, error) {
 			var a Agency
@@ -189,7 +218,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load hub state: %w", err)
+		return fmt.Errorf("load hub state: %w", err)
 	}
 	seen := map[string]time.Time{}
 	if err := st.View(ctx, func(tx store.Tx) error {
@@ -200,40 +229,20 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 			return true, nil
 		})
 	}); err != nil {
-		return nil, fmt.Errorf("load presence: %w", err)
+		return fmt.Errorf("load presence: %w", err)
 	}
 	h.presence.restore(seen)
 	var badEvents int
 	if h.backlog, badEvents, err = loadBacklog(ctx, st); err != nil {
-		return nil, fmt.Errorf("load queues: %w", err)
+		return fmt.Errorf("load queues: %w", err)
 	}
 	if badEvents > 0 {
-		log.Warn("unreadable queue entries skipped; run ndxpctl check", "count", badEvents)
+		h.log.Warn("unreadable queue entries skipped; run ndxpctl check", "count", badEvents)
 	}
-	h.presence.onOffline = h.saveLastSeen
 	if err := h.loadTraffic(ctx); err != nil {
-		return nil, fmt.Errorf("load traffic counts: %w", err)
+		return fmt.Errorf("load traffic counts: %w", err)
 	}
-	// Attachment files written for sends that never committed (a crash
-	// between the file and the transaction) are not referenced: drop them.
-	removed, err := files.Sweep(func(sum string) (bool, error) {
-		keep := false
-		err := st.View(ctx, func(tx store.Tx) error {
-			_, err := tx.Get(store.BucketBlobs, []byte(sum))
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			keep = err == nil
-			return err
-		})
-		return keep, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sweep attachment files: %w", err)
-	}
-	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
-	h.startRetention(retentionFirstRun, retentionEvery)
-	return h, nil
+	return nil
 }
 
 // saveLastSeen records when an agency went offline, so that operators
