@@ -405,32 +405,13 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 				continue
 			}
 			taken = append(taken, queued{code: code, seq: seq})
-			docSender := ev.Sender
-			if docSender == "" { // an event queued before events named their sender
-				var doc Document
-				if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
-					return err
-				}
-				docSender = doc.Sender
-			}
-			var d Delivery
-			dkey := pairKey(ev.DocID, code)
-			if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+			sender, err := arrived(tx, code, ev, now)
+			if err != nil {
 				return err
 			}
-			if d.Status != "" {
-				continue
+			if sender != "" {
+				senders = append(senders, sender)
 			}
-			d.Status, d.Delivered, d.QueueSeq = StatusArrived, &now, 0
-			d.Steps = append(d.Steps, Step{Time: now, Code: StatusArrived, What: "delivered: arrival acknowledged by the recipient"})
-			if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
-				return err
-			}
-			st := &StatusReport{DocID: ev.DocID, Recipient: code, Code: StatusArrived, Time: now}
-			if _, err := enqueue(tx, docSender, Event{Kind: EventStatus, DocID: ev.DocID, Time: now, Status: st}); err != nil {
-				return err
-			}
-			senders = append(senders, docSender)
 		}
 		return nil
 	})
@@ -450,6 +431,38 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 		h.watch.notify()
 	}
 	return removed, nil
+}
+
+// arrived records status 01 for recipient code of the document an
+// acknowledged arrival event carries, and queues it for the sender,
+// whom it returns ("" when the arrival was acknowledged before).
+func arrived(tx store.Tx, code string, ev Event, now time.Time) (sender string, err error) {
+	sender = ev.Sender
+	if sender == "" { // an event queued before events named their sender
+		var doc Document
+		if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
+			return "", err
+		}
+		sender = doc.Sender
+	}
+	var d Delivery
+	dkey := pairKey(ev.DocID, code)
+	if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+		return "", err
+	}
+	if d.Status != StatusNone {
+		return "", nil
+	}
+	d.Status, d.Delivered, d.QueueSeq = StatusArrived, &now, 0
+	d.Steps = append(d.Steps, Step{Time: now, Code: StatusArrived, What: "delivered: arrival acknowledged by the recipient"})
+	if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
+		return "", err
+	}
+	st := &StatusReport{DocID: ev.DocID, Recipient: code, Code: StatusArrived, Time: now}
+	if _, err := enqueue(tx, sender, Event{Kind: EventStatus, DocID: ev.DocID, Time: now, Status: st}); err != nil {
+		return "", err
+	}
+	return sender, nil
 }
 
 // MaxAckBatch bounds one acknowledgement call.

@@ -103,17 +103,9 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 	if err := requireAgency(p, "listing documents"); err != nil {
 		return nil, "", err
 	}
-	pageSize, err := pageSizeOf(pageSize, DefaultDocPage, MaxDocPage)
+	pageSize, err := f.check(pageSize)
 	if err != nil {
 		return nil, "", err
-	}
-	if f.Counterpart != "" {
-		if _, err := parseCode("counterpart", f.Counterpart); err != nil {
-			return nil, "", err
-		}
-	}
-	if f.Status != "" && f.Status != "00" && !Status(f.Status).Known() {
-		return nil, "", invalid("status", "unknown status code %q", f.Status)
 	}
 	prefix := []byte(p.Name + "\x00")
 	var before []byte
@@ -148,27 +140,9 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 			if !f.Since.IsZero() && doc.Created.Before(f.Since) {
 				return false, nil // newest first: everything after is older still
 			}
-			if !f.Until.IsZero() && !doc.Created.Before(f.Until) {
-				return true, nil
-			}
-			r := roleSender
-			if b == store.BucketInbox {
-				r = roleRecipient
-				if f.Counterpart != "" && doc.Sender != f.Counterpart {
-					return true, nil
-				}
-			} else if f.Counterpart != "" && !contains(doc.Header.Recipients, f.Counterpart) {
-				return true, nil
-			}
-			v, err := viewTx(tx, doc, r, p, true)
-			if err != nil {
-				return false, err
-			}
-			if r == roleRecipient && len(v.Deliveries) == 1 && v.Deliveries[0].recalledAway() {
-				v.Doc = recalledCopy(v.Doc)
-			}
-			if f.Status != "" && !hasStatus(v.Deliveries, f.Status, f.Counterpart) {
-				return true, nil
+			v, ok, err := f.view(tx, p, b, doc)
+			if err != nil || !ok {
+				return err == nil, err
 			}
 			out = append(out, v)
 			size += len(raw)
@@ -179,6 +153,51 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 		return nil, "", err
 	}
 	return out, next, nil
+}
+
+// check checks the filter and returns the page size to use.
+func (f ListFilter) check(pageSize int) (int, error) {
+	pageSize, err := pageSizeOf(pageSize, DefaultDocPage, MaxDocPage)
+	if err != nil {
+		return 0, err
+	}
+	if f.Counterpart != "" {
+		if _, err := parseCode("counterpart", f.Counterpart); err != nil {
+			return 0, err
+		}
+	}
+	if f.Status != "" && f.Status != "00" && !Status(f.Status).Known() {
+		return 0, invalid("status", "unknown status code %q", f.Status)
+	}
+	return pageSize, nil
+}
+
+// view is doc's line in a list of b (sent or inbox) for p, and whether the
+// filter keeps it (Since is the scan's own stop).
+func (f ListFilter) view(tx store.Tx, p Principal, b store.Bucket, doc Document) (DocumentView, bool, error) {
+	if !f.Until.IsZero() && !doc.Created.Before(f.Until) {
+		return DocumentView{}, false, nil
+	}
+	r := roleSender
+	if b == store.BucketInbox {
+		r = roleRecipient
+		if f.Counterpart != "" && doc.Sender != f.Counterpart {
+			return DocumentView{}, false, nil
+		}
+	} else if f.Counterpart != "" && !contains(doc.Header.Recipients, f.Counterpart) {
+		return DocumentView{}, false, nil
+	}
+	v, err := viewTx(tx, doc, r, p, true)
+	if err != nil {
+		return DocumentView{}, false, err
+	}
+	if r == roleRecipient && len(v.Deliveries) == 1 && v.Deliveries[0].recalledAway() {
+		v.Doc = recalledCopy(v.Doc)
+	}
+	if f.Status != "" && !hasStatus(v.Deliveries, f.Status, f.Counterpart) {
+		return DocumentView{}, false, nil
+	}
+	return v, true, nil
 }
 
 func contains(list []string, s string) bool {
