@@ -275,7 +275,9 @@ func (s *seqSet) add(q uint64) {
 	}
 }
 
-// backoff waits exponentially longer between attempts, with full jitter.
+// backoff waits exponentially longer between attempts, with equal jitter
+// (half the wait fixed, half random), so reconnecting agencies spread out
+// but none waits much less than the backoff says.
 type backoff struct {
 	next, min, max time.Duration
 }

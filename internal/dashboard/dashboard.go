@@ -69,12 +69,10 @@ type handler struct {
 }
 
 // DefaultPacing is Options.Pacing's default. A snapshot grows with the
-// registry (encoding alone takes about 16 ms for 10,000 agencies and
-// 145 ms for 100,000), and under steady traffic every change is followed
-// by one, so paced by MinInterval alone an open dashboard on a large
-// registry kept most of a core busy; paced at ten times its cost, each
-// viewer takes at most about a tenth of one, and pushes slow down instead
-// (1.5 s or more apart for 100,000 agencies).
+// registry and under steady traffic every change is followed by one, so
+// paced at ten times its cost each viewer takes at most about a tenth of
+// a core, and a large registry slows the pushes instead
+// (docs/performance.md has the figures).
 const DefaultPacing = 10
 
 // pace is how long a viewer waits after a change before its next snapshot.
