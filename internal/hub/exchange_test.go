@@ -630,3 +630,19 @@ func TestOpenAttachmentOfOlderLayout(t *testing.T) {
 	_, err = h.OpenAttachment(t.Context(), agency(codeH41), id, 0)
 	checkErr(t, "OpenAttachment of a body without record", err, ErrNotFound, "index")
 }
+
+// TestOpenAttachmentFileMissing: a body whose record is there but whose
+// file is not is damage, not a purge: the error says so and is not a
+// caller's NotFound.
+func TestOpenAttachmentFileMissing(t *testing.T) {
+	h, _ := retentionHub(t, nil)
+	b := body(3000, 5)
+	id := send(t, h, "Tệp bị mất", []string{codeH41}, b)
+	if err := os.Remove(blobPath(h, b)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.OpenAttachment(t.Context(), agency(codeH41), id, 0)
+	if err == nil || errors.Is(err, ErrNotFound) || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("OpenAttachment of a body whose file is gone: %v, want the store's not-found, not the caller's", err)
+	}
+}
