@@ -22,7 +22,7 @@ type checkFixture struct {
 	small, large []byte
 }
 
-func newCheckFixture(t *testing.T) checkFixture {
+func newCheckFixture(t testing.TB) checkFixture {
 	t.Helper()
 	h, _ := retentionHub(t, nil) // inline limit 1 KiB
 	f := checkFixture{h: h, small: body(300, 1), large: body(4000, 2)}
@@ -179,7 +179,7 @@ func update(t testing.TB, h *Hub, fn func(store.Tx) error) error {
 func sumHex(b []byte) string { return hex.EncodeToString(sumOf(b)) }
 
 // docRef is the reference of document id.
-func docRef(t *testing.T, h *Hub, id string) string {
+func docRef(t testing.TB, h *Hub, id string) string {
 	t.Helper()
 	v, err := h.GetDocument(t.Context(), admin, id)
 	if err != nil {

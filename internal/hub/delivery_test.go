@@ -33,7 +33,7 @@ type subscription struct {
 // runs in the subscription's goroutine after each push is recorded, and
 // its error ends the subscription. The subscription is ended and waited
 // for when the test ends.
-func subscribe(t *testing.T, ctx context.Context, h *Hub, code string, o SubscribeOptions, onPush func(Push) error) subscription {
+func subscribe(t testing.TB, ctx context.Context, h *Hub, code string, o SubscribeOptions, onPush func(Push) error) subscription {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
 	pushes := make(chan Push, 1024)
@@ -54,7 +54,7 @@ func subscribe(t *testing.T, ctx context.Context, h *Hub, code string, o Subscri
 }
 
 // next waits for the subscription's next push.
-func (s subscription) next(t *testing.T) Push {
+func (s subscription) next(t testing.TB) Push {
 	t.Helper()
 	select {
 	case p := <-s.pushes:
@@ -68,7 +68,7 @@ func (s subscription) next(t *testing.T) Push {
 }
 
 // end waits for Subscribe to return and gives its error.
-func (s subscription) end(t *testing.T) error {
+func (s subscription) end(t testing.TB) error {
 	t.Helper()
 	select {
 	case err := <-s.done:
@@ -121,7 +121,7 @@ func (n docNames) describeAll(ps []Push) []string {
 }
 
 // sendNamed has codeG22 send documents d1..dn to recipients.
-func sendNamed(t *testing.T, h *Hub, names docNames, n int, recipients ...string) []string {
+func sendNamed(t testing.TB, h *Hub, names docNames, n int, recipients ...string) []string {
 	t.Helper()
 	var out []string
 	for range n {

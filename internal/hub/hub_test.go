@@ -17,7 +17,7 @@ import (
 // exchangeHubAt starts a hub on the store in dir (created or reopened)
 // with the clock now, counting days in UTC; the store is closed when the
 // test ends, or by the caller.
-func exchangeHubAt(t *testing.T, dir string, now func() time.Time) (*Hub, *store.Bolt) {
+func exchangeHubAt(t testing.TB, dir string, now func() time.Time) (*Hub, *store.Bolt) {
 	t.Helper()
 	st := openStore(t, filepath.Join(dir, "ndxp.db"))
 	files, err := store.OpenFiles(filepath.Join(dir, "blobs"))
@@ -159,7 +159,7 @@ func TestConfigValidateRanges(t *testing.T) {
 }
 
 // restart closes h's store and starts a hub on it again.
-func restart(t *testing.T, h *Hub, st *store.Bolt, dir string, now func() time.Time) *Hub {
+func restart(t testing.TB, h *Hub, st *store.Bolt, dir string, now func() time.Time) *Hub {
 	t.Helper()
 	h.Drain()
 	if err := st.Close(); err != nil {
@@ -177,7 +177,7 @@ type todayCounts struct {
 	DeliveredLastHour        int
 }
 
-func countsOf(t *testing.T, h *Hub) todayCounts {
+func countsOf(t testing.TB, h *Hub) todayCounts {
 	t.Helper()
 	s, err := h.Snapshot(t.Context())
 	if err != nil {
@@ -201,7 +201,7 @@ func countsOf(t *testing.T, h *Hub) todayCounts {
 
 // trafficFixture starts a hub on clock now in a new directory and has
 // codeG22 send two documents to codeH41, one acknowledged.
-func trafficFixture(t *testing.T, now func() time.Time) (*Hub, *store.Bolt, string) {
+func trafficFixture(t testing.TB, now func() time.Time) (*Hub, *store.Bolt, string) {
 	t.Helper()
 	dir := t.TempDir()
 	h, st := exchangeHubAt(t, dir, now)
@@ -215,7 +215,7 @@ func trafficFixture(t *testing.T, now func() time.Time) (*Hub, *store.Bolt, stri
 
 // skipAcrossMidnight skips a test on the wall clock that ran across
 // midnight (UTC): the day's counts start again, as they should.
-func skipAcrossMidnight(t *testing.T, start time.Time) {
+func skipAcrossMidnight(t testing.TB, start time.Time) {
 	t.Helper()
 	if y, m, d := time.Now().UTC().Date(); time.Date(y, m, d, 0, 0, 0, 0, time.UTC).After(start) {
 		t.Skip("the test ran across midnight")

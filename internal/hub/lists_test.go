@@ -27,7 +27,7 @@ type listFixture struct {
 	names map[string]string
 }
 
-func newListFixture(t *testing.T, edit func(*Config)) *listFixture {
+func newListFixture(t testing.TB, edit func(*Config)) *listFixture {
 	t.Helper()
 	h, clock := retentionHub(t, edit)
 	f := &listFixture{h: h, t: make([]time.Time, 8), names: map[string]string{}}
@@ -66,7 +66,7 @@ func (f *listFixture) labels(docs []Summary) []string {
 }
 
 // all lists every page of a listing, pageSize at a time.
-func (f *listFixture) all(t *testing.T, sent bool, p Principal, filter ListFilter, pageSize int) (labels []string, pages int) {
+func (f *listFixture) all(t testing.TB, sent bool, p Principal, filter ListFilter, pageSize int) (labels []string, pages int) {
 	t.Helper()
 	list := f.h.ListReceived
 	if sent {

@@ -127,7 +127,7 @@ func TestCheckTransitionSaysWhy(t *testing.T) {
 // reach sends a document to codeH41 and drives its delivery there,
 // through the hub's API, to status and to answer: its recall state
 // ("" none, "13" asked, "15" or "16" answered, "withdrawn").
-func reach(t *testing.T, h *Hub, status, answer string) string {
+func reach(t testing.TB, h *Hub, status, answer string) string {
 	t.Helper()
 	id := send(t, h, "Văn bản "+status+" "+answer, []string{codeH41})
 	if answer == "withdrawn" {
@@ -205,7 +205,7 @@ func TestReportStatusFollowsTheTable(t *testing.T) {
 }
 
 // delivery reads the delivery of id at recipient, as an admin sees it.
-func delivery(t *testing.T, h *Hub, id, recipient string) Delivery {
+func delivery(t testing.TB, h *Hub, id, recipient string) Delivery {
 	t.Helper()
 	v, err := h.Trace(t.Context(), admin, id)
 	if err != nil {
