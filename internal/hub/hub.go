@@ -159,7 +159,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		deliv:    newDeliverer(),
 		recent:   newRecentDocs(recentMaxBytes, recentMaxDocs),
 		metrics:  &Metrics{},
-		traffic:  newTraffic(cfg.Location),
+		traffic:  newTraffic(cfg.Location, cfg.Now),
 		drain:    make(chan struct{}),
 		index:    map[string]indexEntry{},
 		revoked:  map[string]bool{},

@@ -85,6 +85,7 @@ type AlertThresholds struct {
 // memory; they are rebuilt from the store at start.
 type traffic struct {
 	mu       sync.Mutex
+	now      func() time.Time // the hub's clock (Config.Now)
 	loc      *time.Location
 	day      time.Time // local midnight of "today"
 	docs     int
@@ -94,8 +95,8 @@ type traffic struct {
 	minutes  [60]MinuteCount
 }
 
-func newTraffic(loc *time.Location) *traffic {
-	return &traffic{loc: loc, sent: map[string]int{}, received: map[string]int{}}
+func newTraffic(loc *time.Location, now func() time.Time) *traffic {
+	return &traffic{now: now, loc: loc, sent: map[string]int{}, received: map[string]int{}}
 }
 
 func (t *traffic) roll(now time.Time) {
@@ -119,7 +120,8 @@ func (t *traffic) minute(now time.Time) *MinuteCount {
 func (t *traffic) addSend(at time.Time, sender string, recipients []string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.roll(time.Now())
+	now := t.now()
+	t.roll(now)
 	if !at.Before(t.day) {
 		t.docs++
 		t.sent[sender]++
@@ -127,7 +129,7 @@ func (t *traffic) addSend(at time.Time, sender string, recipients []string) {
 			t.received[r]++
 		}
 	}
-	if time.Since(at) < time.Hour {
+	if now.Sub(at) < time.Hour {
 		t.minute(at).Sent++
 	}
 }
@@ -135,7 +137,7 @@ func (t *traffic) addSend(at time.Time, sender string, recipients []string) {
 func (t *traffic) addDelivered(at time.Time, n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.roll(time.Now())
+	t.roll(t.now())
 	t.delivs += n
 	t.minute(at).Delivered += n
 }

@@ -134,7 +134,7 @@ func ack(t testing.TB, h *Hub, id string, recipients ...string) {
 	}
 }
 
-func report(t *testing.T, h *Hub, id, recipient, code string) {
+func report(t testing.TB, h *Hub, id, recipient, code string) {
 	t.Helper()
 	reason := ""
 	if code == "02" || code == "16" {
@@ -145,7 +145,7 @@ func report(t *testing.T, h *Hub, id, recipient, code string) {
 	}
 }
 
-func recall(t *testing.T, h *Hub, id string) {
+func recall(t testing.TB, h *Hub, id string) {
 	t.Helper()
 	if _, _, err := h.Recall(t.Context(), Principal{Name: codeG22}, id, "ban hành nhầm"); err != nil {
 		t.Fatalf("recall %s: %v", id, err)
@@ -153,7 +153,7 @@ func recall(t *testing.T, h *Hub, id string) {
 }
 
 // complete has every recipient acknowledge id and report 06.
-func complete(t *testing.T, h *Hub, id string, recipients ...string) {
+func complete(t testing.TB, h *Hub, id string, recipients ...string) {
 	t.Helper()
 	ack(t, h, id, recipients...)
 	for _, r := range recipients {
@@ -175,7 +175,7 @@ func blobPath(h *Hub, b []byte) string {
 	return filepath.Join(h.files.Dir(), s[:2], s)
 }
 
-func readAttachment(t *testing.T, h *Hub, p Principal, id string, i int) ([]byte, error) {
+func readAttachment(t testing.TB, h *Hub, p Principal, id string, i int) ([]byte, error) {
 	t.Helper()
 	a, err := h.OpenAttachment(t.Context(), p, id, i)
 	if err != nil {
