@@ -40,34 +40,17 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 			return err
 		}
 		for _, rc := range doc.Header.Recipients {
-			dkey := pairKey(docID, rc)
-			var d Delivery
-			if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+			gone, took, err := recallAt(tx, docID, rc, reason, now)
+			if err != nil {
 				return err
 			}
-			if d.Status == "" {
-				qkey := queueKey(rc, d.QueueSeq)
-				if _, err := tx.Get(store.BucketQueue, qkey); err == nil {
-					taken = append(taken, queued{code: rc, seq: d.QueueSeq})
-				} else if !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				if err := tx.Delete(store.BucketQueue, qkey); err != nil {
-					return err
-				}
-				d.Recall, d.QueueSeq = RecallWithdrawn, 0
-				d.Steps = append(d.Steps, Step{Time: now, Code: StatusRecall, What: "recalled before delivery: withdrawn from the queue", Reason: reason})
+			if took != nil {
+				taken = append(taken, *took)
+			}
+			if gone {
 				withdrawn = append(withdrawn, rc)
 			} else {
-				d.Recall = RecallAsked
-				d.Steps = append(d.Steps, Step{Time: now, Code: StatusRecall, What: StatusRecall.Text(), Reason: reason})
-				if _, err := enqueue(tx, rc, Event{Kind: EventRecalled, DocID: docID, Time: now, Reason: reason}); err != nil {
-					return err
-				}
 				asked = append(asked, rc)
-			}
-			if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
-				return err
 			}
 		}
 		return nil
@@ -82,6 +65,39 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 	h.watch.notify()
 	h.log.Info("document recalled", "id", docID, "withdrawn", len(withdrawn), "asked", len(asked))
 	return withdrawn, asked, nil
+}
+
+// recallAt recalls document docID at recipient rc: it withdraws it from
+// rc's queue if rc has not acknowledged its arrival (withdrawn, with the
+// queue entry taken if it was still there), or queues the recall for rc
+// to answer.
+func recallAt(tx store.Tx, docID, rc, reason string, now time.Time) (withdrawn bool, taken *queued, err error) {
+	dkey := pairKey(docID, rc)
+	var d Delivery
+	if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+		return false, nil, err
+	}
+	if d.Status == StatusNone {
+		withdrawn = true
+		qkey := queueKey(rc, d.QueueSeq)
+		if _, err := tx.Get(store.BucketQueue, qkey); err == nil {
+			taken = &queued{code: rc, seq: d.QueueSeq}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return false, nil, err
+		}
+		if err := tx.Delete(store.BucketQueue, qkey); err != nil {
+			return false, nil, err
+		}
+		d.Recall, d.QueueSeq = RecallWithdrawn, 0
+		d.Steps = append(d.Steps, Step{Time: now, Code: StatusRecall, What: "recalled before delivery: withdrawn from the queue", Reason: reason})
+	} else {
+		d.Recall = RecallAsked
+		d.Steps = append(d.Steps, Step{Time: now, Code: StatusRecall, What: StatusRecall.Text(), Reason: reason})
+		if _, err := enqueue(tx, rc, Event{Kind: EventRecalled, DocID: docID, Time: now, Reason: reason}); err != nil {
+			return false, nil, err
+		}
+	}
+	return withdrawn, taken, putJSON(tx, store.BucketDeliveries, dkey, d)
 }
 
 // recalledAway says the recipient no longer has the document: it was
