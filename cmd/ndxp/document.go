@@ -12,7 +12,7 @@ import (
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
-// reportable are the status codes a recipient reports itself (DOMAIN.md):
+// reportable are the status codes a recipient reports itself (docs/domain.md):
 // 01 is recorded when it acknowledges arrival, 13 by the sender's recall.
 var reportable = map[string]string{
 	"02": "refused", "03": "accepted", "04": "assigned", "05": "being processed", "06": "completed",
@@ -45,7 +45,7 @@ func statusCmd(a *app) *cobra.Command {
 		Use:   "status DOCID --code CODE [--reason TEXT] [--staff NAME]",
 		Short: "Report this agency's processing status of a received document",
 		Long: `Records this agency's processing status of a document it received, and the
-hub pushes it to the sender. Codes (DOMAIN.md):
+hub pushes it to the sender. Codes (docs/domain.md):
   02 refused (needs --reason)   03 accepted/registered   04 assigned
   05 being processed            06 completed
   15 recall accepted            16 recall refused (needs --reason)

@@ -123,7 +123,7 @@ func rootCmd(a *app) *cobra.Command {
 		Long: `ndxp is an agency's client for an ndxp hub (the national document exchange
 axis). It sends documents with their attachments, receives the documents
 addressed to the agency into a directory, reports processing statuses
-(DOMAIN.md codes 02-06, 15, 16), recalls documents and shows the trace of
+(docs/domain.md codes 02-06, 15, 16), recalls documents and shows the trace of
 every hand-over.
 
 It needs the agency's credentials file: --creds FILE, else $NDXP_CREDS.
