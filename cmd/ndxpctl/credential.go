@@ -144,7 +144,8 @@ that sign the hub's certificate), DIR/client.crt and DIR/client.key (PKCS #8,
 mode 0600). DIR is made (mode 0700) if missing. It refuses to replace any of
 the three files unless --force. It works offline: the hub is not asked.
 
-FILE is the credentials file to export, e.g. one made with credential issue;
+FILE is the credentials file to export, e.g. one made with credential issue
+(a --creds given as well is ignored: it names ndxpctl's own credential);
 without FILE it exports the admin credentials ndxpctl itself uses (--creds,
 else $NDXP_CREDS, else ./ndxp-data/admin.creds). Like the credentials file,
 the key gives whoever holds it the identity: keep DIR private.`,
@@ -158,10 +159,7 @@ the key gives whoever holds it the identity: keep DIR private.`,
 			}
 			file := cli.CredsPath(a.credsFlag, defaultCreds)
 			if len(args) == 1 {
-				if a.credsFlag != "" && a.credsFlag != args[0] {
-					return &cli.UsageError{Err: fmt.Errorf("two credentials files: %s and --creds %s; give one", args[0], a.credsFlag)}
-				}
-				file = args[0]
+				file = args[0] // --creds stays the credential ndxpctl would call the hub with
 			}
 			creds, err := pki.ReadCreds(file)
 			if err != nil {
