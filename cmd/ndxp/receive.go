@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -147,14 +146,7 @@ func (r *receiver) line(fields ...string) error {
 	return err
 }
 
-func (r *receiver) jsonLine(v eventLine) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = r.out.Write(append(cli.SafeJSON(b), '\n'))
-	return err
-}
+func (r *receiver) jsonLine(v eventLine) error { return cli.JSONLine(r.out, v) }
 
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
