@@ -36,13 +36,11 @@ import (
 // the .proto, and timestamps RFC 3339 strings in UTC, as in the proto3
 // mapping; other well-known types are written as protojson writes them.
 func ProtoJSON(w io.Writer, m proto.Message) error {
-	return JSON(w, ProtoObject(m))
+	return JSON(w, protoObject{m.ProtoReflect()})
 }
 
-// ProtoObject returns m as a value that encoding/json writes in the style
-// of ProtoJSON, to embed an API message in a JSON view of a command.
-func ProtoObject(m proto.Message) json.Marshaler { return protoObject{m.ProtoReflect()} }
-
+// protoObject is a message that encoding/json writes in the style of
+// ProtoJSON, so JSON indents it and makes it safe to show like any value.
 type protoObject struct{ m protoreflect.Message }
 
 func (o protoObject) MarshalJSON() ([]byte, error) {
