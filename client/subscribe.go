@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
@@ -28,6 +31,8 @@ type subOptions struct {
 	ackDeadline   time.Duration
 	onState       func(connected bool, err error)
 	maxBackoff    time.Duration
+	suspended     bool          // wait out a suspension (WaitSuspended)
+	suspendedMax  time.Duration // longest wait between attempts while suspended
 }
 
 // UntilCaughtUp makes Subscribe return nil once every queued event has
@@ -52,6 +57,22 @@ func OnConnection(fn func(connected bool, err error)) SubscribeOption {
 // MaxBackoff caps the wait between reconnection attempts (default 5 s).
 func MaxBackoff(d time.Duration) SubscribeOption { return func(o *subOptions) { o.maxBackoff = d } }
 
+// WaitSuspended makes Subscribe wait out a suspension of the agency
+// instead of returning: while the hub refuses an agency credential with
+// PermissionDenied, as it refuses every call of a suspended agency,
+// Subscribe tells OnConnection and tries again with backoff, at most max
+// between attempts (0 means 30 s), and resumes where the queue stands once
+// an operator lifts the suspension. A revoked credential (Unauthenticated)
+// still ends Subscribe, as does PermissionDenied for an admin credential.
+func WaitSuspended(max time.Duration) SubscribeOption {
+	return func(o *subOptions) {
+		o.suspended, o.suspendedMax = true, max
+		if o.suspendedMax <= 0 {
+			o.suspendedMax = 30 * time.Second
+		}
+	}
+}
+
 // Subscribe receives the caller's events and calls h once per event, in
 // order, acknowledging each event whose handler returned nil. It
 // reconnects with exponential backoff and jitter when the hub goes away
@@ -59,7 +80,8 @@ func MaxBackoff(d time.Duration) SubscribeOption { return func(o *subOptions) { 
 // except for the delay. An event redelivered after its acknowledgement was
 // lost is acknowledged again without calling h a second time.
 // Subscribe returns when ctx ends, on an error that retrying cannot cure
-// (e.g. a revoked credential), or with UntilCaughtUp when the queue is empty.
+// (e.g. a revoked credential, or a suspension without WaitSuspended), or
+// with UntilCaughtUp when the queue is empty.
 func (c *Client) Subscribe(ctx context.Context, h Handler, opts ...SubscribeOption) error {
 	o := subOptions{maxBackoff: 5 * time.Second}
 	for _, f := range opts {
@@ -68,6 +90,11 @@ func (c *Client) Subscribe(ctx context.Context, h Handler, opts ...SubscribeOpti
 	s := &subscription{c: c, h: h, o: o, done: newSeqSet(4096)}
 	b := newBackoff()
 	b.max = o.maxBackoff
+	// A suspension lasts hours or days: its attempts back off further,
+	// and separately, so that a flapping connection after it is lifted
+	// starts again from the shortest wait.
+	sb := newBackoff()
+	sb.max = o.suspendedMax
 	for {
 		progressed, err := s.run(ctx)
 		if err == nil {
@@ -79,14 +106,21 @@ func (c *Client) Subscribe(ctx context.Context, h Handler, opts ...SubscribeOpti
 		if o.onState != nil {
 			o.onState(false, err)
 		}
-		var he *HandlerError
-		if errors.As(err, &he) || (!retryable(err) && !errors.Is(err, io.EOF) && !errors.Is(err, errStreamEnded)) {
-			return err
-		}
 		if progressed {
 			b.reset()
+			sb.reset()
 		}
-		if err := b.wait(ctx); err != nil {
+		wait := b
+		var he *HandlerError
+		switch {
+		case errors.As(err, &he):
+			return err
+		case o.suspended && c.Code() != "" && status.Code(err) == codes.PermissionDenied:
+			wait = sb
+		case !retryable(err) && !errors.Is(err, io.EOF) && !errors.Is(err, errStreamEnded):
+			return err
+		}
+		if err := wait.wait(ctx); err != nil {
 			return err
 		}
 	}

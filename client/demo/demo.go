@@ -77,6 +77,27 @@ type Config struct {
 	// OnSent, if set, is called with the hub id of every document accepted
 	// (not for duplicates). It may be called from several goroutines at once.
 	OnSent func(id string)
+	// OnStart, if set, is called once, when the agencies are connected
+	// and the traffic begins, with what Run chose: a hub that runs the
+	// demo tells its operator there.
+	OnStart func(Started)
+}
+
+// Started is what Run set up before its traffic began.
+type Started struct {
+	// Pilot is how many active pilot agencies the hub has.
+	Pilot int
+	// Online is how many of them Run brought online: they send, receive
+	// and report statuses.
+	Online int
+	// NeverAcknowledging is how many more receive documents but never
+	// connect, so the dashboard's alerts have something to show.
+	NeverAcknowledging int
+	// CredsDir is where the agencies' credentials are kept, "" when they
+	// were temporary (Config.CredsDir empty).
+	CredsDir string
+	// Rate is the documents sent per second, overall.
+	Rate float64
 }
 
 // DefaultConfig returns the defaults: 1 document per second, 5% of the
@@ -198,6 +219,7 @@ type driver struct {
 	rng        *rng
 	online     []*agent // senders and subscribers
 	recipients []*agent // online and never-acknowledging agencies
+	pilot      int      // active pilot agencies at the hub
 	wg         sync.WaitGroup
 	stats      stats
 
@@ -229,6 +251,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	d.log.Info("demo traffic starting", "online", len(d.online), "never_acknowledging", len(d.recipients)-len(d.online),
 		"rate", cfg.Rate, "seed", cfg.Seed)
+	if cfg.OnStart != nil {
+		cfg.OnStart(Started{Pilot: d.pilot, Online: len(d.online), NeverAcknowledging: len(d.recipients) - len(d.online),
+			CredsDir: cfg.CredsDir, Rate: cfg.Rate})
+	}
 	for _, a := range d.online {
 		a.alive.Store(true)
 		d.wg.Go(func() { d.subscribe(ctx, a) })
@@ -257,6 +283,7 @@ func (d *driver) setup(ctx context.Context) error {
 	if len(pilot) < 2 {
 		return fmt.Errorf("demo: the hub has %d active pilot agencies, at least 2 are needed; load the register first (demo.Load, ndxp demo --load)", len(pilot))
 	}
+	d.pilot = len(pilot)
 	d.rng.shuffle(len(pilot), func(i, j int) { pilot[i], pilot[j] = pilot[j], pilot[i] })
 	n := d.cfg.Agencies
 	if n == 0 {

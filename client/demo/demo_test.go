@@ -52,6 +52,7 @@ func TestLoadAndRun(t *testing.T) {
 
 	var mu sync.Mutex
 	sent := map[string]bool{}
+	var started []Started
 	cfg := Config{
 		Admin: admin, HubAddress: h.Daemon.GRPCAddr(), CredsDir: t.TempDir(),
 		Agencies: 12, Rate: 20, RecallShare: 0.2, MaxDelay: 400 * time.Millisecond,
@@ -60,6 +61,11 @@ func TestLoadAndRun(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			sent[id] = true
+		},
+		OnStart: func(s Started) {
+			mu.Lock()
+			defer mu.Unlock()
+			started = append(started, s)
 		},
 	}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -90,6 +96,13 @@ func TestLoadAndRun(t *testing.T) {
 	if maxOnline != 12 {
 		t.Errorf("agencies online while running: at most %d, want 12", maxOnline)
 	}
+	// 71 pilot agencies, 12 online, 5% of 71 (3) never acknowledging.
+	want := Started{Pilot: 71, Online: 12, NeverAcknowledging: 3, CredsDir: cfg.CredsDir, Rate: 20}
+	mu.Lock()
+	if len(started) != 1 || started[0] != want {
+		t.Errorf("OnStart got %+v; want once %+v", started, want)
+	}
+	mu.Unlock()
 	ids := sentIDs(&mu, sent)
 	statuses := statusesOf(t, admin, ids)
 	t.Logf("%d documents; recipient statuses %v", len(ids), statuses)

@@ -115,7 +115,7 @@ var recallReasons = []string{
 	"Văn bản được thay thế bằng văn bản khác",
 }
 
-// refusal is the reason of a status 02 (DOMAIN.md: 02 needs a reason).
+// refusal is the reason of a status 02 (docs/domain.md: 02 needs a reason).
 const refusal = "Không thuộc thẩm quyền"
 
 var (

@@ -17,7 +17,7 @@ import (
 // RegistryCSV is the register of the 2018 pilot of Vietnam's national
 // document exchange axis, in the format of `ndxpctl agency import`
 // (header code,name,parent,stage): 95 level-1 bodies, 71 of them at stage
-// pilot and 24 pending (DOMAIN.md: "71 of 95 central agencies and
+// pilot and 24 pending (docs/domain.md: "71 of 95 central agencies and
 // provinces tried connecting").
 //
 // The 95 are 1 + 31 + 63:
@@ -36,7 +36,7 @@ import (
 // known and otherwise placeholders in the standard's form; do not treat
 // this file as the official register:
 //
-//   - verified (DOMAIN.md): 000.00.00.G22 Văn phòng Chính phủ, H14 Cao
+//   - verified (docs/domain.md): 000.00.00.G22 Văn phòng Chính phủ, H14 Cao
 //     Bằng, H41 Nghệ An, H47 Quảng Nam;
 //   - seen in public sources but not checked against the official list:
 //     G01-G21 (the ministries sorted by name without diacritics and

@@ -72,7 +72,7 @@ func TestRegistry(t *testing.T) {
 	for _, a := range list {
 		byCode[a.Code] = a
 	}
-	// The codes DOMAIN.md knows to be real, and a few landmarks.
+	// The codes docs/domain.md knows to be real, and a few landmarks.
 	for _, want := range []Agency{
 		{Code: "000.00.00.G22", Name: "Văn phòng Chính phủ", Stage: ndxpv1.Stage_STAGE_PILOT},
 		{Code: "000.00.00.H41", Name: "UBND tỉnh Nghệ An", Stage: ndxpv1.Stage_STAGE_PILOT},

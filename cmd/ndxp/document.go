@@ -12,7 +12,7 @@ import (
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
-// reportable are the status codes a recipient reports itself (DOMAIN.md):
+// reportable are the status codes a recipient reports itself (docs/domain.md):
 // 01 is recorded when it acknowledges arrival, 13 by the sender's recall.
 var reportable = map[string]string{
 	"02": "refused", "03": "accepted", "04": "assigned", "05": "being processed", "06": "completed",
@@ -45,7 +45,7 @@ func statusCmd(a *app) *cobra.Command {
 		Use:   "status DOCID --code CODE [--reason TEXT] [--staff NAME]",
 		Short: "Report this agency's processing status of a received document",
 		Long: `Records this agency's processing status of a document it received, and the
-hub pushes it to the sender. Codes (DOMAIN.md):
+hub pushes it to the sender. Codes (docs/domain.md):
   02 refused (needs --reason)   03 accepted/registered   04 assigned
   05 being processed            06 completed
   15 recall accepted            16 recall refused (needs --reason)
@@ -72,7 +72,7 @@ The hub refuses a status out of order (e.g. 04 before 03, anything after
 			}
 			st := resp.GetStatus()
 			if a.json() {
-				return a.protoJSON(st)
+				return cli.ProtoJSON(a.stdout, st)
 			}
 			_, err = fmt.Fprintln(a.stdout, strings.Join([]string{cli.Cell(st.GetDocumentId()), cli.Cell(st.GetRecipientCode()),
 				cli.Cell(st.GetCode()), cli.Cell(st.GetReason()), cli.Timestamp(st.GetTime())}, "\t"))
@@ -138,7 +138,8 @@ func traceCmd(a *app) *cobra.Command {
 		Long: `Shows a document and, for each recipient this agency may see (all of them
 for the sender, its own line for a recipient), its status, recall state
 and every step in order: queued, delivered, each status with its reason.
--o json prints the hub's GetTraceResponse with the proto field names.`,
+-o json prints the hub's GetTraceResponse (proto field names, in the
+CLIs' JSON style: see the README).`,
 		Example: `  ndxp trace 01J9Z3Q8M4K2V7X5W6T1R0S9PA
   ndxp trace 01J9Z3Q8M4K2V7X5W6T1R0S9PA -o json | jq '.recipients[] | {recipient_code, status}'`,
 		Args: usage(cobra.ExactArgs(1)),
@@ -152,7 +153,7 @@ and every step in order: queued, delivered, each status with its reason.
 				return err
 			}
 			if a.json() {
-				return a.protoJSON(tr)
+				return cli.ProtoJSON(a.stdout, tr)
 			}
 			return cli.PrintTrace(a.stdout, tr)
 		},
@@ -165,7 +166,9 @@ func showCmd(a *app) *cobra.Command {
 		Short: "Show a document's header and attachments",
 		Long: `Shows a document's header (sender, recipients, number, subject, signer,
 dates, priority, what it answers or updates) and its attachments.
--o json prints the document with the proto field names, as in header.json.`,
+-o json prints the document with the proto field names, in the CLIs' JSON
+style (header.json, which receive and fetch write, is the proto3 JSON
+mapping instead, for protobuf libraries).`,
 		Example: `  ndxp show 01J9Z3Q8M4K2V7X5W6T1R0S9PA
   ndxp show 01J9Z3Q8M4K2V7X5W6T1R0S9PA -o json`,
 		Args: usage(cobra.ExactArgs(1)),
@@ -179,7 +182,7 @@ dates, priority, what it answers or updates) and its attachments.
 				return err
 			}
 			if a.json() {
-				return a.protoJSON(d)
+				return cli.ProtoJSON(a.stdout, d)
 			}
 			return printDocument(a, d)
 		},

@@ -72,7 +72,7 @@ func inboxCmd(a *app) *cobra.Command {
 		Use:   "inbox [--status CODE] [--from CODE] [--limit N]",
 		Short: "List documents addressed to this agency, newest first",
 		Long: `Lists documents addressed to this agency, newest first, with this
-agency's processing status of each (DOMAIN.md codes; "-" before it was
+agency's processing status of each (docs/domain.md codes; "-" before it was
 received). --status 00 lists documents not yet received (acknowledged).`,
 		Example: `  ndxp inbox
   ndxp inbox --status 00                 # not yet received

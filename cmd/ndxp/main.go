@@ -57,22 +57,11 @@ func (a *app) client(ctx context.Context) (*client.Client, error) {
 
 func (a *app) json() bool { return a.format == cli.FormatJSON }
 
-// protoJSON writes m as indented JSON with the proto field names, so the
-// output matches the API reference (exchange.proto) field for field.
-// Like all the JSON ndxp writes, it escapes what a terminal would act on
-// (cli.SafeJSON).
-func (a *app) protoJSON(m proto.Message) error {
-	b, err := marshalProto(m)
-	if err != nil {
-		return err
-	}
-	_, err = a.stdout.Write(b)
-	return err
-}
-
-// marshalProto encodes m for stdout, header.json and recall.json: the
-// proto field names, several lines, and bidi, invisible and control
-// characters escaped (the same strings to a JSON reader; safe to cat).
+// marshalProto encodes m for the files receive and fetch write,
+// header.json and recall.json: the proto3 JSON mapping (protojson with
+// the proto field names), which any protobuf library reads back, unlike
+// the CLIs' -o json style (cli.ProtoJSON). Bidi, invisible and control
+// characters are escaped (the same strings to a JSON reader; safe to cat).
 func marshalProto(m proto.Message) ([]byte, error) {
 	b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
 	if err != nil {
@@ -123,7 +112,7 @@ func rootCmd(a *app) *cobra.Command {
 		Long: `ndxp is an agency's client for an ndxp hub (the national document exchange
 axis). It sends documents with their attachments, receives the documents
 addressed to the agency into a directory, reports processing statuses
-(DOMAIN.md codes 02-06, 15, 16), recalls documents and shows the trace of
+(docs/domain.md codes 02-06, 15, 16), recalls documents and shows the trace of
 every hand-over.
 
 It needs the agency's credentials file: --creds FILE, else $NDXP_CREDS.

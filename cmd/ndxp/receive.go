@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/cli"
@@ -145,14 +146,7 @@ func (r *receiver) line(fields ...string) error {
 	return err
 }
 
-func (r *receiver) jsonLine(v eventLine) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = r.out.Write(append(cli.SafeJSON(b), '\n'))
-	return err
-}
+func (r *receiver) jsonLine(v eventLine) error { return cli.JSONLine(r.out, v) }
 
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
@@ -191,7 +185,11 @@ With -o json each line is a JSON object instead.
 
 Without --follow it takes what is queued and exits 0. With --follow it
 keeps waiting for new events, across hub restarts, until interrupted
-(SIGINT or SIGTERM), then exits 0. Running it again after a crash is safe.`,
+(SIGINT or SIGTERM), then exits 0. While the agency is suspended it keeps
+trying (backing off to one attempt in 30 s) and goes on once an operator
+resumes it; a revoked credential stops it with exit 1. It says each change
+(connected, connection lost, suspended) on stderr once, not per attempt.
+Running it again after a crash is safe.`,
 		Example: `  ndxp receive --out ./inbox
   ndxp receive --out /var/lib/ndxp/inbox --follow -o json | my-document-system-import`,
 		Args: usage(cobra.NoArgs),
@@ -216,27 +214,64 @@ keeps waiting for new events, across hub restarts, until interrupted
 	return cmd
 }
 
-// receive runs the subscription. Without follow, a handler failure or a
-// hub that stays unreachable ends it with that error; with follow, both
-// are reported on stderr and the events come again later.
+// connState is what receive reports of its connection, one line per
+// change (not per attempt): connected, lost (reconnecting) or suspended
+// (waiting for an operator).
+type connState int
+
+const (
+	stateNone connState = iota
+	stateConnected
+	stateLost
+	stateSuspended
+)
+
+// receive runs the subscription. Without follow, a handler failure, a hub
+// that stays unreachable or a suspension ends it with that error; with
+// follow, the first two are reported on stderr and the events come again
+// later, and a suspension is waited out. A revoked credential ends both.
 func (a *app) receive(parent context.Context, c *client.Client, r *receiver, follow bool) error {
 	ctx, stop := context.WithCancelCause(parent)
 	defer stop(nil)
 	failures := 0
-	onConn := func(connected bool, err error) {
-		if connected {
-			failures = 0
+	state := stateNone
+	report := func(s connState, err error) {
+		if s == state {
+			return
+		}
+		state = s
+		switch s {
+		case stateConnected:
 			if follow {
 				fmt.Fprintln(a.stderr, "ndxp: connected")
 			}
+		case stateLost:
+			fmt.Fprintf(a.stderr, "ndxp: connection lost: %s, reconnecting\n", cli.ErrorLine(err))
+		case stateSuspended:
+			fmt.Fprintf(a.stderr, "ndxp: refused: %s; waiting until an operator resumes the agency\n", cli.ErrorLine(err))
+		}
+	}
+	onConn := func(connected bool, err error) {
+		if connected {
+			failures = 0
+			report(stateConnected, nil)
 			return
+		}
+		switch status.Code(err) {
+		case codes.Unauthenticated:
+			return // Subscribe ends; receive says why
+		case codes.PermissionDenied:
+			if follow {
+				report(stateSuspended, err)
+			}
+			return // without follow, Subscribe ends with it
 		}
 		failures++
 		if !follow && failures >= maxConnectFailures {
 			stop(err)
 			return
 		}
-		fmt.Fprintf(a.stderr, "ndxp: connection lost: %s, reconnecting\n", cli.ErrorLine(err))
+		report(stateLost, err)
 	}
 	handler := func(hctx context.Context, ev *ndxpv1.Event) error {
 		err := r.handle(hctx, ev)
@@ -251,7 +286,9 @@ func (a *app) receive(parent context.Context, c *client.Client, r *receiver, fol
 		return err
 	}
 	opts := []client.SubscribeOption{client.OnConnection(onConn)}
-	if !follow {
+	if follow {
+		opts = append(opts, client.WaitSuspended(0))
+	} else {
 		opts = append(opts, client.UntilCaughtUp())
 	}
 	err := c.Subscribe(ctx, handler, opts...)
@@ -263,6 +300,10 @@ func (a *app) receive(parent context.Context, c *client.Client, r *receiver, fol
 	}
 	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 		return cause
+	}
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unauthenticated {
+		return fmt.Errorf("stopped: the hub no longer accepts this credential (%s); ask the hub's operator for a new one",
+			strings.TrimSuffix(st.Message(), "."))
 	}
 	return err
 }

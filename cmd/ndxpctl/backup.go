@@ -127,7 +127,7 @@ hour.`,
 				return err
 			}
 			if a.json() {
-				if err := cli.JSON(a.stdout, map[string]any{"ok": len(r.GetProblems()) == 0, "problems": r.GetProblems(),
+				if err := cli.JSON(a.stdout, map[string]any{"ok": len(r.GetProblems()) == 0, "problems": nonNil(r.GetProblems()),
 					"documents": r.GetDocuments(), "events": r.GetEvents(), "attachment_bodies": r.GetAttachmentBodies(), "store_bytes": r.GetStoreBytes()}); err != nil {
 					return err
 				}
@@ -147,4 +147,12 @@ hour.`,
 			return nil
 		},
 	}
+}
+
+// nonNil makes an empty list print as [] in JSON, not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

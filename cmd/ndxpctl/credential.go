@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,8 +16,8 @@ import (
 )
 
 func credentialCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "credential", Short: "Issue and revoke agency credentials"}
-	cmd.AddCommand(credentialIssueCmd(a), credentialRevokeCmd(a))
+	cmd := &cobra.Command{Use: "credential", Short: "Issue, revoke and export credentials"}
+	cmd.AddCommand(credentialIssueCmd(a), credentialRevokeCmd(a), credentialExportCmd(a))
 	return cmd
 }
 
@@ -116,5 +118,73 @@ the certificate's serial in hex, e.g. from openssl x509 -noout -serial).`,
 		},
 	}
 	cmd.Flags().StringVar(&id, "id", "", "revoke only this credential (default: all of the agency's)")
+	return cmd
+}
+
+// exportView is the JSON shape of `ndxpctl credential export`.
+type exportView struct {
+	File       string    `json:"file"`
+	Identity   string    `json:"identity"`
+	HubAddress string    `json:"hub_address"`
+	CACert     string    `json:"ca_cert"`
+	ClientCert string    `json:"client_cert"`
+	ClientKey  string    `json:"client_key"`
+	Expires    time.Time `json:"expires"`
+}
+
+func credentialExportCmd(a *app) *cobra.Command {
+	var dir string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "export [FILE] --pem DIR [--force]",
+		Short: "Write a credentials file as ca.crt, client.crt and client.key",
+		Long: `Splits a credentials file into the three PEM files that grpcurl, Node.js
+(@grpc/grpc-js) and Java (grpc-netty) take: DIR/ca.crt (the CA certificates
+that sign the hub's certificate), DIR/client.crt and DIR/client.key (PKCS #8,
+mode 0600). DIR is made (mode 0700) if missing. It refuses to replace any of
+the three files unless --force. It works offline: the hub is not asked.
+
+FILE is the credentials file to export, e.g. one made with credential issue
+(a --creds given as well is ignored: it names ndxpctl's own credential);
+without FILE it exports the admin credentials ndxpctl itself uses (--creds,
+else $NDXP_CREDS, else ./ndxp-data/admin.creds). Like the credentials file,
+the key gives whoever holds it the identity: keep DIR private.`,
+		Example: `  ndxpctl credential export h41.creds --pem h41-pem
+  grpcurl -cacert h41-pem/ca.crt -cert h41-pem/client.crt -key h41-pem/client.key 127.0.0.1:7443 list
+  ndxpctl credential export --pem admin-pem     # the admin credentials`,
+		Args: cobra.RangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return &cli.UsageError{Err: errors.New("--pem DIR is required: the directory to write ca.crt, client.crt and client.key in")}
+			}
+			file := cli.CredsPath(a.credsFlag, defaultCreds)
+			if len(args) == 1 {
+				file = args[0] // --creds stays the credential ndxpctl would call the hub with
+			}
+			creds, err := pki.ReadCreds(file)
+			if err != nil {
+				return err
+			}
+			files, err := creds.WritePEM(dir, force)
+			if errors.Is(err, fs.ErrExist) {
+				return &cli.UsageError{Err: fmt.Errorf("%w; pass --force to replace", err)}
+			}
+			if err != nil {
+				return err
+			}
+			v := exportView{File: file, Identity: creds.Identity.URI(), HubAddress: creds.Address, CACert: files.CACert,
+				ClientCert: files.ClientCert, ClientKey: files.ClientKey, Expires: creds.Leaf.NotAfter.UTC()}
+			if a.json() {
+				return cli.JSON(a.stdout, v)
+			}
+			return cli.Fields(a.stdout, [][2]string{
+				{"Identity", v.Identity}, {"Hub", v.HubAddress}, {"Expires", cli.Time(v.Expires)},
+				{"CA certificate", v.CACert}, {"Client certificate", v.ClientCert}, {"Client key", v.ClientKey},
+				{"Try", strings.Join([]string{"grpcurl -cacert", v.CACert, "-cert", v.ClientCert, "-key", v.ClientKey, v.HubAddress, "list"}, " ")},
+			})
+		},
+	}
+	cmd.Flags().StringVar(&dir, "pem", "", "directory to write ca.crt, client.crt and client.key in (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace files of an earlier export")
 	return cmd
 }

@@ -234,6 +234,14 @@ func lineError(file string, err error, lines []int) error {
 	return fmt.Errorf("%s: %s; nothing was imported", file, cli.ErrorLine(err))
 }
 
+// importView is the JSON shape of `ndxpctl agency import`.
+type importView struct {
+	File    string `json:"file"`
+	Read    int    `json:"read"`    // agencies in the file
+	Created int    `json:"created"` // agencies registered: all read, or 0 with --dry-run
+	DryRun  bool   `json:"dry_run"`
+}
+
 func agencyImportCmd(a *app) *cobra.Command {
 	var dryRun bool
 	cmd := &cobra.Command{
@@ -257,8 +265,11 @@ that agency is registered or in the same file.`,
 				return fmt.Errorf("%s %v; nothing was imported", args[0], err)
 			}
 			if dryRun {
-				fmt.Fprintf(a.stdout, "%s: %d agencies read; not imported (--dry-run)\n", args[0], len(list))
-				return nil
+				if a.json() {
+					return cli.JSON(a.stdout, importView{File: args[0], Read: len(list), DryRun: true})
+				}
+				_, err := fmt.Fprintf(a.stdout, "%s: %d agencies read; not imported (--dry-run)\n", args[0], len(list))
+				return err
 			}
 			c, err := a.client(cmd.Context())
 			if err != nil {
@@ -269,7 +280,7 @@ that agency is registered or in the same file.`,
 				return lineError(args[0], err, lines)
 			}
 			if a.json() {
-				return cli.JSON(a.stdout, map[string]any{"file": args[0], "created": created})
+				return cli.JSON(a.stdout, importView{File: args[0], Read: len(list), Created: created})
 			}
 			_, err = fmt.Fprintf(a.stdout, "%s: %d agencies imported\n", args[0], created)
 			return err

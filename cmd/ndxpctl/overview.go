@@ -108,7 +108,7 @@ func watchOverview(a *app, cmd *cobra.Command, interval time.Duration) error {
 		}
 		switch {
 		case a.json():
-			if err := cli.JSON(a.stdout, v); err != nil {
+			if err := cli.JSONLine(a.stdout, v); err != nil {
 				return err
 			}
 		case tty:

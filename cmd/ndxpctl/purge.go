@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ndxp/ndxp/internal/cli"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
@@ -15,6 +18,8 @@ type purgeView struct {
 	DryRun     bool            `json:"dry_run"`
 	Documents  []purgedDocView `json:"documents"`
 	BytesFreed int64           `json:"bytes_freed"`
+	// Reason says why nothing is (or would be) purged; empty otherwise.
+	Reason string `json:"reason,omitempty"`
 }
 
 type purgedDocView struct {
@@ -48,7 +53,9 @@ stay listed and traceable, only fetching their attachments answers that the
 body was removed. A body still used by a kept document stays.
 
 Without --older-than-days the hub's configured retention (ndxpd
---retention-days) applies. --dry-run lists what would go and changes nothing.`,
+--retention-days) applies. --dry-run lists what would go and changes nothing;
+when nothing would, it says why (no document old enough and finished, or no
+retention configured) and exits 0.`,
 		Example: "  ndxpctl purge --older-than-days 1825 --dry-run\n  ndxpctl purge",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,10 +68,21 @@ Without --older-than-days the hub's configured retention (ndxpd
 			}
 			r, err := ndxpv1.NewMaintenanceServiceClient(c.Conn()).Purge(cmd.Context(),
 				&ndxpv1.PurgeRequest{OlderThanDays: int32(min(days, 1<<30)), DryRun: dryRun})
-			if err != nil {
+			var v purgeView
+			switch {
+			case err == nil:
+				v = viewPurge(r)
+				if len(v.Documents) == 0 {
+					v.Reason = nothingToPurge(days)
+				}
+			case dryRun && days == 0 && noRetention(err):
+				// A dry run asks what a purge would do; with no retention
+				// configured the answer is "nothing", not a failure.
+				v = purgeView{DryRun: true, Documents: []purgedDocView{}, Reason: "the hub keeps documents forever: no retention is configured " +
+					"(ndxpd --retention-days); give --older-than-days N to see what a purge of documents older than N days would remove"}
+			default:
 				return err
 			}
-			v := viewPurge(r)
 			if a.json() {
 				return cli.JSON(a.stdout, v)
 			}
@@ -76,7 +94,50 @@ Without --older-than-days the hub's configured retention (ndxpd
 	return cmd
 }
 
+// noRetention reports the hub's refusal of a purge by its configured
+// retention when none is configured: INVALID_ARGUMENT on older_than_days
+// (the only way a request with older_than_days 0 is invalid).
+func noRetention(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		return false
+	}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, f := range br.GetFieldViolations() {
+				if f.GetField() == "older_than_days" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// nothingToPurge says why a purge found nothing: no document past the
+// age is finished by every recipient.
+func nothingToPurge(days int) string {
+	age := "the hub's retention period (ndxpd --retention-days)"
+	switch days {
+	case 0:
+	case 1:
+		age = "1 day"
+	default:
+		age = fmt.Sprintf("%d days", days)
+	}
+	return "no document accepted more than " + age + " ago is finished by every recipient " +
+		"(completed 06, refused 02, recall accepted 15 or withdrawn)"
+}
+
 func printPurge(a *app, v purgeView) error {
+	if len(v.Documents) == 0 && v.Reason != "" {
+		would := "nothing was purged"
+		if v.DryRun {
+			would = "nothing would be purged"
+		}
+		_, err := fmt.Fprintf(a.stdout, "%s: %s\n", would, v.Reason)
+		return err
+	}
 	if len(v.Documents) > 0 {
 		rows := make([][]string, 0, len(v.Documents))
 		for _, d := range v.Documents {

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"io"
-
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ndxp/ndxp/internal/cli"
 )
@@ -25,21 +21,9 @@ func traceCmd(a *app) *cobra.Command {
 				return err
 			}
 			if a.json() {
-				return writeProtoJSON(a.stdout, tr)
+				return cli.ProtoJSON(a.stdout, tr)
 			}
 			return cli.PrintTrace(a.stdout, tr)
 		},
 	}
-}
-
-// writeProtoJSON writes m with the proto field names, several lines, and
-// what a terminal would act on escaped (cli.SafeJSON: the same strings to
-// a JSON reader).
-func writeProtoJSON(w io.Writer, m proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(m)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(cli.SafeJSON(b), '\n'))
-	return err
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/client/demo"
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 	"github.com/ndxp/ndxp/server"
 )
 
@@ -247,7 +248,9 @@ hub first; start it on DIR afterwards.`,
 }
 
 // startDemo loads the 2018 pilot registry into an empty hub and drives demo
-// traffic through real SDK clients until ctx ends.
+// traffic through real SDK clients until ctx ends. Its banner says what
+// the demo changed: the agencies it registered (or why none), the agencies
+// it plays, where their credentials are, and how soon alerts show.
 func startDemo(ctx context.Context, d *server.Daemon, cfg server.Config, stdout io.Writer, done chan struct{}) error {
 	admin, err := client.Dial(ctx, d.AdminCredsPath(), client.WithAddress(d.GRPCAddr()))
 	if err != nil {
@@ -259,14 +262,24 @@ func startDemo(ctx context.Context, d *server.Daemon, cfg server.Config, stdout 
 		return fmt.Errorf("demo: load the 2018 registry: %w", err)
 	}
 	if n > 0 {
-		fmt.Fprintf(stdout, "ndxpd: demo: loaded the 2018 pilot registry (%d agencies)\n", n)
+		fmt.Fprintf(stdout, "ndxpd: demo: registered the 2018 pilot registry: %s\n", registryCounts(n))
+	} else if o, err := admin.Registry.GetOverview(ctx, &ndxpv1.GetOverviewRequest{}); err == nil {
+		ov := o.GetOverview()
+		fmt.Fprintf(stdout, "ndxpd: demo: the hub already has %d agencies (%d pilot); the 2018 registry was not loaded\n",
+			ov.GetTotal(), ov.GetPilot())
 	}
 	dc := demo.DefaultConfig()
 	dc.Admin, dc.HubAddress = admin, d.GRPCAddr()
 	dc.CredsDir = filepath.Join(cfg.DataDir, "demo")
 	dc.Logger = cfg.NewLogger(os.Stderr)
+	dc.OnStart = func(s demo.Started) {
+		fmt.Fprintf(stdout, "ndxpd: demo: traffic runs among %d of the %d pilot agencies (%d more receive but never acknowledge), %s a second in all\n",
+			s.Online, s.Pilot, s.NeverAcknowledging, documents(s.Rate))
+		fmt.Fprintf(stdout, "ndxpd: demo: their credentials: %s%c (<code>.creds)\n", s.CredsDir, filepath.Separator)
+	}
+	fmt.Fprintf(stdout, "ndxpd: demo: alerts on documents unacknowledged for %s (--unacked-after)\n", time.Duration(cfg.UnackedAfter))
 	if u := d.HTTPURL(); u != "" {
-		fmt.Fprintf(stdout, "ndxpd: demo traffic running; dashboard: %s/\n", u)
+		fmt.Fprintf(stdout, "ndxpd: demo: dashboard: %s/\n", u)
 	}
 	go func() {
 		defer close(done)
@@ -276,4 +289,26 @@ func startDemo(ctx context.Context, d *server.Daemon, cfg server.Config, stdout 
 		}
 	}()
 	return nil
+}
+
+// documents says "1 document" or "2.5 documents".
+func documents(n float64) string {
+	if n == 1 {
+		return "1 document"
+	}
+	return fmt.Sprintf("%g documents", n)
+}
+
+// registryCounts says how many agencies of the 2018 registry were
+// registered, by stage: "95 agencies (71 pilot, 24 pending)".
+func registryCounts(created int) string {
+	list, err := demo.Registry()
+	if err != nil || len(list) != created {
+		return fmt.Sprintf("%d agencies", created)
+	}
+	by := map[ndxpv1.Stage]int{}
+	for _, a := range list {
+		by[a.Stage]++
+	}
+	return fmt.Sprintf("%d agencies (%d pilot, %d pending)", created, by[ndxpv1.Stage_STAGE_PILOT], by[ndxpv1.Stage_STAGE_PENDING])
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ndxp/ndxp/server"
 )
@@ -89,5 +92,78 @@ func TestCheckHTTPSettings(t *testing.T) {
 				t.Errorf("stderr %q, want %q", stderr.String(), tt.wantStderr)
 			}
 		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the demo's goroutine may write while the
+// test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestDemoBanner runs ndxpd --dev --demo and checks that its banner says
+// what the demo changed: the agencies it registered, the agencies it
+// plays and where their credentials are; and, on a second start over the
+// same data, that it registered nothing.
+func TestDemoBanner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub with demo traffic")
+	}
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "demo") + string(filepath.Separator)
+	start := func(want ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var stdout lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"--dev", "--demo", "--data", dir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+				"--log-level", "error"}, &stdout, io.Discard)
+		}()
+		deadline := time.After(2 * time.Minute)
+		for !strings.Contains(stdout.String(), "their credentials") {
+			select {
+			case err := <-done:
+				t.Fatalf("ndxpd --dev --demo ended: %v\nstdout:\n%s", err, stdout.String())
+			case <-deadline:
+				t.Fatalf("no demo banner after 2 minutes; stdout:\n%s", stdout.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("ndxpd after the interrupt: %v", err)
+		}
+		out := stdout.String()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("banner lacks %q:\n%s", w, out)
+			}
+		}
+		return out
+	}
+	// 71 pilot agencies: 80% (57) online, 5% (3) never acknowledging.
+	start("registered the 2018 pilot registry: 95 agencies (71 pilot, 24 pending)",
+		"traffic runs among 57 of the 71 pilot agencies (3 more receive but never acknowledge), 1 document a second in all",
+		"their credentials: "+creds,
+		"alerts on documents unacknowledged for 2m0s (--unacked-after)",
+		"demo: dashboard: http://127.0.0.1:")
+	if out := start("the hub already has 95 agencies (71 pilot); the 2018 registry was not loaded",
+		"traffic runs among 57 of the 71 pilot agencies"); strings.Contains(out, "registered the 2018") {
+		t.Errorf("the second start registered the registry again:\n%s", out)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/ndxp/ndxp/internal/agencycode"
 )
 
-// validCodes are the real codes from DOMAIN.md plus the edges of the form.
+// validCodes are the real codes from docs/domain.md plus the edges of the form.
 var validCodes = []struct {
 	in    string
 	level int

@@ -36,11 +36,35 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // JSON writes v as indented JSON with a final newline, bidi and other
-// invisible characters escaped (SafeJSON).
+// invisible characters escaped (SafeJSON). It (or JSONLine, for streams)
+// writes every -o json of ndxp and ndxpctl, in one style:
+//
+//   - field names in lower_snake_case: the proto field names for API
+//     messages (ProtoJSON), the same kind of names for a command's views;
+//   - numbers as JSON numbers, 64-bit ones too (never strings);
+//   - SHA-256 digests as lower-case hex;
+//   - times as RFC 3339 strings (time.Time's encoding; the hub's are UTC);
+//   - lists as [], never null or missing, when empty;
+//   - enum values as lower-case words: "pilot", "new".
+//
+// ProtoJSON brings API messages to it; a command's own views follow it
+// by their types (int64, time.Time, a non-nil slice), and each CLI's
+// table test of its JSON outputs checks them.
 func JSON(w io.Writer, v any) error {
+	return writeJSON(w, v, "  ")
+}
+
+// JSONLine writes v as JSON on one line, in the style of JSON: for
+// commands that print a stream of objects, one per line
+// (receive -o json, overview --watch -o json).
+func JSONLine(w io.Writer, v any) error {
+	return writeJSON(w, v, "")
+}
+
+func writeJSON(w io.Writer, v any, indent string) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
+	enc.SetIndent("", indent)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return err

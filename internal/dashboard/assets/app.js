@@ -19,7 +19,7 @@
     unacknowledged: 'chưa xác nhận',
     offline_backlog: 'ngoại tuyến khi có văn bản chờ',
   };
-  // Status codes of DOMAIN.md; 07-12 and 14 have no confirmed meaning.
+  // Status codes of docs/domain.md; 07-12 and 14 have no confirmed meaning.
   const STATUS = {
     '': ['chờ nhận', 'queued'],
     '01': ['đã đến', 'progress'],

@@ -923,7 +923,7 @@ type StatusReport struct {
 	DocumentId string `protobuf:"bytes,1,opt,name=document_id,json=documentId,proto3" json:"document_id,omitempty"`
 	// RecipientCode is the agency that reported.
 	RecipientCode string `protobuf:"bytes,2,opt,name=recipient_code,json=recipientCode,proto3" json:"recipient_code,omitempty"`
-	// Code is the status code (DOMAIN.md): "01".."06", "13", "15", "16".
+	// Code is the status code (docs/domain.md): "01".."06", "13", "15", "16".
 	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
 	// Reason is required with 02 and 16.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`

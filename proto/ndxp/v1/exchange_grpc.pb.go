@@ -68,7 +68,7 @@ type ExchangeServiceClient interface {
 	FetchAttachment(ctx context.Context, in *FetchAttachmentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchAttachmentResponse], error)
 	// GetDocument returns a document's header and attachment descriptions.
 	GetDocument(ctx context.Context, in *GetDocumentRequest, opts ...grpc.CallOption) (*GetDocumentResponse, error)
-	// ReportStatus records a recipient's processing status (DOMAIN.md codes
+	// ReportStatus records a recipient's processing status (docs/domain.md codes
 	// 02-06, and 15/16 to answer a recall) and pushes it to the sender.
 	// FAILED_PRECONDITION names the current status when the transition is not
 	// allowed; only recipients may report.
@@ -261,7 +261,7 @@ type ExchangeServiceServer interface {
 	FetchAttachment(*FetchAttachmentRequest, grpc.ServerStreamingServer[FetchAttachmentResponse]) error
 	// GetDocument returns a document's header and attachment descriptions.
 	GetDocument(context.Context, *GetDocumentRequest) (*GetDocumentResponse, error)
-	// ReportStatus records a recipient's processing status (DOMAIN.md codes
+	// ReportStatus records a recipient's processing status (docs/domain.md codes
 	// 02-06, and 15/16 to answer a recall) and pushes it to the sender.
 	// FAILED_PRECONDITION names the current status when the transition is not
 	// allowed; only recipients may report.
