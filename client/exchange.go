@@ -479,7 +479,7 @@ func (c *Client) Document(ctx context.Context, documentID string) (*ndxpv1.Docum
 // Status is a status report on a document the caller received.
 type Status struct {
 	DocumentID string
-	// Code is 02-06 (DOMAIN.md), or 15/16 to answer a recall.
+	// Code is 02-06 (docs/domain.md), or 15/16 to answer a recall.
 	Code string
 	// Reason is required with 02 (refused) and 16 (recall refused).
 	Reason string

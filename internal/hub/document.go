@@ -10,7 +10,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// BusinessType says what a document does (edXML BusinessDocType, DOMAIN.md).
+// BusinessType says what a document does (edXML BusinessDocType, docs/domain.md).
 type BusinessType int
 
 // Business types. Revoke is done by Recall, not by sending a document.
@@ -37,7 +37,7 @@ type AttachmentInfo struct {
 	Description string `json:"description,omitempty"`
 }
 
-// Header is a document's metadata (the edXML header), DOMAIN.md.
+// Header is a document's metadata (the edXML header), docs/domain.md.
 type Header struct {
 	Reference    string           `json:"reference"`
 	Recipients   []string         `json:"recipients"`
@@ -114,7 +114,7 @@ func checkFileName(field, name string) error {
 
 // normalizeHeader validates a header sent by sender and fills in the
 // defaults: the promulgation date (today) and the reference (edXML
-// DocumentId "{sender},{yyyy/MM/dd},{number}/{notation}", DOMAIN.md).
+// DocumentId "{sender},{yyyy/MM/dd},{number}/{notation}", docs/domain.md).
 func normalizeHeader(sender string, h *Header, now time.Time) error {
 	for _, step := range []func() error{
 		h.normalizeTexts,

@@ -477,7 +477,7 @@ type StatusRequest struct {
 }
 
 // ReportStatus records a recipient's status report and queues it for the
-// sender. The workflow (DOMAIN.md, checkReport): statuses move forward and
+// sender. The workflow (docs/domain.md, checkReport): statuses move forward and
 // may skip steps; 02 and 16 need a reason; nothing follows 02 or 06 except
 // the recall flow; 15 and 16 answer a pending recall (13).
 func (h *Hub) ReportStatus(ctx context.Context, p Principal, req StatusRequest) (StatusReport, error) {

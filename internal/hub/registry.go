@@ -49,7 +49,7 @@ func exists(tx store.Tx, code string) (bool, error) {
 }
 
 // resolveParent checks a given parent exists, or derives one from the code
-// (DOMAIN.md: a unit's parent is its code with the deepest non-zero level
+// (docs/domain.md: a unit's parent is its code with the deepest non-zero level
 // zeroed) when none is given and that parent is registered. pending holds
 // agencies of the same import that count as registered.
 func resolveParent(tx store.Tx, a *Agency, field string, pending map[string]bool) error {

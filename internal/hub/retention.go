@@ -226,7 +226,7 @@ func (h *Hub) removeFile(sum string) (removed, busy bool, err error) {
 
 // completed reports whether every recipient's delivery of doc is final:
 // completed (06), refused (02), recall accepted (15) or withdrawn before
-// delivery (DOMAIN.md). A pending recall (13) keeps the document open even
+// delivery (docs/domain.md). A pending recall (13) keeps the document open even
 // after 06: the recipient still has to answer it.
 func completed(tx store.Tx, doc Document) (bool, error) {
 	for _, rc := range doc.Header.Recipients {

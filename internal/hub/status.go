@@ -3,7 +3,7 @@ package hub
 import "fmt"
 
 // Status is a processing status code of QCVN 102:2016, as the two digits
-// the standard writes (DOMAIN.md). Codes 07-12 and 14 are not confirmed by
+// the standard writes (docs/domain.md). Codes 07-12 and 14 are not confirmed by
 // any public source, so the hub names and accepts none of them.
 type Status string
 
@@ -61,7 +61,7 @@ var forward = map[Status]int{StatusArrived: 1, StatusAccepted: 3, StatusAssigned
 
 // checkReport says whether a recipient may report code, and why not: the
 // status a recipient reports (02-06, 15, 16), its reason, and the
-// workflow of DOMAIN.md from where its delivery stands (status, recall).
+// workflow of docs/domain.md from where its delivery stands (status, recall).
 // It is pure, so the whole workflow is one table test.
 func checkReport(status Status, recall RecallState, code Status, reason string) error {
 	switch code {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestCheckReport is the whole status workflow of DOMAIN.md, from every
+// TestCheckReport is the whole status workflow of docs/domain.md, from every
 // place a delivery can stand, for every code a recipient may send.
 func TestCheckReport(t *testing.T) {
 	ok := error(nil)

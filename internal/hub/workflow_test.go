@@ -16,7 +16,7 @@ import (
 // reportCodes are the codes a recipient may report (ReportStatus).
 var reportCodes = []string{"02", "03", "04", "05", "06", "15", "16"}
 
-// transitions is the status workflow of DOMAIN.md as a table: for each
+// transitions is the status workflow of docs/domain.md as a table: for each
 // state of a delivery (its status and its recall), the codes a recipient
 // may report. The rules: 01 (the arrival, recorded by the hub) before
 // anything; statuses move forward and may skip steps; 02 only right after

@@ -262,7 +262,6 @@ type walk struct {
 	hubLog     lockedBuffer
 	hubDone    chan error
 	hubHTTP    string
-	built      bool
 	buildCount int
 }
 
