@@ -112,80 +112,26 @@ func WriteCreds(path, address string, caPEM, certPEM, keyPEM []byte) error {
 // identity. Errors wrap [ErrNoAddress], [ErrNoClientKey], [ErrNoClientCert],
 // [ErrKeyMismatch], [ErrNoCACert], [ErrNoIdentity] or [ErrMalformedPEM].
 func ParseCreds(data []byte) (*Creds, error) {
-	var (
-		hub   *pem.Block
-		certs []*x509.Certificate
-		key   crypto.Signer
-	)
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		switch {
-		case block.Type == pemHub:
-			if hub != nil {
-				return nil, fmt.Errorf("%w: more than one %s block", ErrMalformedPEM, pemHub)
-			}
-			hub = block
-		case block.Type == pemCertificate:
-			cert, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("%w: certificate: %w", ErrMalformedPEM, err)
-			}
-			certs = append(certs, cert)
-		case isPrivateKeyBlock(block.Type):
-			if key != nil {
-				return nil, fmt.Errorf("%w: more than one private key", ErrMalformedPEM)
-			}
-			k, err := parsePrivateKeyBlock(block)
-			if err != nil {
-				return nil, err
-			}
-			key = k
-		default:
-			return nil, fmt.Errorf("%w: unexpected %q block", ErrMalformedPEM, block.Type)
-		}
-	}
-	if err := checkRest(rest); err != nil {
+	b, err := credsBlocks(data)
+	if err != nil {
 		return nil, err
 	}
-	if hub == nil && certs == nil && key == nil {
-		return nil, fmt.Errorf("%w: not a credentials file: no PEM blocks", ErrMalformedPEM)
-	}
-
-	if hub == nil {
+	if b.hub == nil {
 		return nil, fmt.Errorf("%w: no %s block", ErrNoAddress, pemHub)
 	}
-	address := hub.Headers[headerAddress]
+	address := b.hub.Headers[headerAddress]
 	if err := checkAddress(address); err != nil {
 		return nil, err
 	}
-	if key == nil {
+	if b.key == nil {
 		return nil, ErrNoClientKey
 	}
-	if len(certs) == 0 {
+	if len(b.certs) == 0 {
 		return nil, ErrNoClientCert
 	}
-	var leaf *x509.Certificate
-	var cas []*x509.Certificate
-	for _, cert := range certs {
-		if !publicKeysEqual(key.Public(), cert.PublicKey) {
-			cas = append(cas, cert)
-			continue
-		}
-		if leaf != nil {
-			return nil, fmt.Errorf("%w: more than one certificate matches the client key", ErrMalformedPEM)
-		}
-		leaf = cert
-	}
-	if leaf == nil {
-		return nil, fmt.Errorf("%w: no certificate matches the client key", ErrKeyMismatch)
-	}
-	if len(cas) == 0 {
-		return nil, ErrNoCACert
+	leaf, cas, err := splitCerts(b.certs, b.key)
+	if err != nil {
+		return nil, err
 	}
 	id, err := IdentityFromCert(leaf)
 	if err != nil {
@@ -197,11 +143,85 @@ func ParseCreds(data []byte) (*Creds, error) {
 		CACerts:  cas,
 		Cert: tls.Certificate{
 			Certificate: [][]byte{leaf.Raw},
-			PrivateKey:  key,
+			PrivateKey:  b.key,
 			Leaf:        leaf,
 		},
 		Leaf: leaf,
 	}, nil
+}
+
+// credsPEM is what a credentials file's PEM blocks hold.
+type credsPEM struct {
+	hub   *pem.Block
+	certs []*x509.Certificate
+	key   crypto.Signer
+}
+
+// credsBlocks reads every PEM block of a credentials file: one hub block
+// at most, one private key at most, certificates, and nothing else.
+func credsBlocks(data []byte) (credsPEM, error) {
+	var b credsPEM
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		switch {
+		case block.Type == pemHub:
+			if b.hub != nil {
+				return b, fmt.Errorf("%w: more than one %s block", ErrMalformedPEM, pemHub)
+			}
+			b.hub = block
+		case block.Type == pemCertificate:
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return b, fmt.Errorf("%w: certificate: %w", ErrMalformedPEM, err)
+			}
+			b.certs = append(b.certs, cert)
+		case isPrivateKeyBlock(block.Type):
+			if b.key != nil {
+				return b, fmt.Errorf("%w: more than one private key", ErrMalformedPEM)
+			}
+			k, err := parsePrivateKeyBlock(block)
+			if err != nil {
+				return b, err
+			}
+			b.key = k
+		default:
+			return b, fmt.Errorf("%w: unexpected %q block", ErrMalformedPEM, block.Type)
+		}
+	}
+	if err := checkRest(rest); err != nil {
+		return b, err
+	}
+	if b.hub == nil && b.certs == nil && b.key == nil {
+		return b, fmt.Errorf("%w: not a credentials file: no PEM blocks", ErrMalformedPEM)
+	}
+	return b, nil
+}
+
+// splitCerts finds the client certificate (the one whose public key is the
+// key's) among certs; the others are the CA roots.
+func splitCerts(certs []*x509.Certificate, key crypto.Signer) (leaf *x509.Certificate, cas []*x509.Certificate, err error) {
+	for _, cert := range certs {
+		if !publicKeysEqual(key.Public(), cert.PublicKey) {
+			cas = append(cas, cert)
+			continue
+		}
+		if leaf != nil {
+			return nil, nil, fmt.Errorf("%w: more than one certificate matches the client key", ErrMalformedPEM)
+		}
+		leaf = cert
+	}
+	if leaf == nil {
+		return nil, nil, fmt.Errorf("%w: no certificate matches the client key", ErrKeyMismatch)
+	}
+	if len(cas) == 0 {
+		return nil, nil, ErrNoCACert
+	}
+	return leaf, cas, nil
 }
 
 // MaxCredsSize bounds a credentials file. One holds a few KiB of PEM (the
