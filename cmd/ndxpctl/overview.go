@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/ndxp/ndxp/internal/cli"
@@ -95,6 +97,11 @@ func watchOverview(a *app, cmd *cobra.Command, interval time.Duration) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted: a normal end
+			}
+			if _, set := ctx.Deadline(); set && status.Code(err) == codes.DeadlineExceeded {
+				// The hub may end the stream at the caller's deadline a
+				// moment before the caller's own context says so.
+				return nil
 			}
 			return err
 		}

@@ -83,9 +83,6 @@ func (h *Hub) backupEntries(ctx context.Context, tx store.Tx, dbSize int64, extr
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return false, err
 		}
-		if rec.Inline {
-			return true, nil
-		}
 		sum := string(k)
 		entries = append(entries, backupEntry{
 			name: path.Join(BackupBlobDir, sum[:2], sum), size: rec.Size,

@@ -11,7 +11,8 @@ import (
 	"github.com/ndxp/ndxp/internal/store"
 )
 
-// blobRecord says where an attachment body is, in BucketBlobs under its digest.
+// blobRecord is a body file's record, in BucketBlobs under its digest.
+// Inline marks a small body of the first layout, which migrate moves.
 type blobRecord struct {
 	Size   int64 `json:"size"`
 	Inline bool  `json:"inline,omitempty"`
@@ -34,26 +35,15 @@ func putBody(tx store.Tx, docID string, index int, a AttachmentInfo, r received)
 	if !r.file {
 		return tx.Put(store.BucketBlobData, inlineKey(docID, index), r.inline)
 	}
-	if err := putBlob(tx, a, r); err != nil {
-		return err
-	}
-	return tx.Put(store.BucketBlobRefs, pairKey(r.sum, docID), nil)
-}
-
-func putBlob(tx store.Tx, a AttachmentInfo, r received) error {
 	key := []byte(r.sum)
-	if _, err := tx.Get(store.BucketBlobs, key); err == nil {
-		return nil // content-addressed: stored already
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if r.inline != nil || a.Size == 0 {
-		if err := tx.Put(store.BucketBlobData, key, r.inline); err != nil {
+	if _, err := tx.Get(store.BucketBlobs, key); errors.Is(err, store.ErrNotFound) {
+		if err := putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size}); err != nil {
 			return err
 		}
-		return putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size, Inline: true})
-	}
-	return putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size})
+	} else if err != nil {
+		return err
+	} // else content-addressed: stored already
+	return tx.Put(store.BucketBlobRefs, pairKey(r.sum, docID), nil)
 }
 
 // Attachment is an open attachment body.
@@ -65,8 +55,7 @@ type Attachment struct {
 // OpenAttachment opens attachment index of a document the caller may see.
 func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, index int) (Attachment, error) {
 	var info AttachmentInfo
-	var rec blobRecord
-	var inline []byte
+	var inline []byte // a small body kept with its document
 	err := h.st.View(ctx, func(tx store.Tx) error {
 		doc, _, err := visible(tx, p, docID)
 		if err != nil {
@@ -79,29 +68,21 @@ func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, ind
 		if doc.Purged != nil { // retention: even a body still shared with a kept document
 			return purgedErr(docID, index, doc.Purged)
 		}
-		if b, ok, err := inlineBody(tx, docID, index); err != nil {
-			return err
-		} else if ok {
-			inline, rec.Inline = b, true
-			return nil
-		}
-		key := []byte(hex.EncodeToString(info.SHA256))
-		if err := getJSON(tx, store.BucketBlobs, key, &rec); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return purgedErr(docID, index, nil)
-			}
+		b, ok, err := inlineBody(tx, docID, index)
+		if err != nil || ok {
+			inline = b
 			return err
 		}
-		if rec.Inline {
-			inline, err = tx.Get(store.BucketBlobData, key)
-			return err
+		_, err = tx.Get(store.BucketBlobs, []byte(hex.EncodeToString(info.SHA256)))
+		if errors.Is(err, store.ErrNotFound) {
+			return purgedErr(docID, index, nil)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return Attachment{}, err
 	}
-	if rec.Inline {
+	if inline != nil {
 		return Attachment{Info: info, Body: nopCloser{bytes.NewReader(inline)}}, nil
 	}
 	f, err := h.files.Open(hex.EncodeToString(info.SHA256))

@@ -174,12 +174,7 @@ func (c *checker) body(docID string, i int, a AttachmentInfo) error {
 		c.r.add("%s: body record of %d bytes, header says %d", at, rec.Size, a.Size)
 	}
 	if rec.Inline {
-		b, err := c.tx.Get(store.BucketBlobData, []byte(sum))
-		if err != nil {
-			c.r.add("%s: inline body %s missing", at, sum)
-			return nil
-		}
-		c.match(at+": inline body", int64(len(b)), sha256.Sum256(b), a)
+		c.r.add("%s: body record %s of the first layout, not migrated", at, sum)
 		return nil
 	}
 	c.want(store.BucketBlobRefs, pairKey(sum, docID), "%s: no body reference", at)

@@ -92,11 +92,11 @@ func TestCheckFindsDamage(t *testing.T) {
 				return putJSON(tx, store.BucketBlobs, []byte(sumHex(f.large)), blobRecord{Size: 5})
 			})
 		}, "document <doc> attachment 1: body record of 5 bytes, header says 4000"},
-		{"an inline body of the older layout missing", func(t *testing.T, f checkFixture) error {
+		{"a body record of the first layout left over", func(t *testing.T, f checkFixture) error {
 			return update(t, f.h, func(tx store.Tx) error {
 				return putJSON(tx, store.BucketBlobs, []byte(sumHex(f.large)), blobRecord{Size: 4000, Inline: true})
 			})
-		}, "document <doc> attachment 1: inline body " + sumHex(body(4000, 2)) + " missing"},
+		}, "document <doc> attachment 1: body record " + sumHex(body(4000, 2)) + " of the first layout, not migrated"},
 		{"a body file missing", func(t *testing.T, f checkFixture) error {
 			return os.Remove(blobPath(f.h, f.large))
 		}, "document <doc> attachment 1: body file missing"},

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"sort"
@@ -383,13 +382,7 @@ func (h *Hub) push(tx store.Tx, raw []byte) (Push, error) {
 	ps.Doc = &v
 	ps.Inline = h.inlineBodies(doc, func(i int) ([]byte, bool) {
 		b, ok, err := inlineBody(tx, doc.ID, i)
-		if err != nil || !ok {
-			sum := hex.EncodeToString(doc.Header.Attachments[i].SHA256)
-			if b, err = tx.Get(store.BucketBlobData, []byte(sum)); err != nil {
-				return nil, false // kept as a file, or gone: the recipient fetches it
-			}
-		}
-		return b, true
+		return b, ok && err == nil // otherwise kept as a file, or gone: the recipient fetches it
 	})
 	return ps, nil
 }

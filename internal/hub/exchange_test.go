@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -592,43 +591,6 @@ func TestOpenAttachmentRefusals(t *testing.T) {
 			checkErr(t, "OpenAttachment", err, tt.wantKind, tt.wantField)
 		})
 	}
-}
-
-// TestOpenAttachmentOfOlderLayout: a small body stored under its digest
-// (before bodies were kept beside their document) still reads, from the
-// attachment and in a push.
-func TestOpenAttachmentOfOlderLayout(t *testing.T) {
-	h, _ := retentionHub(t, nil)
-	b := body(300, 7)
-	id := send(t, h, "Bố cục cũ", []string{codeH41}, b)
-	sum := hex.EncodeToString(sumOf(b))
-	err := h.st.Update(t.Context(), func(tx store.Tx) error {
-		if err := tx.Delete(store.BucketBlobData, inlineKey(id, 0)); err != nil {
-			return err
-		}
-		if err := tx.Put(store.BucketBlobData, []byte(sum), b); err != nil {
-			return err
-		}
-		return putJSON(tx, store.BucketBlobs, []byte(sum), blobRecord{Size: int64(len(b)), Inline: true})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := readAttachment(t, h, agency(codeH41), id, 0)
-	if err != nil || !bytes.Equal(got, b) {
-		t.Errorf("OpenAttachment: %d bytes, %v; want the %d sent", len(got), err, len(b))
-	}
-	h.recent.drop(id)
-	pushes, err := h.nextEvents(t.Context(), codeH41, 0, 1)
-	if err != nil || len(pushes) != 1 || len(pushes[0].Inline) != 1 || !bytes.Equal(pushes[0].Inline[0], b) {
-		t.Errorf("push of the older layout: %+v, %v; want the body inline", pushes, err)
-	}
-	// A body whose record is gone reads as purged.
-	if err := h.st.Update(t.Context(), func(tx store.Tx) error { return tx.Delete(store.BucketBlobs, []byte(sum)) }); err != nil {
-		t.Fatal(err)
-	}
-	_, err = h.OpenAttachment(t.Context(), agency(codeH41), id, 0)
-	checkErr(t, "OpenAttachment of a body without record", err, ErrNotFound, "index")
 }
 
 // TestOpenAttachmentFileMissing: a body whose record is there but whose

@@ -166,6 +166,13 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		presence: newPresence(cfg.Now),
 	}
 	h.presence.onChange = h.watch.notify
+	moved, err := migrate(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("migrate the records: %w", err)
+	}
+	if moved > 0 {
+		log.Info("small attachment bodies moved beside their documents", "count", moved)
+	}
 	if err := h.load(ctx, st); err != nil {
 		return nil, err
 	}

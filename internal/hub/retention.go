@@ -368,9 +368,8 @@ func (h *Hub) purgeCandidates(ctx context.Context, cutoff time.Time, from []byte
 
 // bodyFate is what a purge batch decided about one attachment body.
 type bodyFate struct {
-	goes   bool
-	size   int64
-	inline bool
+	goes bool
+	size int64
 }
 
 // purgeBatch purges the documents ids that (still) qualify in one write
@@ -525,13 +524,8 @@ func (pb *purgeTx) fate(sum string) (bodyFate, error) {
 		return f, nil
 	}
 	pb.freed += f.size
-	if !f.inline {
-		pb.files = append(pb.files, sum)
-	}
-	if err := pb.delete(store.BucketBlobs, []byte(sum)); err != nil {
-		return f, err
-	}
-	return f, pb.delete(store.BucketBlobData, []byte(sum))
+	pb.files = append(pb.files, sum)
+	return f, pb.delete(store.BucketBlobs, []byte(sum))
 }
 
 // delete deletes a key, unless this is a dry run.
@@ -565,7 +559,7 @@ func decideBody(tx store.Tx, sum string, gone func(id string) (bool, error)) (bo
 	if err != nil {
 		return bodyFate{}, err
 	}
-	return bodyFate{goes: !keep, size: rec.Size, inline: rec.Inline}, nil
+	return bodyFate{goes: !keep, size: rec.Size}, nil
 }
 
 // purgedErr is OpenAttachment's answer for a body the purge removed.

@@ -56,9 +56,9 @@ func enqueue(tx store.Tx, code string, ev Event) (uint64, error) {
 	return seq, putJSON(tx, store.BucketQueue, queueKey(code, seq), ev)
 }
 
-// inlineKey is where a small attachment body is kept: document id NUL
-// index, so a document's bodies sit beside each other (documents sent
-// before this layout keep theirs under the SHA-256; readers try both).
+// inlineKey is where a small attachment body is kept (BucketBlobData):
+// document id NUL index, so a document's bodies sit beside each other
+// (stores of the first layout are moved to it at start: migrate.go).
 func inlineKey(docID string, index int) []byte {
 	return fmt.Appendf(nil, "%s\x00%04d", docID, index)
 }
