@@ -173,7 +173,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		return fail(err)
 	}
 	// Read (and check) the whole log before anything is written.
-	recs, err := readLog(walDir(path))
+	recs, err := readLog(LogDir(path))
 	if err != nil {
 		return fail(err)
 	}
@@ -199,7 +199,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		return fail(err)
 	}
 	if len(recs) > 0 {
-		if err := removeLogFiles(walDir(path)); err != nil {
+		if err := removeLogFiles(LogDir(path)); err != nil {
 			return fail(err)
 		}
 	}
@@ -212,7 +212,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		reqs:         make(chan *updateReq, opts.MaxBatch),
 		closed:       make(chan struct{}),
 		done:         make(chan struct{}),
-		log:          &wal{dir: walDir(path)},
+		log:          &wal{dir: LogDir(path)},
 		w:            newOverlay(),
 		seqs:         map[Bucket]uint64{},
 		lsn:          applied,
@@ -829,7 +829,7 @@ func (s *Bolt) Size() int64 {
 	if fi, err := os.Stat(s.path); err == nil {
 		n = fi.Size()
 	}
-	segs, _ := listSegments(walDir(s.path))
+	segs, _ := listSegments(LogDir(s.path))
 	for _, sg := range segs {
 		if fi, err := os.Stat(sg.path); err == nil {
 			n += fi.Size()

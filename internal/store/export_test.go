@@ -12,6 +12,3 @@ func (s *Bolt) Crash() {
 		s.db.Close()
 	})
 }
-
-// WALDir is the log directory of the store file at path.
-func WALDir(path string) string { return walDir(path) }

@@ -48,14 +48,11 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// walDir is the log directory of the store file at path.
-func walDir(path string) string { return path + "-wal" }
-
 // LogDir is the directory of the write-ahead log of the store file at
 // path. It belongs to that file: moving the file without it loses the
 // writes not yet applied, and a log left beside another file is refused
 // or, worse, replayed onto it.
-func LogDir(path string) string { return walDir(path) }
+func LogDir(path string) string { return path + "-wal" }
 
 type segment struct {
 	path  string

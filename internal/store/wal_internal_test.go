@@ -117,7 +117,7 @@ func TestLogAheadOfFileRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	writeLog(t, walDir(path), 4, 1).close(false)
+	writeLog(t, LogDir(path), 4, 1).close(false)
 	before, _ := os.ReadFile(path)
 	if _, err := OpenBolt(path, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("OpenBolt = %v, want ErrCorrupt", err)

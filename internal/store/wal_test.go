@@ -87,12 +87,12 @@ func TestLogReplayedAfterCrash(t *testing.T) {
 		nextSeq(t, s)
 	}
 	s.Crash()
-	if _, err := os.Stat(store.WALDir(path)); err != nil {
+	if _, err := os.Stat(store.LogDir(path)); err != nil {
 		t.Fatalf("no log after the crash: %v", err)
 	}
 
 	s = openWith(t, path, store.Options{})
-	if _, err := os.Stat(store.WALDir(path)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(store.LogDir(path)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("log still there after it was replayed: %v", err)
 	}
 	for i := range 100 {
@@ -329,7 +329,7 @@ func TestApplyKeepsLastWrite(t *testing.T) {
 				if err := s.Close(); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := os.Stat(store.WALDir(path)); !errors.Is(err, os.ErrNotExist) {
+				if _, err := os.Stat(store.LogDir(path)); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("log left after a clean close: %v", err)
 				}
 			} else {
