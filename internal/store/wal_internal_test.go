@@ -56,8 +56,8 @@ func TestReadLog(t *testing.T) {
 		}
 	})
 	// writeLog's records are all the same length; the third starts here.
-	recLen := 16 + len(encodeOps(nil, []op{{kind: opPut, b: BucketAgencies, key: []byte{1}, val: []byte("v")}}))
-	third := walHeaderSize + 2*recLen
+	recLen := recordHeaderSize + len(encodeOps(nil, []op{{kind: opPut, b: BucketAgencies, key: []byte{1}, val: []byte("v")}}))
+	third := segmentHeaderSize + 2*recLen
 	for _, tc := range []struct {
 		name    string
 		damage  func(data []byte) []byte
@@ -67,7 +67,7 @@ func TestReadLog(t *testing.T) {
 		{"torn record over zeros", func(d []byte) []byte { clear(d[third+20 : third+recLen]); return d }, 2},
 		{"torn header", func(d []byte) []byte { return d[:third+3] }, 2},
 		{"nothing after the last record", func(d []byte) []byte { return d[:third+recLen] }, 3},
-		{"damaged record in the middle", func(d []byte) []byte { d[walHeaderSize+20] ^= 1; return d }, -1},
+		{"damaged record in the middle", func(d []byte) []byte { d[segmentHeaderSize+20] ^= 1; return d }, -1},
 		{"damaged record at the end", func(d []byte) []byte { d[third+20] ^= 1; return d }, 2},
 		{"damaged header", func(d []byte) []byte { d[0] = 'X'; return d }, -1},
 	} {
