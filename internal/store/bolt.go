@@ -61,7 +61,6 @@ type Bolt struct {
 	path     string
 	maxBatch int
 	onCommit func(time.Duration, int)
-	onApply  func(time.Duration, int, error)
 
 	reqs chan *updateReq
 
@@ -72,32 +71,17 @@ type Bolt struct {
 	isClosed  bool
 
 	// The writer goroutine's own state.
-	log       *wal
-	w         *overlay // the overlay it writes; readers get clones
-	seqs      map[Bucket]uint64
-	lsn       uint64 // last record logged
-	unapplied int    // bytes of logged writes the overlay holds
-	buf       []byte
-	trimmed   chan struct{} // the applier has applied records: trim the overlay
+	log          *wal
+	w            *overlay // the overlay it writes; readers get clones
+	seqs         map[Bucket]uint64
+	lsn          uint64 // last record logged
+	unapplied    int    // bytes of logged writes the overlay holds
+	maxUnapplied int
+	buf          []byte
 
 	pub atomic.Pointer[overlay] // what readers see
 
-	// Shared with the applier, under amu.
-	amu          sync.Mutex
-	queue        []*applyRec // logged, not yet applied, oldest first
-	queuedOps    int
-	flushTo      uint64 // someone waits for records up to this one
-	applied      uint64 // last record applied to the file
-	appliedRecs  []*applyRec
-	appliedCh    chan struct{} // closed and replaced after each apply
-	applyErr     error         // the last apply failed with this
-	applyStop    bool
-	abandon      bool // a simulated crash: stop without applying (tests)
-	kick         chan struct{}
-	applierDone  chan struct{}
-	applyDelay   time.Duration
-	applyOps     int
-	maxUnapplied int
+	apply *applier
 
 	commits uint64 // group commits (one log fsync each)
 	updates uint64 // Update calls committed
@@ -112,24 +96,12 @@ func (s *Bolt) stop(abandon bool) {
 	s.mu.Unlock()
 	close(s.closed)
 	<-s.done
-	s.amu.Lock()
-	s.applyStop, s.abandon = true, abandon
-	s.amu.Unlock()
-	s.poke()
-	<-s.applierDone
+	s.apply.stop(abandon)
 }
 
 type updateReq struct {
 	fn  func(Tx) error
 	err chan error
-}
-
-// applyRec is one logged record on its way into the file.
-type applyRec struct {
-	lsn   uint64
-	ops   []op
-	bytes int
-	at    time.Time
 }
 
 // OpenBolt opens or creates the store file at path. A file written by
@@ -208,7 +180,6 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		path:         path,
 		maxBatch:     opts.MaxBatch,
 		onCommit:     opts.OnCommit,
-		onApply:      opts.OnApply,
 		reqs:         make(chan *updateReq, opts.MaxBatch),
 		closed:       make(chan struct{}),
 		done:         make(chan struct{}),
@@ -216,14 +187,8 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		w:            newOverlay(),
 		seqs:         map[Bucket]uint64{},
 		lsn:          applied,
-		trimmed:      make(chan struct{}, 1),
-		applied:      applied,
-		appliedCh:    make(chan struct{}),
-		kick:         make(chan struct{}, 1),
-		applierDone:  make(chan struct{}),
-		applyDelay:   opts.ApplyDelay,
-		applyOps:     opts.ApplyOps,
 		maxUnapplied: opts.MaxUnapplied,
+		apply:        newApplier(db, applied, opts),
 	}
 	s.w.trimmed = applied
 	if err := db.View(func(tx *bolt.Tx) error {
@@ -236,7 +201,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	}
 	s.pub.Store(s.w.clone())
 	go s.commitLoop()
-	go s.applyLoop()
+	go s.apply.loop()
 	return s, nil
 }
 
@@ -437,7 +402,7 @@ func (s *Bolt) commitLoop() {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch, r)
-		case <-s.trimmed:
+		case <-s.apply.trim:
 			s.trim()
 			continue
 		case <-s.closed:
@@ -510,7 +475,7 @@ func (s *Bolt) run(batch []*updateReq) {
 		s.lsn = ws.lsn
 		s.unapplied += ws.bytes
 		s.pub.Store(s.w.clone())
-		s.enqueue(&applyRec{lsn: ws.lsn, ops: ws.ops, bytes: ws.bytes, at: start})
+		s.apply.enqueue(&applyRec{lsn: ws.lsn, ops: ws.ops, bytes: ws.bytes, at: start})
 		s.statsMu.Lock()
 		s.commits++
 		s.updates += uint64(len(ok))
@@ -529,15 +494,10 @@ func (s *Bolt) run(batch []*updateReq) {
 // the batch fails with its error instead of waiting.
 func (s *Bolt) waitRoom() error {
 	for s.unapplied > s.maxUnapplied {
-		s.amu.Lock()
-		err := s.applyErr
-		s.flushTo = max(s.flushTo, s.lsn)
-		s.amu.Unlock()
-		if err != nil {
+		if err := s.apply.hurry(s.lsn); err != nil {
 			return err
 		}
-		s.poke()
-		<-s.trimmed
+		<-s.apply.trim
 		s.trim()
 	}
 	return nil
@@ -546,10 +506,7 @@ func (s *Bolt) waitRoom() error {
 // trim removes from the writer's overlay what the applier has put in the
 // file, publishes the result and drops log segments no longer needed.
 func (s *Bolt) trim() {
-	s.amu.Lock()
-	recs, applied := s.appliedRecs, s.applied
-	s.appliedRecs = nil
-	s.amu.Unlock()
+	recs, applied := s.apply.takeApplied()
 	if len(recs) == 0 {
 		return
 	}
@@ -568,155 +525,6 @@ func (s *Bolt) trim() {
 	s.w.trimmed = applied
 	s.pub.Store(s.w.clone())
 	_ = s.log.dropApplied(applied) // a segment not removed now is removed next time
-}
-
-// enqueue hands a logged record to the applier.
-func (s *Bolt) enqueue(rec *applyRec) {
-	s.amu.Lock()
-	s.queue = append(s.queue, rec)
-	s.queuedOps += len(rec.ops)
-	due := s.queuedOps >= s.applyOps || len(s.queue) == 1
-	s.amu.Unlock()
-	if due {
-		s.poke()
-	}
-}
-
-func (s *Bolt) poke() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-// applyLoop copies logged records into the file: when ApplyOps operations
-// are waiting, when the oldest has waited ApplyDelay, or when someone
-// needs them there (a snapshot, the writer out of room, Close).
-func (s *Bolt) applyLoop() {
-	defer close(s.applierDone)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	backoff := time.Duration(0)
-	for {
-		s.amu.Lock()
-		n, stop, abandon := len(s.queue), s.applyStop, s.abandon
-		var wait time.Duration
-		due := false
-		if n > 0 {
-			wait = s.applyDelay - time.Since(s.queue[0].at)
-			due = wait <= 0 || s.queuedOps >= s.applyOps || s.flushTo >= s.queue[0].lsn || stop
-		}
-		s.amu.Unlock()
-		if (n == 0 && stop) || abandon {
-			return
-		}
-		if due && backoff == 0 {
-			if err := s.applyOnce(); err != nil {
-				if stop {
-					return // Close: what is left stays in the log for the next open
-				}
-				backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
-				timer.Reset(backoff)
-				select {
-				case <-timer.C:
-				case <-s.kick: // Close, or a writer out of room: try again now
-					timer.Stop()
-				}
-				backoff = 0
-			}
-			continue
-		}
-		if n == 0 {
-			wait = time.Hour
-		}
-		timer.Reset(max(wait, time.Millisecond))
-		select {
-		case <-timer.C:
-		case <-s.kick:
-			timer.Stop()
-		}
-	}
-}
-
-// applyOnce copies every queued record into the file in one transaction.
-func (s *Bolt) applyOnce() error {
-	s.amu.Lock()
-	recs := s.queue
-	s.amu.Unlock()
-	start := time.Now()
-	ops := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		n := 0
-		for _, r := range recs {
-			n += len(r.ops)
-		}
-		all := make([]op, 0, n) // a copy: applyOps sorts it
-		for _, r := range recs {
-			all = append(all, r.ops...)
-		}
-		ops = len(all)
-		if err := applyOps(tx, all); err != nil {
-			return err
-		}
-		return setApplied(tx, recs[len(recs)-1].lsn)
-	})
-	if s.onApply != nil {
-		s.onApply(time.Since(start), ops, err)
-	}
-	s.amu.Lock()
-	if err != nil {
-		s.applyErr = fmt.Errorf("store: applying the write-ahead log: %w", err)
-		close(s.appliedCh) // wake waiters to see the error
-		s.appliedCh = make(chan struct{})
-		s.amu.Unlock()
-		select { // a writer out of room waits for this
-		case s.trimmed <- struct{}{}:
-		default:
-		}
-		return err
-	}
-	s.applyErr = nil
-	s.queue = append([]*applyRec(nil), s.queue[len(recs):]...)
-	s.queuedOps -= ops
-	s.applied = recs[len(recs)-1].lsn
-	s.appliedRecs = append(s.appliedRecs, recs...)
-	close(s.appliedCh)
-	s.appliedCh = make(chan struct{})
-	s.amu.Unlock()
-	select {
-	case s.trimmed <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// flush waits until every write committed before it was called is in the
-// bbolt file.
-func (s *Bolt) flush(ctx context.Context) error {
-	s.amu.Lock()
-	target := s.applied
-	if n := len(s.queue); n > 0 {
-		target = s.queue[n-1].lsn
-	}
-	s.flushTo = max(s.flushTo, target)
-	s.amu.Unlock()
-	s.poke()
-	for {
-		s.amu.Lock()
-		applied, err, ch := s.applied, s.applyErr, s.appliedCh
-		s.amu.Unlock()
-		if applied >= target {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // Stats reports group-commit counters: commits (one log fsync each) and
@@ -738,7 +546,7 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 		return err
 	}
 	defer s.mu.RUnlock()
-	if err := s.flush(ctx); err != nil {
+	if err := s.apply.flush(ctx); err != nil {
 		return err
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
@@ -848,10 +656,7 @@ func (s *Bolt) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stop(false)
-		s.amu.Lock()
-		all := len(s.queue) == 0
-		s.amu.Unlock()
-		err = s.log.close(all)
+		err = s.log.close(s.apply.drained())
 		if cerr := s.db.Close(); err == nil {
 			err = cerr
 		}
