@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -79,8 +78,7 @@ type Bolt struct {
 	maxUnapplied int
 	buf          []byte
 
-	pub atomic.Pointer[overlay] // what readers see
-
+	reads *reader
 	apply *applier
 
 	commits uint64 // group commits (one log fsync each)
@@ -188,6 +186,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 		seqs:         map[Bucket]uint64{},
 		lsn:          applied,
 		maxUnapplied: opts.MaxUnapplied,
+		reads:        &reader{db: db},
 		apply:        newApplier(db, applied, opts),
 	}
 	s.w.trimmed = applied
@@ -199,7 +198,7 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	}); err != nil {
 		return fail(err)
 	}
-	s.pub.Store(s.w.clone())
+	s.reads.publish(s.w.clone())
 	go s.commitLoop()
 	go s.apply.loop()
 	return s, nil
@@ -348,30 +347,7 @@ func (s *Bolt) View(ctx context.Context, fn func(Tx) error) error {
 		return err
 	}
 	defer s.mu.RUnlock()
-	tx, ov, err := s.begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	return fn(&mtx{rtx: tx, ov: ov})
-}
-
-// begin opens a bbolt read transaction and the overlay to read on top of
-// it. The file is opened first: the overlay loaded after it holds every
-// write the file lacks, unless the applier committed and the writer
-// trimmed in between, which the check below catches.
-func (s *Bolt) begin() (*bolt.Tx, *overlay, error) {
-	for {
-		tx, err := s.db.Begin(false)
-		if err != nil {
-			return nil, nil, err
-		}
-		ov := s.pub.Load()
-		if ov.trimmed <= appliedLSN(tx) {
-			return tx, ov, nil
-		}
-		tx.Rollback()
-	}
+	return s.reads.view(fn)
 }
 
 // Update implements Store. The caller waits for its own commit even if ctx
@@ -474,7 +450,7 @@ func (s *Bolt) run(batch []*updateReq) {
 		}
 		s.lsn = ws.lsn
 		s.unapplied += ws.bytes
-		s.pub.Store(s.w.clone())
+		s.reads.publish(s.w.clone())
 		s.apply.enqueue(&applyRec{lsn: ws.lsn, ops: ws.ops, bytes: ws.bytes, at: start})
 		s.statsMu.Lock()
 		s.commits++
@@ -523,7 +499,7 @@ func (s *Bolt) trim() {
 		s.unapplied -= rec.bytes
 	}
 	s.w.trimmed = applied
-	s.pub.Store(s.w.clone())
+	s.reads.publish(s.w.clone())
 	_ = s.log.dropApplied(applied) // a segment not removed now is removed next time
 }
 
@@ -549,11 +525,7 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 	if err := s.apply.flush(ctx); err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error {
-		return fn(&mtx{rtx: tx, ov: newOverlay()}, tx.Size(), func(w io.Writer) (int64, error) {
-			return tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
-		})
-	})
+	return s.reads.snapshot(ctx, fn)
 }
 
 // Check implements Store: it walks every page reachable from the root.
@@ -617,18 +589,6 @@ func touchAll(tx *bolt.Tx) error {
 		})
 	}
 	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
-}
-
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c *ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
 
 // Size implements Store: the file and its write-ahead log.
