@@ -43,63 +43,52 @@ type Options struct {
 	OnApply func(d time.Duration, ops int, err error)
 }
 
-// Bolt is a Store in one bbolt file with a write-ahead log in front.
-//
-// Update calls are group-committed: one goroutine (the writer) runs every
-// Update queued while the previous commit was being written, appends
-// their writes to the log as one record with one fdatasync, and answers
-// each caller only then. The batch closes when it is full or when no more
-// writes are waiting; it never sleeps to wait for more. A second goroutine
-// (the applier) copies logged records into bbolt in large transactions,
-// so bbolt's copy-on-write pages and its two fsyncs are paid once for
-// thousands of writes instead of once for a few. Until then, reads find
-// the writes in an in-memory overlay (see overlay.go). After a crash the
-// records not yet applied are replayed on open (see wal.go).
+// Bolt is a Store in one bbolt file with a write-ahead log in front. It
+// is three goroutines' work: the committer (commit.go) group-commits
+// Update calls into the log, the applier (apply.go) copies logged records
+// into the file in large transactions, and views (read.go) read the file
+// with the writes not yet applied on top. OpenBolt (open.go) replays the
+// log after a crash.
 type Bolt struct {
-	db       *bolt.DB
-	path     string
-	maxBatch int
-	onCommit func(time.Duration, int)
-
-	reqs chan *updateReq
-
+	path      string
+	db        *bolt.DB
+	gate      gate
+	reads     *reader
+	commit    *committer
+	apply     *applier
 	closeOnce sync.Once
-	closed    chan struct{}
-	done      chan struct{}
-	mu        sync.RWMutex // held for reading by callers, for writing by Close
-	isClosed  bool
-
-	// The writer goroutine's own state.
-	log          *wal
-	w            *overlay // the overlay it writes; readers get clones
-	seqs         map[Bucket]uint64
-	lsn          uint64 // last record logged
-	unapplied    int    // bytes of logged writes the overlay holds
-	maxUnapplied int
-	buf          []byte
-
-	reads *reader
-	apply *applier
-
-	commits uint64 // group commits (one log fsync each)
-	updates uint64 // Update calls committed
-	statsMu sync.Mutex
 }
 
-// stop refuses new calls, lets the writer finish what is queued and stops
-// the applier: after it has applied everything, or at once if abandon.
+// gate admits calls until Close shuts it; shut waits for the calls inside.
+type gate struct {
+	mu     sync.RWMutex // held for reading by callers, for writing by shut
+	closed bool
+}
+
+// enter admits a call, which must leave, or returns ErrClosed.
+func (g *gate) enter() error {
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (g *gate) leave() { g.mu.RUnlock() }
+
+func (g *gate) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// stop refuses new calls, lets the committer finish what is queued and
+// stops the applier: after it has applied everything, or at once if abandon.
 func (s *Bolt) stop(abandon bool) {
-	s.mu.Lock()
-	s.isClosed = true
-	s.mu.Unlock()
-	close(s.closed)
-	<-s.done
+	s.gate.shut()
+	s.commit.stop()
 	s.apply.stop(abandon)
-}
-
-type updateReq struct {
-	fn  func(Tx) error
-	err chan error
 }
 
 // OpenBolt opens or creates the store file at path. A file written by
@@ -173,33 +162,19 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 			return fail(err)
 		}
 	}
-	s := &Bolt{
-		db:           db,
-		path:         path,
-		maxBatch:     opts.MaxBatch,
-		onCommit:     opts.OnCommit,
-		reqs:         make(chan *updateReq, opts.MaxBatch),
-		closed:       make(chan struct{}),
-		done:         make(chan struct{}),
-		log:          &wal{dir: LogDir(path)},
-		w:            newOverlay(),
-		seqs:         map[Bucket]uint64{},
-		lsn:          applied,
-		maxUnapplied: opts.MaxUnapplied,
-		reads:        &reader{db: db},
-		apply:        newApplier(db, applied, opts),
-	}
-	s.w.trimmed = applied
+	seqs := map[Bucket]uint64{}
 	if err := db.View(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
-			s.seqs[b] = tx.Bucket([]byte(b)).Sequence()
+			seqs[b] = tx.Bucket([]byte(b)).Sequence()
 		}
 		return nil
 	}); err != nil {
 		return fail(err)
 	}
-	s.reads.publish(s.w.clone())
-	go s.commitLoop()
+	s := &Bolt{path: path, db: db, reads: &reader{db: db}, apply: newApplier(db, applied, opts)}
+	s.commit = newCommitter(db, LogDir(path), opts, applied, seqs, s.reads, s.apply)
+	s.reads.publish(s.commit.w.clone())
+	go s.commit.loop()
 	go s.apply.loop()
 	return s, nil
 }
@@ -329,24 +304,15 @@ func checkSchema(db *bolt.DB) error {
 	})
 }
 
-func (s *Bolt) enter() error {
-	s.mu.RLock()
-	if s.isClosed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	return nil
-}
-
 // View implements Store. It sees every write whose Update has returned.
 func (s *Bolt) View(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.leave()
 	return s.reads.view(fn)
 }
 
@@ -356,160 +322,20 @@ func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return err
 	}
-	req := &updateReq{fn: fn, err: make(chan error, 1)}
-	select {
-	case s.reqs <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	return <-req.err
-}
-
-func (s *Bolt) commitLoop() {
-	defer close(s.done)
-	batch := make([]*updateReq, 0, s.maxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-s.reqs:
-			batch = append(batch, r)
-		case <-s.apply.trim:
-			s.trim()
-			continue
-		case <-s.closed:
-			// Close holds the write lock, so nothing more can be queued:
-			// drain what is there, then stop.
-			for {
-				select {
-				case r := <-s.reqs:
-					s.run([]*updateReq{r})
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < s.maxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.run(batch)
-	}
-}
-
-// run commits batch as one log record. A function that fails has its own
-// writes undone; the others' stand.
-func (s *Bolt) run(batch []*updateReq) {
-	start := time.Now()
-	s.trim()
-	if err := s.waitRoom(); err != nil {
-		for _, r := range batch {
-			r.err <- err
-		}
-		return
-	}
-	// The writer's overlay holds every write the file lacks: it trims only
-	// after the applier has committed, so any transaction begun now has them.
-	rtx, err := s.db.Begin(false)
+	res, err := s.commit.submit(ctx, fn)
+	s.gate.leave()
 	if err != nil {
-		for _, r := range batch {
-			r.err <- err
-		}
-		return
+		return err
 	}
-	ws := &writeState{lsn: s.lsn + 1, seqs: s.seqs}
-	t := &mtx{rtx: rtx, ov: s.w, w: ws}
-	ok := make([]*updateReq, 0, len(batch))
-	for _, r := range batch {
-		undoMark, opsMark := len(ws.undo), len(ws.ops)
-		if err := r.fn(t); err != nil {
-			t.rollback(undoMark, opsMark)
-			r.err <- err
-			continue
-		}
-		ok = append(ok, r)
-	}
-	rtx.Rollback()
-	if len(ws.ops) > 0 {
-		s.buf = encodeOps(s.buf[:0], ws.ops)
-		if err := s.log.append(ws.lsn, s.buf); err != nil {
-			t.rollback(0, 0)
-			for _, r := range ok {
-				r.err <- err
-			}
-			return
-		}
-		s.lsn = ws.lsn
-		s.unapplied += ws.bytes
-		s.reads.publish(s.w.clone())
-		s.apply.enqueue(&applyRec{lsn: ws.lsn, ops: ws.ops, bytes: ws.bytes, at: start})
-		s.statsMu.Lock()
-		s.commits++
-		s.updates += uint64(len(ok))
-		s.statsMu.Unlock()
-		if s.onCommit != nil {
-			s.onCommit(time.Since(start), len(ok))
-		}
-	}
-	for _, r := range ok {
-		r.err <- nil
-	}
-}
-
-// waitRoom holds the writer while the overlay is over its memory bound,
-// until the applier has made room. If the applier is failing (a full disk),
-// the batch fails with its error instead of waiting.
-func (s *Bolt) waitRoom() error {
-	for s.unapplied > s.maxUnapplied {
-		if err := s.apply.hurry(s.lsn); err != nil {
-			return err
-		}
-		<-s.apply.trim
-		s.trim()
-	}
-	return nil
-}
-
-// trim removes from the writer's overlay what the applier has put in the
-// file, publishes the result and drops log segments no longer needed.
-func (s *Bolt) trim() {
-	recs, applied := s.apply.takeApplied()
-	if len(recs) == 0 {
-		return
-	}
-	for _, rec := range recs {
-		for _, o := range rec.ops {
-			if o.kind == opSeq {
-				continue
-			}
-			tr := s.w.trees[o.b]
-			if e, ok := tr.Get(entry{key: o.key}); ok && e.lsn <= applied {
-				tr.Delete(e)
-			}
-		}
-		s.unapplied -= rec.bytes
-	}
-	s.w.trimmed = applied
-	s.reads.publish(s.w.clone())
-	_ = s.log.dropApplied(applied) // a segment not removed now is removed next time
+	return <-res
 }
 
 // Stats reports group-commit counters: commits (one log fsync each) and
 // the Update calls they carried.
-func (s *Bolt) Stats() (commits, updates uint64) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	return s.commits, s.updates
-}
+func (s *Bolt) Stats() (commits, updates uint64) { return s.commit.stats() }
 
 // Snapshot implements Store with a read transaction, so writers go on.
 // It first waits until every write committed before the call is in the
@@ -518,10 +344,10 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.leave()
 	if err := s.apply.flush(ctx); err != nil {
 		return err
 	}
@@ -538,10 +364,10 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 // whose check outlasts the log's memory bound (MaxUnapplied), writers
 // then wait for it too.
 func (s *Bolt) Check(ctx context.Context) ([]string, error) {
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.leave()
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return nil, err
@@ -616,7 +442,7 @@ func (s *Bolt) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stop(false)
-		err = s.log.close(s.apply.drained())
+		err = s.commit.log.close(s.apply.drained())
 		if cerr := s.db.Close(); err == nil {
 			err = cerr
 		}

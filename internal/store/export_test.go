@@ -6,8 +6,8 @@ package store
 func (s *Bolt) Crash() {
 	s.closeOnce.Do(func() {
 		s.stop(true)
-		if s.log.f != nil {
-			s.log.f.Close()
+		if s.commit.log.f != nil {
+			s.commit.log.f.Close()
 		}
 		s.db.Close()
 	})

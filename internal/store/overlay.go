@@ -59,6 +59,20 @@ func (o *overlay) clone() *overlay {
 	return c
 }
 
+// drop removes the entries that ops wrote, now that the file holds every
+// record up to applied, unless a later record wrote the key again.
+func (o *overlay) drop(ops []op, applied uint64) {
+	for _, w := range ops {
+		if w.kind == opSeq {
+			continue
+		}
+		tr := o.trees[w.b]
+		if e, ok := tr.Get(entry{key: w.key}); ok && e.lsn <= applied {
+			tr.Delete(e)
+		}
+	}
+}
+
 func (o *overlay) get(b Bucket, key []byte) (entry, bool) {
 	t := o.trees[b]
 	if t == nil {
