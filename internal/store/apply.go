@@ -123,7 +123,7 @@ func (a *applier) stop(abandon bool) {
 
 // loop applies queued records: when ApplyOps operations are waiting, when
 // the oldest has waited ApplyDelay, or when someone needs them in the file
-// (a snapshot, the writer out of room, Close).
+// (a snapshot, the committer out of room, Close).
 func (a *applier) loop() {
 	defer close(a.done)
 	timer := time.NewTimer(time.Hour)

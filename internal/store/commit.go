@@ -163,7 +163,7 @@ func answer(reqs []*updateReq, err error) {
 // transaction over the overlay and the file, and returns it with the
 // requests whose function succeeded. Those that failed are answered.
 func (c *committer) execute(batch []*updateReq) (*mtx, []*updateReq, error) {
-	// The writer's overlay holds every write the file lacks: it trims only
+	// The committer's overlay holds every write the file lacks: it trims only
 	// after the applier has committed, so any transaction begun now has them.
 	rtx, err := c.db.Begin(false)
 	if err != nil {
@@ -209,7 +209,7 @@ func (c *committer) logBatch(t *mtx, updates int, start time.Time) error {
 	return nil
 }
 
-// waitRoom holds the writer while the overlay is over its memory bound,
+// waitRoom holds the committer while the overlay is over its memory bound,
 // until the applier has made room. If the applier is failing (a full disk),
 // the batch fails with its error instead of waiting.
 func (c *committer) waitRoom() error {
@@ -223,7 +223,7 @@ func (c *committer) waitRoom() error {
 	return nil
 }
 
-// trim removes from the writer's overlay what the applier has put in the
+// trim removes from the committer's overlay what the applier has put in the
 // file, publishes the result and drops log segments no longer needed.
 func (c *committer) trim() {
 	recs, applied := c.apply.takeApplied()

@@ -31,7 +31,7 @@ func (r *reader) view(fn func(Tx) error) error {
 
 // begin opens a bbolt read transaction and the overlay to read on top of
 // it. The file is opened first: the overlay loaded after it holds every
-// write the file lacks, unless the applier committed and the writer
+// write the file lacks, unless the applier committed and the committer
 // trimmed in between, which the check below catches.
 func (r *reader) begin() (*bolt.Tx, *overlay, error) {
 	for {

@@ -38,7 +38,7 @@ type segment struct {
 	first uint64 // LSN of its first record
 }
 
-// wal appends records; only the writer goroutine uses it.
+// wal appends records; only the committer uses it.
 type wal struct {
 	dir  string
 	segs []segment // oldest first; the last one is open for appending
