@@ -33,7 +33,7 @@ type applier struct {
 	onApply func(time.Duration, int, error)
 	kick    chan struct{} // wakes the loop before its timer
 	// trim tells the committer that an apply ended: it trims its overlay,
-	// or a writer out of room sees the error.
+	// or, out of room, sees the error.
 	trim chan struct{}
 	done chan struct{}
 

@@ -62,12 +62,13 @@ func (opts Options) withDefaults() Options {
 	return opts
 }
 
-// Bolt is a Store in one bbolt file with a write-ahead log in front. It
-// is three goroutines' work: the committer (commit.go) group-commits
-// Update calls into the log, the applier (apply.go) copies logged records
-// into the file in large transactions, and views (read.go) read the file
-// with the writes not yet applied on top. OpenBolt (open.go) replays the
-// log after a crash.
+// Bolt is a Store in one bbolt file with a write-ahead log in front,
+// composed of roles that each keep their own state: the committer
+// (commit.go, a goroutine) group-commits Update calls into the log, the
+// applier (apply.go, a goroutine) copies logged records into the file in
+// large transactions, and the reader (read.go) serves View and Snapshot
+// from the file with the writes not yet applied on top. OpenBolt (open.go)
+// verifies the file and replays the log after a crash; check.go checks it.
 type Bolt struct {
 	path      string
 	db        *bolt.DB
