@@ -161,7 +161,8 @@ func answer(reqs []*updateReq, err error) {
 
 // execute runs the functions of batch, one after another, in a write
 // transaction over the overlay and the file, and returns it with the
-// requests whose function succeeded. Those that failed are answered.
+// requests whose function succeeded, moved to the front of batch. Those
+// that failed are answered.
 func (c *committer) execute(batch []*updateReq) (*mtx, []*updateReq, error) {
 	// The committer's overlay holds every write the file lacks: it trims only
 	// after the applier has committed, so any transaction begun now has them.
@@ -172,7 +173,7 @@ func (c *committer) execute(batch []*updateReq) (*mtx, []*updateReq, error) {
 	defer rtx.Rollback()
 	ws := &writeState{lsn: c.lsn + 1, seqs: c.seqs}
 	t := &mtx{rtx: rtx, ov: c.w, w: ws}
-	ok := make([]*updateReq, 0, len(batch))
+	ok := batch[:0] // in batch's array, so that returning it allocates nothing
 	for _, r := range batch {
 		undoMark, opsMark := len(ws.undo), len(ws.ops)
 		if err := r.fn(t); err != nil {
