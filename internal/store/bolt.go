@@ -2,17 +2,12 @@ package store
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Options tunes a bbolt store. The zero value is usable.
@@ -44,103 +39,16 @@ type Options struct {
 	OnApply func(d time.Duration, ops int, err error)
 }
 
-// Bolt is a Store in one bbolt file with a write-ahead log in front.
-//
-// Update calls are group-committed: one goroutine (the writer) runs every
-// Update queued while the previous commit was being written, appends
-// their writes to the log as one record with one fdatasync, and answers
-// each caller only then. The batch closes when it is full or when no more
-// writes are waiting; it never sleeps to wait for more. A second goroutine
-// (the applier) copies logged records into bbolt in large transactions,
-// so bbolt's copy-on-write pages and its two fsyncs are paid once for
-// thousands of writes instead of once for a few. Until then, reads find
-// the writes in an in-memory overlay (see overlay.go). After a crash the
-// records not yet applied are replayed on open (see wal.go).
-type Bolt struct {
-	db       *bolt.DB
-	path     string
-	maxBatch int
-	onCommit func(time.Duration, int)
-	onApply  func(time.Duration, int, error)
-
-	reqs chan *updateReq
-
-	closeOnce sync.Once
-	closed    chan struct{}
-	done      chan struct{}
-	mu        sync.RWMutex // held for reading by callers, for writing by Close
-	isClosed  bool
-
-	// The writer goroutine's own state.
-	log       *wal
-	w         *overlay // the overlay it writes; readers get clones
-	seqs      map[Bucket]uint64
-	lsn       uint64 // last record logged
-	unapplied int    // bytes of logged writes the overlay holds
-	buf       []byte
-	trimmed   chan struct{} // the applier has applied records: trim the overlay
-
-	pub atomic.Pointer[overlay] // what readers see
-
-	// Shared with the applier, under amu.
-	amu          sync.Mutex
-	queue        []*applyRec // logged, not yet applied, oldest first
-	queuedOps    int
-	flushTo      uint64 // someone waits for records up to this one
-	applied      uint64 // last record applied to the file
-	appliedRecs  []*applyRec
-	appliedCh    chan struct{} // closed and replaced after each apply
-	applyErr     error         // the last apply failed with this
-	applyStop    bool
-	abandon      bool // a simulated crash: stop without applying (tests)
-	kick         chan struct{}
-	applierDone  chan struct{}
-	applyDelay   time.Duration
-	applyOps     int
-	maxUnapplied int
-
-	commits uint64 // group commits (one log fsync each)
-	updates uint64 // Update calls committed
-	statsMu sync.Mutex
-}
-
-// stop refuses new calls, lets the writer finish what is queued and stops
-// the applier: after it has applied everything, or at once if abandon.
-func (s *Bolt) stop(abandon bool) {
-	s.mu.Lock()
-	s.isClosed = true
-	s.mu.Unlock()
-	close(s.closed)
-	<-s.done
-	s.amu.Lock()
-	s.applyStop, s.abandon = true, abandon
-	s.amu.Unlock()
-	s.poke()
-	<-s.applierDone
-}
-
-type updateReq struct {
-	fn  func(Tx) error
-	err chan error
-}
-
-// applyRec is one logged record on its way into the file.
-type applyRec struct {
-	lsn   uint64
-	ops   []op
-	bytes int
-	at    time.Time
-}
-
-// OpenBolt opens or creates the store file at path. A file written by
-// another schema version is refused with ErrSchema and left untouched.
-// Log records not yet applied to the file (after a crash) are applied.
-func OpenBolt(path string, opts Options) (*Bolt, error) {
+// withDefaults returns opts with each zero setting replaced by its default.
+func (opts Options) withDefaults() Options {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = time.Second
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
+	}
+	if opts.CheckLimit == 0 {
+		opts.CheckLimit = 256 << 20
 	}
 	if opts.ApplyDelay <= 0 {
 		opts.ApplyDelay = 100 * time.Millisecond
@@ -151,227 +59,67 @@ func OpenBolt(path string, opts Options) (*Bolt, error) {
 	if opts.MaxUnapplied <= 0 {
 		opts.MaxUnapplied = 64 << 20
 	}
-	if err := verify(path, opts); err != nil {
-		return nil, err
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	fail := func(err error) (*Bolt, error) {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	if err := checkSchema(db); err != nil {
-		return fail(err)
-	}
-	// Read (and check) the whole log before anything is written.
-	recs, err := readLog(walDir(path))
-	if err != nil {
-		return fail(err)
-	}
-	pending, applied, err := unapplied(db, recs)
-	if err != nil {
-		return fail(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-		}
-		meta := tx.Bucket([]byte(BucketMeta))
-		if v := meta.Get(schemaKey); v == nil || string(v) != strconv.Itoa(SchemaVersion) {
-			return meta.Put(schemaKey, []byte(strconv.Itoa(SchemaVersion)))
-		}
-		return nil
-	}); err != nil {
-		return fail(err)
-	}
-	if applied, err = replay(db, pending, applied); err != nil {
-		return fail(err)
-	}
-	if len(recs) > 0 {
-		if err := removeLogFiles(walDir(path)); err != nil {
-			return fail(err)
-		}
-	}
-	s := &Bolt{
-		db:           db,
-		path:         path,
-		maxBatch:     opts.MaxBatch,
-		onCommit:     opts.OnCommit,
-		onApply:      opts.OnApply,
-		reqs:         make(chan *updateReq, opts.MaxBatch),
-		closed:       make(chan struct{}),
-		done:         make(chan struct{}),
-		log:          &wal{dir: walDir(path)},
-		w:            newOverlay(),
-		seqs:         map[Bucket]uint64{},
-		lsn:          applied,
-		trimmed:      make(chan struct{}, 1),
-		applied:      applied,
-		appliedCh:    make(chan struct{}),
-		kick:         make(chan struct{}, 1),
-		applierDone:  make(chan struct{}),
-		applyDelay:   opts.ApplyDelay,
-		applyOps:     opts.ApplyOps,
-		maxUnapplied: opts.MaxUnapplied,
-	}
-	s.w.trimmed = applied
-	if err := db.View(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			s.seqs[b] = tx.Bucket([]byte(b)).Sequence()
-		}
-		return nil
-	}); err != nil {
-		return fail(err)
-	}
-	s.pub.Store(s.w.clone())
-	go s.commitLoop()
-	go s.applyLoop()
-	return s, nil
+	return opts
 }
 
-// unapplied returns the log records the file does not have yet, and the
-// number of the last one it has.
-func unapplied(db *bolt.DB, recs []walRecord) ([]walRecord, uint64, error) {
-	var applied uint64
-	if err := db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket([]byte(BucketMeta)) != nil {
-			applied = appliedLSN(tx)
-		}
-		return nil
-	}); err != nil {
-		return nil, 0, err
-	}
-	for len(recs) > 0 && recs[0].lsn <= applied {
-		recs = recs[1:]
-	}
-	if len(recs) > 0 && recs[0].lsn != applied+1 {
-		return nil, 0, fmt.Errorf("%w: the log starts at record %d but the file holds records up to %d only", ErrCorrupt, recs[0].lsn, applied)
-	}
-	return recs, applied, nil
+// Bolt is a Store in one bbolt file with a write-ahead log in front,
+// composed of roles that each keep their own state: the committer
+// (commit.go, a goroutine) group-commits Update calls into the log, the
+// applier (apply.go, a goroutine) copies logged records into the file in
+// large transactions, and the reader (read.go) serves View and Snapshot
+// from the file with the writes not yet applied on top. OpenBolt (open.go)
+// verifies the file and replays the log after a crash; check.go checks it.
+type Bolt struct {
+	path      string
+	db        *bolt.DB
+	gate      gate
+	reads     *reader
+	commit    *committer
+	apply     *applier
+	closeOnce sync.Once
 }
 
-// replay applies recs, which follow record applied, and returns the
-// number of the last record the file then holds.
-func replay(db *bolt.DB, recs []walRecord, applied uint64) (uint64, error) {
-	for len(recs) > 0 {
-		// A transaction of up to 64 MiB of log at a time.
-		n, size := 0, 0
-		for n < len(recs) && (n == 0 || size < 64<<20) {
-			size += len(recs[n].payload)
-			n++
-		}
-		err := db.Update(func(tx *bolt.Tx) error {
-			var all []op
-			for _, r := range recs[:n] {
-				ops, err := decodeOps(r.payload)
-				if err != nil {
-					return fmt.Errorf("record %d: %w", r.lsn, err)
-				}
-				all = append(all, ops...)
-			}
-			if err := applyOps(tx, all); err != nil {
-				return fmt.Errorf("records %d to %d: %w", recs[0].lsn, recs[n-1].lsn, err)
-			}
-			return setApplied(tx, recs[n-1].lsn)
-		})
-		if err != nil {
-			return 0, fmt.Errorf("replaying the write-ahead log: %w", err)
-		}
-		applied = recs[n-1].lsn
-		recs = recs[n:]
-	}
-	return applied, nil
+// newBolt starts the goroutines of a store whose file db holds every log
+// record up to applied, its buckets' sequences being seqs.
+func newBolt(path string, db *bolt.DB, opts Options, applied uint64, seqs map[Bucket]uint64) *Bolt {
+	s := &Bolt{path: path, db: db, reads: &reader{db: db}, apply: newApplier(db, applied, opts)}
+	s.commit = newCommitter(db, LogDir(path), opts, applied, seqs, s.reads, s.apply)
+	s.reads.publish(s.commit.w.clone())
+	go s.commit.loop()
+	go s.apply.loop()
+	return s
 }
 
-// verify opens an existing file read-only and checks its schema version
-// and (up to CheckLimit bytes) its pages, so that a damaged file, or one of
-// another version, is refused before anything could write to it.
-func verify(path string, opts Options) (err error) {
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open store %s: %w", path, err)
-	}
-	if fi.Size() == 0 {
-		return fmt.Errorf("open store %s: %w: the file is empty", path, ErrCorrupt)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, r)
-		}
-	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: opts.LockTimeout})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return fmt.Errorf("open store %s: %w", path, ErrLocked)
-		}
-		return fmt.Errorf("open store %s: %w: %v", path, ErrCorrupt, err)
-	}
-	defer db.Close()
-	if err := checkSchema(db); err != nil {
-		return fmt.Errorf("open store %s: %w", path, err)
-	}
-	limit := opts.CheckLimit
-	if limit == 0 {
-		limit = 256 << 20
-	}
-	if limit > 0 && fi.Size() <= limit {
-		var problems []string
-		db.View(func(tx *bolt.Tx) error { problems = checkTx(tx); return nil })
-		if len(problems) > 0 {
-			return fmt.Errorf("open store %s: %w: %s (%d problems; the file was not modified)", path, ErrCorrupt, problems[0], len(problems))
-		}
-	}
-	return nil
+// gate admits calls until Close shuts it; shut waits for the calls inside.
+type gate struct {
+	mu     sync.RWMutex // held for reading by callers, for writing by shut
+	closed bool
 }
 
-// checkSchema refuses a file of another schema version before anything is written.
-func checkSchema(db *bolt.DB) error {
-	return db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket([]byte(BucketMeta))
-		if meta == nil {
-			empty := true
-			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			if !empty {
-				return fmt.Errorf("%w: no schema version in a non-empty file", ErrSchema)
-			}
-			return nil
-		}
-		v := meta.Get(schemaKey)
-		if v == nil {
-			return fmt.Errorf("%w: no schema version", ErrSchema)
-		}
-		n, err := strconv.Atoi(string(v))
-		if err != nil {
-			return fmt.Errorf("%w: unreadable schema version %q", ErrSchema, v)
-		}
-		if n != SchemaVersion && n != 1 { // version 1 (no log) is upgraded on open
-			return fmt.Errorf("%w: file has version %d, this hub reads versions 1 to %d", ErrSchema, n, SchemaVersion)
-		}
-		return nil
-	})
-}
-
-func (s *Bolt) enter() error {
-	s.mu.RLock()
-	if s.isClosed {
-		s.mu.RUnlock()
+// enter admits a call, which must leave, or returns ErrClosed.
+func (g *gate) enter() error {
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
 		return ErrClosed
 	}
 	return nil
+}
+
+func (g *gate) leave() { g.mu.RUnlock() }
+
+func (g *gate) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// stop refuses new calls, lets the committer finish what is queued and
+// stops the applier: after it has applied everything, or at once if abandon.
+func (s *Bolt) stop(abandon bool) {
+	s.gate.shut()
+	s.commit.stop()
+	s.apply.stop(abandon)
 }
 
 // View implements Store. It sees every write whose Update has returned.
@@ -379,34 +127,11 @@ func (s *Bolt) View(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
-	tx, ov, err := s.begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	return fn(&mtx{rtx: tx, ov: ov})
-}
-
-// begin opens a bbolt read transaction and the overlay to read on top of
-// it. The file is opened first: the overlay loaded after it holds every
-// write the file lacks, unless the applier committed and the writer
-// trimmed in between, which the check below catches.
-func (s *Bolt) begin() (*bolt.Tx, *overlay, error) {
-	for {
-		tx, err := s.db.Begin(false)
-		if err != nil {
-			return nil, nil, err
-		}
-		ov := s.pub.Load()
-		if ov.trimmed <= appliedLSN(tx) {
-			return tx, ov, nil
-		}
-		tx.Rollback()
-	}
+	defer s.gate.leave()
+	return s.reads.view(fn)
 }
 
 // Update implements Store. The caller waits for its own commit even if ctx
@@ -415,317 +140,20 @@ func (s *Bolt) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return err
 	}
-	req := &updateReq{fn: fn, err: make(chan error, 1)}
-	select {
-	case s.reqs <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	return <-req.err
-}
-
-func (s *Bolt) commitLoop() {
-	defer close(s.done)
-	batch := make([]*updateReq, 0, s.maxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-s.reqs:
-			batch = append(batch, r)
-		case <-s.trimmed:
-			s.trim()
-			continue
-		case <-s.closed:
-			// Close holds the write lock, so nothing more can be queued:
-			// drain what is there, then stop.
-			for {
-				select {
-				case r := <-s.reqs:
-					s.run([]*updateReq{r})
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < s.maxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.run(batch)
-	}
-}
-
-// run commits batch as one log record. A function that fails has its own
-// writes undone; the others' stand.
-func (s *Bolt) run(batch []*updateReq) {
-	start := time.Now()
-	s.trim()
-	if err := s.waitRoom(); err != nil {
-		for _, r := range batch {
-			r.err <- err
-		}
-		return
-	}
-	// The writer's overlay holds every write the file lacks: it trims only
-	// after the applier has committed, so any transaction begun now has them.
-	rtx, err := s.db.Begin(false)
+	res, err := s.commit.submit(ctx, fn)
+	s.gate.leave()
 	if err != nil {
-		for _, r := range batch {
-			r.err <- err
-		}
-		return
-	}
-	ws := &writeState{lsn: s.lsn + 1, seqs: s.seqs}
-	t := &mtx{rtx: rtx, ov: s.w, w: ws}
-	ok := make([]*updateReq, 0, len(batch))
-	for _, r := range batch {
-		undoMark, opsMark := len(ws.undo), len(ws.ops)
-		if err := r.fn(t); err != nil {
-			t.rollback(undoMark, opsMark)
-			r.err <- err
-			continue
-		}
-		ok = append(ok, r)
-	}
-	rtx.Rollback()
-	if len(ws.ops) > 0 {
-		s.buf = encodeOps(s.buf[:0], ws.ops)
-		if err := s.log.append(ws.lsn, s.buf); err != nil {
-			t.rollback(0, 0)
-			for _, r := range ok {
-				r.err <- err
-			}
-			return
-		}
-		s.lsn = ws.lsn
-		s.unapplied += ws.bytes
-		s.pub.Store(s.w.clone())
-		s.enqueue(&applyRec{lsn: ws.lsn, ops: ws.ops, bytes: ws.bytes, at: start})
-		s.statsMu.Lock()
-		s.commits++
-		s.updates += uint64(len(ok))
-		s.statsMu.Unlock()
-		if s.onCommit != nil {
-			s.onCommit(time.Since(start), len(ok))
-		}
-	}
-	for _, r := range ok {
-		r.err <- nil
-	}
-}
-
-// waitRoom holds the writer while the overlay is over its memory bound,
-// until the applier has made room. If the applier is failing (a full disk),
-// the batch fails with its error instead of waiting.
-func (s *Bolt) waitRoom() error {
-	for s.unapplied > s.maxUnapplied {
-		s.amu.Lock()
-		err := s.applyErr
-		s.flushTo = max(s.flushTo, s.lsn)
-		s.amu.Unlock()
-		if err != nil {
-			return err
-		}
-		s.poke()
-		<-s.trimmed
-		s.trim()
-	}
-	return nil
-}
-
-// trim removes from the writer's overlay what the applier has put in the
-// file, publishes the result and drops log segments no longer needed.
-func (s *Bolt) trim() {
-	s.amu.Lock()
-	recs, applied := s.appliedRecs, s.applied
-	s.appliedRecs = nil
-	s.amu.Unlock()
-	if len(recs) == 0 {
-		return
-	}
-	for _, rec := range recs {
-		for _, o := range rec.ops {
-			if o.kind == opSeq {
-				continue
-			}
-			tr := s.w.trees[o.b]
-			if e, ok := tr.Get(entry{key: o.key}); ok && e.lsn <= applied {
-				tr.Delete(e)
-			}
-		}
-		s.unapplied -= rec.bytes
-	}
-	s.w.trimmed = applied
-	s.pub.Store(s.w.clone())
-	_ = s.log.dropApplied(applied) // a segment not removed now is removed next time
-}
-
-// enqueue hands a logged record to the applier.
-func (s *Bolt) enqueue(rec *applyRec) {
-	s.amu.Lock()
-	s.queue = append(s.queue, rec)
-	s.queuedOps += len(rec.ops)
-	due := s.queuedOps >= s.applyOps || len(s.queue) == 1
-	s.amu.Unlock()
-	if due {
-		s.poke()
-	}
-}
-
-func (s *Bolt) poke() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-// applyLoop copies logged records into the file: when ApplyOps operations
-// are waiting, when the oldest has waited ApplyDelay, or when someone
-// needs them there (a snapshot, the writer out of room, Close).
-func (s *Bolt) applyLoop() {
-	defer close(s.applierDone)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	backoff := time.Duration(0)
-	for {
-		s.amu.Lock()
-		n, stop, abandon := len(s.queue), s.applyStop, s.abandon
-		var wait time.Duration
-		due := false
-		if n > 0 {
-			wait = s.applyDelay - time.Since(s.queue[0].at)
-			due = wait <= 0 || s.queuedOps >= s.applyOps || s.flushTo >= s.queue[0].lsn || stop
-		}
-		s.amu.Unlock()
-		if (n == 0 && stop) || abandon {
-			return
-		}
-		if due && backoff == 0 {
-			if err := s.applyOnce(); err != nil {
-				if stop {
-					return // Close: what is left stays in the log for the next open
-				}
-				backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
-				timer.Reset(backoff)
-				select {
-				case <-timer.C:
-				case <-s.kick: // Close, or a writer out of room: try again now
-					timer.Stop()
-				}
-				backoff = 0
-			}
-			continue
-		}
-		if n == 0 {
-			wait = time.Hour
-		}
-		timer.Reset(max(wait, time.Millisecond))
-		select {
-		case <-timer.C:
-		case <-s.kick:
-			timer.Stop()
-		}
-	}
-}
-
-// applyOnce copies every queued record into the file in one transaction.
-func (s *Bolt) applyOnce() error {
-	s.amu.Lock()
-	recs := s.queue
-	s.amu.Unlock()
-	start := time.Now()
-	ops := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		n := 0
-		for _, r := range recs {
-			n += len(r.ops)
-		}
-		all := make([]op, 0, n) // a copy: applyOps sorts it
-		for _, r := range recs {
-			all = append(all, r.ops...)
-		}
-		ops = len(all)
-		if err := applyOps(tx, all); err != nil {
-			return err
-		}
-		return setApplied(tx, recs[len(recs)-1].lsn)
-	})
-	if s.onApply != nil {
-		s.onApply(time.Since(start), ops, err)
-	}
-	s.amu.Lock()
-	if err != nil {
-		s.applyErr = fmt.Errorf("store: applying the write-ahead log: %w", err)
-		close(s.appliedCh) // wake waiters to see the error
-		s.appliedCh = make(chan struct{})
-		s.amu.Unlock()
-		select { // a writer out of room waits for this
-		case s.trimmed <- struct{}{}:
-		default:
-		}
 		return err
 	}
-	s.applyErr = nil
-	s.queue = append([]*applyRec(nil), s.queue[len(recs):]...)
-	s.queuedOps -= ops
-	s.applied = recs[len(recs)-1].lsn
-	s.appliedRecs = append(s.appliedRecs, recs...)
-	close(s.appliedCh)
-	s.appliedCh = make(chan struct{})
-	s.amu.Unlock()
-	select {
-	case s.trimmed <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// flush waits until every write committed before it was called is in the
-// bbolt file.
-func (s *Bolt) flush(ctx context.Context) error {
-	s.amu.Lock()
-	target := s.applied
-	if n := len(s.queue); n > 0 {
-		target = s.queue[n-1].lsn
-	}
-	s.flushTo = max(s.flushTo, target)
-	s.amu.Unlock()
-	s.poke()
-	for {
-		s.amu.Lock()
-		applied, err, ch := s.applied, s.applyErr, s.appliedCh
-		s.amu.Unlock()
-		if applied >= target {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return <-res
 }
 
 // Stats reports group-commit counters: commits (one log fsync each) and
 // the Update calls they carried.
-func (s *Bolt) Stats() (commits, updates uint64) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	return s.commits, s.updates
-}
+func (s *Bolt) Stats() (commits, updates uint64) { return s.commit.stats() }
 
 // Snapshot implements Store with a read transaction, so writers go on.
 // It first waits until every write committed before the call is in the
@@ -734,93 +162,24 @@ func (s *Bolt) Snapshot(ctx context.Context, fn func(tx Tx, size int64, write fu
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
-	if err := s.flush(ctx); err != nil {
+	defer s.gate.leave()
+	if err := s.apply.flush(ctx); err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error {
-		return fn(&mtx{rtx: tx, ov: newOverlay()}, tx.Size(), func(w io.Writer) (int64, error) {
-			return tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
-		})
-	})
+	return s.reads.snapshot(ctx, fn)
 }
 
-// Check implements Store: it walks every page reachable from the root.
-// It does so in a write transaction that it rolls back. bbolt's check
-// reads the file's free list, which a writer committing meanwhile (the
-// applier) changes: in a read transaction it reported pages freed by
-// later commits as damage, and could crash the process (the free list is
-// a map, read and written at once: a fatal error, not a panic). The
-// applier waits for the check and commits go on into the log; on a store
-// whose check outlasts the log's memory bound (MaxUnapplied), writers
-// then wait for it too.
+// Check implements Store: it walks every page reachable from the root,
+// holding the applier off meanwhile (see check).
 func (s *Bolt) Check(ctx context.Context) ([]string, error) {
-	if err := s.enter(); err != nil {
+	if err := s.gate.enter(); err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
-	tx, err := s.db.Begin(true)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	problems := checkTx(tx)
-	return problems, ctx.Err()
-}
-
-// checkTx runs bbolt's page check, turning a panic on a damaged page into
-// a reported problem.
-func checkTx(tx *bolt.Tx) (problems []string) {
-	defer func() {
-		if r := recover(); r != nil {
-			problems = append(problems, fmt.Sprintf("page check stopped on damaged data: %v", r))
-		}
-	}()
-	// Read every key first, here: a damaged page then panics in this
-	// goroutine, where it is recovered, instead of in the goroutine that
-	// bbolt's own check starts to rebuild the free list.
-	if err := touchAll(tx); err != nil {
-		return append(problems, err.Error())
-	}
-	for err := range tx.Check() {
-		problems = append(problems, err.Error())
-		if len(problems) >= 100 {
-			problems = append(problems, "(more problems not listed)")
-			break
-		}
-	}
-	return problems
-}
-
-// touchAll reads every key and value of every bucket.
-func touchAll(tx *bolt.Tx) error {
-	var walk func(b *bolt.Bucket) error
-	walk = func(b *bolt.Bucket) error {
-		return b.ForEach(func(k, v []byte) error {
-			if v == nil {
-				if nb := b.Bucket(k); nb != nil {
-					return walk(nb)
-				}
-			}
-			return nil
-		})
-	}
-	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
-}
-
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c *ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
+	defer s.gate.leave()
+	return check(ctx, s.db)
 }
 
 // Size implements Store: the file and its write-ahead log.
@@ -829,7 +188,7 @@ func (s *Bolt) Size() int64 {
 	if fi, err := os.Stat(s.path); err == nil {
 		n = fi.Size()
 	}
-	segs, _ := listSegments(walDir(s.path))
+	segs, _ := listSegments(LogDir(s.path))
 	for _, sg := range segs {
 		if fi, err := os.Stat(sg.path); err == nil {
 			n += fi.Size()
@@ -848,10 +207,7 @@ func (s *Bolt) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stop(false)
-		s.amu.Lock()
-		all := len(s.queue) == 0
-		s.amu.Unlock()
-		err = s.log.close(all)
+		err = s.commit.log.close(s.apply.drained())
 		if cerr := s.db.Close(); err == nil {
 			err = cerr
 		}

@@ -63,3 +63,7 @@ const SchemaVersion = 2
 
 // schemaKey is the BucketMeta key holding the schema version (decimal text).
 var schemaKey = []byte("schema_version")
+
+// appliedKey is the BucketMeta key holding the LSN (8 bytes, big-endian) of
+// the last log record applied to the file.
+var appliedKey = []byte("wal_applied")

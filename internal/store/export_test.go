@@ -6,12 +6,9 @@ package store
 func (s *Bolt) Crash() {
 	s.closeOnce.Do(func() {
 		s.stop(true)
-		if s.log.f != nil {
-			s.log.f.Close()
+		if s.commit.log.f != nil {
+			s.commit.log.f.Close()
 		}
 		s.db.Close()
 	})
 }
-
-// WALDir is the log directory of the store file at path.
-func WALDir(path string) string { return walDir(path) }

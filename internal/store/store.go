@@ -1,9 +1,3 @@
-// Package store is the hub's durable storage: a small transactional
-// key-value interface and its bbolt implementation.
-//
-// It is the only package that imports bbolt. Callers see buckets, keys and
-// byte values; they never see bbolt types, so a replicated engine can
-// implement Store later without changes above this package.
 package store
 
 import (

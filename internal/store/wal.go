@@ -1,12 +1,8 @@
 package store
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +10,8 @@ import (
 	"strings"
 )
 
-// The write-ahead log in front of bbolt.
+// The write-ahead log in front of bbolt: its segment files (the format of
+// their contents is in record.go).
 //
 // Each group commit appends one record to the log and syncs it with one
 // fdatasync; that is when its callers are answered. The applier copies
@@ -22,47 +19,26 @@ import (
 // record's number (LSN) in the same bbolt transaction; segments whose
 // records are all applied are then deleted. On open, records after the
 // applied LSN are replayed into bbolt.
-//
-// A segment is a file named by the LSN of its first record (16 hex digits,
-// ".wal") in the directory <store file>-wal. It starts with walMagic, then
-// records:
-//
-//	length  uint32 (payload bytes)
-//	crc     uint32 (Castagnoli, over lsn and payload)
-//	lsn     uint64
-//	payload (ops, see encodeOps)
-//
-// all integers big-endian.
 
 const (
-	walMagic      = "NDXPWAL1"
-	walHeaderSize = 16
-	walSuffix     = ".wal"
+	walSuffix = ".wal"
 	// walSegmentSize: a new segment is started once the current one is
 	// larger than this, so applied records can be dropped a file at a time.
 	walSegmentSize = 64 << 20
-	// walMaxRecord bounds a record's payload: a larger length in a header
-	// means the header itself is damaged.
-	walMaxRecord = 1 << 30
 )
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// walDir is the log directory of the store file at path.
-func walDir(path string) string { return path + "-wal" }
 
 // LogDir is the directory of the write-ahead log of the store file at
 // path. It belongs to that file: moving the file without it loses the
 // writes not yet applied, and a log left beside another file is refused
 // or, worse, replayed onto it.
-func LogDir(path string) string { return walDir(path) }
+func LogDir(path string) string { return path + "-wal" }
 
 type segment struct {
 	path  string
 	first uint64 // LSN of its first record
 }
 
-// wal appends records; only the writer goroutine uses it.
+// wal appends records; only the committer uses it.
 type wal struct {
 	dir  string
 	segs []segment // oldest first; the last one is open for appending
@@ -126,45 +102,9 @@ func readLog(dir string) ([]walRecord, error) {
 			return nil, err
 		}
 		last := i == len(segs)-1
-		if len(data) < walHeaderSize {
-			if last && allZero(data[:min(len(data), len(walMagic))]) {
-				continue // created, header not yet on disk
-			}
-			return nil, fmt.Errorf("%w: log segment %s is too short", ErrCorrupt, filepath.Base(sg.path))
-		}
-		if string(data[:len(walMagic)]) != walMagic || binary.BigEndian.Uint64(data[8:16]) != sg.first {
-			return nil, fmt.Errorf("%w: log segment %s has a bad header", ErrCorrupt, filepath.Base(sg.path))
-		}
-		next := sg.first
-		off := walHeaderSize
-		for off < len(data) {
-			rest := data[off:]
-			if allZero(rest) {
-				break // the zeros the segment grew by
-			}
-			n, ok := 0, false
-			if len(rest) >= 16 {
-				n = int(binary.BigEndian.Uint32(rest[0:4]))
-				ok = n <= walMaxRecord && 16+n <= len(rest) &&
-					crc32.Checksum(rest[8:16+n], crcTable) == binary.BigEndian.Uint32(rest[4:8])
-			}
-			if !ok {
-				// A torn tail: the damaged record is the last thing in
-				// the last segment (it runs past the end, or only the
-				// zeros the log grows by follow it).
-				torn := last && (len(rest) < 16 || 16+n > len(rest) || allZero(rest[16+n:]))
-				if torn {
-					break
-				}
-				return nil, fmt.Errorf("%w: log segment %s: damaged record at offset %d", ErrCorrupt, filepath.Base(sg.path), off)
-			}
-			lsn := binary.BigEndian.Uint64(rest[8:16])
-			if lsn != next {
-				return nil, fmt.Errorf("%w: log segment %s: record %d where %d was expected", ErrCorrupt, filepath.Base(sg.path), lsn, next)
-			}
-			recs = append(recs, walRecord{lsn: lsn, payload: rest[16 : 16+n]})
-			next++
-			off += 16 + n
+		var next uint64
+		if recs, next, err = readSegment(recs, sg, data, last); err != nil {
+			return nil, err
 		}
 		if !last && segs[i+1].first != next {
 			return nil, fmt.Errorf("%w: log segment %s follows record %d", ErrCorrupt, filepath.Base(segs[i+1].path), next-1)
@@ -173,13 +113,41 @@ func readLog(dir string) ([]walRecord, error) {
 	return recs, nil
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
+// readSegment appends the records in data, the contents of segment sg, to
+// recs and returns the number the record after them must have. Only the
+// last segment may end in a torn record.
+func readSegment(recs []walRecord, sg segment, data []byte, last bool) ([]walRecord, uint64, error) {
+	name := filepath.Base(sg.path)
+	if len(data) < segmentHeaderSize {
+		if last && allZero(data[:min(len(data), len(walMagic))]) {
+			return recs, sg.first, nil // created, header not yet on disk
 		}
+		return nil, 0, fmt.Errorf("%w: log segment %s is too short", ErrCorrupt, name)
 	}
-	return true
+	if !validSegmentHeader(data, sg.first) {
+		return nil, 0, fmt.Errorf("%w: log segment %s has a bad header", ErrCorrupt, name)
+	}
+	next := sg.first
+	for off := segmentHeaderSize; off < len(data); {
+		rest := data[off:]
+		if allZero(rest) {
+			break // the zeros the segment grew by
+		}
+		lsn, payload, ok := parseRecord(rest)
+		if !ok {
+			if last && tornRecord(rest) {
+				break
+			}
+			return nil, 0, fmt.Errorf("%w: log segment %s: damaged record at offset %d", ErrCorrupt, name, off)
+		}
+		if lsn != next {
+			return nil, 0, fmt.Errorf("%w: log segment %s: record %d where %d was expected", ErrCorrupt, name, lsn, next)
+		}
+		recs = append(recs, walRecord{lsn: lsn, payload: payload})
+		next++
+		off += recordHeaderSize + len(payload)
+	}
+	return recs, next, nil
 }
 
 // append writes one record and syncs it. A failed write is cut off again
@@ -194,12 +162,7 @@ func (w *wal) append(lsn uint64, payload []byte) error {
 			return err
 		}
 	}
-	w.buf = w.buf[:0]
-	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(len(payload)))
-	w.buf = binary.BigEndian.AppendUint32(w.buf, 0)
-	w.buf = binary.BigEndian.AppendUint64(w.buf, lsn)
-	w.buf = append(w.buf, payload...)
-	binary.BigEndian.PutUint32(w.buf[4:8], crc32.Checksum(w.buf[8:], crcTable))
+	w.buf = appendRecord(w.buf[:0], lsn, payload)
 	if end := w.size + int64(len(w.buf)); end > w.alloc {
 		if err := w.grow(end); err != nil {
 			return err
@@ -255,10 +218,7 @@ func (w *wal) rotate(lsn uint64) error {
 	if err != nil {
 		return err
 	}
-	var hdr [walHeaderSize]byte
-	copy(hdr[:], walMagic)
-	binary.BigEndian.PutUint64(hdr[8:], lsn)
-	_, err = f.Write(hdr[:])
+	_, err = f.Write(appendSegmentHeader(nil, lsn))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -273,7 +233,7 @@ func (w *wal) rotate(lsn uint64) error {
 	if w.f != nil {
 		w.f.Close()
 	}
-	w.f, w.size, w.alloc = f, walHeaderSize, walHeaderSize
+	w.f, w.size, w.alloc = f, segmentHeaderSize, segmentHeaderSize
 	w.segs = append(w.segs, segment{path: p, first: lsn})
 	return nil
 }
@@ -323,89 +283,4 @@ func removeLogFiles(dir string) error {
 		return err
 	}
 	return syncDir(filepath.Dir(dir))
-}
-
-// Record payloads: a sequence of operations, each
-//
-//	kind byte ('P' put, 'D' delete, 'S' set sequence)
-//	bucket  uvarint length, bytes
-//	key     uvarint length, bytes        (P, D)
-//	value   uvarint length, bytes        (P)
-//	seq     uvarint                      (S)
-
-const (
-	opPut byte = 'P'
-	opDel byte = 'D'
-	opSeq byte = 'S'
-)
-
-type op struct {
-	kind     byte
-	b        Bucket
-	key, val []byte
-	seq      uint64
-}
-
-func appendBytes(dst, b []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(b)))
-	return append(dst, b...)
-}
-
-func encodeOps(dst []byte, ops []op) []byte {
-	for _, o := range ops {
-		dst = append(dst, o.kind)
-		dst = binary.AppendUvarint(dst, uint64(len(o.b)))
-		dst = append(dst, o.b...)
-		switch o.kind {
-		case opPut:
-			dst = appendBytes(dst, o.key)
-			dst = appendBytes(dst, o.val)
-		case opDel:
-			dst = appendBytes(dst, o.key)
-		case opSeq:
-			dst = binary.AppendUvarint(dst, o.seq)
-		}
-	}
-	return dst
-}
-
-var errBadOps = fmt.Errorf("%w: undecodable log record", ErrCorrupt)
-
-func decodeOps(p []byte) ([]op, error) {
-	r := bytes.NewReader(p)
-	readBytes := func() ([]byte, error) {
-		n, err := binary.ReadUvarint(r)
-		if err != nil || n > uint64(r.Len()) {
-			return nil, errBadOps
-		}
-		b := make([]byte, n)
-		_, err = io.ReadFull(r, b)
-		return b, err
-	}
-	var ops []op
-	for r.Len() > 0 {
-		kind, _ := r.ReadByte()
-		bn, err := readBytes()
-		if err != nil {
-			return nil, errBadOps
-		}
-		o := op{kind: kind, b: Bucket(bn)}
-		switch kind {
-		case opPut:
-			if o.key, err = readBytes(); err == nil {
-				o.val, err = readBytes()
-			}
-		case opDel:
-			o.key, err = readBytes()
-		case opSeq:
-			o.seq, err = binary.ReadUvarint(r)
-		default:
-			err = errBadOps
-		}
-		if err != nil {
-			return nil, errBadOps
-		}
-		ops = append(ops, o)
-	}
-	return ops, nil
 }

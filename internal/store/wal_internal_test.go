@@ -55,9 +55,29 @@ func TestReadLog(t *testing.T) {
 			t.Errorf("after dropApplied(2): %v", segs)
 		}
 	})
+	t.Run("gap between segments", func(t *testing.T) {
+		dir := t.TempDir()
+		writeLog(t, dir, 1, 2).close(false)
+		writeLog(t, dir, 5, 1).close(false)
+		if _, err := readLog(dir); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("readLog with records 3-4 missing = %v, want ErrCorrupt", err)
+		}
+	})
+	t.Run("stray file", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "junk.wal"), nil, 0o600)
+		if _, err := readLog(dir); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("readLog = %v, want ErrCorrupt", err)
+		}
+	})
+}
+
+// TestReadLogDamage: a torn record at the end of the log ends it; other
+// damage refuses the log.
+func TestReadLogDamage(t *testing.T) {
 	// writeLog's records are all the same length; the third starts here.
-	recLen := 16 + len(encodeOps(nil, []op{{kind: opPut, b: BucketAgencies, key: []byte{1}, val: []byte("v")}}))
-	third := walHeaderSize + 2*recLen
+	recLen := recordHeaderSize + len(encodeOps(nil, []op{{kind: opPut, b: BucketAgencies, key: []byte{1}, val: []byte("v")}}))
+	third := segmentHeaderSize + 2*recLen
 	for _, tc := range []struct {
 		name    string
 		damage  func(data []byte) []byte
@@ -67,7 +87,7 @@ func TestReadLog(t *testing.T) {
 		{"torn record over zeros", func(d []byte) []byte { clear(d[third+20 : third+recLen]); return d }, 2},
 		{"torn header", func(d []byte) []byte { return d[:third+3] }, 2},
 		{"nothing after the last record", func(d []byte) []byte { return d[:third+recLen] }, 3},
-		{"damaged record in the middle", func(d []byte) []byte { d[walHeaderSize+20] ^= 1; return d }, -1},
+		{"damaged record in the middle", func(d []byte) []byte { d[segmentHeaderSize+20] ^= 1; return d }, -1},
 		{"damaged record at the end", func(d []byte) []byte { d[third+20] ^= 1; return d }, 2},
 		{"damaged header", func(d []byte) []byte { d[0] = 'X'; return d }, -1},
 	} {
@@ -91,21 +111,6 @@ func TestReadLog(t *testing.T) {
 			}
 		})
 	}
-	t.Run("gap between segments", func(t *testing.T) {
-		dir := t.TempDir()
-		writeLog(t, dir, 1, 2).close(false)
-		writeLog(t, dir, 5, 1).close(false)
-		if _, err := readLog(dir); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("readLog with records 3-4 missing = %v, want ErrCorrupt", err)
-		}
-	})
-	t.Run("stray file", func(t *testing.T) {
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "junk.wal"), nil, 0o600)
-		if _, err := readLog(dir); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("readLog = %v, want ErrCorrupt", err)
-		}
-	})
 }
 
 // TestLogAheadOfFileRefused: records that start after the file's last
@@ -117,7 +122,7 @@ func TestLogAheadOfFileRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	writeLog(t, walDir(path), 4, 1).close(false)
+	writeLog(t, LogDir(path), 4, 1).close(false)
 	before, _ := os.ReadFile(path)
 	if _, err := OpenBolt(path, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("OpenBolt = %v, want ErrCorrupt", err)

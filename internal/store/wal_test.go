@@ -87,12 +87,12 @@ func TestLogReplayedAfterCrash(t *testing.T) {
 		nextSeq(t, s)
 	}
 	s.Crash()
-	if _, err := os.Stat(store.WALDir(path)); err != nil {
+	if _, err := os.Stat(store.LogDir(path)); err != nil {
 		t.Fatalf("no log after the crash: %v", err)
 	}
 
 	s = openWith(t, path, store.Options{})
-	if _, err := os.Stat(store.WALDir(path)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(store.LogDir(path)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("log still there after it was replayed: %v", err)
 	}
 	for i := range 100 {
@@ -160,7 +160,6 @@ func TestReadsMergeLogAndFile(t *testing.T) {
 	defer func() { s.Close() }()
 	rng := rand.New(rand.NewPCG(1, 2))
 	model := map[string]string{}
-	key := func() string { return fmt.Sprintf("%c/%02d", 'a'+rng.IntN(3), rng.IntN(30)) }
 	ctx := context.Background()
 	for step := range 400 {
 		switch r := rng.IntN(100); {
@@ -172,47 +171,55 @@ func TestReadsMergeLogAndFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		default: // a batch of writes, some of them failing
-			n := 1 + rng.IntN(5)
-			fail := rng.IntN(6) == 0
-			staged := map[string]*string{}
-			err := s.Update(ctx, func(tx store.Tx) error {
-				clear(staged)
-				for range n {
-					k := key()
-					if rng.IntN(3) == 0 {
-						if err := tx.Delete(store.BucketAgencies, []byte(k)); err != nil {
-							return err
-						}
-						staged[k] = nil
-						continue
-					}
-					v := fmt.Sprintf("v%d", step)
-					if err := tx.Put(store.BucketAgencies, []byte(k), []byte(v)); err != nil {
-						return err
-					}
-					staged[k] = &v
-				}
-				if fail {
-					return errors.New("refused")
-				}
-				return nil
-			})
-			if fail != (err != nil) {
-				t.Fatalf("step %d: Update = %v, fail = %v", step, err, fail)
-			}
-			if !fail {
-				for k, v := range staged {
-					if v == nil {
-						delete(model, k)
-					} else {
-						model[k] = *v
-					}
-				}
-			}
+			randomUpdate(t, s, rng, step, model)
 		}
 		checkAgainst(t, s, model, rng)
 		if t.Failed() {
 			t.Fatalf("stopped at step %d", step)
+		}
+	}
+}
+
+// randomUpdate makes up to five random writes in one Update, which one
+// time in six fails, and applies those that were kept to model.
+func randomUpdate(t *testing.T, s store.Store, rng *rand.Rand, step int, model map[string]string) {
+	t.Helper()
+	n := 1 + rng.IntN(5)
+	fail := rng.IntN(6) == 0
+	staged := map[string]*string{}
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		clear(staged)
+		for range n {
+			k := fmt.Sprintf("%c/%02d", 'a'+rng.IntN(3), rng.IntN(30))
+			if rng.IntN(3) == 0 {
+				if err := tx.Delete(store.BucketAgencies, []byte(k)); err != nil {
+					return err
+				}
+				staged[k] = nil
+				continue
+			}
+			v := fmt.Sprintf("v%d", step)
+			if err := tx.Put(store.BucketAgencies, []byte(k), []byte(v)); err != nil {
+				return err
+			}
+			staged[k] = &v
+		}
+		if fail {
+			return errors.New("refused")
+		}
+		return nil
+	})
+	if fail != (err != nil) {
+		t.Fatalf("step %d: Update = %v, fail = %v", step, err, fail)
+	}
+	if fail {
+		return
+	}
+	for k, v := range staged {
+		if v == nil {
+			delete(model, k)
+		} else {
+			model[k] = *v
 		}
 	}
 }
@@ -291,52 +298,19 @@ func TestApplyKeepsLastWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(1, uint64(len(how))))
-			buckets := []store.Bucket{store.BucketAgencies, store.BucketQueue}
-			want := map[store.Bucket]map[string]string{store.BucketAgencies: {}, store.BucketQueue: {}}
-			var seq uint64
-			for r := range 300 { // records
-				err := s.Update(context.Background(), func(tx store.Tx) error {
-					for i := range 1 + rng.IntN(8) { // writes in one record, same keys included
-						b := buckets[rng.IntN(len(buckets))]
-						k := fmt.Sprintf("k%02d", rng.IntN(40))
-						switch rng.IntN(5) {
-						case 0:
-							if err := tx.Delete(b, []byte(k)); err != nil {
-								return err
-							}
-							delete(want[b], k)
-						case 1:
-							n, err := tx.NextSequence(store.BucketQueue)
-							if err != nil {
-								return err
-							}
-							seq = n
-						default:
-							v := fmt.Sprintf("r%d.%d", r, i)
-							if err := tx.Put(b, []byte(k), []byte(v)); err != nil {
-								return err
-							}
-							want[b][k] = v
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			want, seq := writeRecords(t, s, rng, 300)
 			if how == "applied at close" {
 				if err := s.Close(); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := os.Stat(store.WALDir(path)); !errors.Is(err, os.ErrNotExist) {
+				if _, err := os.Stat(store.LogDir(path)); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("log left after a clean close: %v", err)
 				}
 			} else {
 				s.Crash()
 			}
 			s = openWith(t, path, store.Options{})
-			for _, b := range buckets {
+			for _, b := range slices.Sorted(maps.Keys(want)) {
 				got := map[string]string{}
 				if err := s.View(context.Background(), func(tx store.Tx) error {
 					return tx.Scan(b, nil, nil, func(k, v []byte) (bool, error) {
@@ -355,6 +329,48 @@ func TestApplyKeepsLastWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeRecords commits that many records of random writes to two buckets,
+// the same keys again included, and returns what each bucket must then
+// hold and the last sequence given out.
+func writeRecords(t *testing.T, s store.Store, rng *rand.Rand, records int) (map[store.Bucket]map[string]string, uint64) {
+	t.Helper()
+	buckets := []store.Bucket{store.BucketAgencies, store.BucketQueue}
+	want := map[store.Bucket]map[string]string{store.BucketAgencies: {}, store.BucketQueue: {}}
+	var seq uint64
+	for r := range records {
+		err := s.Update(context.Background(), func(tx store.Tx) error {
+			for i := range 1 + rng.IntN(8) {
+				b := buckets[rng.IntN(len(buckets))]
+				k := fmt.Sprintf("k%02d", rng.IntN(40))
+				switch rng.IntN(5) {
+				case 0:
+					if err := tx.Delete(b, []byte(k)); err != nil {
+						return err
+					}
+					delete(want[b], k)
+				case 1:
+					n, err := tx.NextSequence(store.BucketQueue)
+					if err != nil {
+						return err
+					}
+					seq = n
+				default:
+					v := fmt.Sprintf("r%d.%d", r, i)
+					if err := tx.Put(b, []byte(k), []byte(v)); err != nil {
+						return err
+					}
+					want[b][k] = v
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return want, seq
 }
 
 func firstDiff(want, got map[string]string) string {
