@@ -27,7 +27,8 @@ const (
 	BucketInbox Bucket = "inbox"
 	// BucketBlobs maps attachment SHA-256 (hex) -> blob record (size, where the bytes are).
 	BucketBlobs Bucket = "blobs"
-	// BucketBlobData maps SHA-256 (hex) -> bytes of small attachments kept inline.
+	// BucketBlobData maps document id NUL attachment index (4 digits) ->
+	// the bytes of a small attachment, kept beside its document.
 	BucketBlobData Bucket = "blob_data"
 	// BucketPresence maps agency code -> last time it was seen (RFC 3339), so
 	// "last seen" survives a hub restart.
