@@ -13,13 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ndxp/ndxp/internal/hubtest"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
@@ -38,26 +38,7 @@ type e2e struct {
 	bin, data string
 	grpc, web string
 	hub       *exec.Cmd
-	hubLog    *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer that a process's output goroutine may
-// write while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	hubLog    *hubtest.SyncBuffer
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -182,7 +163,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var followErr syncBuffer
+	var followErr hubtest.SyncBuffer
 	follow.Stderr = &followErr
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
@@ -278,7 +259,7 @@ func (e *e2e) ok(name string, args ...string) (string, string) {
 
 func (e *e2e) startHub() {
 	e.t.Helper()
-	e.hubLog = &syncBuffer{}
+	e.hubLog = &hubtest.SyncBuffer{}
 	e.hub = e.command("ndxpd", "--dev", "--data", e.data, "--listen", e.grpc, "--http", e.web)
 	e.hub.Stdout, e.hub.Stderr = e.hubLog, e.hubLog
 	if err := e.hub.Start(); err != nil {

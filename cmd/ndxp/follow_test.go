@@ -24,13 +24,13 @@ func TestFollowWaitsOutSuspension(t *testing.T) {
 	h.AddAgency(codeNgheAn, "UBND tỉnh Nghệ An", ndxpv1.Stage_STAGE_PILOT)
 	creds := h.IssueCreds(codeNgheAn)
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr hubtest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--creds", creds, "--hub", h.Daemon.GRPCAddr(), "receive", "--out", filepath.Join(t.TempDir(), "inbox"), "--follow"},
 			&stdout, &stderr)
 	}()
-	waitFor := func(what string, buf *syncBuffer, want string, n int) {
+	waitFor := func(what string, buf *hubtest.SyncBuffer, want string, n int) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for strings.Count(buf.String(), want) < n {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/ndxp/ndxp/internal/hubtest"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
@@ -134,31 +135,12 @@ func TestReadAgencyCSV(t *testing.T) {
 	}
 }
 
-// repoRoot walks up from the test's directory to the go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // buildBinaries builds the real ndxpd and ndxpctl into a temporary directory.
 func buildBinaries(t *testing.T) (ndxpd, ndxpctl string) {
 	t.Helper()
 	bin := t.TempDir()
 	cmd := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/ndxpd", "./cmd/ndxpctl")
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = hubtest.RepoRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

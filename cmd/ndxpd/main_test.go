@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ndxp/ndxp/internal/hubtest"
 	"github.com/ndxp/ndxp/server"
 )
 
@@ -95,25 +95,6 @@ func TestCheckHTTPSettings(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer the demo's goroutine may write while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestDemoBanner runs ndxpd --dev --demo and checks that its banner says
 // what the demo changed: the agencies it registered, the agencies it
 // plays and where their credentials are; and, on a second start over the
@@ -128,7 +109,7 @@ func TestDemoBanner(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var stdout lockedBuffer
+		var stdout hubtest.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(ctx, []string{"--dev", "--demo", "--data", dir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",

@@ -2,6 +2,7 @@ package hubtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -237,4 +238,41 @@ func (p *Process) Dial(creds string) *client.Client {
 	}
 	p.tb.Cleanup(func() { c.Close() })
 	return c
+}
+
+// RepoRoot is the module's root directory (where go.mod is), for tests
+// that run commands or read files of the repository.
+func RepoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := moduleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// SyncBuffer is a bytes.Buffer that another goroutine (a process's output,
+// a command run in the background) may write while the test reads it.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Tail returns the last n lines written: enough to see why a step failed.
+func (b *SyncBuffer) Tail(n int) string {
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -15,10 +15,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ndxp/ndxp/internal/hubtest"
 )
 
 // section is the README's heading of the walkthrough.
@@ -61,7 +62,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Skip("the walkthrough's commands need bash")
 	}
-	root := repoRoot(t)
+	root := hubtest.RepoRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +260,7 @@ type walk struct {
 	vars       map[string]string // exported and assigned shell variables
 	addrs      map[string]string // the README's addresses -> free ones
 	hub        *exec.Cmd
-	hubLog     lockedBuffer
+	hubLog     hubtest.SyncBuffer
 	hubDone    chan error
 	hubHTTP    string
 	buildCount int
@@ -361,7 +362,7 @@ func (w *walk) run(s step) result {
 	case s.refused() && strings.Count(r.stderr, "\n") != 1:
 		w.t.Errorf("README line %d: %s\nstderr %q; want the reason on one line", s.line, s.cmd, r.stderr)
 	case !s.refused() && r.code != 0:
-		w.t.Errorf("README line %d: %s\nexit %d\nstdout: %s\nstderr: %s\nhub log:\n%s", s.line, s.cmd, r.code, r.stdout, r.stderr, w.hubLog.tail())
+		w.t.Errorf("README line %d: %s\nexit %d\nstdout: %s\nstderr: %s\nhub log:\n%s", s.line, s.cmd, r.code, r.stdout, r.stderr, w.hubLog.Tail(15))
 	}
 	return r
 }
@@ -402,11 +403,11 @@ func (w *walk) startHub(s step, flags string) {
 		select {
 		case err := <-w.hubDone:
 			w.hubDone <- err
-			w.t.Fatalf("README line %d: the hub exited: %v\n%s", s.line, err, w.hubLog.tail())
+			w.t.Fatalf("README line %d: the hub exited: %v\n%s", s.line, err, w.hubLog.Tail(15))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("README line %d: the hub is not ready after 20 s\n%s", s.line, w.hubLog.tail())
+			w.t.Fatalf("README line %d: the hub is not ready after 20 s\n%s", s.line, w.hubLog.Tail(15))
 		}
 	}
 }
@@ -420,52 +421,12 @@ func (w *walk) stopHub() {
 	select {
 	case err := <-w.hubDone:
 		if err != nil {
-			w.t.Errorf("the hub's exit after SIGINT: %v\n%s", err, w.hubLog.tail())
+			w.t.Errorf("the hub's exit after SIGINT: %v\n%s", err, w.hubLog.Tail(15))
 		}
 	case <-time.After(30 * time.Second):
 		w.hub.Process.Kill()
 		<-w.hubDone
-		w.t.Errorf("the hub did not stop on SIGINT\n%s", w.hubLog.tail())
-	}
-}
-
-// lockedBuffer holds the hub's output, which its process's goroutine
-// writes while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// tail returns the last lines written, enough to see why a step failed.
-func (b *lockedBuffer) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(b.buf.String()), "\n")
-	return strings.Join(lines[max(0, len(lines)-15):], "\n")
-}
-
-// repoRoot is the directory of go.mod above the test's directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
+		w.t.Errorf("the hub did not stop on SIGINT\n%s", w.hubLog.Tail(15))
 	}
 }
 
