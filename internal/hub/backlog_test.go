@@ -121,7 +121,7 @@ func TestSnapshotBacklog(t *testing.T) {
 	}
 
 	// A restarted hub rebuilds the same picture from the queues.
-	h2, err := New(t.Context(), h.st, h.files, h.cfg)
+	h2, err := New(t.Context(), h.st, h.bodies.files, h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestLoadBacklogSkipsUnreadableEntries(t *testing.T) {
 		t.Errorf("backlog (-want +got):\n%s", diff)
 	}
 	// And the hub starts on such a store.
-	h2, err := New(t.Context(), h.st, h.files, h.cfg)
+	h2, err := New(t.Context(), h.st, h.bodies.files, h.cfg)
 	if err != nil {
 		t.Fatalf("New with unreadable queue entries: %v", err)
 	}

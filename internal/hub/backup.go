@@ -48,7 +48,7 @@ func tarSize(sizes []int64) int64 {
 // document receipted before it began. begin is called first with the
 // archive's exact size and the snapshot time.
 func (h *Hub) Backup(ctx context.Context, extra []BackupFile, begin func(total int64, at time.Time) error, w io.Writer) error {
-	release := h.HoldBlobs()
+	release := h.bodies.hold()
 	defer release()
 	return h.st.Snapshot(ctx, func(tx store.Tx, dbSize int64, writeDB func(io.Writer) (int64, error)) error {
 		at := h.cfg.Now()
@@ -86,7 +86,7 @@ func (h *Hub) backupEntries(ctx context.Context, tx store.Tx, dbSize int64, extr
 		sum := string(k)
 		entries = append(entries, backupEntry{
 			name: path.Join(BackupBlobDir, sum[:2], sum), size: rec.Size,
-			open: func() (io.ReadCloser, error) { return h.files.Open(sum) },
+			open: func() (io.ReadCloser, error) { return h.bodies.open(sum) },
 		})
 		return true, ctx.Err()
 	})

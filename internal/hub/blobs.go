@@ -85,8 +85,8 @@ func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, ind
 	if inline != nil {
 		return Attachment{Info: info, Body: nopCloser{bytes.NewReader(inline)}}, nil
 	}
-	f, err := h.files.Open(hex.EncodeToString(info.SHA256))
-	if errors.Is(err, store.ErrNotFound) && h.bodyGone(ctx, info.SHA256) { // retention: purged since the transaction above
+	f, err := h.bodies.open(hex.EncodeToString(info.SHA256))
+	if errors.Is(err, store.ErrNotFound) && h.bodies.gone(ctx, info.SHA256) { // retention: purged since the transaction above
 		return Attachment{}, purgedErr(docID, index, nil)
 	}
 	if err != nil {

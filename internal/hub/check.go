@@ -48,7 +48,7 @@ func (h *Hub) Check(ctx context.Context) (CheckReport, error) {
 	if err != nil {
 		return CheckReport{}, h.storeErr(err)
 	}
-	r, err := CheckStore(ctx, h.st, h.files, false)
+	r, err := CheckStore(ctx, h.st, h.bodies.files, false)
 	r.Problems = append(prefixed("store: ", problems), r.Problems...)
 	return r, h.storeErr(err)
 }

@@ -15,7 +15,7 @@ func TestCheckStoreFindsDamage(t *testing.T) {
 	h, _ := retentionHub(t, nil)
 	small, large := body(300, 1), body(5000, 2)
 	id := send(t, h, "Công văn", []string{codeH41, codeH14}, small, large)
-	if r, err := CheckStore(t.Context(), h.st, h.files, true); err != nil || len(r.Problems) != 0 || r.Documents != 1 || r.Bodies != 2 {
+	if r, err := CheckStore(t.Context(), h.st, h.bodies.files, true); err != nil || len(r.Problems) != 0 || r.Documents != 1 || r.Bodies != 2 {
 		t.Fatalf("a whole store: %+v, %v; want no problems, 1 document, 2 bodies", r, err)
 	}
 
@@ -34,14 +34,14 @@ func TestCheckStoreFindsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	stray := strings.Repeat("ab", 32)
-	if err := os.MkdirAll(filepath.Join(h.files.Dir(), "ab"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(h.bodies.files.Dir(), "ab"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(h.files.Dir(), "ab", stray), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(h.bodies.files.Dir(), "ab", stray), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	r, err := CheckStore(t.Context(), h.st, h.files, true)
+	r, err := CheckStore(t.Context(), h.st, h.bodies.files, true)
 	if err != nil {
 		t.Fatal(err)
 	}

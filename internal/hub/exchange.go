@@ -151,7 +151,7 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if err != nil {
 		return Receipt{}, err
 	}
-	defer h.releaseReceived(blobs) // retention: the purge may remove these files again (commitFile)
+	defer h.bodies.releaseReceived(blobs) // the purge may remove these files again (bodies.commit)
 	receipt, err := s.store(ctx, blobs)
 	if err != nil {
 		return Receipt{}, err

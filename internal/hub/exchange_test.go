@@ -62,7 +62,7 @@ func queueOf(t testing.TB, h *Hub, code string) []Event {
 // tmpFiles lists what uploads left in the attachment files' temporary directory.
 func tmpFiles(t testing.TB, h *Hub) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(h.files.Dir(), "tmp"))
+	entries, err := os.ReadDir(filepath.Join(h.bodies.files.Dir(), "tmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +193,8 @@ func TestSendStoresAttachments(t *testing.T) {
 			if left := tmpFiles(t, h); len(left) > 0 {
 				t.Errorf("temporary files left after the send: %v", left)
 			}
-			if len(h.ret.pending) > 0 {
-				t.Errorf("attachment files still marked as in flight: %v", h.ret.pending)
+			if len(h.bodies.pending) > 0 {
+				t.Errorf("attachment files still marked as in flight: %v", h.bodies.pending)
 			}
 			for _, r := range []string{codeH41, codeH14} {
 				evs := queueOf(t, h, r)
@@ -333,8 +333,8 @@ func TestReceiveRefusals(t *testing.T) {
 			if left := tmpFiles(t, h); len(left) > 0 {
 				t.Errorf("temporary files left after a refused send: %v", left)
 			}
-			if len(h.ret.pending) > 0 {
-				t.Errorf("attachment files still marked as in flight: %v", h.ret.pending)
+			if len(h.bodies.pending) > 0 {
+				t.Errorf("attachment files still marked as in flight: %v", h.bodies.pending)
 			}
 			// The same reference may be sent again, correctly.
 			atts, src := uploadOf(b)

@@ -99,7 +99,7 @@ func (c Config) Validate() error {
 // Hub is the running core. It is safe for concurrent use.
 type Hub struct {
 	st     boundary
-	files  *store.Files
+	bodies *bodies // attachment body files and what sends, backups and the purge share of them
 	cfg    Config
 	log    *slog.Logger
 	ids    *idSource
@@ -129,10 +129,7 @@ type Hub struct {
 	grants   grants  // open streams, ended by revocation and suspension (limits.go)
 	senders  senders // each sender's send rate (limits.go)
 
-	// blobMu: backups hold it for reading (HoldBlobs) while they copy
-	// attachment files; the retention purge takes it to remove files.
-	blobMu sync.RWMutex
-	ret    retention // the retention purge (retention.go)
+	ret retention // the retention purge (retention.go)
 }
 
 type indexEntry struct {
@@ -152,7 +149,6 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	}
 	h := &Hub{
 		st:       boundary{Store: st, log: log},
-		files:    files,
 		cfg:      cfg,
 		log:      log,
 		ids:      newIDSource(),
@@ -165,6 +161,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		revoked:  map[string]bool{},
 		presence: newPresence(cfg.Now),
 	}
+	h.bodies = &bodies{files: files, st: h.st}
 	h.presence.onChange = h.watch.notify
 	moved, err := migrate(ctx, st)
 	if err != nil {

@@ -57,7 +57,7 @@ func TestRestartKeepsTheExchange(t *testing.T) {
 		t.Fatalf("Subscribe: %v", err)
 	}
 	lastSeen := h.Presence(codeG22).LastSeen
-	orphan, err := h.files.Create()
+	orphan, err := h.bodies.files.Create()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func TestMigrateFirstLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := CheckStore(t.Context(), st, h.files, true); err != nil || len(r.Problems) != 0 || r.Unreferenced != 0 {
+	if r, err := CheckStore(t.Context(), st, h.bodies.files, true); err != nil || len(r.Problems) != 0 || r.Unreferenced != 0 {
 		t.Errorf("check after the migration: %v, %+v", err, r)
 	}
 	h.Drain()

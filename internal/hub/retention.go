@@ -58,15 +58,6 @@ type PurgeReport struct {
 type retention struct {
 	run sync.Mutex // one purge at a time, so two reports never count the same body
 
-	// pending counts attachment files placed by sends whose transaction
-	// has not committed yet (see commitFile).
-	pendMu  sync.Mutex
-	pending map[string]int
-
-	// leftover lists bodies whose records are gone but whose files are
-	// not removed yet (a backup held them past the end of a run). Guarded by run.
-	leftover []string
-
 	cancel context.CancelFunc // ends the periodic purge; nil when it does not run
 	done   chan struct{}      // closed when the periodic purge has ended
 
@@ -87,142 +78,6 @@ func (r *retention) limits() (batch, scanPage int) {
 // RetentionDays is the configured retention period in days; 0 keeps
 // attachment bodies forever.
 func (h *Hub) RetentionDays() int { return h.cfg.RetentionDays }
-
-// HoldBlobs keeps the purge from removing attachment files until release
-// is called. A backup calls it before it opens its snapshot transaction and
-// releases it after copying the last file that transaction references:
-// bodies the purge drops in between stay on disk until then. release may
-// be called more than once.
-func (h *Hub) HoldBlobs() (release func()) {
-	h.blobMu.RLock()
-	var once sync.Once
-	return func() { once.Do(h.blobMu.RUnlock) }
-}
-
-// commitFile places an uploaded body under its digest, registered as
-// pending until the send's transaction is over (releaseReceived). Files
-// are content-addressed and Commit reuses an identical file that exists
-// already, so without this a purge could remove that file after the send
-// decided to reuse it and before the send's transaction recreated the
-// body's record: the new document would point at nothing.
-func (h *Hub) commitFile(w *store.FileWriter) (string, error) {
-	digest, err := w.Sum()
-	if err != nil {
-		return "", err
-	}
-	sum := hex.EncodeToString(digest)
-	h.ret.pendMu.Lock()
-	if h.ret.pending == nil {
-		h.ret.pending = map[string]int{}
-	}
-	h.ret.pending[sum]++
-	h.ret.pendMu.Unlock()
-	got, err := w.Commit()
-	if err != nil {
-		h.releaseFiles(sum)
-		return "", err
-	}
-	return got, nil
-}
-
-// releaseFiles ends the pending marks commitFile made.
-func (h *Hub) releaseFiles(sums ...string) {
-	h.ret.pendMu.Lock()
-	defer h.ret.pendMu.Unlock()
-	for _, s := range sums {
-		if h.ret.pending[s]--; h.ret.pending[s] <= 0 {
-			delete(h.ret.pending, s)
-		}
-	}
-}
-
-// releaseReceived ends the pending marks of a send's file bodies, once its
-// transaction has committed or failed.
-func (h *Hub) releaseReceived(rs []received) {
-	for _, r := range rs {
-		if r.file {
-			h.releaseFiles(r.sum)
-		}
-	}
-}
-
-// flushFiles deletes the files of bodies whose records purge transactions
-// removed (h.ret.leftover). It runs after those commits, so a crash in
-// between leaves only unreferenced files, which the sweep in New removes.
-// It waits for running backups (HoldBlobs); if ctx ends first, the files
-// stay listed for the next run. Files a send has taken over again since
-// are kept (removeFile).
-func (h *Hub) flushFiles(ctx context.Context) (removed int, err error) {
-	if len(h.ret.leftover) == 0 {
-		return 0, nil
-	}
-	if err := h.lockBlobs(ctx); err != nil {
-		return 0, err
-	}
-	defer h.blobMu.Unlock()
-	var again []string
-	var errs []error
-	for _, sum := range h.ret.leftover {
-		ok, busy, err := h.removeFile(sum)
-		switch {
-		case err != nil:
-			again = append(again, sum)
-			errs = append(errs, err)
-		case busy:
-			// Seen again next run: kept if the send commits, removed if it fails.
-			again = append(again, sum)
-		case ok:
-			removed++
-		}
-	}
-	h.ret.leftover = again
-	return removed, errors.Join(errs...)
-}
-
-// lockBlobs takes blobMu for writing unless ctx ends first. It polls
-// because a backup may hold the read side for long, and neither a
-// shutdown nor an impatient caller should wait for it.
-func (h *Hub) lockBlobs(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !h.blobMu.TryLock() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
-}
-
-// removeFile deletes the file of a body unless a send is reusing it
-// (pending) or has already recreated its record: Files.Commit keeps an
-// existing identical file, so either means the file is live again. Both
-// checks and the removal happen under pendMu, so a send cannot start
-// reusing the file in between.
-func (h *Hub) removeFile(sum string) (removed, busy bool, err error) {
-	h.ret.pendMu.Lock()
-	defer h.ret.pendMu.Unlock()
-	if h.ret.pending[sum] > 0 {
-		return false, true, nil
-	}
-	live := false
-	err = h.st.View(context.Background(), func(tx store.Tx) error {
-		_, err := tx.Get(store.BucketBlobs, []byte(sum))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		live = err == nil
-		return err
-	})
-	if err != nil || live {
-		return false, false, err
-	}
-	if err := h.files.Remove(sum); err != nil {
-		return false, false, err
-	}
-	return true, false, nil
-}
 
 // completed reports whether every recipient's delivery of doc is final:
 // completed (06), refused (02), recall accepted (15) or withdrawn before
@@ -291,7 +146,7 @@ func (h *Hub) Purge(ctx context.Context, olderThan time.Duration, dryRun bool) (
 			rep.Documents = append(rep.Documents, docs...)
 			rep.BytesFreed += freed
 			if !dryRun {
-				h.ret.leftover = append(h.ret.leftover, files...)
+				h.bodies.doom(files...)
 				if err := h.flushPurged(ctx, &filesRemoved); err != nil {
 					return rep, err
 				}
@@ -310,17 +165,17 @@ func (h *Hub) Purge(ctx context.Context, olderThan time.Duration, dryRun bool) (
 	return rep, nil
 }
 
-// flushPurged is flushFiles for Purge: an interrupted wait ends the run;
+// flushPurged is bodies.flush for Purge: an interrupted wait ends the run;
 // a file that cannot be removed is logged and tried again next run, since
 // the purge in the store stands either way.
 func (h *Hub) flushPurged(ctx context.Context, removed *int) error {
-	n, err := h.flushFiles(ctx)
+	n, err := h.bodies.flush(ctx)
 	*removed += n
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		h.log.Warn("retention purge: could not remove attachment files; retrying at the next run", "files", len(h.ret.leftover), "err", err)
+		h.log.Warn("retention purge: could not remove attachment files; retrying at the next run", "files", h.bodies.doomedCount(), "err", err)
 	}
 	return nil
 }
@@ -569,16 +424,6 @@ func purgedErr(docID string, index int, at *time.Time) error {
 	}
 	return newErr(ErrNotFound, "index", "the body of attachment %d of document %s was removed by the retention policy on %s; the header and the trace are kept",
 		index, docID, at.UTC().Format(dateLayout))
-}
-
-// bodyGone reports whether the record of the body with this digest is
-// gone, so a missing file is a purge that raced with a reader, not damage.
-func (h *Hub) bodyGone(ctx context.Context, sha []byte) bool {
-	err := h.st.View(ctx, func(tx store.Tx) error {
-		_, err := tx.Get(store.BucketBlobs, []byte(hex.EncodeToString(sha)))
-		return err
-	})
-	return errors.Is(err, store.ErrNotFound)
 }
 
 // startRetention runs Purge with the configured retention first after

@@ -172,7 +172,7 @@ func body(n int, seed byte) []byte {
 func blobPath(h *Hub, b []byte) string {
 	sum := sha256.Sum256(b)
 	s := hex.EncodeToString(sum[:])
-	return filepath.Join(h.files.Dir(), s[:2], s)
+	return filepath.Join(h.bodies.files.Dir(), s[:2], s)
 }
 
 func readAttachment(t testing.TB, h *Hub, p Principal, id string, i int) ([]byte, error) {
@@ -396,7 +396,7 @@ func TestPurgeWaitsForBackup(t *testing.T) {
 	complete(t, h, id, codeH41)
 	clock.Advance(2 * day)
 
-	release := h.HoldBlobs()
+	release := h.bodies.hold()
 	type result struct {
 		rep PurgeReport
 		err error
@@ -433,28 +433,28 @@ func TestPurgeWaitsForBackup(t *testing.T) {
 func TestPurgeSparesFilesOfSendsInFlight(t *testing.T) {
 	h, _ := retentionHub(t, nil)
 	b := body(5000, 9)
-	w, err := h.files.Create()
+	w, err := h.bodies.files.Create()
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Write(b)
-	sum, err := h.commitFile(w)
+	sum, err := h.bodies.commit(w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ret.leftover = []string{sum} // as if a purge had just dropped its record
-	if n, err := h.flushFiles(t.Context()); err != nil || n != 0 {
+	h.bodies.doom(sum) // as if a purge had just dropped its record
+	if n, err := h.bodies.flush(t.Context()); err != nil || n != 0 {
 		t.Fatalf("flushFiles with the body pending: removed %d, %v; want 0", n, err)
 	}
 	if _, err := os.Stat(blobPath(h, b)); err != nil {
 		t.Fatalf("pending body removed: %v", err)
 	}
-	h.releaseFiles(sum) // the send failed: nothing references the file
-	if n, err := h.flushFiles(t.Context()); err != nil || n != 1 {
+	h.bodies.release(sum) // the send failed: nothing references the file
+	if n, err := h.bodies.flush(t.Context()); err != nil || n != 1 {
 		t.Fatalf("flushFiles after the send failed: removed %d, %v; want 1", n, err)
 	}
-	if len(h.ret.pending) != 0 || len(h.ret.leftover) != 0 {
-		t.Errorf("left: pending %v, leftover %v", h.ret.pending, h.ret.leftover)
+	if len(h.bodies.pending) != 0 || len(h.bodies.doomed) != 0 {
+		t.Errorf("left: pending %v, leftover %v", h.bodies.pending, h.bodies.doomed)
 	}
 }
 
@@ -487,7 +487,7 @@ func TestPurgeKeepsFileResentDuringBackup(t *testing.T) {
 	complete(t, h, old, codeH41)
 	clock.Advance(2 * day)
 
-	release := h.HoldBlobs()
+	release := h.bodies.hold()
 	res := make(chan error, 1)
 	go func() {
 		_, err := h.Purge(context.Background(), day, false)
@@ -516,7 +516,7 @@ func TestPurgeInterruptedWhileBackupHolds(t *testing.T) {
 	complete(t, h, id, codeH41)
 	clock.Advance(2 * day)
 
-	release := h.HoldBlobs()
+	release := h.bodies.hold()
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
 	go func() {
@@ -559,8 +559,8 @@ func TestPurgeResendAfterPurge(t *testing.T) {
 			t.Errorf("attachment %d sent again after the purge: %d bytes, %v", i, len(got), err)
 		}
 	}
-	if len(h.ret.pending) != 0 {
-		t.Errorf("pending marks left after the send: %v", h.ret.pending)
+	if len(h.bodies.pending) != 0 {
+		t.Errorf("pending marks left after the send: %v", h.bodies.pending)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 type received struct {
 	sum    string
 	inline []byte // small bodies, stored in the send's transaction
-	file   bool   // placed by commitFile: released after the send's transaction
+	file   bool   // placed by bodies.commit: released after the send's transaction
 }
 
 // upload is one send's attachments being received: every attachment in
@@ -40,7 +40,7 @@ type upload struct {
 	held        int64             // bytes of the bodies kept in memory
 
 	writers []*store.FileWriter // every file begun, aborted on failure
-	placed  []string            // files placed by commitFile, released on failure
+	placed  []string            // files placed by bodies.commit, released on failure
 }
 
 // receive reads the upload's chunks from src (see upload).
@@ -167,7 +167,7 @@ func (u *upload) finish() error {
 		return invalid(fmt.Sprintf("attachments[%d].sha256", u.cur), "the received bytes have SHA-256 %x, the sender declares %x", got, a.SHA256)
 	}
 	if u.fw != nil {
-		sum, err := u.h.commitFile(u.fw) // retention: guards the file against a concurrent purge
+		sum, err := u.h.bodies.commit(u.fw) // guards the file against a concurrent purge
 		if err != nil {
 			return u.h.storeErr(err)
 		}
@@ -205,7 +205,7 @@ func (u *upload) next() error {
 	if size <= cfg.InlineLimit && (cfg.Limits.UploadMemory == 0 || u.held+size <= cfg.Limits.UploadMemory) {
 		return nil
 	}
-	w, err := u.h.files.Create()
+	w, err := u.h.bodies.create()
 	if err != nil {
 		return u.h.storeErr(err)
 	}
@@ -230,5 +230,5 @@ func (u *upload) abort() {
 	for _, w := range u.writers {
 		w.Abort()
 	}
-	u.h.releaseFiles(u.placed...)
+	u.h.bodies.release(u.placed...)
 }
