@@ -152,8 +152,10 @@ func (s *Server) runStream(ctx context.Context, srv any, ss grpc.ServerStream, i
 	defer s.recoverPanic(ctx, info.FullMethod, &err)
 	err = handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
 	var he *hub.Error
-	if c := context.Cause(ctx); err != nil && errors.As(c, &he) {
-		err = c // the revocation, not the "context canceled" it caused
+	if c := context.Cause(ctx); ctx.Err() != nil && errors.As(c, &he) {
+		// The revocation, not the "context canceled" it caused, nor the
+		// nil of a handler that ends quietly when its context does.
+		err = c
 	}
 	return toStatus(s.log, info.FullMethod, err)
 }

@@ -15,8 +15,11 @@ import (
 // connLimits bound the connections of the gRPC listener. They are
 // enforced before TLS, where a connection costs a descriptor and nothing
 // else is known of it: a flood of connections that never finish a
-// handshake fills at most the pending share, and never the room kept for
-// connections that authenticated, nor the room kept for admins.
+// handshake fills at most the pending share (and, from one address, its
+// per-host share), for at most the handshake timeout. The room kept for
+// admins is kept from agencies' authenticated connections; a new admin
+// connection still needs a place at Accept, which a flood of unfinished
+// handshakes from many addresses can hold until their timeout.
 type connLimits struct {
 	// max is the most connections open at once.
 	max int
@@ -115,7 +118,9 @@ func (c *conn) Close() error {
 		if l.byHost[c.host]--; l.byHost[c.host] == 0 {
 			delete(l.byHost, c.host)
 		}
-		delete(l.byAddr, c.RemoteAddr().String())
+		if k := c.RemoteAddr().String(); l.byAddr[k] == c {
+			delete(l.byAddr, k) // a later connection may have the address now
+		}
 		l.mu.Unlock()
 	})
 	return c.Conn.Close()

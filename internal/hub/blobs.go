@@ -56,6 +56,7 @@ type Attachment struct {
 func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, index int) (Attachment, error) {
 	var info AttachmentInfo
 	var inline []byte // a small body kept with its document
+	var isInline bool
 	err := h.st.View(ctx, func(tx store.Tx) error {
 		doc, _, err := visible(tx, p, docID)
 		if err != nil {
@@ -70,7 +71,7 @@ func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, ind
 		}
 		b, ok, err := inlineBody(tx, docID, index)
 		if err != nil || ok {
-			inline = b
+			inline, isInline = b, ok
 			return err
 		}
 		_, err = tx.Get(store.BucketBlobs, []byte(hex.EncodeToString(info.SHA256)))
@@ -82,7 +83,7 @@ func (h *Hub) OpenAttachment(ctx context.Context, p Principal, docID string, ind
 	if err != nil {
 		return Attachment{}, err
 	}
-	if inline != nil {
+	if isInline {
 		return Attachment{Info: info, Body: nopCloser{bytes.NewReader(inline)}}, nil
 	}
 	f, err := h.bodies.open(hex.EncodeToString(info.SHA256))

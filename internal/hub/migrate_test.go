@@ -100,3 +100,35 @@ func TestMigrateRefusesLaterLayout(t *testing.T) {
 		t.Error("a store of layout 3 was accepted")
 	}
 }
+
+// TestMigrateKeepsDamage: a first-layout body whose bytes are missing is
+// damage to show, not a body to drop: its rows stay, and Check names them.
+func TestMigrateKeepsDamage(t *testing.T) {
+	h, _ := retentionHub(t, nil)
+	b := body(300, 5)
+	id := send(t, h, "Thiếu dữ liệu", []string{codeH41}, b)
+	sum := sumHex(b)
+	err := h.st.Update(t.Context(), func(tx store.Tx) error {
+		for _, op := range []func() error{
+			func() error { return tx.Delete(store.BucketBlobData, inlineKey(id, 0)) },
+			func() error { return putJSON(tx, store.BucketBlobs, []byte(sum), blobRecord{Size: 300, Inline: true}) },
+			func() error { return tx.Put(store.BucketBlobRefs, pairKey(sum, id), nil) },
+			func() error { return tx.Delete(store.BucketMeta, layoutKey) },
+		} {
+			if err := op(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := migrate(t.Context(), h.st); err != nil || moved != 0 {
+		t.Fatalf("migrate: moved %d, %v; want 0, nil", moved, err)
+	}
+	r, err := h.Check(t.Context())
+	if err != nil || len(r.Problems) != 1 {
+		t.Fatalf("check: %v, %v; want the record named as not migrated", r.Problems, err)
+	}
+}
