@@ -55,9 +55,7 @@ type conn struct {
 	host string
 	once sync.Once
 
-	mu        sync.Mutex
-	handshake bool // still in its TLS handshake
-	admin     bool
+	handshake bool // still in its TLS handshake; guarded by l.mu
 }
 
 func newConns(l net.Listener, lim connLimits, log *slog.Logger, refused func()) *conns {
@@ -132,13 +130,10 @@ func (c *conn) Close() error {
 func (l *conns) authenticated(c *conn, admin bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.handshake {
 		c.handshake = false
 		l.handshks--
 	}
-	c.admin = admin
 	if !admin && l.lim.max > 0 && l.open > l.lim.max-l.lim.adminReserve {
 		return fmt.Errorf("%d connections open: the last %d are kept for admins", l.open, l.lim.adminReserve)
 	}

@@ -29,8 +29,7 @@ var errNoClientCert = errors.New("no client certificate verified by the hub's CA
 // limits that depend on who connects (the room kept for admins).
 type handshakeCreds struct {
 	credentials.TransportCredentials
-	conns   *conns // nil when the server does not serve the limited listener
-	refused func()
+	conns *conns // nil when the server does not serve the limited listener
 }
 
 func (c handshakeCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -51,7 +50,7 @@ func (c handshakeCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Aut
 		admin := cred.Err == nil && cred.Identity.Kind == pki.KindAdmin
 		if err := c.conns.authenticated(lc, admin); err != nil {
 			tc.Close()
-			c.refused()
+			c.conns.refused()
 			return nil, nil, err
 		}
 	}
@@ -59,5 +58,5 @@ func (c handshakeCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Aut
 }
 
 func (c handshakeCreds) Clone() credentials.TransportCredentials {
-	return handshakeCreds{TransportCredentials: c.TransportCredentials.Clone(), conns: c.conns, refused: c.refused}
+	return handshakeCreds{TransportCredentials: c.TransportCredentials.Clone(), conns: c.conns}
 }

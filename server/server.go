@@ -58,7 +58,7 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics, cl
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{hub: h, log: log, health: health.NewServer(), metrics: m, conns: cl}
-	creds := handshakeCreds{TransportCredentials: credentials.NewTLS(tlsConf), conns: cl, refused: func() { h.Refused(hub.LimitConnections) }}
+	creds := handshakeCreds{TransportCredentials: credentials.NewTLS(tlsConf), conns: cl}
 	pool := bufpool.New()
 	s.grpc = grpc.NewServer(
 		grpc.Creds(creds),
