@@ -149,6 +149,312 @@ func (EventKind) EnumDescriptor() ([]byte, []int) {
 	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{1}
 }
 
+// SendPacketRequest is one message of a packet upload.
+type SendPacketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Recipients, in the first message only, replace the packet's To codes.
+	Recipients []string `protobuf:"bytes,1,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// Data is the next piece of the packet's bytes, at most 1 MiB.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendPacketRequest) Reset() {
+	*x = SendPacketRequest{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendPacketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendPacketRequest) ProtoMessage() {}
+
+func (x *SendPacketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendPacketRequest.ProtoReflect.Descriptor instead.
+func (*SendPacketRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SendPacketRequest) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
+func (x *SendPacketRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// SendPacketResponse says what the packet did.
+type SendPacketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Result is the answer of the call the packet stood for.
+	//
+	// Types that are valid to be assigned to Result:
+	//
+	//	*SendPacketResponse_Document
+	//	*SendPacketResponse_Status
+	//	*SendPacketResponse_Recall
+	Result isSendPacketResponse_Result `protobuf_oneof:"result"`
+	// DocumentId is the hub id of the document the packet made or acted on.
+	DocumentId string `protobuf:"bytes,4,opt,name=document_id,json=documentId,proto3" json:"document_id,omitempty"`
+	// Signature is the check of the packet's XML-DSig.
+	Signature *SignatureCheck `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Warnings are the quirks kept as text rather than refused.
+	Warnings      []*PacketWarning `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendPacketResponse) Reset() {
+	*x = SendPacketResponse{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendPacketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendPacketResponse) ProtoMessage() {}
+
+func (x *SendPacketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendPacketResponse.ProtoReflect.Descriptor instead.
+func (*SendPacketResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SendPacketResponse) GetResult() isSendPacketResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SendPacketResponse) GetDocument() *SendDocumentResponse {
+	if x != nil {
+		if x, ok := x.Result.(*SendPacketResponse_Document); ok {
+			return x.Document
+		}
+	}
+	return nil
+}
+
+func (x *SendPacketResponse) GetStatus() *StatusReport {
+	if x != nil {
+		if x, ok := x.Result.(*SendPacketResponse_Status); ok {
+			return x.Status
+		}
+	}
+	return nil
+}
+
+func (x *SendPacketResponse) GetRecall() *RecallDocumentResponse {
+	if x != nil {
+		if x, ok := x.Result.(*SendPacketResponse_Recall); ok {
+			return x.Recall
+		}
+	}
+	return nil
+}
+
+func (x *SendPacketResponse) GetDocumentId() string {
+	if x != nil {
+		return x.DocumentId
+	}
+	return ""
+}
+
+func (x *SendPacketResponse) GetSignature() *SignatureCheck {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SendPacketResponse) GetWarnings() []*PacketWarning {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+type isSendPacketResponse_Result interface {
+	isSendPacketResponse_Result()
+}
+
+type SendPacketResponse_Document struct {
+	// Document is the receipt of a document packet.
+	Document *SendDocumentResponse `protobuf:"bytes,1,opt,name=document,proto3,oneof"`
+}
+
+type SendPacketResponse_Status struct {
+	// Status is the report a status packet recorded.
+	Status *StatusReport `protobuf:"bytes,2,opt,name=status,proto3,oneof"`
+}
+
+type SendPacketResponse_Recall struct {
+	// Recall is the answer to a revoke packet or a status packet 13.
+	Recall *RecallDocumentResponse `protobuf:"bytes,3,opt,name=recall,proto3,oneof"`
+}
+
+func (*SendPacketResponse_Document) isSendPacketResponse_Result() {}
+
+func (*SendPacketResponse_Status) isSendPacketResponse_Result() {}
+
+func (*SendPacketResponse_Recall) isSendPacketResponse_Result() {}
+
+// FetchPacketRequest names a document, or one of its status reports.
+type FetchPacketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DocumentId is the hub id of the document.
+	DocumentId string `protobuf:"bytes,1,opt,name=document_id,json=documentId,proto3" json:"document_id,omitempty"`
+	// RecipientCode with status_code selects that recipient's status report.
+	RecipientCode string `protobuf:"bytes,2,opt,name=recipient_code,json=recipientCode,proto3" json:"recipient_code,omitempty"`
+	// StatusCode is the report's code, e.g. "03".
+	StatusCode    string `protobuf:"bytes,3,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchPacketRequest) Reset() {
+	*x = FetchPacketRequest{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchPacketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchPacketRequest) ProtoMessage() {}
+
+func (x *FetchPacketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchPacketRequest.ProtoReflect.Descriptor instead.
+func (*FetchPacketRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FetchPacketRequest) GetDocumentId() string {
+	if x != nil {
+		return x.DocumentId
+	}
+	return ""
+}
+
+func (x *FetchPacketRequest) GetRecipientCode() string {
+	if x != nil {
+		return x.RecipientCode
+	}
+	return ""
+}
+
+func (x *FetchPacketRequest) GetStatusCode() string {
+	if x != nil {
+		return x.StatusCode
+	}
+	return ""
+}
+
+// FetchPacketResponse is a piece of the packet.
+type FetchPacketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Data is the next piece of the packet's bytes.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Original, in the first message, is true when these are the bytes the
+	// document arrived as, false when the packet is rendered.
+	Original      bool `protobuf:"varint,2,opt,name=original,proto3" json:"original,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchPacketResponse) Reset() {
+	*x = FetchPacketResponse{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchPacketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchPacketResponse) ProtoMessage() {}
+
+func (x *FetchPacketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchPacketResponse.ProtoReflect.Descriptor instead.
+func (*FetchPacketResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FetchPacketResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *FetchPacketResponse) GetOriginal() bool {
+	if x != nil {
+		return x.Original
+	}
+	return false
+}
+
 // Signer is who signed the document (edXML SignerInfo).
 type Signer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -164,7 +470,7 @@ type Signer struct {
 
 func (x *Signer) Reset() {
 	*x = Signer{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[0]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +482,7 @@ func (x *Signer) String() string {
 func (*Signer) ProtoMessage() {}
 
 func (x *Signer) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[0]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +495,7 @@ func (x *Signer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signer.ProtoReflect.Descriptor instead.
 func (*Signer) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{0}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Signer) GetCompetence() string {
@@ -234,14 +540,18 @@ type AttachmentInfo struct {
 	// recipient need not fetch it (the hub includes attachments of up to
 	// 64 KiB, 1 MiB per event in all). Empty otherwise: use FetchAttachment.
 	// Ignored in a send.
-	Content       []byte `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
+	Content []byte `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
+	// Packet holds what the edXML attachment said beyond these fields.
+	Packet *PacketAttachment `protobuf:"bytes,7,opt,name=packet,proto3" json:"packet,omitempty"`
+	// Packed is set when the bytes are a ZIP of one file under another name.
+	Packed        *PackedFile `protobuf:"bytes,8,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AttachmentInfo) Reset() {
 	*x = AttachmentInfo{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[1]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +563,7 @@ func (x *AttachmentInfo) String() string {
 func (*AttachmentInfo) ProtoMessage() {}
 
 func (x *AttachmentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[1]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +576,7 @@ func (x *AttachmentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentInfo.ProtoReflect.Descriptor instead.
 func (*AttachmentInfo) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{1}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AttachmentInfo) GetName() string {
@@ -307,6 +617,20 @@ func (x *AttachmentInfo) GetDescription() string {
 func (x *AttachmentInfo) GetContent() []byte {
 	if x != nil {
 		return x.Content
+	}
+	return nil
+}
+
+func (x *AttachmentInfo) GetPacket() *PacketAttachment {
+	if x != nil {
+		return x.Packet
+	}
+	return nil
+}
+
+func (x *AttachmentInfo) GetPacked() *PackedFile {
+	if x != nil {
+		return x.Packed
 	}
 	return nil
 }
@@ -353,14 +677,17 @@ type DocumentHeader struct {
 	// replacement refers to; it must have been sent by the same agency.
 	OriginalDocumentId string `protobuf:"bytes,17,opt,name=original_document_id,json=originalDocumentId,proto3" json:"original_document_id,omitempty"`
 	// Attachments describe the attachments, whose bytes follow as chunks.
-	Attachments   []*AttachmentInfo `protobuf:"bytes,18,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	Attachments []*AttachmentInfo `protobuf:"bytes,18,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	// Packet holds what an edXML packet said beyond these fields; set on
+	// documents that arrived as packets, ignored in SendDocument.
+	Packet        *PacketHeader `protobuf:"bytes,19,opt,name=packet,proto3" json:"packet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DocumentHeader) Reset() {
 	*x = DocumentHeader{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[2]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +699,7 @@ func (x *DocumentHeader) String() string {
 func (*DocumentHeader) ProtoMessage() {}
 
 func (x *DocumentHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[2]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +712,7 @@ func (x *DocumentHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentHeader.ProtoReflect.Descriptor instead.
 func (*DocumentHeader) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{2}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DocumentHeader) GetReference() string {
@@ -514,6 +841,13 @@ func (x *DocumentHeader) GetAttachments() []*AttachmentInfo {
 	return nil
 }
 
+func (x *DocumentHeader) GetPacket() *PacketHeader {
+	if x != nil {
+		return x.Packet
+	}
+	return nil
+}
+
 // Document is a stored document as the hub holds it.
 type Document struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -530,14 +864,17 @@ type Document struct {
 	// Recalled is true once the sender has recalled the document. In a list
 	// seen by a recipient the recall took it from, the header then holds
 	// only the reference and business type (see RecallDocument).
-	Recalled      bool `protobuf:"varint,6,opt,name=recalled,proto3" json:"recalled,omitempty"`
+	Recalled bool `protobuf:"varint,6,opt,name=recalled,proto3" json:"recalled,omitempty"`
+	// Packet describes the edXML packet the document arrived as; unset for
+	// a document sent natively.
+	Packet        *PacketInfo `protobuf:"bytes,7,opt,name=packet,proto3" json:"packet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[3]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +886,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[3]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +899,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{3}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Document) GetId() string {
@@ -607,6 +944,13 @@ func (x *Document) GetRecalled() bool {
 	return false
 }
 
+func (x *Document) GetPacket() *PacketInfo {
+	if x != nil {
+		return x.Packet
+	}
+	return nil
+}
+
 // AttachmentChunk is a piece of an attachment's bytes.
 type AttachmentChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -623,7 +967,7 @@ type AttachmentChunk struct {
 
 func (x *AttachmentChunk) Reset() {
 	*x = AttachmentChunk{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[4]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +979,7 @@ func (x *AttachmentChunk) String() string {
 func (*AttachmentChunk) ProtoMessage() {}
 
 func (x *AttachmentChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[4]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +992,7 @@ func (x *AttachmentChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentChunk.ProtoReflect.Descriptor instead.
 func (*AttachmentChunk) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{4}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AttachmentChunk) GetIndex() int32 {
@@ -686,7 +1030,7 @@ type AttachmentDigest struct {
 
 func (x *AttachmentDigest) Reset() {
 	*x = AttachmentDigest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +1042,7 @@ func (x *AttachmentDigest) String() string {
 func (*AttachmentDigest) ProtoMessage() {}
 
 func (x *AttachmentDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[5]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +1055,7 @@ func (x *AttachmentDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentDigest.ProtoReflect.Descriptor instead.
 func (*AttachmentDigest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{5}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AttachmentDigest) GetIndex() int32 {
@@ -746,7 +1090,7 @@ type SendDocumentRequest struct {
 
 func (x *SendDocumentRequest) Reset() {
 	*x = SendDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +1102,7 @@ func (x *SendDocumentRequest) String() string {
 func (*SendDocumentRequest) ProtoMessage() {}
 
 func (x *SendDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[6]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +1115,7 @@ func (x *SendDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendDocumentRequest.ProtoReflect.Descriptor instead.
 func (*SendDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{6}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SendDocumentRequest) GetPart() isSendDocumentRequest_Part {
@@ -853,7 +1197,7 @@ type SendDocumentResponse struct {
 
 func (x *SendDocumentResponse) Reset() {
 	*x = SendDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1209,7 @@ func (x *SendDocumentResponse) String() string {
 func (*SendDocumentResponse) ProtoMessage() {}
 
 func (x *SendDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[7]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1222,7 @@ func (x *SendDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendDocumentResponse.ProtoReflect.Descriptor instead.
 func (*SendDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{7}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SendDocumentResponse) GetDocumentId() string {
@@ -930,14 +1274,17 @@ type StatusReport struct {
 	// Staff names who handled it (edXML StaffInfo), optional.
 	Staff string `protobuf:"bytes,5,opt,name=staff,proto3" json:"staff,omitempty"`
 	// Time is when the hub recorded it.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
+	// Packet holds what a status packet said beyond these fields; set on
+	// reports that arrived as packets.
+	Packet        *StatusPacketInfo `protobuf:"bytes,7,opt,name=packet,proto3" json:"packet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1296,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[8]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1309,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{8}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusReport) GetDocumentId() string {
@@ -1007,6 +1354,13 @@ func (x *StatusReport) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *StatusReport) GetPacket() *StatusPacketInfo {
+	if x != nil {
+		return x.Packet
+	}
+	return nil
+}
+
 // Event is one entry of an agency's queue.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1035,7 +1389,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1401,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[9]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1414,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{9}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Event) GetSequence() uint64 {
@@ -1133,7 +1487,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1499,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[10]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1512,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{10}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SubscribeRequest) GetWindow() int32 {
@@ -1191,7 +1545,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1557,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[11]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1570,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{11}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubscribeResponse) GetMessage() isSubscribeResponse_Message {
@@ -1274,7 +1628,7 @@ type CaughtUp struct {
 
 func (x *CaughtUp) Reset() {
 	*x = CaughtUp{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1640,7 @@ func (x *CaughtUp) String() string {
 func (*CaughtUp) ProtoMessage() {}
 
 func (x *CaughtUp) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1653,7 @@ func (x *CaughtUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
 func (*CaughtUp) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{12}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CaughtUp) GetTime() *timestamppb.Timestamp {
@@ -1320,7 +1674,7 @@ type AcknowledgeEventsRequest struct {
 
 func (x *AcknowledgeEventsRequest) Reset() {
 	*x = AcknowledgeEventsRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1686,7 @@ func (x *AcknowledgeEventsRequest) String() string {
 func (*AcknowledgeEventsRequest) ProtoMessage() {}
 
 func (x *AcknowledgeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1699,7 @@ func (x *AcknowledgeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeEventsRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{13}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AcknowledgeEventsRequest) GetSequences() []uint64 {
@@ -1366,7 +1720,7 @@ type AcknowledgeEventsResponse struct {
 
 func (x *AcknowledgeEventsResponse) Reset() {
 	*x = AcknowledgeEventsResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1732,7 @@ func (x *AcknowledgeEventsResponse) String() string {
 func (*AcknowledgeEventsResponse) ProtoMessage() {}
 
 func (x *AcknowledgeEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1745,7 @@ func (x *AcknowledgeEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeEventsResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{14}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AcknowledgeEventsResponse) GetRemoved() int32 {
@@ -1416,7 +1770,7 @@ type FetchAttachmentRequest struct {
 
 func (x *FetchAttachmentRequest) Reset() {
 	*x = FetchAttachmentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +1782,7 @@ func (x *FetchAttachmentRequest) String() string {
 func (*FetchAttachmentRequest) ProtoMessage() {}
 
 func (x *FetchAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +1795,7 @@ func (x *FetchAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*FetchAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{15}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FetchAttachmentRequest) GetDocumentId() string {
@@ -1476,7 +1830,7 @@ type FetchAttachmentResponse struct {
 
 func (x *FetchAttachmentResponse) Reset() {
 	*x = FetchAttachmentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1842,7 @@ func (x *FetchAttachmentResponse) String() string {
 func (*FetchAttachmentResponse) ProtoMessage() {}
 
 func (x *FetchAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1855,7 @@ func (x *FetchAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*FetchAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{16}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchAttachmentResponse) GetChunk() *AttachmentChunk {
@@ -1522,7 +1876,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1888,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1901,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{17}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetDocumentRequest) GetDocumentId() string {
@@ -1568,7 +1922,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1934,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1947,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{18}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDocumentResponse) GetDocument() *Document {
@@ -1620,7 +1974,7 @@ type ReportStatusRequest struct {
 
 func (x *ReportStatusRequest) Reset() {
 	*x = ReportStatusRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1986,7 @@ func (x *ReportStatusRequest) String() string {
 func (*ReportStatusRequest) ProtoMessage() {}
 
 func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1999,7 @@ func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatusRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{19}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReportStatusRequest) GetDocumentId() string {
@@ -1687,7 +2041,7 @@ type ReportStatusResponse struct {
 
 func (x *ReportStatusResponse) Reset() {
 	*x = ReportStatusResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +2053,7 @@ func (x *ReportStatusResponse) String() string {
 func (*ReportStatusResponse) ProtoMessage() {}
 
 func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +2066,7 @@ func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatusResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{20}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReportStatusResponse) GetStatus() *StatusReport {
@@ -1735,7 +2089,7 @@ type RecallDocumentRequest struct {
 
 func (x *RecallDocumentRequest) Reset() {
 	*x = RecallDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +2101,7 @@ func (x *RecallDocumentRequest) String() string {
 func (*RecallDocumentRequest) ProtoMessage() {}
 
 func (x *RecallDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +2114,7 @@ func (x *RecallDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallDocumentRequest.ProtoReflect.Descriptor instead.
 func (*RecallDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{21}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecallDocumentRequest) GetDocumentId() string {
@@ -1790,7 +2144,7 @@ type RecallDocumentResponse struct {
 
 func (x *RecallDocumentResponse) Reset() {
 	*x = RecallDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +2156,7 @@ func (x *RecallDocumentResponse) String() string {
 func (*RecallDocumentResponse) ProtoMessage() {}
 
 func (x *RecallDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +2169,7 @@ func (x *RecallDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallDocumentResponse.ProtoReflect.Descriptor instead.
 func (*RecallDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{22}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RecallDocumentResponse) GetWithdrawn() []string {
@@ -1843,7 +2197,7 @@ type GetTraceRequest struct {
 
 func (x *GetTraceRequest) Reset() {
 	*x = GetTraceRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2209,7 @@ func (x *GetTraceRequest) String() string {
 func (*GetTraceRequest) ProtoMessage() {}
 
 func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2222,7 @@ func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceRequest.ProtoReflect.Descriptor instead.
 func (*GetTraceRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{23}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetTraceRequest) GetDocumentId() string {
@@ -1897,7 +2251,7 @@ type TraceStep struct {
 
 func (x *TraceStep) Reset() {
 	*x = TraceStep{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2263,7 @@ func (x *TraceStep) String() string {
 func (*TraceStep) ProtoMessage() {}
 
 func (x *TraceStep) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2276,7 @@ func (x *TraceStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceStep.ProtoReflect.Descriptor instead.
 func (*TraceStep) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{24}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TraceStep) GetTime() *timestamppb.Timestamp {
@@ -1983,7 +2337,7 @@ type RecipientTrace struct {
 
 func (x *RecipientTrace) Reset() {
 	*x = RecipientTrace{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2349,7 @@ func (x *RecipientTrace) String() string {
 func (*RecipientTrace) ProtoMessage() {}
 
 func (x *RecipientTrace) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2362,7 @@ func (x *RecipientTrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientTrace.ProtoReflect.Descriptor instead.
 func (*RecipientTrace) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{25}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RecipientTrace) GetRecipientCode() string {
@@ -2073,7 +2427,7 @@ type GetTraceResponse struct {
 
 func (x *GetTraceResponse) Reset() {
 	*x = GetTraceResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2439,7 @@ func (x *GetTraceResponse) String() string {
 func (*GetTraceResponse) ProtoMessage() {}
 
 func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2452,7 @@ func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceResponse.ProtoReflect.Descriptor instead.
 func (*GetTraceResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{26}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetTraceResponse) GetDocument() *Document {
@@ -2129,7 +2483,7 @@ type DocumentSummary struct {
 
 func (x *DocumentSummary) Reset() {
 	*x = DocumentSummary{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2495,7 @@ func (x *DocumentSummary) String() string {
 func (*DocumentSummary) ProtoMessage() {}
 
 func (x *DocumentSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2508,7 @@ func (x *DocumentSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentSummary.ProtoReflect.Descriptor instead.
 func (*DocumentSummary) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{27}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DocumentSummary) GetDocument() *Document {
@@ -2192,7 +2546,7 @@ type ListSentRequest struct {
 
 func (x *ListSentRequest) Reset() {
 	*x = ListSentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2558,7 @@ func (x *ListSentRequest) String() string {
 func (*ListSentRequest) ProtoMessage() {}
 
 func (x *ListSentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2571,7 @@ func (x *ListSentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSentRequest.ProtoReflect.Descriptor instead.
 func (*ListSentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{28}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListSentRequest) GetPageSize() int32 {
@@ -2275,7 +2629,7 @@ type ListSentResponse struct {
 
 func (x *ListSentResponse) Reset() {
 	*x = ListSentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2287,7 +2641,7 @@ func (x *ListSentResponse) String() string {
 func (*ListSentResponse) ProtoMessage() {}
 
 func (x *ListSentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2300,7 +2654,7 @@ func (x *ListSentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSentResponse.ProtoReflect.Descriptor instead.
 func (*ListSentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{29}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListSentResponse) GetDocuments() []*DocumentSummary {
@@ -2339,7 +2693,7 @@ type ListReceivedRequest struct {
 
 func (x *ListReceivedRequest) Reset() {
 	*x = ListReceivedRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2705,7 @@ func (x *ListReceivedRequest) String() string {
 func (*ListReceivedRequest) ProtoMessage() {}
 
 func (x *ListReceivedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2718,7 @@ func (x *ListReceivedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceivedRequest.ProtoReflect.Descriptor instead.
 func (*ListReceivedRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{30}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListReceivedRequest) GetPageSize() int32 {
@@ -2422,7 +2776,7 @@ type ListReceivedResponse struct {
 
 func (x *ListReceivedResponse) Reset() {
 	*x = ListReceivedResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2788,7 @@ func (x *ListReceivedResponse) String() string {
 func (*ListReceivedResponse) ProtoMessage() {}
 
 func (x *ListReceivedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2801,7 @@ func (x *ListReceivedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceivedResponse.ProtoReflect.Descriptor instead.
 func (*ListReceivedResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{31}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListReceivedResponse) GetDocuments() []*DocumentSummary {
@@ -2468,13 +2822,36 @@ var File_ndxp_v1_exchange_proto protoreflect.FileDescriptor
 
 const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\n" +
-	"\x16ndxp/v1/exchange.proto\x12\andxp.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"a\n" +
+	"\x16ndxp/v1/exchange.proto\x12\andxp.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13ndxp/v1/edxml.proto\"G\n" +
+	"\x11SendPacketRequest\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\x01 \x03(\tR\n" +
+	"recipients\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xd3\x02\n" +
+	"\x12SendPacketResponse\x12;\n" +
+	"\bdocument\x18\x01 \x01(\v2\x1d.ndxp.v1.SendDocumentResponseH\x00R\bdocument\x12/\n" +
+	"\x06status\x18\x02 \x01(\v2\x15.ndxp.v1.StatusReportH\x00R\x06status\x129\n" +
+	"\x06recall\x18\x03 \x01(\v2\x1f.ndxp.v1.RecallDocumentResponseH\x00R\x06recall\x12\x1f\n" +
+	"\vdocument_id\x18\x04 \x01(\tR\n" +
+	"documentId\x125\n" +
+	"\tsignature\x18\x05 \x01(\v2\x17.ndxp.v1.SignatureCheckR\tsignature\x122\n" +
+	"\bwarnings\x18\x06 \x03(\v2\x16.ndxp.v1.PacketWarningR\bwarningsB\b\n" +
+	"\x06result\"}\n" +
+	"\x12FetchPacketRequest\x12\x1f\n" +
+	"\vdocument_id\x18\x01 \x01(\tR\n" +
+	"documentId\x12%\n" +
+	"\x0erecipient_code\x18\x02 \x01(\tR\rrecipientCode\x12\x1f\n" +
+	"\vstatus_code\x18\x03 \x01(\tR\n" +
+	"statusCode\"E\n" +
+	"\x13FetchPacketResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1a\n" +
+	"\boriginal\x18\x02 \x01(\bR\boriginal\"a\n" +
 	"\x06Signer\x12\x1e\n" +
 	"\n" +
 	"competence\x18\x01 \x01(\tR\n" +
 	"competence\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x12\x1b\n" +
-	"\tfull_name\x18\x03 \x01(\tR\bfullName\"\xab\x01\n" +
+	"\tfull_name\x18\x03 \x01(\tR\bfullName\"\x8b\x02\n" +
 	"\x0eAttachmentInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
@@ -2482,7 +2859,9 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\fR\x06sha256\x12 \n" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x18\n" +
-	"\acontent\x18\x06 \x01(\fR\acontent\"\xa5\x05\n" +
+	"\acontent\x18\x06 \x01(\fR\acontent\x121\n" +
+	"\x06packet\x18\a \x01(\v2\x19.ndxp.v1.PacketAttachmentR\x06packet\x12+\n" +
+	"\x06packed\x18\b \x01(\v2\x13.ndxp.v1.PackedFileR\x06packed\"\xd4\x05\n" +
 	"\x0eDocumentHeader\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x1e\n" +
 	"\n" +
@@ -2504,7 +2883,8 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\fresponse_for\x18\x0f \x01(\tR\vresponseFor\x12:\n" +
 	"\rbusiness_type\x18\x10 \x01(\x0e2\x15.ndxp.v1.BusinessTypeR\fbusinessType\x120\n" +
 	"\x14original_document_id\x18\x11 \x01(\tR\x12originalDocumentId\x129\n" +
-	"\vattachments\x18\x12 \x03(\v2\x17.ndxp.v1.AttachmentInfoR\vattachments\"\xe6\x01\n" +
+	"\vattachments\x18\x12 \x03(\v2\x17.ndxp.v1.AttachmentInfoR\vattachments\x12-\n" +
+	"\x06packet\x18\x13 \x01(\v2\x15.ndxp.v1.PacketHeaderR\x06packet\"\x93\x02\n" +
 	"\bDocument\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vsender_code\x18\x02 \x01(\tR\n" +
@@ -2514,7 +2894,8 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\x06header\x18\x04 \x01(\v2\x17.ndxp.v1.DocumentHeaderR\x06header\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x1a\n" +
-	"\brecalled\x18\x06 \x01(\bR\brecalled\"S\n" +
+	"\brecalled\x18\x06 \x01(\bR\brecalled\x12+\n" +
+	"\x06packet\x18\a \x01(\v2\x13.ndxp.v1.PacketInfoR\x06packet\"S\n" +
 	"\x0fAttachmentChunk\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
@@ -2536,7 +2917,7 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\n" +
 	"recipients\x18\x04 \x03(\tR\n" +
 	"recipients\x12\x1c\n" +
-	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xc8\x01\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xfb\x01\n" +
 	"\fStatusReport\x12\x1f\n" +
 	"\vdocument_id\x18\x01 \x01(\tR\n" +
 	"documentId\x12%\n" +
@@ -2544,7 +2925,8 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05staff\x18\x05 \x01(\tR\x05staff\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xb2\x02\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x121\n" +
+	"\x06packet\x18\a \x01(\v2\x19.ndxp.v1.StatusPacketInfoR\x06packet\"\xb2\x02\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.ndxp.v1.EventKindR\x04kind\x12\x1f\n" +
@@ -2659,7 +3041,7 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\x19EVENT_KIND_STATUS_CHANGED\x10\x02\x12 \n" +
 	"\x1cEVENT_KIND_DOCUMENT_RECALLED\x10\x03\x12\x1f\n" +
 	"\x1bEVENT_KIND_DOCUMENT_UPDATED\x10\x04\x12 \n" +
-	"\x1cEVENT_KIND_DOCUMENT_REPLACED\x10\x052\x93\x06\n" +
+	"\x1cEVENT_KIND_DOCUMENT_REPLACED\x10\x052\xa8\a\n" +
 	"\x0fExchangeService\x12M\n" +
 	"\fSendDocument\x12\x1c.ndxp.v1.SendDocumentRequest\x1a\x1d.ndxp.v1.SendDocumentResponse(\x01\x12D\n" +
 	"\tSubscribe\x12\x19.ndxp.v1.SubscribeRequest\x1a\x1a.ndxp.v1.SubscribeResponse0\x01\x12Z\n" +
@@ -2670,7 +3052,10 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\x0eRecallDocument\x12\x1e.ndxp.v1.RecallDocumentRequest\x1a\x1f.ndxp.v1.RecallDocumentResponse\x12?\n" +
 	"\bGetTrace\x12\x18.ndxp.v1.GetTraceRequest\x1a\x19.ndxp.v1.GetTraceResponse\x12?\n" +
 	"\bListSent\x12\x18.ndxp.v1.ListSentRequest\x1a\x19.ndxp.v1.ListSentResponse\x12K\n" +
-	"\fListReceived\x12\x1c.ndxp.v1.ListReceivedRequest\x1a\x1d.ndxp.v1.ListReceivedResponseB+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
+	"\fListReceived\x12\x1c.ndxp.v1.ListReceivedRequest\x1a\x1d.ndxp.v1.ListReceivedResponse\x12G\n" +
+	"\n" +
+	"SendPacket\x12\x1a.ndxp.v1.SendPacketRequest\x1a\x1b.ndxp.v1.SendPacketResponse(\x01\x12J\n" +
+	"\vFetchPacket\x12\x1b.ndxp.v1.FetchPacketRequest\x1a\x1c.ndxp.v1.FetchPacketResponse0\x01B+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
 
 var (
 	file_ndxp_v1_exchange_proto_rawDescOnce sync.Once
@@ -2685,103 +3070,128 @@ func file_ndxp_v1_exchange_proto_rawDescGZIP() []byte {
 }
 
 var file_ndxp_v1_exchange_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ndxp_v1_exchange_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_ndxp_v1_exchange_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_ndxp_v1_exchange_proto_goTypes = []any{
 	(BusinessType)(0),                 // 0: ndxp.v1.BusinessType
 	(EventKind)(0),                    // 1: ndxp.v1.EventKind
-	(*Signer)(nil),                    // 2: ndxp.v1.Signer
-	(*AttachmentInfo)(nil),            // 3: ndxp.v1.AttachmentInfo
-	(*DocumentHeader)(nil),            // 4: ndxp.v1.DocumentHeader
-	(*Document)(nil),                  // 5: ndxp.v1.Document
-	(*AttachmentChunk)(nil),           // 6: ndxp.v1.AttachmentChunk
-	(*AttachmentDigest)(nil),          // 7: ndxp.v1.AttachmentDigest
-	(*SendDocumentRequest)(nil),       // 8: ndxp.v1.SendDocumentRequest
-	(*SendDocumentResponse)(nil),      // 9: ndxp.v1.SendDocumentResponse
-	(*StatusReport)(nil),              // 10: ndxp.v1.StatusReport
-	(*Event)(nil),                     // 11: ndxp.v1.Event
-	(*SubscribeRequest)(nil),          // 12: ndxp.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),         // 13: ndxp.v1.SubscribeResponse
-	(*CaughtUp)(nil),                  // 14: ndxp.v1.CaughtUp
-	(*AcknowledgeEventsRequest)(nil),  // 15: ndxp.v1.AcknowledgeEventsRequest
-	(*AcknowledgeEventsResponse)(nil), // 16: ndxp.v1.AcknowledgeEventsResponse
-	(*FetchAttachmentRequest)(nil),    // 17: ndxp.v1.FetchAttachmentRequest
-	(*FetchAttachmentResponse)(nil),   // 18: ndxp.v1.FetchAttachmentResponse
-	(*GetDocumentRequest)(nil),        // 19: ndxp.v1.GetDocumentRequest
-	(*GetDocumentResponse)(nil),       // 20: ndxp.v1.GetDocumentResponse
-	(*ReportStatusRequest)(nil),       // 21: ndxp.v1.ReportStatusRequest
-	(*ReportStatusResponse)(nil),      // 22: ndxp.v1.ReportStatusResponse
-	(*RecallDocumentRequest)(nil),     // 23: ndxp.v1.RecallDocumentRequest
-	(*RecallDocumentResponse)(nil),    // 24: ndxp.v1.RecallDocumentResponse
-	(*GetTraceRequest)(nil),           // 25: ndxp.v1.GetTraceRequest
-	(*TraceStep)(nil),                 // 26: ndxp.v1.TraceStep
-	(*RecipientTrace)(nil),            // 27: ndxp.v1.RecipientTrace
-	(*GetTraceResponse)(nil),          // 28: ndxp.v1.GetTraceResponse
-	(*DocumentSummary)(nil),           // 29: ndxp.v1.DocumentSummary
-	(*ListSentRequest)(nil),           // 30: ndxp.v1.ListSentRequest
-	(*ListSentResponse)(nil),          // 31: ndxp.v1.ListSentResponse
-	(*ListReceivedRequest)(nil),       // 32: ndxp.v1.ListReceivedRequest
-	(*ListReceivedResponse)(nil),      // 33: ndxp.v1.ListReceivedResponse
-	(*timestamppb.Timestamp)(nil),     // 34: google.protobuf.Timestamp
+	(*SendPacketRequest)(nil),         // 2: ndxp.v1.SendPacketRequest
+	(*SendPacketResponse)(nil),        // 3: ndxp.v1.SendPacketResponse
+	(*FetchPacketRequest)(nil),        // 4: ndxp.v1.FetchPacketRequest
+	(*FetchPacketResponse)(nil),       // 5: ndxp.v1.FetchPacketResponse
+	(*Signer)(nil),                    // 6: ndxp.v1.Signer
+	(*AttachmentInfo)(nil),            // 7: ndxp.v1.AttachmentInfo
+	(*DocumentHeader)(nil),            // 8: ndxp.v1.DocumentHeader
+	(*Document)(nil),                  // 9: ndxp.v1.Document
+	(*AttachmentChunk)(nil),           // 10: ndxp.v1.AttachmentChunk
+	(*AttachmentDigest)(nil),          // 11: ndxp.v1.AttachmentDigest
+	(*SendDocumentRequest)(nil),       // 12: ndxp.v1.SendDocumentRequest
+	(*SendDocumentResponse)(nil),      // 13: ndxp.v1.SendDocumentResponse
+	(*StatusReport)(nil),              // 14: ndxp.v1.StatusReport
+	(*Event)(nil),                     // 15: ndxp.v1.Event
+	(*SubscribeRequest)(nil),          // 16: ndxp.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 17: ndxp.v1.SubscribeResponse
+	(*CaughtUp)(nil),                  // 18: ndxp.v1.CaughtUp
+	(*AcknowledgeEventsRequest)(nil),  // 19: ndxp.v1.AcknowledgeEventsRequest
+	(*AcknowledgeEventsResponse)(nil), // 20: ndxp.v1.AcknowledgeEventsResponse
+	(*FetchAttachmentRequest)(nil),    // 21: ndxp.v1.FetchAttachmentRequest
+	(*FetchAttachmentResponse)(nil),   // 22: ndxp.v1.FetchAttachmentResponse
+	(*GetDocumentRequest)(nil),        // 23: ndxp.v1.GetDocumentRequest
+	(*GetDocumentResponse)(nil),       // 24: ndxp.v1.GetDocumentResponse
+	(*ReportStatusRequest)(nil),       // 25: ndxp.v1.ReportStatusRequest
+	(*ReportStatusResponse)(nil),      // 26: ndxp.v1.ReportStatusResponse
+	(*RecallDocumentRequest)(nil),     // 27: ndxp.v1.RecallDocumentRequest
+	(*RecallDocumentResponse)(nil),    // 28: ndxp.v1.RecallDocumentResponse
+	(*GetTraceRequest)(nil),           // 29: ndxp.v1.GetTraceRequest
+	(*TraceStep)(nil),                 // 30: ndxp.v1.TraceStep
+	(*RecipientTrace)(nil),            // 31: ndxp.v1.RecipientTrace
+	(*GetTraceResponse)(nil),          // 32: ndxp.v1.GetTraceResponse
+	(*DocumentSummary)(nil),           // 33: ndxp.v1.DocumentSummary
+	(*ListSentRequest)(nil),           // 34: ndxp.v1.ListSentRequest
+	(*ListSentResponse)(nil),          // 35: ndxp.v1.ListSentResponse
+	(*ListReceivedRequest)(nil),       // 36: ndxp.v1.ListReceivedRequest
+	(*ListReceivedResponse)(nil),      // 37: ndxp.v1.ListReceivedResponse
+	(*SignatureCheck)(nil),            // 38: ndxp.v1.SignatureCheck
+	(*PacketWarning)(nil),             // 39: ndxp.v1.PacketWarning
+	(*PacketAttachment)(nil),          // 40: ndxp.v1.PacketAttachment
+	(*PackedFile)(nil),                // 41: ndxp.v1.PackedFile
+	(*PacketHeader)(nil),              // 42: ndxp.v1.PacketHeader
+	(*timestamppb.Timestamp)(nil),     // 43: google.protobuf.Timestamp
+	(*PacketInfo)(nil),                // 44: ndxp.v1.PacketInfo
+	(*StatusPacketInfo)(nil),          // 45: ndxp.v1.StatusPacketInfo
 }
 var file_ndxp_v1_exchange_proto_depIdxs = []int32{
-	2,  // 0: ndxp.v1.DocumentHeader.signer:type_name -> ndxp.v1.Signer
-	0,  // 1: ndxp.v1.DocumentHeader.business_type:type_name -> ndxp.v1.BusinessType
-	3,  // 2: ndxp.v1.DocumentHeader.attachments:type_name -> ndxp.v1.AttachmentInfo
-	4,  // 3: ndxp.v1.Document.header:type_name -> ndxp.v1.DocumentHeader
-	34, // 4: ndxp.v1.Document.create_time:type_name -> google.protobuf.Timestamp
-	4,  // 5: ndxp.v1.SendDocumentRequest.header:type_name -> ndxp.v1.DocumentHeader
-	6,  // 6: ndxp.v1.SendDocumentRequest.chunk:type_name -> ndxp.v1.AttachmentChunk
-	7,  // 7: ndxp.v1.SendDocumentRequest.digest:type_name -> ndxp.v1.AttachmentDigest
-	34, // 8: ndxp.v1.SendDocumentResponse.accept_time:type_name -> google.protobuf.Timestamp
-	34, // 9: ndxp.v1.StatusReport.time:type_name -> google.protobuf.Timestamp
-	1,  // 10: ndxp.v1.Event.kind:type_name -> ndxp.v1.EventKind
-	34, // 11: ndxp.v1.Event.time:type_name -> google.protobuf.Timestamp
-	5,  // 12: ndxp.v1.Event.document:type_name -> ndxp.v1.Document
-	10, // 13: ndxp.v1.Event.status:type_name -> ndxp.v1.StatusReport
-	11, // 14: ndxp.v1.SubscribeResponse.event:type_name -> ndxp.v1.Event
-	14, // 15: ndxp.v1.SubscribeResponse.caught_up:type_name -> ndxp.v1.CaughtUp
-	34, // 16: ndxp.v1.CaughtUp.time:type_name -> google.protobuf.Timestamp
-	6,  // 17: ndxp.v1.FetchAttachmentResponse.chunk:type_name -> ndxp.v1.AttachmentChunk
-	5,  // 18: ndxp.v1.GetDocumentResponse.document:type_name -> ndxp.v1.Document
-	10, // 19: ndxp.v1.ReportStatusResponse.status:type_name -> ndxp.v1.StatusReport
-	34, // 20: ndxp.v1.TraceStep.time:type_name -> google.protobuf.Timestamp
-	34, // 21: ndxp.v1.RecipientTrace.deliver_time:type_name -> google.protobuf.Timestamp
-	26, // 22: ndxp.v1.RecipientTrace.steps:type_name -> ndxp.v1.TraceStep
-	5,  // 23: ndxp.v1.GetTraceResponse.document:type_name -> ndxp.v1.Document
-	27, // 24: ndxp.v1.GetTraceResponse.recipients:type_name -> ndxp.v1.RecipientTrace
-	5,  // 25: ndxp.v1.DocumentSummary.document:type_name -> ndxp.v1.Document
-	27, // 26: ndxp.v1.DocumentSummary.recipients:type_name -> ndxp.v1.RecipientTrace
-	34, // 27: ndxp.v1.ListSentRequest.since:type_name -> google.protobuf.Timestamp
-	34, // 28: ndxp.v1.ListSentRequest.until:type_name -> google.protobuf.Timestamp
-	29, // 29: ndxp.v1.ListSentResponse.documents:type_name -> ndxp.v1.DocumentSummary
-	34, // 30: ndxp.v1.ListReceivedRequest.since:type_name -> google.protobuf.Timestamp
-	34, // 31: ndxp.v1.ListReceivedRequest.until:type_name -> google.protobuf.Timestamp
-	29, // 32: ndxp.v1.ListReceivedResponse.documents:type_name -> ndxp.v1.DocumentSummary
-	8,  // 33: ndxp.v1.ExchangeService.SendDocument:input_type -> ndxp.v1.SendDocumentRequest
-	12, // 34: ndxp.v1.ExchangeService.Subscribe:input_type -> ndxp.v1.SubscribeRequest
-	15, // 35: ndxp.v1.ExchangeService.AcknowledgeEvents:input_type -> ndxp.v1.AcknowledgeEventsRequest
-	17, // 36: ndxp.v1.ExchangeService.FetchAttachment:input_type -> ndxp.v1.FetchAttachmentRequest
-	19, // 37: ndxp.v1.ExchangeService.GetDocument:input_type -> ndxp.v1.GetDocumentRequest
-	21, // 38: ndxp.v1.ExchangeService.ReportStatus:input_type -> ndxp.v1.ReportStatusRequest
-	23, // 39: ndxp.v1.ExchangeService.RecallDocument:input_type -> ndxp.v1.RecallDocumentRequest
-	25, // 40: ndxp.v1.ExchangeService.GetTrace:input_type -> ndxp.v1.GetTraceRequest
-	30, // 41: ndxp.v1.ExchangeService.ListSent:input_type -> ndxp.v1.ListSentRequest
-	32, // 42: ndxp.v1.ExchangeService.ListReceived:input_type -> ndxp.v1.ListReceivedRequest
-	9,  // 43: ndxp.v1.ExchangeService.SendDocument:output_type -> ndxp.v1.SendDocumentResponse
-	13, // 44: ndxp.v1.ExchangeService.Subscribe:output_type -> ndxp.v1.SubscribeResponse
-	16, // 45: ndxp.v1.ExchangeService.AcknowledgeEvents:output_type -> ndxp.v1.AcknowledgeEventsResponse
-	18, // 46: ndxp.v1.ExchangeService.FetchAttachment:output_type -> ndxp.v1.FetchAttachmentResponse
-	20, // 47: ndxp.v1.ExchangeService.GetDocument:output_type -> ndxp.v1.GetDocumentResponse
-	22, // 48: ndxp.v1.ExchangeService.ReportStatus:output_type -> ndxp.v1.ReportStatusResponse
-	24, // 49: ndxp.v1.ExchangeService.RecallDocument:output_type -> ndxp.v1.RecallDocumentResponse
-	28, // 50: ndxp.v1.ExchangeService.GetTrace:output_type -> ndxp.v1.GetTraceResponse
-	31, // 51: ndxp.v1.ExchangeService.ListSent:output_type -> ndxp.v1.ListSentResponse
-	33, // 52: ndxp.v1.ExchangeService.ListReceived:output_type -> ndxp.v1.ListReceivedResponse
-	43, // [43:53] is the sub-list for method output_type
-	33, // [33:43] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	13, // 0: ndxp.v1.SendPacketResponse.document:type_name -> ndxp.v1.SendDocumentResponse
+	14, // 1: ndxp.v1.SendPacketResponse.status:type_name -> ndxp.v1.StatusReport
+	28, // 2: ndxp.v1.SendPacketResponse.recall:type_name -> ndxp.v1.RecallDocumentResponse
+	38, // 3: ndxp.v1.SendPacketResponse.signature:type_name -> ndxp.v1.SignatureCheck
+	39, // 4: ndxp.v1.SendPacketResponse.warnings:type_name -> ndxp.v1.PacketWarning
+	40, // 5: ndxp.v1.AttachmentInfo.packet:type_name -> ndxp.v1.PacketAttachment
+	41, // 6: ndxp.v1.AttachmentInfo.packed:type_name -> ndxp.v1.PackedFile
+	6,  // 7: ndxp.v1.DocumentHeader.signer:type_name -> ndxp.v1.Signer
+	0,  // 8: ndxp.v1.DocumentHeader.business_type:type_name -> ndxp.v1.BusinessType
+	7,  // 9: ndxp.v1.DocumentHeader.attachments:type_name -> ndxp.v1.AttachmentInfo
+	42, // 10: ndxp.v1.DocumentHeader.packet:type_name -> ndxp.v1.PacketHeader
+	8,  // 11: ndxp.v1.Document.header:type_name -> ndxp.v1.DocumentHeader
+	43, // 12: ndxp.v1.Document.create_time:type_name -> google.protobuf.Timestamp
+	44, // 13: ndxp.v1.Document.packet:type_name -> ndxp.v1.PacketInfo
+	8,  // 14: ndxp.v1.SendDocumentRequest.header:type_name -> ndxp.v1.DocumentHeader
+	10, // 15: ndxp.v1.SendDocumentRequest.chunk:type_name -> ndxp.v1.AttachmentChunk
+	11, // 16: ndxp.v1.SendDocumentRequest.digest:type_name -> ndxp.v1.AttachmentDigest
+	43, // 17: ndxp.v1.SendDocumentResponse.accept_time:type_name -> google.protobuf.Timestamp
+	43, // 18: ndxp.v1.StatusReport.time:type_name -> google.protobuf.Timestamp
+	45, // 19: ndxp.v1.StatusReport.packet:type_name -> ndxp.v1.StatusPacketInfo
+	1,  // 20: ndxp.v1.Event.kind:type_name -> ndxp.v1.EventKind
+	43, // 21: ndxp.v1.Event.time:type_name -> google.protobuf.Timestamp
+	9,  // 22: ndxp.v1.Event.document:type_name -> ndxp.v1.Document
+	14, // 23: ndxp.v1.Event.status:type_name -> ndxp.v1.StatusReport
+	15, // 24: ndxp.v1.SubscribeResponse.event:type_name -> ndxp.v1.Event
+	18, // 25: ndxp.v1.SubscribeResponse.caught_up:type_name -> ndxp.v1.CaughtUp
+	43, // 26: ndxp.v1.CaughtUp.time:type_name -> google.protobuf.Timestamp
+	10, // 27: ndxp.v1.FetchAttachmentResponse.chunk:type_name -> ndxp.v1.AttachmentChunk
+	9,  // 28: ndxp.v1.GetDocumentResponse.document:type_name -> ndxp.v1.Document
+	14, // 29: ndxp.v1.ReportStatusResponse.status:type_name -> ndxp.v1.StatusReport
+	43, // 30: ndxp.v1.TraceStep.time:type_name -> google.protobuf.Timestamp
+	43, // 31: ndxp.v1.RecipientTrace.deliver_time:type_name -> google.protobuf.Timestamp
+	30, // 32: ndxp.v1.RecipientTrace.steps:type_name -> ndxp.v1.TraceStep
+	9,  // 33: ndxp.v1.GetTraceResponse.document:type_name -> ndxp.v1.Document
+	31, // 34: ndxp.v1.GetTraceResponse.recipients:type_name -> ndxp.v1.RecipientTrace
+	9,  // 35: ndxp.v1.DocumentSummary.document:type_name -> ndxp.v1.Document
+	31, // 36: ndxp.v1.DocumentSummary.recipients:type_name -> ndxp.v1.RecipientTrace
+	43, // 37: ndxp.v1.ListSentRequest.since:type_name -> google.protobuf.Timestamp
+	43, // 38: ndxp.v1.ListSentRequest.until:type_name -> google.protobuf.Timestamp
+	33, // 39: ndxp.v1.ListSentResponse.documents:type_name -> ndxp.v1.DocumentSummary
+	43, // 40: ndxp.v1.ListReceivedRequest.since:type_name -> google.protobuf.Timestamp
+	43, // 41: ndxp.v1.ListReceivedRequest.until:type_name -> google.protobuf.Timestamp
+	33, // 42: ndxp.v1.ListReceivedResponse.documents:type_name -> ndxp.v1.DocumentSummary
+	12, // 43: ndxp.v1.ExchangeService.SendDocument:input_type -> ndxp.v1.SendDocumentRequest
+	16, // 44: ndxp.v1.ExchangeService.Subscribe:input_type -> ndxp.v1.SubscribeRequest
+	19, // 45: ndxp.v1.ExchangeService.AcknowledgeEvents:input_type -> ndxp.v1.AcknowledgeEventsRequest
+	21, // 46: ndxp.v1.ExchangeService.FetchAttachment:input_type -> ndxp.v1.FetchAttachmentRequest
+	23, // 47: ndxp.v1.ExchangeService.GetDocument:input_type -> ndxp.v1.GetDocumentRequest
+	25, // 48: ndxp.v1.ExchangeService.ReportStatus:input_type -> ndxp.v1.ReportStatusRequest
+	27, // 49: ndxp.v1.ExchangeService.RecallDocument:input_type -> ndxp.v1.RecallDocumentRequest
+	29, // 50: ndxp.v1.ExchangeService.GetTrace:input_type -> ndxp.v1.GetTraceRequest
+	34, // 51: ndxp.v1.ExchangeService.ListSent:input_type -> ndxp.v1.ListSentRequest
+	36, // 52: ndxp.v1.ExchangeService.ListReceived:input_type -> ndxp.v1.ListReceivedRequest
+	2,  // 53: ndxp.v1.ExchangeService.SendPacket:input_type -> ndxp.v1.SendPacketRequest
+	4,  // 54: ndxp.v1.ExchangeService.FetchPacket:input_type -> ndxp.v1.FetchPacketRequest
+	13, // 55: ndxp.v1.ExchangeService.SendDocument:output_type -> ndxp.v1.SendDocumentResponse
+	17, // 56: ndxp.v1.ExchangeService.Subscribe:output_type -> ndxp.v1.SubscribeResponse
+	20, // 57: ndxp.v1.ExchangeService.AcknowledgeEvents:output_type -> ndxp.v1.AcknowledgeEventsResponse
+	22, // 58: ndxp.v1.ExchangeService.FetchAttachment:output_type -> ndxp.v1.FetchAttachmentResponse
+	24, // 59: ndxp.v1.ExchangeService.GetDocument:output_type -> ndxp.v1.GetDocumentResponse
+	26, // 60: ndxp.v1.ExchangeService.ReportStatus:output_type -> ndxp.v1.ReportStatusResponse
+	28, // 61: ndxp.v1.ExchangeService.RecallDocument:output_type -> ndxp.v1.RecallDocumentResponse
+	32, // 62: ndxp.v1.ExchangeService.GetTrace:output_type -> ndxp.v1.GetTraceResponse
+	35, // 63: ndxp.v1.ExchangeService.ListSent:output_type -> ndxp.v1.ListSentResponse
+	37, // 64: ndxp.v1.ExchangeService.ListReceived:output_type -> ndxp.v1.ListReceivedResponse
+	3,  // 65: ndxp.v1.ExchangeService.SendPacket:output_type -> ndxp.v1.SendPacketResponse
+	5,  // 66: ndxp.v1.ExchangeService.FetchPacket:output_type -> ndxp.v1.FetchPacketResponse
+	55, // [55:67] is the sub-list for method output_type
+	43, // [43:55] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_exchange_proto_init() }
@@ -2789,12 +3199,18 @@ func file_ndxp_v1_exchange_proto_init() {
 	if File_ndxp_v1_exchange_proto != nil {
 		return
 	}
-	file_ndxp_v1_exchange_proto_msgTypes[6].OneofWrappers = []any{
+	file_ndxp_v1_edxml_proto_init()
+	file_ndxp_v1_exchange_proto_msgTypes[1].OneofWrappers = []any{
+		(*SendPacketResponse_Document)(nil),
+		(*SendPacketResponse_Status)(nil),
+		(*SendPacketResponse_Recall)(nil),
+	}
+	file_ndxp_v1_exchange_proto_msgTypes[10].OneofWrappers = []any{
 		(*SendDocumentRequest_Header)(nil),
 		(*SendDocumentRequest_Chunk)(nil),
 		(*SendDocumentRequest_Digest)(nil),
 	}
-	file_ndxp_v1_exchange_proto_msgTypes[11].OneofWrappers = []any{
+	file_ndxp_v1_exchange_proto_msgTypes[15].OneofWrappers = []any{
 		(*SubscribeResponse_Event)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
 	}
@@ -2804,7 +3220,7 @@ func file_ndxp_v1_exchange_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ndxp_v1_exchange_proto_rawDesc), len(file_ndxp_v1_exchange_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,8 @@ const (
 	ExchangeService_GetTrace_FullMethodName          = "/ndxp.v1.ExchangeService/GetTrace"
 	ExchangeService_ListSent_FullMethodName          = "/ndxp.v1.ExchangeService/ListSent"
 	ExchangeService_ListReceived_FullMethodName      = "/ndxp.v1.ExchangeService/ListReceived"
+	ExchangeService_SendPacket_FullMethodName        = "/ndxp.v1.ExchangeService/SendPacket"
+	ExchangeService_FetchPacket_FullMethodName       = "/ndxp.v1.ExchangeService/FetchPacket"
 )
 
 // ExchangeServiceClient is the client API for ExchangeService service.
@@ -93,6 +95,24 @@ type ExchangeServiceClient interface {
 	ListSent(ctx context.Context, in *ListSentRequest, opts ...grpc.CallOption) (*ListSentResponse, error)
 	// ListReceived lists documents addressed to the caller, newest first.
 	ListReceived(ctx context.Context, in *ListReceivedRequest, opts ...grpc.CallOption) (*ListReceivedResponse, error)
+	// SendPacket sends an edXML packet (QCVN 102:2016, docs/edxml.md) as it
+	// is: the hub parses it while it streams in, keeps its bytes exactly, and
+	// acts on it as the native calls would. A document packet is a
+	// SendDocument (an update or replace packet links its original, a revoke
+	// packet is a RecallDocument); a status packet is a ReportStatus, or with
+	// code 13 from the sender a RecallDocument. The packet's From must be the
+	// caller's agency or an alias of it. A retried document packet (same
+	// sender and DocumentId) returns the first receipt.
+	// Errors: INVALID_ARGUMENT naming the line, element and value of a packet
+	// that is not well formed or names an unknown agency; otherwise those of
+	// the call it stands for.
+	SendPacket(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendPacketRequest, SendPacketResponse], error)
+	// FetchPacket streams a document as an edXML packet: the bytes it arrived
+	// as, byte for byte, or for a document sent natively a packet rendered
+	// from it (always the same bytes for the same document). With
+	// recipient_code and status_code it streams that status report as a
+	// status packet instead. It does not acknowledge anything.
+	FetchPacket(ctx context.Context, in *FetchPacketRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchPacketResponse], error)
 }
 
 type exchangeServiceClient struct {
@@ -224,6 +244,38 @@ func (c *exchangeServiceClient) ListReceived(ctx context.Context, in *ListReceiv
 	return out, nil
 }
 
+func (c *exchangeServiceClient) SendPacket(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendPacketRequest, SendPacketResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[3], ExchangeService_SendPacket_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SendPacketRequest, SendPacketResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_SendPacketClient = grpc.ClientStreamingClient[SendPacketRequest, SendPacketResponse]
+
+func (c *exchangeServiceClient) FetchPacket(ctx context.Context, in *FetchPacketRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchPacketResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[4], ExchangeService_FetchPacket_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FetchPacketRequest, FetchPacketResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_FetchPacketClient = grpc.ServerStreamingClient[FetchPacketResponse]
+
 // ExchangeServiceServer is the server API for ExchangeService service.
 // All implementations must embed UnimplementedExchangeServiceServer
 // for forward compatibility.
@@ -286,6 +338,24 @@ type ExchangeServiceServer interface {
 	ListSent(context.Context, *ListSentRequest) (*ListSentResponse, error)
 	// ListReceived lists documents addressed to the caller, newest first.
 	ListReceived(context.Context, *ListReceivedRequest) (*ListReceivedResponse, error)
+	// SendPacket sends an edXML packet (QCVN 102:2016, docs/edxml.md) as it
+	// is: the hub parses it while it streams in, keeps its bytes exactly, and
+	// acts on it as the native calls would. A document packet is a
+	// SendDocument (an update or replace packet links its original, a revoke
+	// packet is a RecallDocument); a status packet is a ReportStatus, or with
+	// code 13 from the sender a RecallDocument. The packet's From must be the
+	// caller's agency or an alias of it. A retried document packet (same
+	// sender and DocumentId) returns the first receipt.
+	// Errors: INVALID_ARGUMENT naming the line, element and value of a packet
+	// that is not well formed or names an unknown agency; otherwise those of
+	// the call it stands for.
+	SendPacket(grpc.ClientStreamingServer[SendPacketRequest, SendPacketResponse]) error
+	// FetchPacket streams a document as an edXML packet: the bytes it arrived
+	// as, byte for byte, or for a document sent natively a packet rendered
+	// from it (always the same bytes for the same document). With
+	// recipient_code and status_code it streams that status report as a
+	// status packet instead. It does not acknowledge anything.
+	FetchPacket(*FetchPacketRequest, grpc.ServerStreamingServer[FetchPacketResponse]) error
 	mustEmbedUnimplementedExchangeServiceServer()
 }
 
@@ -325,6 +395,12 @@ func (UnimplementedExchangeServiceServer) ListSent(context.Context, *ListSentReq
 }
 func (UnimplementedExchangeServiceServer) ListReceived(context.Context, *ListReceivedRequest) (*ListReceivedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListReceived not implemented")
+}
+func (UnimplementedExchangeServiceServer) SendPacket(grpc.ClientStreamingServer[SendPacketRequest, SendPacketResponse]) error {
+	return status.Error(codes.Unimplemented, "method SendPacket not implemented")
+}
+func (UnimplementedExchangeServiceServer) FetchPacket(*FetchPacketRequest, grpc.ServerStreamingServer[FetchPacketResponse]) error {
+	return status.Error(codes.Unimplemented, "method FetchPacket not implemented")
 }
 func (UnimplementedExchangeServiceServer) mustEmbedUnimplementedExchangeServiceServer() {}
 func (UnimplementedExchangeServiceServer) testEmbeddedByValue()                         {}
@@ -502,6 +578,24 @@ func _ExchangeService_ListReceived_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExchangeService_SendPacket_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ExchangeServiceServer).SendPacket(&grpc.GenericServerStream[SendPacketRequest, SendPacketResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_SendPacketServer = grpc.ClientStreamingServer[SendPacketRequest, SendPacketResponse]
+
+func _ExchangeService_FetchPacket_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FetchPacketRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExchangeServiceServer).FetchPacket(m, &grpc.GenericServerStream[FetchPacketRequest, FetchPacketResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_FetchPacketServer = grpc.ServerStreamingServer[FetchPacketResponse]
+
 // ExchangeService_ServiceDesc is the grpc.ServiceDesc for ExchangeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -552,6 +646,16 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "FetchAttachment",
 			Handler:       _ExchangeService_FetchAttachment_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SendPacket",
+			Handler:       _ExchangeService_SendPacket_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "FetchPacket",
+			Handler:       _ExchangeService_FetchPacket_Handler,
 			ServerStreams: true,
 		},
 	},
