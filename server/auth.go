@@ -53,6 +53,8 @@ var methodAccess = []struct {
 var streamKinds = map[string]hub.StreamKind{
 	"/ndxp.v1.ExchangeService/SendDocument":                          hub.StreamUpload,
 	"/ndxp.v1.ExchangeService/FetchAttachment":                       hub.StreamFetch,
+	"/ndxp.v1.ExchangeService/SendPacket":                            hub.StreamUpload,
+	"/ndxp.v1.ExchangeService/FetchPacket":                           hub.StreamFetch,
 	"/ndxp.v1.ExchangeService/Subscribe":                             hub.StreamSubscribe,
 	"/ndxp.v1.MonitorService/WatchSnapshot":                          hub.StreamWatch,
 	"/ndxp.v1.MaintenanceService/Backup":                             hub.StreamBackup,

@@ -191,6 +191,14 @@ var authzRows = []authzRow{
 	{"/ndxp.v1.ExchangeService/GetTrace", func(f *authzFixture) proto.Message {
 		return &ndxpv1.GetTraceRequest{DocumentId: f.doc}
 	}, row(allow, allow, allow, hidden)},
+	{"/ndxp.v1.ExchangeService/SendPacket", func(*authzFixture) proto.Message {
+		// From is the sender's: any other agency is refused for sending
+		// as another, naming both codes.
+		return &ndxpv1.SendPacketRequest{Data: []byte(hubtest.Packet(codeG22, codeTarget, "Kiểm tra quyền gửi gói tin", "3/KTQ"))}
+	}, row(deny, allow, deny, deny)},
+	{"/ndxp.v1.ExchangeService/FetchPacket", func(f *authzFixture) proto.Message {
+		return &ndxpv1.FetchPacketRequest{DocumentId: f.doc}
+	}, row(allow, allow, allow, hidden)},
 	{"/ndxp.v1.ExchangeService/ListSent", nil, row(deny, allow, allow, allow)},
 	{"/ndxp.v1.ExchangeService/ListReceived", nil, row(deny, allow, allow, allow)},
 

@@ -286,14 +286,20 @@ func headerToProto(h hub.Header, withContent bool) *ndxpv1.DocumentHeader {
 	}
 	if withContent {
 		out.Content = h.Content
+		out.Packet = packetHeaderToProto(h.Packet)
 	}
 	if s := h.Signer; s != (hub.Signer{}) {
 		out.Signer = &ndxpv1.Signer{Competence: s.Competence, Position: s.Position, FullName: s.FullName}
 	}
 	for _, a := range h.Attachments {
-		out.Attachments = append(out.Attachments, &ndxpv1.AttachmentInfo{
+		pa := &ndxpv1.AttachmentInfo{
 			Name: a.Name, MediaType: a.MediaType, Size: a.Size, Sha256: a.SHA256, Description: a.Description,
-		})
+			Packed: packedToProto(a.Packed),
+		}
+		if withContent {
+			pa.Packet = packetAttachmentToProto(a.Packet)
+		}
+		out.Attachments = append(out.Attachments, pa)
 	}
 	return out
 }
@@ -306,6 +312,7 @@ func documentToProto(v hub.DocumentView, withContent bool) *ndxpv1.Document {
 		Header:     headerToProto(v.Doc.Header, withContent),
 		CreateTime: timestamppb.New(v.Doc.Created),
 		Recalled:   v.Doc.Recalled != nil,
+		Packet:     packetInfoToProto(v.Doc.Packet),
 	}
 }
 
@@ -317,6 +324,7 @@ func statusToProto(r hub.StatusReport) *ndxpv1.StatusReport {
 		Reason:        r.Reason,
 		Staff:         r.Staff,
 		Time:          timestamppb.New(r.Time),
+		Packet:        statusPacketToProto(r.Packet),
 	}
 }
 

@@ -131,7 +131,7 @@ func (c *checker) documents(ctx context.Context) error {
 			c.want(store.BucketInbox, pairKey(rc, d.ID), "document %s: not in the inbox of %s", d.ID, rc)
 		}
 		if d.Purged == nil {
-			for i, a := range d.Header.Attachments {
+			for i, a := range d.bodies() {
 				if err := c.body(d.ID, i, a); err != nil {
 					return false, err
 				}

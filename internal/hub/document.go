@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,10 @@ type AttachmentInfo struct {
 	Size        int64  `json:"size"`
 	SHA256      []byte `json:"sha256"`
 	Description string `json:"description,omitempty"`
+	// Packet and Packed are set on attachments of a document that
+	// arrived as an edXML packet (packet.go).
+	Packet *PacketAttachment `json:"packet,omitempty"`
+	Packed *PackedFile       `json:"packed,omitempty"`
 }
 
 // Header is a document's metadata (the edXML header), docs/domain.md.
@@ -57,6 +62,8 @@ type Header struct {
 	Business     BusinessType     `json:"business,omitempty"`
 	Original     string           `json:"original,omitempty"`
 	Attachments  []AttachmentInfo `json:"attachments,omitempty"`
+	// Packet is what an edXML packet said beyond these fields (packet.go).
+	Packet *PacketHeader `json:"packet,omitempty"`
 }
 
 // Document is a stored document, in BucketDocuments under its id.
@@ -70,6 +77,18 @@ type Document struct {
 	// Purged is when the retention purge removed the attachment bodies;
 	// the header and the trace stay.
 	Purged *time.Time `json:"purged,omitempty"`
+	// Packet is the edXML packet the document arrived as, kept as a body
+	// beside its attachments; nil for a document sent natively.
+	Packet *PacketInfo `json:"packet,omitempty"`
+}
+
+// bodies are the document's stored bodies: its attachments', then the
+// packet it arrived as, if any, which is kept like one more attachment.
+func (d *Document) bodies() []AttachmentInfo {
+	if d.Packet == nil {
+		return d.Header.Attachments
+	}
+	return append(slices.Clip(d.Header.Attachments), AttachmentInfo{Name: "packet.edxml", Size: d.Packet.Size, SHA256: d.Packet.SHA256})
 }
 
 // emptySHA256 is the digest of no bytes.
@@ -318,7 +337,9 @@ func (h *Header) normalizeReference(sender string) error {
 	if err := checkText("reference", h.Reference, MaxShortFieldLen, true); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(h.Reference, sender+",") {
+	// A packet's DocumentId is the sender's own reference, kept as given
+	// even where it breaks the convention (docs/edxml.md).
+	if h.Packet == nil && !strings.HasPrefix(h.Reference, sender+",") {
 		return invalid("reference", "%q must start with the sender's code and a comma (%s,yyyy/MM/dd,number/notation)", h.Reference, sender)
 	}
 	return nil

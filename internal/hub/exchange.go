@@ -78,6 +78,8 @@ type StatusReport struct {
 	Reason    string    `json:"reason,omitempty"`
 	Staff     string    `json:"staff,omitempty"`
 	Time      time.Time `json:"time"`
+	// Packet is what a status packet said beyond these fields.
+	Packet *StatusPacket `json:"packet,omitempty"`
 }
 
 // Step is one line of a recipient's trace.
@@ -87,6 +89,8 @@ type Step struct {
 	What   string    `json:"what"`
 	Reason string    `json:"reason,omitempty"`
 	Staff  string    `json:"staff,omitempty"`
+	// Packet is what the status packet of this step said, if it came as one.
+	Packet *StatusPacket `json:"packet,omitempty"`
 }
 
 // Delivery is a document's state at one recipient, in BucketDeliveries
@@ -151,7 +155,25 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if err != nil {
 		return Receipt{}, err
 	}
-	defer h.bodies.releaseReceived(blobs) // the purge may remove these files again (bodies.commit)
+	return s.finish(ctx, blobs)
+}
+
+// sendReceived is a Send whose bodies are received already (a packet's):
+// blobs are the attachments' and, last, the packet's own. They are
+// released whatever happens.
+func (s *sending) sendReceived(ctx context.Context, p Principal, blobs []received) (Receipt, error) {
+	dup, found, err := s.admit(ctx, p)
+	if err != nil || found {
+		s.h.bodies.releaseReceived(blobs)
+		return dup, err
+	}
+	return s.finish(ctx, blobs)
+}
+
+// finish stores an admitted document whose bodies are received and tells
+// its recipients.
+func (s *sending) finish(ctx context.Context, blobs []received) (Receipt, error) {
+	defer s.h.bodies.releaseReceived(blobs) // the purge may remove these files again (bodies.commit)
 	receipt, err := s.store(ctx, blobs)
 	if err != nil {
 		return Receipt{}, err
@@ -171,6 +193,9 @@ type sending struct {
 	size   int64 // stored bytes, for the quotas: attachments, then the header once encoded
 	doc    Document
 	queued []queued // the recipients' queue entries, once committed
+	// packet is the edXML packet the document arrived as, its body the
+	// last of the blobs stored (packets.go).
+	packet *PacketInfo
 }
 
 // admit checks everything that needs no attachment byte: the caller, the
@@ -215,6 +240,9 @@ func (s *sending) admit(ctx context.Context, p Principal) (dup Receipt, found bo
 	for _, a := range s.hdr.Attachments {
 		s.size += a.Size
 	}
+	if s.packet != nil {
+		s.size += s.packet.Size
+	}
 	return Receipt{}, false, h.checkQuotas(s.sender, s.hdr.Recipients, s.size)
 }
 
@@ -222,7 +250,7 @@ func (s *sending) admit(ctx context.Context, p Principal) (dup Receipt, found bo
 // in one transaction, unless a concurrent retry committed it first.
 func (s *sending) store(ctx context.Context, blobs []received) (Receipt, error) {
 	h := s.h
-	s.doc = Document{ID: h.ids.next(s.now), Sender: s.sender, Header: s.hdr, Created: s.now}
+	s.doc = Document{ID: h.ids.next(s.now), Sender: s.sender, Header: s.hdr, Created: s.now, Packet: s.packet}
 	// Encode outside the transaction: the commit goroutine is shared by
 	// every writer, so only what needs the transaction runs there.
 	docJSON, err := json.Marshal(s.doc)
@@ -268,7 +296,7 @@ func (s *sending) store(ctx context.Context, blobs []received) (Receipt, error) 
 // it on resume).
 func (s *sending) write(tx store.Tx, docJSON []byte, blobs []received) error {
 	id := s.doc.ID
-	for i, a := range s.hdr.Attachments {
+	for i, a := range s.doc.bodies() {
 		if err := putBody(tx, id, i, a, blobs[i]); err != nil {
 			return err
 		}
@@ -474,6 +502,8 @@ type StatusRequest struct {
 	Code   Status
 	Reason string // required with 02 and 16
 	Staff  string // who handled it, optional
+	// Packet is what the status packet it came in said, if any.
+	Packet *StatusPacket
 }
 
 // ReportStatus records a recipient's status report and queues it for the
@@ -519,14 +549,14 @@ func (h *Hub) ReportStatus(ctx context.Context, p Principal, req StatusRequest) 
 			return err
 		}
 		now := h.now()
-		rep = StatusReport{DocID: req.DocID, Recipient: p.Name, Code: req.Code, Reason: req.Reason, Staff: req.Staff, Time: now}
+		rep = StatusReport{DocID: req.DocID, Recipient: p.Name, Code: req.Code, Reason: req.Reason, Staff: req.Staff, Time: now, Packet: req.Packet}
 		switch req.Code {
 		case StatusRecallAccepted, StatusRecallRefused:
 			d.Recall = RecallState(req.Code)
 		default:
 			d.Status = req.Code
 		}
-		d.Steps = append(d.Steps, Step{Time: now, Code: req.Code, What: req.Code.Text(), Reason: req.Reason, Staff: req.Staff})
+		d.Steps = append(d.Steps, Step{Time: now, Code: req.Code, What: req.Code.Text(), Reason: req.Reason, Staff: req.Staff, Packet: req.Packet})
 		if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ package hub
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +52,16 @@ type Config struct {
 	RetentionDays int
 	// Limits bound what one caller may hold of the hub (limits.go).
 	Limits Limits
+	// PacketRequireValidSignature refuses edXML packets whose XML-DSig
+	// is not valid; by default a packet's signature is checked and
+	// recorded, never a reason to refuse it (docs/edxml.md).
+	PacketRequireValidSignature bool
+	// PacketTrust, when set, decides whether a packet's signer is trusted.
+	PacketTrust *x509.CertPool
+	// PacketSignatureMax is the largest packet whose signature is checked
+	// (the check holds the packet in memory); larger ones are recorded as
+	// unverifiable. 0 means 64 MiB.
+	PacketSignatureMax int64
 }
 
 // DefaultConfig returns a Config with the defaults filled in.

@@ -205,7 +205,7 @@ func (h *Hub) purgeCandidates(ctx context.Context, cutoff time.Time, from []byte
 			if err := json.Unmarshal(v, &d); err != nil {
 				return false, fmt.Errorf("document %s: %w", k, err)
 			}
-			if d.Purged != nil || len(d.Header.Attachments) == 0 || !d.Created.Before(cutoff) {
+			if d.Purged != nil || len(d.bodies()) == 0 || !d.Created.Before(cutoff) {
 				return true, ctx.Err()
 			}
 			ok, err := completed(tx, d)
@@ -329,7 +329,7 @@ func (pb *purgeTx) gone(id string) (bool, error) {
 func (pb *purgeTx) purge(d Document) error {
 	var bytes int64
 	counted := map[string]bool{}
-	for i, a := range d.Header.Attachments {
+	for i, a := range d.bodies() {
 		// A small body kept with its document is its alone.
 		if _, ok, err := inlineBody(pb.tx, d.ID, i); err != nil {
 			return err

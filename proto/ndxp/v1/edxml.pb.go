@@ -853,10 +853,18 @@ type PacketHeader struct {
 	// Extra are elements the model does not know, kept to render again.
 	Extra []*PacketElement `protobuf:"bytes,18,rep,name=extra,proto3" json:"extra,omitempty"`
 	// SignatureXml is the packet's Signature (or DigitalSignature) element
-	// as read; its check is Document.signature.
-	SignatureXml  string `protobuf:"bytes,19,opt,name=signature_xml,json=signatureXml,proto3" json:"signature_xml,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// as read; its check is Document.packet.signature.
+	SignatureXml string `protobuf:"bytes,19,opt,name=signature_xml,json=signatureXml,proto3" json:"signature_xml,omitempty"`
+	// ToPlaces are ToPlaces/Place as written, set only when the header's
+	// to_places had to differ (an empty or padded place).
+	ToPlaces []string `protobuf:"bytes,20,rep,name=to_places,json=toPlaces,proto3" json:"to_places,omitempty"`
+	// SignatureNamespace is the namespace of the signature element.
+	SignatureNamespace string `protobuf:"bytes,21,opt,name=signature_namespace,json=signatureNamespace,proto3" json:"signature_namespace,omitempty"`
+	// SignatureLocal is the signature element's local name (Signature or
+	// DigitalSignature); empty when the packet has none.
+	SignatureLocal string `protobuf:"bytes,22,opt,name=signature_local,json=signatureLocal,proto3" json:"signature_local,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PacketHeader) Reset() {
@@ -1022,6 +1030,27 @@ func (x *PacketHeader) GetSignatureXml() string {
 	return ""
 }
 
+func (x *PacketHeader) GetToPlaces() []string {
+	if x != nil {
+		return x.ToPlaces
+	}
+	return nil
+}
+
+func (x *PacketHeader) GetSignatureNamespace() string {
+	if x != nil {
+		return x.SignatureNamespace
+	}
+	return ""
+}
+
+func (x *PacketHeader) GetSignatureLocal() string {
+	if x != nil {
+		return x.SignatureLocal
+	}
+	return ""
+}
+
 // PacketAttachment holds what an edXML attachment says that AttachmentInfo
 // has no field for.
 type PacketAttachment struct {
@@ -1040,7 +1069,10 @@ type PacketAttachment struct {
 	// ManifestAttrs are the manifest Reference's attributes (xlink:…).
 	ManifestAttrs []*PacketAttr `protobuf:"bytes,6,rep,name=manifest_attrs,json=manifestAttrs,proto3" json:"manifest_attrs,omitempty"`
 	// HasManifest is false when the payload had no manifest entry.
-	HasManifest   bool `protobuf:"varint,7,opt,name=has_manifest,json=hasManifest,proto3" json:"has_manifest,omitempty"`
+	HasManifest bool `protobuf:"varint,7,opt,name=has_manifest,json=hasManifest,proto3" json:"has_manifest,omitempty"`
+	// Name is AttachmentName as written, set only when the hub had to keep
+	// the attachment under another name (a path, an empty or repeated name).
+	Name          string `protobuf:"bytes,8,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1122,6 +1154,13 @@ func (x *PacketAttachment) GetHasManifest() bool {
 		return x.HasManifest
 	}
 	return false
+}
+
+func (x *PacketAttachment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
 }
 
 // PackedFile describes an attachment whose bytes are a ZIP of one file
@@ -1403,7 +1442,9 @@ type StatusPacketInfo struct {
 	// Timestamp is the status packet's Timestamp as written.
 	Timestamp string `protobuf:"bytes,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	// ResponseFor is the status packet's ResponseFor as written.
-	ResponseFor   *PacketReference `protobuf:"bytes,4,opt,name=response_for,json=responseFor,proto3" json:"response_for,omitempty"`
+	ResponseFor *PacketReference `protobuf:"bytes,4,opt,name=response_for,json=responseFor,proto3" json:"response_for,omitempty"`
+	// Description is the status packet's Description as written.
+	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1464,6 +1505,13 @@ func (x *StatusPacketInfo) GetResponseFor() *PacketReference {
 		return x.ResponseFor
 	}
 	return nil
+}
+
+func (x *StatusPacketInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
 }
 
 var File_ndxp_v1_edxml_proto protoreflect.FileDescriptor
@@ -1528,7 +1576,7 @@ const file_ndxp_v1_edxml_proto_rawDesc = "" +
 	"\n" +
 	"PacketText\x12\x18\n" +
 	"\aelement\x18\x01 \x01(\tR\aelement\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\"\xb1\x06\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xa8\a\n" +
 	"\fPacketHeader\x12)\n" +
 	"\x04from\x18\x01 \x01(\v2\x15.ndxp.v1.OrganizationR\x04from\x12%\n" +
 	"\x02to\x18\x02 \x03(\v2\x15.ndxp.v1.OrganizationR\x02to\x12\x12\n" +
@@ -1554,7 +1602,10 @@ const file_ndxp_v1_edxml_proto_rawDesc = "" +
 	"\x10manifest_version\x18\x10 \x01(\tR\x0fmanifestVersion\x12)\n" +
 	"\x05texts\x18\x11 \x03(\v2\x13.ndxp.v1.PacketTextR\x05texts\x12,\n" +
 	"\x05extra\x18\x12 \x03(\v2\x16.ndxp.v1.PacketElementR\x05extra\x12#\n" +
-	"\rsignature_xml\x18\x13 \x01(\tR\fsignatureXml\"\xcc\x02\n" +
+	"\rsignature_xml\x18\x13 \x01(\tR\fsignatureXml\x12\x1b\n" +
+	"\tto_places\x18\x14 \x03(\tR\btoPlaces\x12/\n" +
+	"\x13signature_namespace\x18\x15 \x01(\tR\x12signatureNamespace\x12'\n" +
+	"\x0fsignature_local\x18\x16 \x01(\tR\x0esignatureLocal\"\xe0\x02\n" +
 	"\x10PacketAttachment\x12\x1d\n" +
 	"\n" +
 	"content_id\x18\x01 \x01(\tR\tcontentId\x12.\n" +
@@ -1563,7 +1614,8 @@ const file_ndxp_v1_edxml_proto_rawDesc = "" +
 	"\x14manifest_description\x18\x04 \x01(\tR\x13manifestDescription\x12#\n" +
 	"\rmanifest_name\x18\x05 \x01(\tR\fmanifestName\x12:\n" +
 	"\x0emanifest_attrs\x18\x06 \x03(\v2\x13.ndxp.v1.PacketAttrR\rmanifestAttrs\x12!\n" +
-	"\fhas_manifest\x18\a \x01(\bR\vhasManifest\"4\n" +
+	"\fhas_manifest\x18\a \x01(\bR\vhasManifest\x12\x12\n" +
+	"\x04name\x18\b \x01(\tR\x04name\"4\n" +
 	"\n" +
 	"PackedFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -1582,12 +1634,13 @@ const file_ndxp_v1_edxml_proto_rawDesc = "" +
 	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x18\n" +
 	"\aelement\x18\x02 \x01(\tR\aelement\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xc2\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xe4\x01\n" +
 	"\x10StatusPacketInfo\x12)\n" +
 	"\x04from\x18\x01 \x01(\v2\x15.ndxp.v1.OrganizationR\x04from\x12(\n" +
 	"\x05staff\x18\x02 \x01(\v2\x12.ndxp.v1.StaffInfoR\x05staff\x12\x1c\n" +
 	"\ttimestamp\x18\x03 \x01(\tR\ttimestamp\x12;\n" +
-	"\fresponse_for\x18\x04 \x01(\v2\x18.ndxp.v1.PacketReferenceR\vresponseFor*\xa7\x01\n" +
+	"\fresponse_for\x18\x04 \x01(\v2\x18.ndxp.v1.PacketReferenceR\vresponseFor\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription*\xa7\x01\n" +
 	"\x0eSignatureState\x12\x1f\n" +
 	"\x1bSIGNATURE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SIGNATURE_STATE_ABSENT\x10\x01\x12\x19\n" +
