@@ -96,6 +96,12 @@ type Config struct {
 	HandshakeTimeout Duration `json:"handshake_timeout"`
 	// Limits bound what one caller may hold of the hub (docs/security.md).
 	Limits Limits `json:"limits"`
+	// EdxmlRequireValidSignature refuses edXML packets whose XML-DSig is
+	// not valid (docs/edxml.md); by default it is checked and recorded only.
+	EdxmlRequireValidSignature bool `json:"edxml_require_valid_signature"`
+	// EdxmlTrustCA is a PEM file of the CA certificates that decide whether
+	// a packet's signer is trusted; empty: trust is not decided.
+	EdxmlTrustCA string `json:"edxml_trust_ca"`
 
 	// Logger, when set, is used instead of one built from LogLevel/LogFormat.
 	Logger *slog.Logger `json:"-"`

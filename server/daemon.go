@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -138,6 +139,12 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 	hcfg.RetentionDays = cfg.RetentionDays
 	hcfg.Limits = cfg.Limits.Hub()
+	hcfg.PacketRequireValidSignature = cfg.EdxmlRequireValidSignature
+	if cfg.EdxmlTrustCA != "" {
+		if hcfg.PacketTrust, err = loadCertPool(cfg.EdxmlTrustCA); err != nil {
+			return nil, fmt.Errorf("edxml_trust_ca: %w", err)
+		}
+	}
 	if cfg.TimeZone != "" {
 		if hcfg.Location, err = time.LoadLocation(cfg.TimeZone); err != nil {
 			return nil, fmt.Errorf("timezone: %w", err)
@@ -337,4 +344,17 @@ func connBudget(cfg Config, nofile uint64) connLimits {
 		lim.adminReserve = min(lim.adminReserve, lim.max/4)
 	}
 	return lim
+}
+
+// loadCertPool reads a PEM file of CA certificates.
+func loadCertPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

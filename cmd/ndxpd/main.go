@@ -120,6 +120,8 @@ underscores) and flags; flags win.`,
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	f.IntVar(&cfg.RetentionDays, "retention-days", cfg.RetentionDays, "purge attachment bodies of completed documents older than N days, keeping headers and traces (0 keeps them forever)")
+	f.BoolVar(&cfg.EdxmlRequireValidSignature, "edxml-require-valid-signature", cfg.EdxmlRequireValidSignature, "refuse edXML packets whose XML-DSig is not valid (by default it is checked and recorded, never a reason to refuse)")
+	f.StringVar(&cfg.EdxmlTrustCA, "edxml-trust-ca", cfg.EdxmlTrustCA, "PEM file of CA certificates that decide whether an edXML packet's signer is trusted")
 	limitFlags(f, &cfg)
 	return cmd.ExecuteContext(ctx)
 }
