@@ -131,7 +131,7 @@ func (t texts) lines(el, v string) string { return t.keep(el, v, normalizeLines(
 
 // date reads a yyyy/MM/dd date into the native YYYY-MM-DD.
 func (t texts) date(el, v string) string {
-	d, err := time.Parse(packetDate, v)
+	d, err := time.Parse(packetDate, strings.TrimSpace(v))
 	if err != nil {
 		t[el] = v
 		return ""
@@ -140,7 +140,7 @@ func (t texts) date(el, v string) string {
 }
 
 func (t texts) number(el, v string) int {
-	n, err := strconv.Atoi(v)
+	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
 		t[el] = v
 		return 0
@@ -430,6 +430,11 @@ func statusPacketOf(d Document, r StatusReport) *edxml.Packet {
 			Staff:       &edxml.StaffInfo{Staff: r.Staff},
 			Timestamp:   r.Time.In(vietnam).Format(packetTime),
 			ResponseFor: edxml.ResponseFor{OrganID: d.Sender, Code: codeOf(d.Header), PromulgationDate: packetDay(d.Header.Date), DocumentID: d.Header.Reference},
+		}
+		if r.Code == StatusRecall {
+			// The sender asks: From is the sender, ResponseFor names the
+			// recipient asked (docs/edxml.md).
+			sp.From.OrganID, sp.ResponseFor.OrganID = d.Sender, r.Recipient
 		}
 	}
 	desc := r.Reason

@@ -72,6 +72,9 @@ func (h *Hub) SendPacket(ctx context.Context, p Principal, src ChunkSource, opt 
 	if h.cfg.PacketRequireValidSignature && res.Signature.State != SignatureValid {
 		return res, invalid("Signature", "the hub accepts only packets with a valid signature; this one is %s: %s", res.Signature.State, res.Signature.Reason)
 	}
+	if err := checkBusiness(in.pk); err != nil {
+		return res, err
+	}
 	hdr := headerFromPacket(in.pk)
 	switch hdr.Business {
 	case BusinessRevoke:
@@ -97,6 +100,19 @@ func (h *Hub) SendPacket(ctx context.Context, p Principal, src ChunkSource, opt 
 	}
 	res.Receipt, res.DocID = &r, r.ID
 	return res, nil
+}
+
+// checkBusiness refuses a business type the hub cannot act on.
+func checkBusiness(pk *edxml.Packet) error {
+	if pk.Trace == nil || pk.Trace.Business == nil {
+		return nil
+	}
+	switch v := strings.TrimSpace(pk.Trace.Business.DocType); v {
+	case "", edxml.BusinessNew, edxml.BusinessRevoke, edxml.BusinessUpdate, edxml.BusinessReplace:
+		return nil
+	default:
+		return invalid("TraceHeaderList/Bussiness/BussinessDocType", "%q is not 0 (new), 1 (revoke), 2 (update) or 3 (replace)", pk.Trace.Business.DocType)
+	}
 }
 
 // packetIn is a packet read into body files, not yet stored.
