@@ -134,6 +134,7 @@ type node struct {
 	kids  []*node
 	text  string
 	line  int
+	idx   int // 1-based among the siblings of the same name
 
 	att     int      // index of an Attachment in payload order
 	payload *payload // of a ContentTransferEncoded
@@ -280,6 +281,12 @@ func (rd *reader) tree() (*node, error) {
 			if parent.payload != nil {
 				return nil, rd.errorf(startLine, "element <"+t.Name.Local+"> inside ContentTransferEncoded")
 			}
+			n.idx = 1
+			for _, k := range parent.kids {
+				if k.name == n.name {
+					n.idx++
+				}
+			}
 			parent.kids = append(parent.kids, n)
 			rd.stack = append(rd.stack, n)
 			switch d := len(rd.stack); {
@@ -298,6 +305,20 @@ func (rd *reader) tree() (*node, error) {
 			}
 		}
 	}
+}
+
+// repeated are the elements that may occur more than once, whose paths
+// carry [n].
+func isRepeated(parent, name string) bool {
+	switch name {
+	case "To", "ResponseFor", "Appendix", "TraceHeader", "Receiver", "ReplacementInfo", "Reference", "Attachment":
+		return true
+	case "Place":
+		return parent == "ToPlaces"
+	case "OrganId":
+		return parent == "OrganIdList"
+	}
+	return false
 }
 
 // badName reports a name that namespaces do not allow and that would not
@@ -332,8 +353,12 @@ func clip(s string) string {
 // elements.
 func (rd *reader) path() string {
 	var names []string
-	for _, n := range rd.stack {
-		names = append(names, n.name.Local)
+	for i, n := range rd.stack {
+		if i > 0 && isRepeated(rd.stack[i-1].name.Local, n.name.Local) {
+			names = append(names, indexed(n.name.Local, n.idx))
+		} else {
+			names = append(names, n.name.Local)
+		}
 	}
 	if len(names) > 0 {
 		names = names[1:] // the root
