@@ -354,7 +354,7 @@ func TestReadRefusals(t *testing.T) {
 		{name: "error after payload", data: big, at: "</Attachmnt>", element: "AttachmentEncoded/Attachment[2]"},
 		{name: "empty", data: []byte{}, line: 1},
 		{name: "utf-16", data: []byte("\xff\xfe<\x00?\x00"), line: 1},
-		{name: "second root", data:  append(bytes.Clone(newDoc), "<edXML/>"...), at: "<edXML/>", element: "edXML"},
+		{name: "second root", data: append(bytes.Clone(newDoc), "<edXML/>"...), at: "<edXML/>", element: "edXML"},
 		{name: "doctype", data: []byte("<?xml version=\"1.0\"?>\n<!DOCTYPE edXML>\n<edXML/>"), line: 2},
 		{name: "declaration later", data: []byte("<!-- c -->\n<?xml version=\"1.0\"?><edXML/>"), line: 2},
 		{name: "huge subject", data: bytes.Replace(newDoc, []byte("<Subject>"), []byte("<Subject>"+strings.Repeat("x", 2<<20)), 1), at: "<Subject>", element: "MessageHeader/Subject"},
@@ -576,7 +576,12 @@ func TestWriteRefusals(t *testing.T) {
 		{"manifest entry without attachment", func(p *Packet) {
 			p.Manifest.References = append(p.Manifest.References, Reference{ContentID: "cid:zz"})
 		}},
-		{"status code not in use", func(p *Packet) { p.Status = &Status{Code: "07"}; p.Trace = nil; p.Attachments = nil; p.Manifest = Manifest{} }},
+		{"status code not in use", func(p *Packet) {
+			p.Status = &Status{Code: "07"}
+			p.Trace = nil
+			p.Attachments = nil
+			p.Manifest = Manifest{}
+		}},
 		{"bytes differ", func(p *Packet) { p.Attachments[0].SHA256 = sum([]byte("other")) }},
 	}
 	for _, tt := range tests {
