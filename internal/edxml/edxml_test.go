@@ -3,10 +3,12 @@ package edxml
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -628,5 +630,52 @@ func FuzzRead(f *testing.F) {
 		}
 		_, q, _ := roundTrip(t, p, sink)
 		samePacket(t, p, q)
+	})
+}
+
+func TestReadPayloadForms(t *testing.T) {
+	newDoc := fixture(t, "new.edxml")
+	txt := []byte("Kính gửi các cơ quan.\nVăn bản thử nghiệm.\n")
+	enc := base64.StdEncoding.EncodeToString(txt)
+	start := []byte(`<edXML:ContentTransferEncoded xmlns:edXML="` + Namespace + `">`)
+	i := bytes.Index(newDoc, start) + len(start)
+	j := i + bytes.Index(newDoc[i:], []byte("</edXML:ContentTransferEncoded>"))
+	tests := []struct {
+		name    string
+		payload string
+		want    []byte
+	}{
+		{"one line", enc, txt},
+		{"CRLF and tabs", "\r\n\t" + enc[:40] + "\r\n\t" + enc[40:] + "\r\n", txt},
+		{"character references", enc[:8] + "&#13;&#10;" + enc[8:16] + "&#xD;&#xA;&#x9;" + enc[16:], txt},
+		{"CDATA", "<![CDATA[" + enc[:20] + "]]>" + enc[20:], txt},
+		{"unpadded", strings.TrimRight(base64.StdEncoding.EncodeToString(txt[:10]), "="), txt[:10]},
+		{"empty", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := slices.Concat(newDoc[:i], []byte(tt.payload), newDoc[j:])
+			p, sink, err := readBytes(t, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sink[0].Bytes(); !bytes.Equal(got, tt.want) || p.Attachments[0].Size != int64(len(tt.want)) {
+				t.Errorf("attachment 0 = %q (Size %d), want %q", got, p.Attachments[0].Size, tt.want)
+			}
+			// What follows the payload is still read, on the right line.
+			if got := p.Attachments[1].ContentID; got != "cid:att-2" {
+				t.Errorf("attachment 1 ContentId = %q", got)
+			}
+		})
+	}
+	t.Run("self-closing", func(t *testing.T) {
+		data := slices.Concat(newDoc[:i-1], []byte("/>"), newDoc[j+len("</edXML:ContentTransferEncoded>"):])
+		p, sink, err := readBytes(t, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sink[0].Len() != 0 || p.Attachments[0].Size != 0 || p.Attachments[1].Size == 0 {
+			t.Errorf("sizes %d, %d; want 0 and the second's", p.Attachments[0].Size, p.Attachments[1].Size)
+		}
 	})
 }

@@ -168,8 +168,9 @@ func (rd *reader) line() int {
 // Read reads one edXML packet from r, streaming each attachment's decoded
 // bytes to sink (nil discards them; Size and SHA256 are computed either
 // way). A packet that is not one is refused with an *Error naming the line
-// and element; an error of r itself is returned wrapped. Read consumes r
-// to its end.
+// and element; an error of r itself is returned wrapped. A packet read
+// without error has been read to the end of r (only white space and
+// comments may follow the root), so a caller teeing r saw every byte.
 func Read(r io.Reader, sink Sink, opt ReadOptions) (*Packet, error) {
 	if opt.MaxHeaderBytes <= 0 {
 		opt.MaxHeaderBytes = defaultMaxHeaderBytes
