@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
@@ -36,7 +37,7 @@ func collectPrefixes(n *node, into map[string]bool) {
 
 func encodeInto(b *strings.Builder, n *node, ns string, avoid map[string]bool) {
 	if n.isText() {
-		xml.EscapeText(b, []byte(n.text))
+		escapeText(b, n.text)
 		return
 	}
 	b.WriteByte('<')
@@ -109,6 +110,42 @@ func writeAttrs(w interface {
 func isPrefix(space string) bool {
 	return space != "" && !strings.ContainsAny(space, ":/ \t\r\n\"'<>&=") && space != "edXML" &&
 		!strings.HasPrefix(strings.ToLower(space), "xml")
+}
+
+// escapeText escapes text for an element's content. Unlike
+// xml.EscapeText it leaves line feeds and tabs as they are, which the
+// Decoder gives back unchanged, so multi-line text stays readable; a
+// carriage return is escaped since the Decoder turns a literal one into a
+// line feed.
+func escapeText(w io.StringWriter, s string) {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\r':
+			esc = "&#xD;"
+		case '\t', '\n':
+			continue
+		default:
+			if s[i] >= 0x20 {
+				continue
+			}
+			esc = "\uFFFD" // not a character XML allows
+		}
+		w.WriteString(s[last:i])
+		w.WriteString(esc)
+		last = i + 1
+	}
+	w.WriteString(s[last:])
 }
 
 // checkFragment reports whether s is one well-formed element, as Write

@@ -134,6 +134,7 @@ type node struct {
 	kids  []*node
 	text  string
 	line  int
+	idx   int // 1-based among the siblings of the same name
 
 	att     int      // index of an Attachment in payload order
 	payload *payload // of a ContentTransferEncoded
@@ -167,8 +168,9 @@ func (rd *reader) line() int {
 // Read reads one edXML packet from r, streaming each attachment's decoded
 // bytes to sink (nil discards them; Size and SHA256 are computed either
 // way). A packet that is not one is refused with an *Error naming the line
-// and element; an error of r itself is returned wrapped. Read consumes r
-// to its end.
+// and element; an error of r itself is returned wrapped. A packet read
+// without error has been read to the end of r (only white space and
+// comments may follow the root), so a caller teeing r saw every byte.
 func Read(r io.Reader, sink Sink, opt ReadOptions) (*Packet, error) {
 	if opt.MaxHeaderBytes <= 0 {
 		opt.MaxHeaderBytes = defaultMaxHeaderBytes
@@ -280,6 +282,12 @@ func (rd *reader) tree() (*node, error) {
 			if parent.payload != nil {
 				return nil, rd.errorf(startLine, "element <"+t.Name.Local+"> inside ContentTransferEncoded")
 			}
+			n.idx = 1
+			for _, k := range parent.kids {
+				if k.name == n.name {
+					n.idx++
+				}
+			}
 			parent.kids = append(parent.kids, n)
 			rd.stack = append(rd.stack, n)
 			switch d := len(rd.stack); {
@@ -298,6 +306,20 @@ func (rd *reader) tree() (*node, error) {
 			}
 		}
 	}
+}
+
+// repeated are the elements that may occur more than once, whose paths
+// carry [n].
+func isRepeated(parent, name string) bool {
+	switch name {
+	case "To", "ResponseFor", "Appendix", "TraceHeader", "Receiver", "ReplacementInfo", "Reference", "Attachment":
+		return true
+	case "Place":
+		return parent == "ToPlaces"
+	case "OrganId":
+		return parent == "OrganIdList"
+	}
+	return false
 }
 
 // badName reports a name that namespaces do not allow and that would not
@@ -332,8 +354,12 @@ func clip(s string) string {
 // elements.
 func (rd *reader) path() string {
 	var names []string
-	for _, n := range rd.stack {
-		names = append(names, n.name.Local)
+	for i, n := range rd.stack {
+		if i > 0 && isRepeated(rd.stack[i-1].name.Local, n.name.Local) {
+			names = append(names, indexed(n.name.Local, n.idx))
+		} else {
+			names = append(names, n.name.Local)
+		}
 	}
 	if len(names) > 0 {
 		names = names[1:] // the root

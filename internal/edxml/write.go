@@ -139,7 +139,7 @@ func (e *emitter) leaf(q, path, text string) {
 	e.seen[path] = true
 	e.indent()
 	e.w.WriteString("<" + q + ">")
-	xml.EscapeText(e.w, []byte(text))
+	escapeText(e.w, text)
 	for _, x := range e.extras[path] {
 		e.w.WriteString(x)
 	}
