@@ -228,8 +228,9 @@ type Warning struct {
 type Sink interface {
 	// Attachment is called when the payload of the i-th Attachment
 	// element (in payload order) starts; its decoded bytes are written to
-	// the writer returned, which is closed at the element's end. An error
-	// ends the read.
+	// the writer returned, which is closed at the element's end. When the
+	// payload is broken, a writer with an Abort method is aborted instead
+	// of closed. An error ends the read.
 	Attachment(i int) (io.WriteCloser, error)
 }
 

@@ -434,7 +434,9 @@ func (rd *reader) stream(att, n *node) error {
 		}
 	}
 	if w != nil {
-		if cerr := w.Close(); err == nil && cerr != nil {
+		if a, ok := w.(interface{ Abort() }); ok && err != nil {
+			a.Abort()
+		} else if cerr := w.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("edxml: attachment %d: %w", att.att, cerr)
 		}
 	}

@@ -3,7 +3,6 @@ package edxml
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"hash"
 	"io"
 	"math/rand/v2"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ndxp/ndxp/internal/edxml/edxmltest"
 )
 
 // benchSize is the attachment size of the large benchmarks:
@@ -27,97 +28,6 @@ func benchSize(tb testing.TB) int64 {
 		mib = v
 	}
 	return mib << 20
-}
-
-const (
-	genHead = `<?xml version="1.0" encoding="UTF-8"?>
-<edXML xmlns="` + Namespace + `">
-  <edXML:edXMLEnvelope xmlns:edXML="` + Namespace + `">
-    <edXML:edXMLHeader>
-      <edXML:MessageHeader>
-        <From><OrganId>000.00.00.G22</OrganId></From>
-        <To><OrganId>000.00.00.G01</OrganId></To>
-        <DocumentId>000.00.00.G22,2024/01/02,1/VPCP</DocumentId>
-        <Subject>large</Subject>
-      </edXML:MessageHeader>
-    </edXML:edXMLHeader>
-    <edXML:edXMLBody>
-      <edXML:edXMLManifest version="1.0">
-        <edXML:Reference><ContentId>cid:big</ContentId><ContentType>application/pdf</ContentType><AttachmentName>big.pdf</AttachmentName></edXML:Reference>
-      </edXML:edXMLManifest>
-    </edXML:edXMLBody>
-  </edXML:edXMLEnvelope>
-  <AttachmentEncoded>
-    <Attachment>
-      <ContentId>cid:big</ContentId>
-      <AttachmentName>big.pdf</AttachmentName>
-      <ContentType>application/pdf</ContentType>
-      <edXML:ContentTransferEncoded xmlns:edXML="` + Namespace + `">`
-	genTail = `</edXML:ContentTransferEncoded>
-    </Attachment>
-  </AttachmentEncoded>
-</edXML>
-`
-)
-
-// genReader produces a packet with one attachment of size pseudo-random
-// bytes, base64 in lines of 76, without ever holding it: the head, the
-// base64 chunk by chunk, the tail. h hashes the attachment's bytes.
-type genReader struct {
-	size    int64 // attachment bytes yet to produce
-	src     *rand.ChaCha8
-	h       hash.Hash
-	raw     []byte
-	coded   []byte
-	enc     []byte
-	pending []byte
-	phase   int
-	lines   bool
-}
-
-func newGenReader(size int64) *genReader {
-	return &genReader{
-		size:    size,
-		src:     rand.NewChaCha8([32]byte{1, 2, 3}),
-		h:       sha256.New(),
-		raw:     make([]byte, 57*1024),
-		coded:   make([]byte, 76*1024),
-		enc:     make([]byte, 0, 77*1024),
-		pending: []byte(genHead),
-	}
-}
-
-func (g *genReader) Read(p []byte) (int, error) {
-	for len(g.pending) == 0 {
-		switch {
-		case g.phase == 0 && g.size > 0:
-			raw := g.raw[:min(int64(len(g.raw)), g.size)]
-			g.src.Read(raw)
-			g.h.Write(raw)
-			g.size -= int64(len(raw))
-			n := base64.StdEncoding.EncodedLen(len(raw))
-			base64.StdEncoding.Encode(g.coded[:n], raw)
-			g.enc = g.enc[:0]
-			for s := g.coded[:n]; len(s) > 0; {
-				l := min(76, len(s))
-				if g.lines {
-					g.enc = append(g.enc, '\n')
-				}
-				g.lines = true
-				g.enc = append(g.enc, s[:l]...)
-				s = s[l:]
-			}
-			g.pending = g.enc
-		case g.phase == 0:
-			g.phase = 1
-			g.pending = []byte(genTail)
-		default:
-			return 0, io.EOF
-		}
-	}
-	n := copy(p, g.pending)
-	g.pending = g.pending[n:]
-	return n, nil
 }
 
 // peakHeap samples the heap in use while f runs and returns its peak
@@ -167,7 +77,7 @@ func BenchmarkReadLargeAttachment(b *testing.B) {
 	b.ReportAllocs()
 	var peak float64
 	for b.Loop() {
-		g := newGenReader(size)
+		g := edxmltest.NewLarge("000.00.00.G22", "000.00.00.G01", "1/VPCP", size)
 		peak = max(peak, peakHeap(func() {
 			p, err := Read(g, discardSink{}, ReadOptions{})
 			if err != nil {
@@ -227,13 +137,13 @@ func TestReadLargeAttachment(t *testing.T) {
 		t.Skip("32 MiB attachment")
 	}
 	const size = 32 << 20
-	g := newGenReader(size)
+	g := edxmltest.NewLarge("000.00.00.G22", "000.00.00.G01", "1/VPCP", size)
 	sink := hashSink{sha256.New()}
 	p, err := Read(g, sink, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := g.h.Sum(nil)
+	want := g.Sum()
 	if got := sink.h.Sum(nil); !bytes.Equal(got, want) {
 		t.Errorf("sink sha256 = %x, want %x", got, want)
 	}

@@ -151,11 +151,11 @@ func (h *Hub) readPacket(ctx context.Context, src ChunkSource) (*packetIn, error
 		return nil, err
 	}
 	in.pk = pk
-	if err := in.sink.finish(); err != nil {
-		in.abort()
-		return nil, err
-	}
 	in.atts = in.sink.out
+	if len(in.atts) != len(pk.Attachments) {
+		in.abort()
+		return nil, fmt.Errorf("packet: %d attachments read, %d bodies kept", len(pk.Attachments), len(in.atts))
+	}
 	in.size = fw.Size()
 	if in.sha, err = fw.Sum(); err != nil {
 		in.abort()
@@ -256,7 +256,6 @@ type packetSink struct {
 	placed []string
 	cur    *spill
 	held   int64
-	err    error
 }
 
 func (s *packetSink) Attachment(i int) (io.WriteCloser, error) {
@@ -326,7 +325,13 @@ func (w *spill) Close() error {
 	return nil
 }
 
-func (s *packetSink) finish() error { return s.err }
+// Abort drops an attachment whose payload was broken.
+func (w *spill) Abort() {
+	if w.fw != nil {
+		w.fw.Abort()
+		w.fw = nil
+	}
+}
 
 // abort removes the files of attachments not placed yet.
 func (s *packetSink) abort() {

@@ -1,0 +1,109 @@
+package hub
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ndxp/ndxp/internal/edxml/edxmltest"
+)
+
+// readerSource is a ChunkSource over a reader, in fresh 256 KiB chunks as
+// the gRPC adapter hands them over.
+type readerSource struct{ r io.Reader }
+
+func (s readerSource) Next() (Chunk, error) {
+	b := make([]byte, 256<<10)
+	n, err := io.ReadFull(s.r, b)
+	if n > 0 {
+		return Chunk{Data: b[:n]}, nil
+	}
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return Chunk{}, err
+}
+
+// rssBytes is the process's resident set size, from /proc (Linux).
+func rssBytes(tb testing.TB) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		tb.Skipf("no /proc/self/statm: %v", err)
+	}
+	var size, rss int64
+	if _, err := fmt.Sscan(string(b), &size, &rss); err != nil {
+		tb.Fatal(err)
+	}
+	return rss * int64(os.Getpagesize())
+}
+
+// peakRSS samples the resident set while f runs and returns its peak
+// growth over the resident set before, in MiB.
+func peakRSS(tb testing.TB, f func()) float64 {
+	runtime.GC()
+	base := rssBytes(tb)
+	peak := base
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, rssBytes(tb))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	f()
+	close(done)
+	wg.Wait()
+	return float64(max(peak, rssBytes(tb))-base) / (1 << 20)
+}
+
+// BenchmarkSendPacketLarge sends a packet with one large attachment
+// (NDXP_BENCH_PACKET_MB mebibytes, 64 if unset) through the hub: read,
+// decoded into the attachment store, the packet kept, committed. It
+// reports the peak growth of the process's resident set: it must not grow
+// with the packet (docs/edxml.md).
+func BenchmarkSendPacketLarge(b *testing.B) {
+	mb := int64(64)
+	if s := os.Getenv("NDXP_BENCH_PACKET_MB"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v <= 0 {
+			b.Fatalf("NDXP_BENCH_PACKET_MB=%q: not a positive number", s)
+		}
+		mb = v
+	}
+	size := mb << 20
+	h, _ := retentionHub(b, func(c *Config) { c.MaxAttachmentSize = size + 1; c.Limits.SendRate = 0 })
+	b.SetBytes(size)
+	b.ReportAllocs()
+	var peak float64
+	n := 0
+	for b.Loop() {
+		n++
+		g := edxmltest.NewLarge(codeG22, codeH41, fmt.Sprintf("%d/BENCH", n), size)
+		var r PacketResult
+		var err error
+		peak = max(peak, peakRSS(b, func() {
+			r, err = h.SendPacket(b.Context(), agency(codeG22), readerSource{g}, PacketOptions{})
+		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := h.GetDocument(b.Context(), agency(codeG22), r.DocID)
+		if err != nil || !bytes.Equal(v.Doc.Header.Attachments[0].SHA256, g.Sum()) {
+			b.Fatalf("stored attachment %x, %v; want %x", v.Doc.Header.Attachments[0].SHA256, err, g.Sum())
+		}
+	}
+	b.ReportMetric(peak, "peak-rss-MiB")
+}
