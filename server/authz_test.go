@@ -67,6 +67,13 @@ const (
 	codeStreamed      = "000.00.00.H55" // ImportAgenciesStream makes it
 )
 
+// Aliases of codeSpare: AddAlias adds the first, RemoveAlias removes the
+// second (added by setUpAuthz), so neither row depends on the other's order.
+const (
+	aliasAdded   = "28.22.H17"
+	aliasRemoved = "vxp.saas.03"
+)
+
 // authzFixture is what the rows' requests refer to.
 type authzFixture struct {
 	doc    string // sent by codeG22 to every agency column but the outsider, with an attachment
@@ -155,6 +162,13 @@ var authzRows = []authzRow{
 		return &ndxpv1.RevokeCredentialRequest{Code: codeSpare}
 	}, row(allow, deny, deny, deny)},
 	{"/ndxp.v1.RegistryService/GetOverview", nil, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/AddAlias", func(*authzFixture) proto.Message {
+		return &ndxpv1.AddAliasRequest{Alias: aliasAdded, Code: codeSpare}
+	}, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/ListAliases", nil, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/RemoveAlias", func(*authzFixture) proto.Message {
+		return &ndxpv1.RemoveAliasRequest{Alias: aliasRemoved}
+	}, row(allow, deny, deny, deny)},
 
 	// DirectoryService: every valid credential.
 	{"/ndxp.v1.DirectoryService/LookupAgency", func(*authzFixture) proto.Message {
@@ -321,6 +335,9 @@ func setUpAuthz(t *testing.T, h *hubtest.Hub) (*authzFixture, [numCallers]*grpc.
 
 	secondPath, secondSerial := secondAdmin(t, h, "second")
 	reg := adminC.Registry
+	if _, err := reg.AddAlias(ctx, &ndxpv1.AddAliasRequest{Alias: aliasRemoved, Code: codeSpare}); err != nil {
+		t.Fatalf("add alias: %v", err)
+	}
 	if _, err := reg.SuspendAgency(ctx, &ndxpv1.SuspendAgencyRequest{Code: codeSuspended, Reason: "kiểm tra"}); err != nil {
 		t.Fatalf("suspend: %v", err)
 	}

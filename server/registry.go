@@ -188,6 +188,37 @@ func (r *registryService) GetOverview(ctx context.Context, _ *ndxpv1.GetOverview
 	return &ndxpv1.GetOverviewResponse{Overview: overviewToProto(r.hub.Overview())}, nil
 }
 
+func (r *registryService) AddAlias(ctx context.Context, req *ndxpv1.AddAliasRequest) (*ndxpv1.AddAliasResponse, error) {
+	al, err := r.hub.AddAlias(ctx, principalFrom(ctx), req.GetAlias(), req.GetCode())
+	if err != nil {
+		return nil, err
+	}
+	return &ndxpv1.AddAliasResponse{Alias: aliasToProto(al)}, nil
+}
+
+func (r *registryService) ListAliases(ctx context.Context, _ *ndxpv1.ListAliasesRequest) (*ndxpv1.ListAliasesResponse, error) {
+	list, err := r.hub.ListAliases(ctx, principalFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	resp := &ndxpv1.ListAliasesResponse{Aliases: make([]*ndxpv1.Alias, len(list))}
+	for i, al := range list {
+		resp.Aliases[i] = aliasToProto(al)
+	}
+	return resp, nil
+}
+
+func (r *registryService) RemoveAlias(ctx context.Context, req *ndxpv1.RemoveAliasRequest) (*ndxpv1.RemoveAliasResponse, error) {
+	if err := r.hub.RemoveAlias(ctx, principalFrom(ctx), req.GetAlias()); err != nil {
+		return nil, err
+	}
+	return &ndxpv1.RemoveAliasResponse{}, nil
+}
+
+func aliasToProto(al hub.Alias) *ndxpv1.Alias {
+	return &ndxpv1.Alias{Alias: al.Alias, Code: al.Code, AgencyName: al.AgencyName, CreateTime: timestamppb.New(al.Created)}
+}
+
 func overviewToProto(o hub.Overview) *ndxpv1.Overview {
 	return &ndxpv1.Overview{
 		Total:      int32(o.Total),

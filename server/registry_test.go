@@ -738,6 +738,9 @@ func TestAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := admin.AddAlias(testCtx(t), &ndxpv1.AddAliasRequest{Alias: "vxp.saas.03", Code: code}); err != nil {
+			t.Fatalf("AddAlias: %v", err)
+		}
 		// Every call would succeed for an admin.
 		calls := map[string]func(context.Context) error{
 			"CreateAgency": func(ctx context.Context) error {
@@ -795,6 +798,18 @@ func TestAuthorization(t *testing.T) {
 				_, err := reg.GetOverview(ctx, &ndxpv1.GetOverviewRequest{})
 				return err
 			},
+			"AddAlias": func(ctx context.Context) error {
+				_, err := reg.AddAlias(ctx, &ndxpv1.AddAliasRequest{Alias: "28.22.H17", Code: code})
+				return err
+			},
+			"ListAliases": func(ctx context.Context) error {
+				_, err := reg.ListAliases(ctx, &ndxpv1.ListAliasesRequest{})
+				return err
+			},
+			"RemoveAlias": func(ctx context.Context) error {
+				_, err := reg.RemoveAlias(ctx, &ndxpv1.RemoveAliasRequest{Alias: "vxp.saas.03"})
+				return err
+			},
 		}
 		var methods []string
 		for _, m := range ndxpv1.RegistryService_ServiceDesc.Methods {
@@ -820,6 +835,9 @@ func TestAuthorization(t *testing.T) {
 			if a.GetSuspended() || (a.GetCode() == code && (a.GetName() != "UBND tỉnh Nghệ An" || a.GetStage() != pilot || a.GetActiveCredentials() != 1)) {
 				t.Errorf("a refused agency call changed %v", a)
 			}
+		}
+		if al, err := admin.ListAliases(testCtx(t), &ndxpv1.ListAliasesRequest{}); err != nil || len(al.GetAliases()) != 1 || al.GetAliases()[0].GetAlias() != "vxp.saas.03" {
+			t.Errorf("aliases after refused agency calls = %v, %v; want vxp.saas.03 alone", al, err)
 		}
 	})
 

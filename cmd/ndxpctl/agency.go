@@ -27,7 +27,7 @@ func parseStage(s string) (ndxpv1.Stage, error) {
 func agencyCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "agency", Short: "Register and manage agencies"}
 	cmd.AddCommand(agencyAddCmd(a), agencyListCmd(a), agencyShowCmd(a), agencyUpdateCmd(a), agencySetStageCmd(a),
-		agencySuspendCmd(a, true), agencySuspendCmd(a, false), agencyImportCmd(a))
+		agencySuspendCmd(a, true), agencySuspendCmd(a, false), agencyImportCmd(a), agencyAliasCmd(a))
 	return cmd
 }
 

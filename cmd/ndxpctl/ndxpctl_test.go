@@ -464,6 +464,10 @@ func TestEndToEnd(t *testing.T) {
 	fails(2, admin("agency", "list", "--no-such-flag"), "no-such-flag")
 	fails(1, admin("agency", "show", "000.00.00.H02"), "NotFound")
 
+	// An alias, kept across the restart below.
+	ok("agency", "alias", "add", "vxp.saas.03", "000.00.00.G22")
+	fails(1, admin("agency", "alias", "add", "vxp.saas.03", "000.00.00.H41"), "vxp.saas.03", "AlreadyExists")
+
 	// A graceful stop, then everything is still there.
 	d.stop(t)
 	startDaemon(t, ndxpd, ndxpctl, data, addrs[0], addrs[1])
@@ -476,6 +480,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if got := show("000.00.00.H41"); got.ActiveCredentials != 1 {
 		t.Errorf("active credentials after restart = %d, want 1", got.ActiveCredentials)
+	}
+	if out := ok("agency", "alias", "list"); !strings.Contains(out, "vxp.saas.03") || !strings.Contains(out, "000.00.00.G22") {
+		t.Errorf("agency alias list after restart printed %q, want vxp.saas.03 of 000.00.00.G22", out)
 	}
 	r := runCtl(t, ndxpctl, "--creds", agencyCreds, "agency", "list")
 	if r.code != 1 || !strings.Contains(r.stderr, "PermissionDenied") {

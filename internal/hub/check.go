@@ -67,7 +67,8 @@ func prefixed(prefix string, list []string) []string {
 // reference, sent and inbox entries and a delivery record per recipient,
 // and its attachment bodies (unless purged) with the declared size, and
 // with the declared SHA-256 when hashBodies; every index entry, queued
-// event and body reference names a stored document.
+// event and body reference names a stored document; every alias names a
+// registered agency and is not itself a registered code.
 func CheckStore(ctx context.Context, st store.Store, files *store.Files, hashBodies bool) (CheckReport, error) {
 	r := CheckReport{maxProblems: 200, StoreBytes: st.Size()}
 	var records map[string]bool // body records, by SHA-256
@@ -80,6 +81,9 @@ func CheckStore(ctx context.Context, st store.Store, files *store.Files, hashBod
 			return err
 		}
 		records = c.records
+		if err := c.aliases(ctx); err != nil {
+			return err
+		}
 		return c.queue(ctx)
 	})
 	if errors.Is(err, os.ErrNotExist) {
@@ -254,6 +258,27 @@ func (c *checker) queue(ctx context.Context) error {
 		}
 		if ev.DocID != "" && !c.docs[ev.DocID] {
 			c.r.add("queue %q: event for unknown document %s", k, ev.DocID)
+		}
+		return true, ctx.Err()
+	})
+}
+
+// aliases checks that every alias is readable, stands for a registered
+// agency and is not a registered code itself (which would make a code
+// name two agencies).
+func (c *checker) aliases(ctx context.Context) error {
+	return c.tx.Scan(store.BucketAliases, nil, nil, func(k, v []byte) (bool, error) {
+		var al Alias
+		if err := json.Unmarshal(v, &al); err != nil {
+			c.r.add("alias %q: unreadable: %v", k, err)
+			return true, nil
+		}
+		if al.Alias != string(k) {
+			c.r.add("alias under key %q is named %q", k, al.Alias)
+		}
+		c.want(store.BucketAgencies, []byte(al.Code), "alias %q: stands for %s, which is not a registered agency", k, al.Code)
+		if _, err := c.tx.Get(store.BucketAgencies, k); err == nil {
+			c.r.add("alias %q: is also a registered agency code", k)
 		}
 		return true, ctx.Err()
 	})

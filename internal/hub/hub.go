@@ -134,6 +134,7 @@ type Hub struct {
 	mu      sync.RWMutex
 	index   map[string]indexEntry // code -> what authorization and counts need
 	codes   []string              // index's codes in order, or nil after a code was added (see sortedCodes)
+	aliases map[string]string     // alias -> registered code (alias.go)
 	revoked map[string]bool       // credential serials revoked
 
 	presence *presence
@@ -169,6 +170,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		traffic:  newTraffic(cfg.Location, cfg.Now),
 		drain:    make(chan struct{}),
 		index:    map[string]indexEntry{},
+		aliases:  map[string]string{},
 		revoked:  map[string]bool{},
 		presence: newPresence(cfg.Now),
 	}
@@ -202,13 +204,13 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	if err != nil {
 		return nil, fmt.Errorf("sweep attachment files: %w", err)
 	}
-	log.Info("hub state loaded", "agencies", len(h.index), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
+	log.Info("hub state loaded", "agencies", len(h.index), "aliases", len(h.aliases), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
 	h.startRetention(retentionFirstRun, retentionEvery)
 	return h, nil
 }
 
 // load rebuilds the in-memory state from the store: the registry index,
-// the revoked serials, last-seen times, the backlog and the day's counts.
+// the aliases, the revoked serials, last-seen times, the backlog and the day's counts.
 func (h *Hub) load(ctx context.Context, st store.Store) error {
 	err := st.View(ctx, func(tx store.Tx) error {
 		if err := tx.Scan(store.BucketAgencies, nil, nil, func(_, v []byte) (bool, error) {
@@ -217,6 +219,16 @@ func (h *Hub) load(ctx context.Context, st store.Store) error {
 				return false, fmt.Errorf("decode agency: %w", err)
 			}
 			h.index[a.Code] = indexEntry{name: a.Name, stage: a.Stage, suspended: a.Suspended}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Scan(store.BucketAliases, nil, nil, func(k, v []byte) (bool, error) {
+			var al Alias
+			if err := json.Unmarshal(v, &al); err != nil {
+				return false, fmt.Errorf("decode alias %q: %w", k, err)
+			}
+			h.aliases[string(k)] = al.Code
 			return true, nil
 		}); err != nil {
 			return err

@@ -126,6 +126,9 @@ func (h *Hub) CreateAgency(ctx context.Context, a Agency) (Agency, error) {
 		} else if ok {
 			return newErr(ErrExists, "code", "agency %s is already registered", a.Code)
 		}
+		if err := refuseAliasCode(tx, a.Code); err != nil {
+			return err
+		}
 		if err := resolveParent(tx, &a, "parent_code", nil); err != nil {
 			return err
 		}
@@ -272,6 +275,9 @@ func (h *Hub) commitImport(ctx context.Context, im *agencyImport) (int, error) {
 				return err
 			} else if ok {
 				return indexed(i, newErr(ErrExists, "code", "agency %s is already registered", a.Code))
+			}
+			if err := refuseAliasCode(tx, a.Code); err != nil {
+				return indexed(i, err)
 			}
 			if err := resolveParent(tx, &a, "parent_code", pending); err != nil {
 				return indexed(i, err)

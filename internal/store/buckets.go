@@ -36,6 +36,10 @@ const (
 	// BucketBlobRefs maps SHA-256 (hex) NUL document id -> nothing: which
 	// documents use a body, so the retention purge removes only unshared ones.
 	BucketBlobRefs Bucket = "blob_refs"
+	// BucketAliases maps an alias (a code outside the standard form that
+	// real packets carry, such as "vxp.saas.03") -> alias record naming the
+	// registered agency code it stands for.
+	BucketAliases Bucket = "aliases"
 )
 
 // allBuckets lists every bucket created on open.
@@ -53,6 +57,7 @@ var allBuckets = []Bucket{
 	BucketBlobData,
 	BucketBlobRefs,
 	BucketPresence,
+	BucketAliases,
 }
 
 // SchemaVersion is the version of the layout above. Raise it when a change

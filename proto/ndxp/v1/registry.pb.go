@@ -1437,6 +1437,350 @@ func (x *Overview) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// Alias is another name of a registered agency.
+type Alias struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Alias is the name as packets carry it, matched exactly (case and all):
+	// 1 to 64 characters, no spaces. It is never a registered agency code,
+	// and no agency can be registered under it while it exists.
+	Alias string `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	// Code is the identifier code of the registered agency it stands for.
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// AgencyName is that agency's current name.
+	AgencyName string `protobuf:"bytes,3,opt,name=agency_name,json=agencyName,proto3" json:"agency_name,omitempty"`
+	// CreateTime is when the alias was added.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alias) Reset() {
+	*x = Alias{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alias) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alias) ProtoMessage() {}
+
+func (x *Alias) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alias.ProtoReflect.Descriptor instead.
+func (*Alias) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Alias) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *Alias) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Alias) GetAgencyName() string {
+	if x != nil {
+		return x.AgencyName
+	}
+	return ""
+}
+
+func (x *Alias) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// AddAliasRequest names an alias and the agency it stands for.
+type AddAliasRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Alias is the new name (see Alias.alias for the rules).
+	Alias string `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	// Code is the registered agency's identifier code; an alias is refused
+	// here (aliases do not chain).
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAliasRequest) Reset() {
+	*x = AddAliasRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAliasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAliasRequest) ProtoMessage() {}
+
+func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
+func (*AddAliasRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AddAliasRequest) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *AddAliasRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// AddAliasResponse returns the stored alias.
+type AddAliasResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Alias as stored.
+	Alias         *Alias `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAliasResponse) Reset() {
+	*x = AddAliasResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAliasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAliasResponse) ProtoMessage() {}
+
+func (x *AddAliasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAliasResponse.ProtoReflect.Descriptor instead.
+func (*AddAliasResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AddAliasResponse) GetAlias() *Alias {
+	if x != nil {
+		return x.Alias
+	}
+	return nil
+}
+
+// ListAliasesRequest asks for every alias. The list is not paged: aliases
+// are added by hand, a few per agency at most.
+type ListAliasesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAliasesRequest) Reset() {
+	*x = ListAliasesRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAliasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAliasesRequest) ProtoMessage() {}
+
+func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
+func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{28}
+}
+
+// ListAliasesResponse lists the aliases.
+type ListAliasesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Aliases in alias order; empty when there are none.
+	Aliases       []*Alias `protobuf:"bytes,1,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAliasesResponse) Reset() {
+	*x = ListAliasesResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAliasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAliasesResponse) ProtoMessage() {}
+
+func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
+func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListAliasesResponse) GetAliases() []*Alias {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+// RemoveAliasRequest names the alias to remove.
+type RemoveAliasRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Alias is the name to remove, exactly as it was added.
+	Alias         string `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAliasRequest) Reset() {
+	*x = RemoveAliasRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAliasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAliasRequest) ProtoMessage() {}
+
+func (x *RemoveAliasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAliasRequest.ProtoReflect.Descriptor instead.
+func (*RemoveAliasRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RemoveAliasRequest) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+// RemoveAliasResponse is empty: the alias is gone.
+type RemoveAliasResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAliasResponse) Reset() {
+	*x = RemoveAliasResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAliasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAliasResponse) ProtoMessage() {}
+
+func (x *RemoveAliasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAliasResponse.ProtoReflect.Descriptor instead.
+func (*RemoveAliasResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{31}
+}
+
 var File_ndxp_v1_registry_proto protoreflect.FileDescriptor
 
 const file_ndxp_v1_registry_proto_rawDesc = "" +
@@ -1524,11 +1868,29 @@ const file_ndxp_v1_registry_proto_rawDesc = "" +
 	"production\x12\x1c\n" +
 	"\tsuspended\x18\x05 \x01(\x05R\tsuspended\x12\x16\n" +
 	"\x06online\x18\x06 \x01(\x05R\x06online\x12.\n" +
-	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time*t\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x8f\x01\n" +
+	"\x05Alias\x12\x14\n" +
+	"\x05alias\x18\x01 \x01(\tR\x05alias\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x1f\n" +
+	"\vagency_name\x18\x03 \x01(\tR\n" +
+	"agencyName\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\";\n" +
+	"\x0fAddAliasRequest\x12\x14\n" +
+	"\x05alias\x18\x01 \x01(\tR\x05alias\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\"8\n" +
+	"\x10AddAliasResponse\x12$\n" +
+	"\x05alias\x18\x01 \x01(\v2\x0e.ndxp.v1.AliasR\x05alias\"\x14\n" +
+	"\x12ListAliasesRequest\"?\n" +
+	"\x13ListAliasesResponse\x12(\n" +
+	"\aaliases\x18\x01 \x03(\v2\x0e.ndxp.v1.AliasR\aaliases\"*\n" +
+	"\x12RemoveAliasRequest\x12\x14\n" +
+	"\x05alias\x18\x01 \x01(\tR\x05alias\"\x15\n" +
+	"\x13RemoveAliasResponse*t\n" +
 	"\x10SuspensionFilter\x12!\n" +
 	"\x1dSUSPENSION_FILTER_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUSPENSION_FILTER_ACTIVE\x10\x01\x12\x1f\n" +
-	"\x1bSUSPENSION_FILTER_SUSPENDED\x10\x022\xcd\a\n" +
+	"\x1bSUSPENSION_FILTER_SUSPENDED\x10\x022\xa2\t\n" +
 	"\x0fRegistryService\x12K\n" +
 	"\fCreateAgency\x12\x1c.ndxp.v1.CreateAgencyRequest\x1a\x1d.ndxp.v1.CreateAgencyResponse\x12Q\n" +
 	"\x0eImportAgencies\x12\x1e.ndxp.v1.ImportAgenciesRequest\x1a\x1f.ndxp.v1.ImportAgenciesResponse\x12e\n" +
@@ -1541,7 +1903,10 @@ const file_ndxp_v1_registry_proto_rawDesc = "" +
 	"\fResumeAgency\x12\x1c.ndxp.v1.ResumeAgencyRequest\x1a\x1d.ndxp.v1.ResumeAgencyResponse\x12T\n" +
 	"\x0fIssueCredential\x12\x1f.ndxp.v1.IssueCredentialRequest\x1a .ndxp.v1.IssueCredentialResponse\x12W\n" +
 	"\x10RevokeCredential\x12 .ndxp.v1.RevokeCredentialRequest\x1a!.ndxp.v1.RevokeCredentialResponse\x12H\n" +
-	"\vGetOverview\x12\x1b.ndxp.v1.GetOverviewRequest\x1a\x1c.ndxp.v1.GetOverviewResponseB+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
+	"\vGetOverview\x12\x1b.ndxp.v1.GetOverviewRequest\x1a\x1c.ndxp.v1.GetOverviewResponse\x12?\n" +
+	"\bAddAlias\x12\x18.ndxp.v1.AddAliasRequest\x1a\x19.ndxp.v1.AddAliasResponse\x12H\n" +
+	"\vListAliases\x12\x1b.ndxp.v1.ListAliasesRequest\x1a\x1c.ndxp.v1.ListAliasesResponse\x12H\n" +
+	"\vRemoveAlias\x12\x1b.ndxp.v1.RemoveAliasRequest\x1a\x1c.ndxp.v1.RemoveAliasResponseB+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
 
 var (
 	file_ndxp_v1_registry_proto_rawDescOnce sync.Once
@@ -1556,7 +1921,7 @@ func file_ndxp_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_ndxp_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ndxp_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_ndxp_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_ndxp_v1_registry_proto_goTypes = []any{
 	(SuspensionFilter)(0),                // 0: ndxp.v1.SuspensionFilter
 	(*CreateAgencyRequest)(nil),          // 1: ndxp.v1.CreateAgencyRequest
@@ -1584,59 +1949,75 @@ var file_ndxp_v1_registry_proto_goTypes = []any{
 	(*GetOverviewRequest)(nil),           // 23: ndxp.v1.GetOverviewRequest
 	(*GetOverviewResponse)(nil),          // 24: ndxp.v1.GetOverviewResponse
 	(*Overview)(nil),                     // 25: ndxp.v1.Overview
-	(*Agency)(nil),                       // 26: ndxp.v1.Agency
-	(*fieldmaskpb.FieldMask)(nil),        // 27: google.protobuf.FieldMask
-	(Stage)(0),                           // 28: ndxp.v1.Stage
-	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
+	(*Alias)(nil),                        // 26: ndxp.v1.Alias
+	(*AddAliasRequest)(nil),              // 27: ndxp.v1.AddAliasRequest
+	(*AddAliasResponse)(nil),             // 28: ndxp.v1.AddAliasResponse
+	(*ListAliasesRequest)(nil),           // 29: ndxp.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 30: ndxp.v1.ListAliasesResponse
+	(*RemoveAliasRequest)(nil),           // 31: ndxp.v1.RemoveAliasRequest
+	(*RemoveAliasResponse)(nil),          // 32: ndxp.v1.RemoveAliasResponse
+	(*Agency)(nil),                       // 33: ndxp.v1.Agency
+	(*fieldmaskpb.FieldMask)(nil),        // 34: google.protobuf.FieldMask
+	(Stage)(0),                           // 35: ndxp.v1.Stage
+	(*timestamppb.Timestamp)(nil),        // 36: google.protobuf.Timestamp
 }
 var file_ndxp_v1_registry_proto_depIdxs = []int32{
-	26, // 0: ndxp.v1.CreateAgencyRequest.agency:type_name -> ndxp.v1.Agency
-	26, // 1: ndxp.v1.CreateAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	26, // 2: ndxp.v1.ImportAgenciesRequest.agencies:type_name -> ndxp.v1.Agency
-	26, // 3: ndxp.v1.ImportAgenciesStreamRequest.agencies:type_name -> ndxp.v1.Agency
-	26, // 4: ndxp.v1.UpdateAgencyRequest.agency:type_name -> ndxp.v1.Agency
-	27, // 5: ndxp.v1.UpdateAgencyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	26, // 6: ndxp.v1.UpdateAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	26, // 7: ndxp.v1.GetAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	28, // 8: ndxp.v1.ListAgenciesRequest.stage:type_name -> ndxp.v1.Stage
+	33, // 0: ndxp.v1.CreateAgencyRequest.agency:type_name -> ndxp.v1.Agency
+	33, // 1: ndxp.v1.CreateAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	33, // 2: ndxp.v1.ImportAgenciesRequest.agencies:type_name -> ndxp.v1.Agency
+	33, // 3: ndxp.v1.ImportAgenciesStreamRequest.agencies:type_name -> ndxp.v1.Agency
+	33, // 4: ndxp.v1.UpdateAgencyRequest.agency:type_name -> ndxp.v1.Agency
+	34, // 5: ndxp.v1.UpdateAgencyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 6: ndxp.v1.UpdateAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	33, // 7: ndxp.v1.GetAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	35, // 8: ndxp.v1.ListAgenciesRequest.stage:type_name -> ndxp.v1.Stage
 	0,  // 9: ndxp.v1.ListAgenciesRequest.suspension:type_name -> ndxp.v1.SuspensionFilter
-	26, // 10: ndxp.v1.ListAgenciesResponse.agencies:type_name -> ndxp.v1.Agency
-	28, // 11: ndxp.v1.SetStageRequest.stage:type_name -> ndxp.v1.Stage
-	26, // 12: ndxp.v1.SetStageResponse.agency:type_name -> ndxp.v1.Agency
-	26, // 13: ndxp.v1.SuspendAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	26, // 14: ndxp.v1.ResumeAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	29, // 15: ndxp.v1.IssueCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 10: ndxp.v1.ListAgenciesResponse.agencies:type_name -> ndxp.v1.Agency
+	35, // 11: ndxp.v1.SetStageRequest.stage:type_name -> ndxp.v1.Stage
+	33, // 12: ndxp.v1.SetStageResponse.agency:type_name -> ndxp.v1.Agency
+	33, // 13: ndxp.v1.SuspendAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	33, // 14: ndxp.v1.ResumeAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	36, // 15: ndxp.v1.IssueCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
 	25, // 16: ndxp.v1.GetOverviewResponse.overview:type_name -> ndxp.v1.Overview
-	29, // 17: ndxp.v1.Overview.time:type_name -> google.protobuf.Timestamp
-	1,  // 18: ndxp.v1.RegistryService.CreateAgency:input_type -> ndxp.v1.CreateAgencyRequest
-	3,  // 19: ndxp.v1.RegistryService.ImportAgencies:input_type -> ndxp.v1.ImportAgenciesRequest
-	5,  // 20: ndxp.v1.RegistryService.ImportAgenciesStream:input_type -> ndxp.v1.ImportAgenciesStreamRequest
-	7,  // 21: ndxp.v1.RegistryService.UpdateAgency:input_type -> ndxp.v1.UpdateAgencyRequest
-	9,  // 22: ndxp.v1.RegistryService.GetAgency:input_type -> ndxp.v1.GetAgencyRequest
-	11, // 23: ndxp.v1.RegistryService.ListAgencies:input_type -> ndxp.v1.ListAgenciesRequest
-	13, // 24: ndxp.v1.RegistryService.SetStage:input_type -> ndxp.v1.SetStageRequest
-	15, // 25: ndxp.v1.RegistryService.SuspendAgency:input_type -> ndxp.v1.SuspendAgencyRequest
-	17, // 26: ndxp.v1.RegistryService.ResumeAgency:input_type -> ndxp.v1.ResumeAgencyRequest
-	19, // 27: ndxp.v1.RegistryService.IssueCredential:input_type -> ndxp.v1.IssueCredentialRequest
-	21, // 28: ndxp.v1.RegistryService.RevokeCredential:input_type -> ndxp.v1.RevokeCredentialRequest
-	23, // 29: ndxp.v1.RegistryService.GetOverview:input_type -> ndxp.v1.GetOverviewRequest
-	2,  // 30: ndxp.v1.RegistryService.CreateAgency:output_type -> ndxp.v1.CreateAgencyResponse
-	4,  // 31: ndxp.v1.RegistryService.ImportAgencies:output_type -> ndxp.v1.ImportAgenciesResponse
-	6,  // 32: ndxp.v1.RegistryService.ImportAgenciesStream:output_type -> ndxp.v1.ImportAgenciesStreamResponse
-	8,  // 33: ndxp.v1.RegistryService.UpdateAgency:output_type -> ndxp.v1.UpdateAgencyResponse
-	10, // 34: ndxp.v1.RegistryService.GetAgency:output_type -> ndxp.v1.GetAgencyResponse
-	12, // 35: ndxp.v1.RegistryService.ListAgencies:output_type -> ndxp.v1.ListAgenciesResponse
-	14, // 36: ndxp.v1.RegistryService.SetStage:output_type -> ndxp.v1.SetStageResponse
-	16, // 37: ndxp.v1.RegistryService.SuspendAgency:output_type -> ndxp.v1.SuspendAgencyResponse
-	18, // 38: ndxp.v1.RegistryService.ResumeAgency:output_type -> ndxp.v1.ResumeAgencyResponse
-	20, // 39: ndxp.v1.RegistryService.IssueCredential:output_type -> ndxp.v1.IssueCredentialResponse
-	22, // 40: ndxp.v1.RegistryService.RevokeCredential:output_type -> ndxp.v1.RevokeCredentialResponse
-	24, // 41: ndxp.v1.RegistryService.GetOverview:output_type -> ndxp.v1.GetOverviewResponse
-	30, // [30:42] is the sub-list for method output_type
-	18, // [18:30] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	36, // 17: ndxp.v1.Overview.time:type_name -> google.protobuf.Timestamp
+	36, // 18: ndxp.v1.Alias.create_time:type_name -> google.protobuf.Timestamp
+	26, // 19: ndxp.v1.AddAliasResponse.alias:type_name -> ndxp.v1.Alias
+	26, // 20: ndxp.v1.ListAliasesResponse.aliases:type_name -> ndxp.v1.Alias
+	1,  // 21: ndxp.v1.RegistryService.CreateAgency:input_type -> ndxp.v1.CreateAgencyRequest
+	3,  // 22: ndxp.v1.RegistryService.ImportAgencies:input_type -> ndxp.v1.ImportAgenciesRequest
+	5,  // 23: ndxp.v1.RegistryService.ImportAgenciesStream:input_type -> ndxp.v1.ImportAgenciesStreamRequest
+	7,  // 24: ndxp.v1.RegistryService.UpdateAgency:input_type -> ndxp.v1.UpdateAgencyRequest
+	9,  // 25: ndxp.v1.RegistryService.GetAgency:input_type -> ndxp.v1.GetAgencyRequest
+	11, // 26: ndxp.v1.RegistryService.ListAgencies:input_type -> ndxp.v1.ListAgenciesRequest
+	13, // 27: ndxp.v1.RegistryService.SetStage:input_type -> ndxp.v1.SetStageRequest
+	15, // 28: ndxp.v1.RegistryService.SuspendAgency:input_type -> ndxp.v1.SuspendAgencyRequest
+	17, // 29: ndxp.v1.RegistryService.ResumeAgency:input_type -> ndxp.v1.ResumeAgencyRequest
+	19, // 30: ndxp.v1.RegistryService.IssueCredential:input_type -> ndxp.v1.IssueCredentialRequest
+	21, // 31: ndxp.v1.RegistryService.RevokeCredential:input_type -> ndxp.v1.RevokeCredentialRequest
+	23, // 32: ndxp.v1.RegistryService.GetOverview:input_type -> ndxp.v1.GetOverviewRequest
+	27, // 33: ndxp.v1.RegistryService.AddAlias:input_type -> ndxp.v1.AddAliasRequest
+	29, // 34: ndxp.v1.RegistryService.ListAliases:input_type -> ndxp.v1.ListAliasesRequest
+	31, // 35: ndxp.v1.RegistryService.RemoveAlias:input_type -> ndxp.v1.RemoveAliasRequest
+	2,  // 36: ndxp.v1.RegistryService.CreateAgency:output_type -> ndxp.v1.CreateAgencyResponse
+	4,  // 37: ndxp.v1.RegistryService.ImportAgencies:output_type -> ndxp.v1.ImportAgenciesResponse
+	6,  // 38: ndxp.v1.RegistryService.ImportAgenciesStream:output_type -> ndxp.v1.ImportAgenciesStreamResponse
+	8,  // 39: ndxp.v1.RegistryService.UpdateAgency:output_type -> ndxp.v1.UpdateAgencyResponse
+	10, // 40: ndxp.v1.RegistryService.GetAgency:output_type -> ndxp.v1.GetAgencyResponse
+	12, // 41: ndxp.v1.RegistryService.ListAgencies:output_type -> ndxp.v1.ListAgenciesResponse
+	14, // 42: ndxp.v1.RegistryService.SetStage:output_type -> ndxp.v1.SetStageResponse
+	16, // 43: ndxp.v1.RegistryService.SuspendAgency:output_type -> ndxp.v1.SuspendAgencyResponse
+	18, // 44: ndxp.v1.RegistryService.ResumeAgency:output_type -> ndxp.v1.ResumeAgencyResponse
+	20, // 45: ndxp.v1.RegistryService.IssueCredential:output_type -> ndxp.v1.IssueCredentialResponse
+	22, // 46: ndxp.v1.RegistryService.RevokeCredential:output_type -> ndxp.v1.RevokeCredentialResponse
+	24, // 47: ndxp.v1.RegistryService.GetOverview:output_type -> ndxp.v1.GetOverviewResponse
+	28, // 48: ndxp.v1.RegistryService.AddAlias:output_type -> ndxp.v1.AddAliasResponse
+	30, // 49: ndxp.v1.RegistryService.ListAliases:output_type -> ndxp.v1.ListAliasesResponse
+	32, // 50: ndxp.v1.RegistryService.RemoveAlias:output_type -> ndxp.v1.RemoveAliasResponse
+	36, // [36:51] is the sub-list for method output_type
+	21, // [21:36] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_registry_proto_init() }
@@ -1651,7 +2032,7 @@ func file_ndxp_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ndxp_v1_registry_proto_rawDesc), len(file_ndxp_v1_registry_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

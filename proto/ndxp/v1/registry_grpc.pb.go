@@ -31,6 +31,9 @@ const (
 	RegistryService_IssueCredential_FullMethodName      = "/ndxp.v1.RegistryService/IssueCredential"
 	RegistryService_RevokeCredential_FullMethodName     = "/ndxp.v1.RegistryService/RevokeCredential"
 	RegistryService_GetOverview_FullMethodName          = "/ndxp.v1.RegistryService/GetOverview"
+	RegistryService_AddAlias_FullMethodName             = "/ndxp.v1.RegistryService/AddAlias"
+	RegistryService_ListAliases_FullMethodName          = "/ndxp.v1.RegistryService/ListAliases"
+	RegistryService_RemoveAlias_FullMethodName          = "/ndxp.v1.RegistryService/RemoveAlias"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -79,6 +82,25 @@ type RegistryServiceClient interface {
 	RevokeCredential(ctx context.Context, in *RevokeCredentialRequest, opts ...grpc.CallOption) (*RevokeCredentialResponse, error)
 	// GetOverview returns counts of agencies by stage, suspension and presence.
 	GetOverview(ctx context.Context, in *GetOverviewRequest, opts ...grpc.CallOption) (*GetOverviewResponse, error)
+	// AddAlias registers another name for a registered agency: a code outside
+	// the standard form that real packets carry ("28.22.H17", "001.00.20.TT2",
+	// another hub's system id "vxp.saas.03"). Wherever the hub must identify
+	// an agency in a packet (sender, each recipient, the document a status,
+	// revoke, update or replace acts on) an alias stands for its agency; a
+	// code there that is neither registered nor an alias is refused. The
+	// change is recorded in the hub's log with the admin who made it.
+	// Errors: INVALID_ARGUMENT (the alias is empty, longer than 64
+	// characters, holds a space or a control, bidirectional or invisible
+	// character; the code is malformed), ALREADY_EXISTS (the alias is a
+	// registered agency code or already an alias), NOT_FOUND (the code is not
+	// a registered agency).
+	AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*AddAliasResponse, error)
+	// ListAliases returns every alias in alias order (byte order).
+	ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error)
+	// RemoveAlias removes an alias; packets naming it are refused from then
+	// on. The change is recorded in the hub's log. NOT_FOUND if it is not an
+	// alias.
+	RemoveAlias(ctx context.Context, in *RemoveAliasRequest, opts ...grpc.CallOption) (*RemoveAliasResponse, error)
 }
 
 type registryServiceClient struct {
@@ -212,6 +234,36 @@ func (c *registryServiceClient) GetOverview(ctx context.Context, in *GetOverview
 	return out, nil
 }
 
+func (c *registryServiceClient) AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*AddAliasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddAliasResponse)
+	err := c.cc.Invoke(ctx, RegistryService_AddAlias_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAliasesResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListAliases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) RemoveAlias(ctx context.Context, in *RemoveAliasRequest, opts ...grpc.CallOption) (*RemoveAliasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveAliasResponse)
+	err := c.cc.Invoke(ctx, RegistryService_RemoveAlias_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -258,6 +310,25 @@ type RegistryServiceServer interface {
 	RevokeCredential(context.Context, *RevokeCredentialRequest) (*RevokeCredentialResponse, error)
 	// GetOverview returns counts of agencies by stage, suspension and presence.
 	GetOverview(context.Context, *GetOverviewRequest) (*GetOverviewResponse, error)
+	// AddAlias registers another name for a registered agency: a code outside
+	// the standard form that real packets carry ("28.22.H17", "001.00.20.TT2",
+	// another hub's system id "vxp.saas.03"). Wherever the hub must identify
+	// an agency in a packet (sender, each recipient, the document a status,
+	// revoke, update or replace acts on) an alias stands for its agency; a
+	// code there that is neither registered nor an alias is refused. The
+	// change is recorded in the hub's log with the admin who made it.
+	// Errors: INVALID_ARGUMENT (the alias is empty, longer than 64
+	// characters, holds a space or a control, bidirectional or invisible
+	// character; the code is malformed), ALREADY_EXISTS (the alias is a
+	// registered agency code or already an alias), NOT_FOUND (the code is not
+	// a registered agency).
+	AddAlias(context.Context, *AddAliasRequest) (*AddAliasResponse, error)
+	// ListAliases returns every alias in alias order (byte order).
+	ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error)
+	// RemoveAlias removes an alias; packets naming it are refused from then
+	// on. The change is recorded in the hub's log. NOT_FOUND if it is not an
+	// alias.
+	RemoveAlias(context.Context, *RemoveAliasRequest) (*RemoveAliasResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -303,6 +374,15 @@ func (UnimplementedRegistryServiceServer) RevokeCredential(context.Context, *Rev
 }
 func (UnimplementedRegistryServiceServer) GetOverview(context.Context, *GetOverviewRequest) (*GetOverviewResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOverview not implemented")
+}
+func (UnimplementedRegistryServiceServer) AddAlias(context.Context, *AddAliasRequest) (*AddAliasResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddAlias not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAliases not implemented")
+}
+func (UnimplementedRegistryServiceServer) RemoveAlias(context.Context, *RemoveAliasRequest) (*RemoveAliasResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveAlias not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -530,6 +610,60 @@ func _RegistryService_GetOverview_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_AddAlias_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddAliasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).AddAlias(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_AddAlias_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).AddAlias(ctx, req.(*AddAliasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListAliases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAliasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListAliases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListAliases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListAliases(ctx, req.(*ListAliasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_RemoveAlias_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveAliasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RemoveAlias(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RemoveAlias_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RemoveAlias(ctx, req.(*RemoveAliasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -580,6 +714,18 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOverview",
 			Handler:    _RegistryService_GetOverview_Handler,
+		},
+		{
+			MethodName: "AddAlias",
+			Handler:    _RegistryService_AddAlias_Handler,
+		},
+		{
+			MethodName: "ListAliases",
+			Handler:    _RegistryService_ListAliases_Handler,
+		},
+		{
+			MethodName: "RemoveAlias",
+			Handler:    _RegistryService_RemoveAlias_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
