@@ -146,7 +146,7 @@ func TestPacketRefusals(t *testing.T) {
 		msg                string
 	}{
 		{"unknown recipient", codeG22, strings.Replace(good, "<edXML:OrganId>"+codeH41, "<edXML:OrganId>28.22.H17", 1),
-			ErrInvalid, `To/OrganId: "28.22.H17" is not a registered agency or alias`},
+			ErrInvalid, `To/OrganId "28.22.H17" is not a registered agency or alias`},
 		{"another sender", codeH14, good, ErrPermission, `From/OrganId "` + codeG22 + `" is not the caller's agency ` + codeH14},
 		{"bytes before the declaration", codeG22, " " + good, ErrInvalid, "line 1"},
 		{"no envelope", codeG22, `<?xml version="1.0" encoding="UTF-8"?><edXML xmlns="` + edxml.Namespace + `"></edXML>`, ErrInvalid, "edXMLEnvelope"},
@@ -266,7 +266,7 @@ func TestStatusPacketRefusals(t *testing.T) {
 		name, from, sender, ref, code, msg string
 	}{
 		{"unused code", codeH41, codeG22, ref, "09", `StatusCode "09": status code not in use`},
-		{"unknown sender", codeH41, "28.22.H17", ref, "03", `ResponseFor/OrganId: "28.22.H17" is not a registered agency or alias`},
+		{"unknown sender", codeH41, "28.22.H17", ref, "03", `ResponseFor/OrganId "28.22.H17" is not a registered agency or alias`},
 		{"unknown document", codeH41, codeG22, "nope", "03", `ResponseFor/DocumentId: "nope" is not a document sent by ` + codeG22},
 		{"not a recipient", codeH14, codeG22, ref, "03", "not found"},
 		{"02 without a reason", codeH41, codeG22, ref, "02", "reason"},
@@ -370,5 +370,33 @@ func TestPacketPurged(t *testing.T) {
 	}
 	if rep, err := h.Check(t.Context()); err != nil || len(rep.Problems) > 0 {
 		t.Errorf("check after the purge: %+v, %v", rep, err)
+	}
+}
+
+// TestPacketAliases: an alias resolves where the hub must identify an
+// agency: From, To, and the sender a status packet answers.
+func TestPacketAliases(t *testing.T) {
+	h, _ := retentionHub(t, nil)
+	for alias, code := range map[string]string{"28.22.H17": codeH41, "vxp.saas.03": codeG22} {
+		if _, err := h.AddAlias(t.Context(), admin, alias, code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := mustPacket(t, h, codeG22, edxmltest.Packet("vxp.saas.03", "28.22.H17", "Gửi theo bí danh", "4/BD"))
+	v, err := h.GetDocument(t.Context(), agency(codeH41), r.DocID)
+	if err != nil || v.Doc.Header.Recipients[0] != codeH41 || v.Doc.Header.Packet.To[0].OrganID != "28.22.H17" {
+		t.Fatalf("document sent to an alias: %+v, %v", v.Doc.Header, err)
+	}
+	st, err := sendPacket(t, h, codeH41, edxmltest.StatusPacket("28.22.H17", "vxp.saas.03", "vxp.saas.03,2026/12/01,4/BD", "03", ""))
+	if err == nil {
+		// The DocumentId is the packet's own, which named its sender by the alias.
+		t.Logf("status on the alias's DocumentId: %+v", st)
+	}
+	st, err = sendPacket(t, h, codeH41, edxmltest.StatusPacket("28.22.H17", "vxp.saas.03", v.Doc.Header.Reference, "01", ""))
+	if err != nil || st.DocID != r.DocID {
+		t.Errorf("status through aliases: %+v, %v", st, err)
+	}
+	if _, err := sendPacket(t, h, codeH14, edxmltest.Packet("vxp.saas.03", codeH41, "Mạo danh", "5/BD")); !errors.Is(err, ErrPermission) {
+		t.Errorf("a packet from another agency's alias: %v, want permission denied", err)
 	}
 }
