@@ -244,6 +244,23 @@ func TestPackets(t *testing.T) {
 		}
 	}
 
+	// A revoke packet recalls the document it names; send prints what
+	// ndxp recall prints.
+	revoke := hubtest.Packet(codeVPCP, codeHaNoi, "Thu hồi văn bản 4/KTQ", "5/KTQ")
+	revoke = strings.Replace(revoke, "<edXML:SteeringType>", "<edXML:ResponseFor><edXML:OrganId>"+codeVPCP+
+		"</edXML:OrganId><edXML:Code>4/KTQ</edXML:Code><edXML:PromulgationDate>2026/12/01</edXML:PromulgationDate><edXML:DocumentId>"+
+		codeVPCP+",2026/12/01,4/KTQ</edXML:DocumentId></edXML:ResponseFor>\n<edXML:SteeringType>", 1)
+	revoke = strings.Replace(revoke, "<edXML:BussinessDocType>0</edXML:BussinessDocType><edXML:BussinessDocReason></edXML:BussinessDocReason>",
+		"<edXML:BussinessDocType>1</edXML:BussinessDocType><edXML:BussinessDocReason>Ban hành nhầm</edXML:BussinessDocReason>", 1)
+	revokeFile := filepath.Join(dir, "revoke.edxml")
+	writeTestFile(t, revokeFile, []byte(revoke))
+	out, _ = r.ok(vpcp, "send", "--edxml", revokeFile)
+	for _, want := range []string{"Document:", id2, "Asked to answer:", codeHaNoi} {
+		if !strings.Contains(out, want) {
+			t.Errorf("send --edxml of a revoke packet: no %q in\n%s", want, out)
+		}
+	}
+
 	// A recall reaches the recipient as a status packet 13.
 	r.ok(vpcp, "recall", id, "--reason", "Ban hành nhầm")
 	out, _ = r.ok(ngheAn, "-o", "json", "receive", "--out", inbox, "--format", "edxml")
