@@ -115,9 +115,7 @@ func TestPackets(t *testing.T) {
 	hubtest.CheckJSONStyle(t, "send --edxml -o json", []byte(out), hubtest.JSONStyle{
 		Lists: []string{"recipients", "warnings"}, Times: []string{"accepted"}})
 
-	// The same packet to another agency with --to: the packet's own
-	// DocumentId makes it the same document, so it is a duplicate too.
-	// A second packet goes there instead.
+	// A second packet goes to another agency than its To says (--to).
 	packet2 := hubtest.Packet(codeVPCP, codeNgheAn, "Về việc thử gói edXML lần 2", "4/KTQ",
 		hubtest.PacketAttachment{Name: "quyet-dinh.pdf", ContentType: "application/zip", Data: packed})
 	packetFile2 := filepath.Join(dir, "4-KTQ.edxml")
