@@ -40,9 +40,9 @@ func checkStatus(code, reason string) error {
 }
 
 func statusCmd(a *app) *cobra.Command {
-	var code, reason, staff string
+	var code, reason, staff, packet string
 	cmd := &cobra.Command{
-		Use:   "status DOCID --code CODE [--reason TEXT] [--staff NAME]",
+		Use:   "status (DOCID --code CODE [--reason TEXT] [--staff NAME] | --edxml FILE)",
 		Short: "Report this agency's processing status of a received document",
 		Long: `Records this agency's processing status of a document it received, and the
 hub pushes it to the sender. Codes (docs/domain.md):
@@ -51,12 +51,34 @@ hub pushes it to the sender. Codes (docs/domain.md):
   15 recall accepted            16 recall refused (needs --reason)
 The hub refuses a status out of order (e.g. 04 before 03, anything after
 06) and names the current one. Prints the status as recorded:
-<id> TAB <recipient> TAB <code> TAB <reason> TAB <time>.`,
+<id> TAB <recipient> TAB <code> TAB <reason> TAB <time>.
+
+--edxml FILE sends an edXML status packet (docs/edxml.md) as it is
+instead: its ResponseFor names the document (by its sender and edXML
+DocumentId), its StatusCode and Description the status. ndxp reads the
+file first and refuses a document packet or a broken one (naming the
+line and element). The output is the same; for code 13, which the
+document's sender sends to recall it, it is that of ndxp recall. Quirks
+the hub kept as written are printed on stderr:
+  ndxp: warning: line N: ELEMENT "VALUE": REASON`,
 		Example: `  ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 03
   ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 02 --reason "Sai thẩm quyền"
-  ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 06 --staff "Trần Thị B"`,
-		Args: usage(cobra.ExactArgs(1)),
+  ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 06 --staff "Trần Thị B"
+  ndxp status --edxml tiep-nhan.edxml`,
+		Args: usage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if packet != "" {
+				if err := excludeFlags(cmd, "edxml", "code", "reason", "staff"); err != nil {
+					return err
+				}
+				if len(args) > 0 {
+					return usageErrorf("--edxml takes no DOCID: the packet's ResponseFor names the document")
+				}
+				return sendStatusPacket(cmd.Context(), a, packet)
+			}
+			if len(args) != 1 {
+				return usageErrorf("accepts 1 arg(s), received %d", len(args))
+			}
 			if err := checkStatus(code, reason); err != nil {
 				return err
 			}
@@ -70,19 +92,25 @@ The hub refuses a status out of order (e.g. 04 before 03, anything after
 			if err != nil {
 				return err
 			}
-			st := resp.GetStatus()
-			if a.json() {
-				return cli.ProtoJSON(a.stdout, st)
-			}
-			_, err = fmt.Fprintln(a.stdout, strings.Join([]string{cli.Cell(st.GetDocumentId()), cli.Cell(st.GetRecipientCode()),
-				cli.Cell(st.GetCode()), cli.Cell(st.GetReason()), cli.Timestamp(st.GetTime())}, "\t"))
-			return err
+			return printStatus(a, resp.GetStatus())
 		},
 	}
 	cmd.Flags().StringVar(&code, "code", "", "status code: 02-06, 15 or 16 (required)")
 	cmd.Flags().StringVar(&reason, "reason", "", "reason (required with 02 and 16)")
 	cmd.Flags().StringVar(&staff, "staff", "", "who handled it (edXML StaffInfo)")
+	cmd.Flags().StringVar(&packet, "edxml", "", "send this edXML status packet file instead (no DOCID, --code, --reason, --staff)")
 	return cmd
+}
+
+// printStatus prints a status report as recorded:
+// <id> TAB <recipient> TAB <code> TAB <reason> TAB <time>.
+func printStatus(a *app, st *ndxpv1.StatusReport) error {
+	if a.json() {
+		return cli.ProtoJSON(a.stdout, st)
+	}
+	_, err := fmt.Fprintln(a.stdout, strings.Join([]string{cli.Cell(st.GetDocumentId()), cli.Cell(st.GetRecipientCode()),
+		cli.Cell(st.GetCode()), cli.Cell(st.GetReason()), cli.Timestamp(st.GetTime())}, "\t"))
+	return err
 }
 
 func recallCmd(a *app) *cobra.Command {
@@ -108,20 +136,25 @@ ndxp receive and show in ndxp trace.`,
 			if err != nil {
 				return err
 			}
-			if a.json() {
-				return cli.JSON(a.stdout, map[string]any{
-					"document_id": args[0], "withdrawn": nonNil(resp.GetWithdrawn()), "asked": nonNil(resp.GetAsked()),
-				})
-			}
-			return cli.Fields(a.stdout, [][2]string{
-				{"Document", args[0]},
-				{"Withdrawn", cli.OrDash(strings.Join(resp.GetWithdrawn(), ", "))},
-				{"Asked to answer", cli.OrDash(strings.Join(resp.GetAsked(), ", "))},
-			})
+			return printRecall(a, args[0], resp)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the document is recalled (required)")
 	return cmd
+}
+
+// printRecall prints what a recall of document id did.
+func printRecall(a *app, id string, resp *ndxpv1.RecallDocumentResponse) error {
+	if a.json() {
+		return cli.JSON(a.stdout, map[string]any{
+			"document_id": id, "withdrawn": nonNil(resp.GetWithdrawn()), "asked": nonNil(resp.GetAsked()),
+		})
+	}
+	return cli.Fields(a.stdout, [][2]string{
+		{"Document", id},
+		{"Withdrawn", cli.OrDash(strings.Join(resp.GetWithdrawn(), ", "))},
+		{"Asked to answer", cli.OrDash(strings.Join(resp.GetAsked(), ", "))},
+	})
 }
 
 func nonNil(s []string) []string {
@@ -138,6 +171,8 @@ func traceCmd(a *app) *cobra.Command {
 		Long: `Shows a document and, for each recipient this agency may see (all of them
 for the sender, its own line for a recipient), its status, recall state
 and every step in order: queued, delivered, each status with its reason.
+A document that arrived as an edXML packet shows it and its signature
+check, as ndxp show does (json: document.packet).
 -o json prints the hub's GetTraceResponse (proto field names, in the
 CLIs' JSON style: see the README).`,
 		Example: `  ndxp trace 01J9Z3Q8M4K2V7X5W6T1R0S9PA
@@ -166,6 +201,11 @@ func showCmd(a *app) *cobra.Command {
 		Short: "Show a document's header and attachments",
 		Long: `Shows a document's header (sender, recipients, number, subject, signer,
 dates, priority, what it answers or updates) and its attachments.
+A document that arrived as an edXML packet shows it (size, SHA-256) and
+what the hub's check of the packet's signature found: absent, valid,
+invalid or unverifiable with the reason, the signer's certificate
+subject, and whether it chains to the hub's edXML trust store (json:
+packet.signature).
 -o json prints the document with the proto field names, in the CLIs' JSON
 style (header.json, which receive and fetch write, is the proto3 JSON
 mapping instead, for protobuf libraries).`,
@@ -214,6 +254,7 @@ func printDocument(a *app, d *ndxpv1.Document) error {
 		kv = append(kv, [2]string{"In response to", h.GetResponseFor()})
 	}
 	kv = append(kv, [2]string{"Created", cli.Timestamp(d.GetCreateTime())}, [2]string{"Recalled", cli.YesNo(d.GetRecalled())})
+	kv = append(kv, cli.PacketFields(d.GetPacket())...)
 	if err := cli.Fields(a.stdout, kv); err != nil {
 		return err
 	}
@@ -254,33 +295,50 @@ type fetchView struct {
 	Files      []fetchFile `json:"files"`
 }
 
+// fetchFile is one attachment saved; Size is that of the file written,
+// the unpacked one when Unpacked.
 type fetchFile struct {
-	Index int    `json:"index"`
-	Name  string `json:"name"`
-	File  string `json:"file"`
-	Size  int64  `json:"size"`
+	Index    int    `json:"index"`
+	Name     string `json:"name"`
+	File     string `json:"file"`
+	Size     int64  `json:"size"`
+	Unpacked bool   `json:"unpacked"`
 }
 
 func fetchCmd(a *app) *cobra.Command {
-	var out string
-	var force bool
+	var out, packet string
+	var force, keepPacked bool
 	cmd := &cobra.Command{
-		Use:   "fetch DOCID --out DIR [--force]",
+		Use:   "fetch DOCID (--out DIR | --edxml FILE) [--force]",
 		Short: "Download a document and its attachments without acknowledging anything",
 		Long: `Downloads a document into DIR/<document id>/ (header.json and the
-attachments, laid out as ndxp receive does) and prints that path. It
+attachments, laid out as ndxp receive does, packed attachments unpacked
+unless --keep-packed: see ndxp receive --help) and prints that path. It
 acknowledges nothing and records no status: use it to look at a document
 again, or for a sender to look at its own. The digest of every attachment
-is checked. An existing DIR/<document id> is kept unless --force.`,
+is checked. An existing DIR/<document id> is kept unless --force.
+
+--edxml FILE writes the document as one edXML packet (docs/edxml.md)
+instead: the bytes it arrived as, byte for byte, for a document sent as
+a packet, else a packet the hub renders from it. FILE appears complete
+or not at all; an existing FILE is kept unless --force. -o json prints
+{"document_id", "path", "bytes", "original"}, original saying which.`,
 		Example: `  ndxp fetch 01J9Z3Q8M4K2V7X5W6T1R0S9PA --out ./copies
-  ndxp fetch 01J9Z3Q8M4K2V7X5W6T1R0S9PA --out ./inbox --force`,
+  ndxp fetch 01J9Z3Q8M4K2V7X5W6T1R0S9PA --out ./inbox --force
+  ndxp fetch 01J9Z3Q8M4K2V7X5W6T1R0S9PA --edxml ./cong-van.edxml`,
 		Args: usage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return usageErrorf("--out is required: the directory to save the document in")
-			}
 			if err := checkDocumentID(args[0]); err != nil {
 				return &cli.UsageError{Err: err}
+			}
+			if packet != "" {
+				if err := excludeFlags(cmd, "edxml", "out", "keep-packed"); err != nil {
+					return err
+				}
+				return fetchPacketFile(cmd.Context(), a, args[0], packet, force)
+			}
+			if out == "" {
+				return usageErrorf("--out is required: the directory to save the document in (or --edxml FILE)")
 			}
 			c, err := a.client(cmd.Context())
 			if err != nil {
@@ -293,7 +351,7 @@ is checked. An existing DIR/<document id> is kept unless --force.`,
 			if err := mkdirAll(out); err != nil {
 				return err
 			}
-			s := &saver{dir: out, hub: c, bar: cli.NewProgress(a.stderr)}
+			s := &saver{dir: out, hub: c, bar: cli.NewProgress(a.stderr), keepPacked: keepPacked}
 			path, err := s.save(cmd.Context(), d, force)
 			if errors.Is(err, errAlreadySaved) {
 				return fmt.Errorf("%s exists; pass --force to download it again", path)
@@ -305,7 +363,11 @@ is checked. An existing DIR/<document id> is kept unless --force.`,
 				v := fetchView{DocumentID: d.GetId(), Path: path, Files: []fetchFile{}}
 				atts := d.GetHeader().GetAttachments()
 				for i, name := range attachmentFileNames(atts) {
-					v.Files = append(v.Files, fetchFile{Index: i, Name: atts[i].GetName(), File: name, Size: atts[i].GetSize()})
+					f := fetchFile{Index: i, Name: atts[i].GetName(), File: name, Size: atts[i].GetSize()}
+					if p := atts[i].GetPacked(); p != nil && !keepPacked {
+						f.Size, f.Unpacked = p.GetSize(), true
+					}
+					v.Files = append(v.Files, f)
 				}
 				return cli.JSON(a.stdout, v)
 			}
@@ -313,7 +375,9 @@ is checked. An existing DIR/<document id> is kept unless --force.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "directory to save the document in (required; made if missing)")
-	cmd.Flags().BoolVar(&force, "force", false, "replace DIR/<document id> if it exists")
+	cmd.Flags().StringVar(&out, "out", "", "directory to save the document in (required unless --edxml; made if missing)")
+	cmd.Flags().StringVar(&packet, "edxml", "", "write the document as an edXML packet to this file instead")
+	cmd.Flags().BoolVar(&force, "force", false, "replace DIR/<document id> (or the --edxml FILE) if it exists")
+	cmd.Flags().BoolVar(&keepPacked, "keep-packed", false, "save packed (zipped) attachments as they came, not unpacked")
 	return cmd
 }

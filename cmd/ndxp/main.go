@@ -115,14 +115,17 @@ addressed to the agency into a directory, reports processing statuses
 (docs/domain.md codes 02-06, 15, 16), recalls documents and shows the trace of
 every hand-over.
 
-It needs the agency's credentials file: --creds FILE, else $NDXP_CREDS.
+It needs the agency's credentials file: --creds FILE, else $NDXP_CREDS
+(ndxp edxml, which works on packet files offline, needs none).
 Results go to stdout (-o json for programs), diagnostics and progress to
 stderr. Exit status: 0 done, 1 failed (one line on stderr), 2 bad command line.`,
 		Example: `  export NDXP_CREDS=/etc/ndxp/agency.creds
   ndxp send --to 000.00.00.H41 --subject "Về việc triển khai" --number 7816/VPCP-TTĐT cv.pdf
   ndxp receive --out /var/lib/ndxp/inbox --follow
   ndxp status 01J9Z3Q8M4K2V7X5W6T1R0S9PA --code 03
-  ndxp trace 01J9Z3Q8M4K2V7X5W6T1R0S9PA`,
+  ndxp trace 01J9Z3Q8M4K2V7X5W6T1R0S9PA
+  ndxp send --edxml 7816-VPCP-TTDT.edxml
+  ndxp edxml inspect 7816-VPCP-TTDT.edxml`,
 		Args:          usage(cobra.NoArgs),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -144,7 +147,7 @@ stderr. Exit status: 0 done, 1 failed (one line on stderr), 2 bad command line.`
 	pf.StringVar(&a.hubFlag, "hub", "", "hub address host:port (default: the one in the credentials file)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(sendCmd(a), receiveCmd(a), inboxCmd(a), sentCmd(a), statusCmd(a), recallCmd(a),
-		traceCmd(a), showCmd(a), fetchCmd(a), agenciesCmd(a))
+		traceCmd(a), showCmd(a), fetchCmd(a), agenciesCmd(a), edxmlCmd(a))
 	root.AddCommand(demoCmd(a))
 	return root
 }

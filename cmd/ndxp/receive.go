@@ -32,6 +32,10 @@ type receiver struct {
 	out    io.Writer // one line per event
 	errw   io.Writer // notes
 	asJSON bool
+	// packets is set for --format edxml: each document and status is
+	// saved as a packet file DIR/<name>.edxml.
+	packets packetHub
+	own     string // the receiving agency's code, to name a recall's packet
 }
 
 // eventLine is the JSON shape of one line of `ndxp receive -o json`.
@@ -68,13 +72,20 @@ func (r *receiver) handle(ctx context.Context, ev *ndxpv1.Event) error {
 	case ndxpv1.EventKind_EVENT_KIND_STATUS_CHANGED:
 		st := ev.GetStatus()
 		id := firstNonEmpty(ev.GetDocumentId(), st.GetDocumentId())
+		path := ""
+		if r.packets != nil {
+			var err error
+			if path, err = r.statusPacket(ctx, id, st.GetRecipientCode(), st.GetCode()); err != nil {
+				return err
+			}
+		}
 		if r.asJSON {
 			return r.jsonLine(eventLine{Event: "status", DocumentID: id, Recipient: st.GetRecipientCode(),
-				Code: st.GetCode(), Reason: st.GetReason(), Staff: st.GetStaff(), Time: cli.OptTime(st.GetTime())})
+				Code: st.GetCode(), Reason: st.GetReason(), Staff: st.GetStaff(), Path: path, Time: cli.OptTime(st.GetTime())})
 		}
 		return r.line(id, "status", st.GetRecipientCode(), st.GetCode(), st.GetReason())
 	case ndxpv1.EventKind_EVENT_KIND_DOCUMENT_RECALLED:
-		return r.recalled(ev)
+		return r.recalled(ctx, ev)
 	default:
 		// An event kind newer than this tool: say so, and acknowledge it,
 		// or it would block the queue forever.
@@ -92,6 +103,13 @@ func (r *receiver) document(ctx context.Context, ev *ndxpv1.Event) error {
 			return err
 		}
 	}
+	if r.packets != nil {
+		path, err := r.documentPacket(ctx, doc.GetId())
+		if err != nil {
+			return err
+		}
+		return r.documentLine(ev, doc, path)
+	}
 	path, err := r.save(ctx, doc, false)
 	if errors.Is(err, errAlreadySaved) {
 		// Saved before a crash but not acknowledged: nothing to do.
@@ -101,6 +119,11 @@ func (r *receiver) document(ctx context.Context, ev *ndxpv1.Event) error {
 	if err != nil {
 		return fmt.Errorf("save document %s: %w", doc.GetId(), err)
 	}
+	return r.documentLine(ev, doc, path)
+}
+
+// documentLine prints the line of a document saved at path.
+func (r *receiver) documentLine(ev *ndxpv1.Event, doc *ndxpv1.Document, path string) error {
 	h := doc.GetHeader()
 	if r.asJSON {
 		return r.jsonLine(eventLine{Event: documentEvents[ev.GetKind()], DocumentID: doc.GetId(),
@@ -111,10 +134,15 @@ func (r *receiver) document(ctx context.Context, ev *ndxpv1.Event) error {
 	return r.line(doc.GetId(), doc.GetSenderCode(), h.GetSubject())
 }
 
-func (r *receiver) recalled(ev *ndxpv1.Event) error {
+func (r *receiver) recalled(ctx context.Context, ev *ndxpv1.Event) error {
 	id := ev.GetDocumentId()
 	path := ""
-	if checkDocumentID(id) == nil {
+	if r.packets != nil {
+		var err error
+		if path, err = r.statusPacket(ctx, id, r.own, recallCode); err != nil {
+			return err
+		}
+	} else if checkDocumentID(id) == nil {
 		dir := filepath.Join(r.dir, id)
 		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 			data, err := marshalProto(ev)
@@ -157,11 +185,20 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
+// recallCode is the status code of a recall (docs/domain.md).
+const recallCode = "13"
+
+// Formats of `ndxp receive --format`.
+const (
+	formatDir   = "dir"
+	formatEdxml = "edxml"
+)
+
 func receiveCmd(a *app) *cobra.Command {
-	var out string
-	var follow bool
+	var out, format string
+	var follow, keepPacked bool
 	cmd := &cobra.Command{
-		Use:   "receive --out DIR [--follow]",
+		Use:   "receive --out DIR [--format dir|edxml] [--follow]",
 		Short: "Save incoming documents into a directory and print incoming statuses",
 		Long: `Takes the agency's queued events from the hub. Each document that arrives
 (or an update or replacement of one) is saved as DIR/<document id>/ with
@@ -177,11 +214,27 @@ The directory appears complete or not at all (it is written as
 DIR/<id>.partial, synced, then renamed), and only then is the event
 acknowledged; the hub records status 01 (arrived) for the sender.
 
+A packed attachment (edXML builders often zip each file: the bytes are a
+ZIP of one file while the name says .pdf; show -o json marks it
+"packed") is saved unpacked under the attachment's file name: its one
+entry, checked against the size and the ZIP's checksum. --keep-packed
+saves the ZIP as it came instead (the bytes a signature may cover;
+ndxp fetch --edxml gives the whole packet as sent).
+
+--format edxml saves each document as one edXML packet file instead
+(docs/edxml.md): DIR/<id>.edxml, the bytes it arrived as for a packet,
+else a packet the hub renders. A status a recipient reports (to the
+sender) is saved as DIR/<id>.<recipient code>.<status code>.edxml, a
+recall (to a recipient) as DIR/<id>.<own code>.13.edxml. Each file
+appears complete or not at all, and one already there (saved before a
+crash) is kept.
+
 One line per event goes to stdout:
   <id> TAB <sender code> TAB <subject>                   a document
   <id> TAB status TAB <recipient> TAB <code> TAB <reason>  a recipient's status (to senders)
   <id> TAB recalled TAB <reason>                           a recall (DIR/<id>/recall.json is written)
-With -o json each line is a JSON object instead.
+With -o json each line is a JSON object instead, with "path": the
+directory or packet file written.
 
 Without --follow it takes what is queued and exits 0. With --follow it
 keeps waiting for new events, across hub restarts, until interrupted
@@ -191,11 +244,21 @@ resumes it; a revoked credential stops it with exit 1. It says each change
 (connected, connection lost, suspended) on stderr once, not per attempt.
 Running it again after a crash is safe.`,
 		Example: `  ndxp receive --out ./inbox
-  ndxp receive --out /var/lib/ndxp/inbox --follow -o json | my-document-system-import`,
+  ndxp receive --out /var/lib/ndxp/inbox --follow -o json | my-document-system-import
+  ndxp receive --out /var/lib/ndxp/edxml --format edxml --follow`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageErrorf("--out is required: the directory to save documents in")
+			}
+			switch format {
+			case formatDir:
+			case formatEdxml:
+				if keepPacked {
+					return usageErrorf("--keep-packed is for --format dir: a packet holds its attachments as they came")
+				}
+			default:
+				return usageErrorf("--format %q: want dir or edxml", format)
 			}
 			if err := mkdirAll(out); err != nil {
 				return err
@@ -205,11 +268,17 @@ Running it again after a crash is safe.`,
 			if err != nil {
 				return err
 			}
-			r := &receiver{saver: saver{dir: out, hub: c, bar: cli.NewProgress(a.stderr)}, out: a.stdout, errw: a.stderr, asJSON: a.json()}
+			r := &receiver{saver: saver{dir: out, hub: c, bar: cli.NewProgress(a.stderr), keepPacked: keepPacked},
+				out: a.stdout, errw: a.stderr, asJSON: a.json()}
+			if format == formatEdxml {
+				r.packets, r.own = c, c.Code()
+			}
 			return a.receive(parent, c, r, follow)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory to save documents in (required; made if missing)")
+	cmd.Flags().StringVar(&format, "format", formatDir, "dir: a directory per document; edxml: a packet file per document and status")
+	cmd.Flags().BoolVar(&keepPacked, "keep-packed", false, "save packed (zipped) attachments as they came, not unpacked")
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep running and receive new events until interrupted")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,9 @@ type saver struct {
 	dir string
 	hub docHub
 	bar *cli.Progress
+	// keepPacked saves a packed attachment (a ZIP of one file) as it
+	// came instead of unpacked.
+	keepPacked bool
 }
 
 // checkDocumentID refuses ids that are not safe as a directory name: the
@@ -237,15 +241,75 @@ func (s *saver) fill(ctx context.Context, dir string, doc *ndxpv1.Document) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := writeFile(filepath.Join(dir, name), func(w io.Writer) error {
-			_, err := s.hub.FetchAttachment(ctx, doc, i, &countingWriter{w: w, n: &done, total: total, bar: s.bar})
-			return err
-		})
+		cw := &countingWriter{n: &done, total: total, bar: s.bar}
+		var err error
+		if p := atts[i].GetPacked(); p != nil && !s.keepPacked {
+			err = s.unpack(ctx, dir, name, doc, i, p, cw)
+		} else {
+			err = writeFile(filepath.Join(dir, name), func(w io.Writer) error {
+				cw.w = w
+				_, err := s.hub.FetchAttachment(ctx, doc, i, cw)
+				return err
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("attachment %d (%s): %w", i, atts[i].GetName(), err)
 		}
 	}
 	return syncDir(dir)
+}
+
+// unpack saves packed attachment i of doc as dir/name, the one file
+// inside its ZIP: the ZIP goes to a temporary file in dir (zip needs to
+// read its end first), its entry to dir/name, checked against packed's
+// size (and by archive/zip against its CRC-32). The hub found one file
+// in it (edxml.Packed); anything else now is an error, not a guess.
+func (s *saver) unpack(ctx context.Context, dir, name string, doc *ndxpv1.Document, i int, packed *ndxpv1.PackedFile, cw *countingWriter) error {
+	tmp, err := os.CreateTemp(dir, ".packed-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	cw.w = tmp
+	n, err := s.hub.FetchAttachment(ctx, doc, i, cw)
+	if err != nil {
+		return err
+	}
+	zr, err := zip.NewReader(tmp, n)
+	if err != nil {
+		return fmt.Errorf("unpack: %w (--keep-packed saves it as it came)", err)
+	}
+	var entry *zip.File
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		if entry != nil {
+			return errors.New("unpack: the ZIP holds more than one file (--keep-packed saves it as it came)")
+		}
+		entry = f
+	}
+	if entry == nil {
+		return errors.New("unpack: the ZIP holds no file (--keep-packed saves it as it came)")
+	}
+	rc, err := entry.Open()
+	if err != nil {
+		return fmt.Errorf("unpack: %w", err)
+	}
+	defer rc.Close()
+	want := packed.GetSize()
+	return writeFile(filepath.Join(dir, name), func(w io.Writer) error {
+		// One byte more than announced is enough to know it is too long.
+		got, err := io.Copy(w, io.LimitReader(rc, want+1))
+		if err != nil {
+			return fmt.Errorf("unpack: %w", err)
+		}
+		if got != want {
+			return fmt.Errorf("unpack: %s holds %d bytes or more, the hub said %d", entry.Name, got, want)
+		}
+		return nil
+	})
 }
 
 // writeFile creates path (which must not exist), lets fn write it, and
@@ -273,30 +337,10 @@ func writeFile(path string, fn func(io.Writer) error) error {
 // ndxp's temporary files survives (the fixed "recall.json.tmp" of before
 // was removed first, attachment or not).
 func writeFileAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
+	return writeStreamAtomic(path, true, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(fileMode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	})
 }
 
 // syncDir makes a directory's entries (new files, renames) durable.

@@ -169,10 +169,16 @@ type receiptView struct {
 	Duplicate  bool      `json:"duplicate"`
 }
 
+// headerFlags are the flags of `ndxp send` that build the native header:
+// a packet (--edxml) carries its own.
+var headerFlags = []string{"subject", "number", "type", "priority", "due", "ref", "content", "place", "date",
+	"signer", "position", "competence", "response-for", "update", "replace"}
+
 func sendCmd(a *app) *cobra.Command {
 	var f sendFlags
+	var packet string
 	cmd := &cobra.Command{
-		Use:   "send --to CODE[,CODE...] --subject TEXT [flags] [FILE...]",
+		Use:   "send (--to CODE[,CODE...] --subject TEXT [flags] [FILE...] | --edxml FILE [--to CODE...])",
 		Short: "Send a document with its attachments to one or more agencies",
 		Long: `Sends a document (văn bản) to the agencies named by --to, with each FILE as
 an attachment (a document may have none). The hub answers only once the
@@ -186,14 +192,39 @@ retries by itself while the hub is unavailable.
 
 --number takes NUMBER/NOTATION (số/ký hiệu) and splits at the first '/'.
 --update or --replace send a new version of a document sent before.
-Priority: 0 normal, 1 urgent (khẩn), 2 very urgent (thượng khẩn), 3 flash (hỏa tốc).`,
+Priority: 0 normal, 1 urgent (khẩn), 2 very urgent (thượng khẩn), 3 flash (hỏa tốc).
+
+--edxml FILE sends an edXML packet (QCVN 102:2016, docs/edxml.md) as it
+is, instead of a header built from flags: the hub keeps its bytes exactly
+and takes the header, the attachments and what the packet does from it
+(BussinessDocType: new, update, replace, or revoke, which recalls the
+document it names and prints what ndxp recall prints). The recipients
+are the packet's To unless --to is given; the other header flags and
+FILE arguments are refused with it. The packet's DocumentId is the
+reference: sending the same packet again prints the first id. Quirks the
+hub kept as written rather than refused (an invalid date, say) go to
+stderr, one per line:
+  ndxp: warning: line N: ELEMENT "VALUE": REASON
+With -o json the receipt holds them ("warnings") and the check of the
+packet's signature ("signature": state, subject, reason, trusted).`,
 		Example: `  ndxp send --to 000.00.00.H41,000.00.00.H14 --subject "Về việc triển khai Trục liên thông" \
       --number 7816/VPCP-TTĐT --type "Công văn" --signer "Nguyễn Văn A" --position "Chánh Văn phòng" \
       --priority 1 --due 2025-10-15 cong-van.pdf phu-luc.xlsx
   id=$(ndxp send --to 000.00.00.G22 --subject "Báo cáo tháng 9" --response-for 01J9Z3Q8M4K2V7X5W6T1R0S9PA bao-cao.pdf)
-  ndxp send --to 000.00.00.H41 --subject "Đính chính" --replace "$id" bao-cao-sua.pdf`,
+  ndxp send --to 000.00.00.H41 --subject "Đính chính" --replace "$id" bao-cao-sua.pdf
+  ndxp send --edxml 7816-VPCP-TTDT.edxml
+  ndxp send --edxml 7816-VPCP-TTDT.edxml --to 000.00.00.H41 -o json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, files []string) error {
+			if packet != "" {
+				if err := excludeFlags(cmd, "edxml", headerFlags...); err != nil {
+					return err
+				}
+				if len(files) > 0 {
+					return usageErrorf("--edxml takes no FILE arguments: the packet carries its attachments")
+				}
+				return sendPacketFile(cmd.Context(), a, packet, splitCodes(f.to))
+			}
 			h, err := f.header(time.Now())
 			if err != nil {
 				return err
@@ -234,7 +265,8 @@ Priority: 0 normal, 1 urgent (khẩn), 2 very urgent (thượng khẩn), 3 flash
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.to, "to", nil, "recipient agency codes, comma-separated or repeated (required)")
+	fl.StringSliceVar(&f.to, "to", nil, "recipient agency codes, comma-separated or repeated (required; with --edxml: instead of the packet's To)")
+	fl.StringVar(&packet, "edxml", "", "send this edXML packet file as it is (no header flags, no FILE)")
 	fl.StringVar(&f.subject, "subject", "", "summary (trích yếu) (required)")
 	fl.StringVar(&f.number, "number", "", "number and notation (số/ký hiệu), e.g. 7816/VPCP-TTĐT")
 	fl.StringVar(&f.docType, "type", "", `document type, e.g. "Công văn", "Quyết định"`)

@@ -113,6 +113,16 @@ func TestUsageErrors(t *testing.T) {
 		{"fetch without out", []string{"fetch", "01ID"}, "--out"},
 		{"fetch bad id", []string{"fetch", "../etc", "--out", "x"}, "directory name"},
 		{"trace two ids", []string{"trace", "a", "b"}, "arg"},
+		{"send --edxml with --subject", []string{"send", "--edxml", "p.edxml", "--subject", "x"}, "--edxml excludes --subject"},
+		{"send --edxml with --number", []string{"send", "--edxml", "p.edxml", "--number", "1/X"}, "--number"},
+		{"send --edxml with files", []string{"send", "--edxml", "p.edxml", "a.pdf"}, "FILE"},
+		{"status --edxml with --code", []string{"status", "--edxml", "s.edxml", "--code", "03"}, "--edxml excludes --code"},
+		{"status --edxml with id", []string{"status", "01ID", "--edxml", "s.edxml"}, "DOCID"},
+		{"fetch --edxml with --out", []string{"fetch", "01ID", "--edxml", "p.edxml", "--out", "x"}, "--out"},
+		{"receive bad format", []string{"receive", "--out", "x", "--format", "zip"}, "--format"},
+		{"receive edxml keep packed", []string{"receive", "--out", "x", "--format", "edxml", "--keep-packed"}, "--keep-packed"},
+		{"edxml inspect without file", []string{"edxml", "inspect"}, "arg"},
+		{"edxml unknown", []string{"edxml", "lint", "x"}, "unknown command"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

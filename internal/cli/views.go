@@ -80,6 +80,42 @@ func StatusLine(r *ndxpv1.RecipientTrace) string {
 	return s
 }
 
+// SignatureState is the word for a packet's signature check in the CLIs
+// and their JSON: "absent", "valid", "invalid", "unverifiable"
+// ("unspecified" for a document that did not arrive as a packet).
+func SignatureState(s ndxpv1.SignatureState) string {
+	return EnumWord(s.Descriptor(), s.Descriptor().Values().ByNumber(s.Number()))
+}
+
+// PacketFields are the lines of a document view that say it arrived as an
+// edXML packet, its size, and what the check of the packet's signature
+// found: the state with its reason, the signer's certificate subject and
+// whether it chains to the hub's edXML trust store. None for a document
+// sent natively.
+func PacketFields(p *ndxpv1.PacketInfo) [][2]string {
+	if p == nil {
+		return nil
+	}
+	sum := fmt.Sprintf("%x", p.GetSha256())
+	if len(sum) > 16 {
+		sum = sum[:16] + "…"
+	}
+	kv := [][2]string{{"Arrived as", "edXML packet, " + FormatBytes(p.GetSize()) + ", SHA-256 " + OrDash(sum)}}
+	s := p.GetSignature()
+	state := SignatureState(s.GetState())
+	if s.GetReason() != "" {
+		state += ": " + OneLine(s.GetReason())
+	}
+	kv = append(kv, [2]string{"Signature", state})
+	if s.GetSubject() != "" {
+		kv = append(kv, [2]string{"Signed by", OneLine(s.GetSubject())})
+	}
+	if s.GetSubject() != "" || s.GetState() == ndxpv1.SignatureState_SIGNATURE_STATE_VALID {
+		kv = append(kv, [2]string{"Trusted signer", YesNo(s.GetTrusted())})
+	}
+	return kv
+}
+
 // PrintTrace writes a document's trace for people: the document, then
 // each visible recipient with its status and every step in order.
 func PrintTrace(w io.Writer, tr *ndxpv1.GetTraceResponse) error {
@@ -95,6 +131,7 @@ func PrintTrace(w io.Writer, tr *ndxpv1.GetTraceResponse) error {
 	if d.GetRecalled() {
 		kv = append(kv, [2]string{"Recalled", "yes"})
 	}
+	kv = append(kv, PacketFields(d.GetPacket())...)
 	if err := Fields(w, kv); err != nil {
 		return err
 	}
