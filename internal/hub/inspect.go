@@ -21,25 +21,17 @@ type Inspection struct {
 // update or replace has no Original and a status report no DocID.
 func InspectPacket(pk *edxml.Packet) Inspection {
 	if pk.IsStatus() {
-		st := pk.Status
-		var ref edxml.ResponseFor
-		if len(pk.Header.ResponseFor) > 0 {
-			ref = pk.Header.ResponseFor[0]
-		}
-		code := Status(strings.TrimSpace(st.Code))
+		code, ref, staff, sp := statusOf(pk)
 		r := &StatusReport{
 			Recipient: strings.TrimSpace(pk.Header.From.OrganID),
 			Code:      code,
-			Reason:    strings.TrimSpace(st.Description),
-			Packet: &StatusPacket{From: pk.Header.From, Staff: st.Staff, Timestamp: st.Timestamp,
-				ResponseFor: ref, Description: st.Description},
+			Reason:    strings.TrimSpace(pk.Status.Description),
+			Staff:     staff,
+			Packet:    sp,
 		}
 		if code == StatusRecall {
 			// The sender asks the recipient ResponseFor names.
 			r.Recipient = strings.TrimSpace(ref.OrganID)
-		}
-		if st.Staff != nil {
-			r.Staff = strings.TrimSpace(st.Staff.Staff)
 		}
 		return Inspection{Status: r}
 	}

@@ -494,16 +494,10 @@ func (h *Hub) revokePacket(ctx context.Context, p Principal, pk *edxml.Packet, h
 // sender's recall (13).
 func (h *Hub) statusPacket(ctx context.Context, p Principal, pk *edxml.Packet, res *PacketResult) error {
 	st := pk.Status
-	code := Status(strings.TrimSpace(st.Code))
 	if len(pk.Header.ResponseFor) == 0 {
 		return invalid("ResponseFor", "a status packet must name the document it reports on")
 	}
-	ref := pk.Header.ResponseFor[0]
-	sp := &StatusPacket{From: pk.Header.From, Staff: st.Staff, Timestamp: st.Timestamp, ResponseFor: ref, Description: st.Description}
-	staff := ""
-	if st.Staff != nil {
-		staff = strings.TrimSpace(st.Staff.Staff)
-	}
+	code, ref, staff, sp := statusOf(pk)
 	switch code {
 	case StatusRecall:
 		// The sender asks: ResponseFor names the recipient asked, and the
@@ -550,6 +544,20 @@ func (h *Hub) statusPacket(ctx context.Context, p Principal, pk *edxml.Packet, r
 	}
 	res.Status, res.DocID = &rep, d.ID
 	return nil
+}
+
+// statusOf reads what a status packet says: its code, the document it
+// reports on, the staff who handled it, and the rest as kept.
+func statusOf(pk *edxml.Packet) (code Status, ref edxml.ResponseFor, staff string, sp *StatusPacket) {
+	st := pk.Status
+	if len(pk.Header.ResponseFor) > 0 {
+		ref = pk.Header.ResponseFor[0]
+	}
+	if st.Staff != nil {
+		staff = strings.TrimSpace(st.Staff.Staff)
+	}
+	sp = &StatusPacket{From: pk.Header.From, Staff: st.Staff, Timestamp: st.Timestamp, ResponseFor: ref, Description: st.Description}
+	return Status(strings.TrimSpace(st.Code)), ref, staff, sp
 }
 
 // arrivedPacket takes a status packet 01, which the hub records itself

@@ -3,8 +3,10 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +400,76 @@ func TestPacketAliases(t *testing.T) {
 	}
 	if _, err := sendPacket(t, h, codeH14, edxmltest.Packet("vxp.saas.03", codeH41, "Mạo danh", "5/BD")); !errors.Is(err, ErrPermission) {
 		t.Errorf("a packet from another agency's alias: %v, want permission denied", err)
+	}
+}
+
+// TestPacketSignatures: a packet's XML-DSig is checked on arrival and
+// recorded with the document; it refuses the packet only when the hub
+// requires valid signatures. The fixture is signed by internal/xmlsig's
+// test CA.
+func TestPacketSignatures(t *testing.T) {
+	signed, err := os.ReadFile("../xmlsig/testdata/signed-rsa-sha1-crlf.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile("../xmlsig/testdata/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no CA in ca.pem")
+	}
+	const codeH29 = "000.00.01.H29"
+	tampered := bytes.Replace(signed, []byte("thử nghiệm chữ ký số"), []byte("thử nghiệm chữ ký giả"), 1)
+	for _, tt := range []struct {
+		name    string
+		require bool
+		packet  []byte
+		state   SignatureState
+		trusted bool
+		refused bool
+	}{
+		{"valid", false, signed, SignatureValid, true, false},
+		{"tampered, recorded", false, tampered, SignatureInvalid, false, false},
+		{"unsigned, recorded", false, []byte(edxmltest.Packet(codeG22, codeH29, "Không ký", "1/KK")), SignatureAbsent, false, false},
+		{"valid, required", true, signed, SignatureValid, true, false},
+		{"tampered, required", true, tampered, SignatureInvalid, false, true},
+		{"unsigned, required", true, []byte(edxmltest.Packet(codeG22, codeH29, "Không ký", "1/KK")), SignatureAbsent, false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := retentionHub(t, func(c *Config) {
+				c.Now, c.PacketTrust, c.PacketRequireValidSignature = time.Now, roots, tt.require
+			})
+			mustCreate(t, h, codeH29, "UBND tỉnh Hà Nam", StagePilot)
+			r, err := sendPacket(t, h, codeG22, string(tt.packet))
+			if tt.refused {
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), string(tt.state)) {
+					t.Fatalf("error %v, want a refusal naming the signature %s", err, tt.state)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := h.GetDocument(t.Context(), agency(codeH29), r.DocID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := v.Doc.Packet.Signature
+			if got.State != tt.state || got.Trusted != tt.trusted || (tt.state == SignatureValid && got.Subject == "") {
+				t.Errorf("signature %+v, want %s (trusted %v)", got, tt.state, tt.trusted)
+			}
+			if got.State == SignatureInvalid && got.Reason == "" {
+				t.Error("an invalid signature without its reason")
+			}
+			pb, err := h.OpenPacket(t.Context(), agency(codeH29), r.DocID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := readAll(t, pb); !bytes.Equal(b, tt.packet) {
+				t.Error("the packet served is not the packet signed")
+			}
+		})
 	}
 }

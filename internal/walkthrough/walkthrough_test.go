@@ -138,9 +138,31 @@ func TestREADMEWalkthrough(t *testing.T) {
 			}
 		}},
 		{"receive --out inbox", func(t *testing.T, r result) {
+			if strings.Contains(r.cmd, "--format edxml") {
+				return // checked below
+			}
 			got, err := os.ReadFile(filepath.Join(w.dir, "inbox", id(), "quyet-dinh.pdf"))
 			if err != nil || !bytes.Equal(got, pdf) {
 				t.Errorf("inbox/%s/quyet-dinh.pdf: %d bytes, %v; want examples/quyet-dinh.pdf", id(), len(got), err)
+			}
+		}},
+		{"edxml inspect examples/cong-van.edxml", contains(stdout, "Về việc kết nối trục liên thông văn bản quốc gia", "cong-van.pdf")},
+		{"send --edxml examples/cong-van.edxml", func(t *testing.T, r result) {
+			if !regexp.MustCompile(`^[0-9A-Z]{26}\n$`).MatchString(r.stdout) {
+				t.Errorf("send --edxml printed %q; want the document id", r.stdout)
+			}
+		}},
+		{"--format edxml", func(t *testing.T, r result) {
+			want, err := os.ReadFile(filepath.Join(root, "examples", "cong-van.edxml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := filepath.Glob(filepath.Join(w.dir, "inbox-edxml", "*.edxml"))
+			if err != nil || len(got) != 1 {
+				t.Fatalf("inbox-edxml holds %v, %v; want one packet", got, err)
+			}
+			if b, err := os.ReadFile(got[0]); err != nil || !bytes.Equal(b, want) {
+				t.Errorf("%s: %d bytes, %v; want examples/cong-van.edxml byte for byte", got[0], len(b), err)
 			}
 		}},
 		{`status "$id" --code 03`, contains(stdout, "\t000.00.00.H41\t03\t")},
