@@ -516,22 +516,12 @@ func (rd *reader) decode(d *b64decoder, empty bool) error {
 		for ; i < len(buf); i++ {
 			c := buf[i]
 			switch b64[c] {
-			case 1:
-				if d.pad {
+			case 1, 2:
+				if b64[c] == 1 && d.pad {
 					rd.br.Discard(i)
 					return fail("broken base64: data after padding")
 				}
-				d.in[d.k] = c
-				d.k++
-				if d.k == len(d.in) {
-					if err := d.flush(false); err != nil {
-						rd.br.Discard(i)
-						return rd.flushError(err)
-					}
-				}
-				continue
-			case 2:
-				d.pad = true
+				d.pad = d.pad || b64[c] == 2
 				d.in[d.k] = c
 				d.k++
 				if d.k == len(d.in) {

@@ -7,11 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"strconv"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ndxp/ndxp/internal/edxml/edxmltest"
 )
@@ -30,38 +27,6 @@ func benchSize(tb testing.TB) int64 {
 	return mib << 20
 }
 
-// peakHeap samples the heap in use while f runs and returns its peak
-// growth over the heap before, in MiB.
-func peakHeap(f func()) float64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	peak := base
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	f()
-	close(done)
-	wg.Wait()
-	runtime.ReadMemStats(&ms)
-	peak = max(peak, ms.HeapInuse)
-	return float64(peak-base) / (1 << 20)
-}
-
 type discardSink struct{}
 
 type discardCloser struct{}
@@ -78,7 +43,7 @@ func BenchmarkReadLargeAttachment(b *testing.B) {
 	var peak float64
 	for b.Loop() {
 		g := edxmltest.NewLarge("000.00.00.G22", "000.00.00.G01", "1/VPCP", size)
-		peak = max(peak, peakHeap(func() {
+		peak = max(peak, edxmltest.PeakMiB(edxmltest.HeapInUse, func() {
 			p, err := Read(g, discardSink{}, ReadOptions{})
 			if err != nil {
 				b.Fatal(err)
@@ -111,7 +76,7 @@ func BenchmarkWriteLargeAttachment(b *testing.B) {
 			return io.NopCloser(io.LimitReader(rand.NewChaCha8([32]byte{1}), size)), nil
 		}
 		w := &countWriter{}
-		peak = max(peak, peakHeap(func() {
+		peak = max(peak, edxmltest.PeakMiB(edxmltest.HeapInUse, func() {
 			if err := Write(w, p, open); err != nil {
 				b.Fatal(err)
 			}
