@@ -214,24 +214,34 @@ func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Atta
 		})
 		total += b.size
 	}
+	return retrying(ctx, o.attempts, func(int) (*ndxpv1.SendDocumentResponse, error) {
+		return c.sendOnce(ctx, h, bodies, total, o.progress)
+	})
+}
+
+// retrying makes a call up to attempts times while it fails with a
+// retryable error, backing off in between; a call told its attempt number
+// can rewind what it sends.
+func retrying[T any](ctx context.Context, attempts int, call func(attempt int) (T, error)) (T, error) {
+	var zero T
 	var lastErr error
 	backoff := newBackoff()
-	for attempt := 0; attempt < o.attempts; attempt++ {
+	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 {
 			if err := backoff.wait(ctx); err != nil {
-				return nil, lastErr
+				return zero, lastErr
 			}
 		}
-		resp, err := c.sendOnce(ctx, h, bodies, total, o.progress)
+		resp, err := call(attempt)
 		if err == nil {
 			return resp, nil
 		}
 		lastErr = err
 		if !retryable(err) || ctx.Err() != nil {
-			return nil, err
+			return zero, err
 		}
 	}
-	return nil, lastErr
+	return zero, lastErr
 }
 
 func (c *Client) sendOnce(ctx context.Context, h *ndxpv1.DocumentHeader, bodies []*body, total int64, progress func(int64, int64)) (*ndxpv1.SendDocumentResponse, error) {

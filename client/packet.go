@@ -23,27 +23,14 @@ func (c *Client) SendPacket(ctx context.Context, r io.Reader, recipients []strin
 	if canRetry {
 		attempts = 5
 	}
-	var lastErr error
-	backoff := newBackoff()
-	for attempt := 0; attempt < attempts; attempt++ {
+	return retrying(ctx, attempts, func(attempt int) (*ndxpv1.SendPacketResponse, error) {
 		if attempt > 0 {
-			if err := backoff.wait(ctx); err != nil {
-				return nil, lastErr
-			}
 			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
 				return nil, fmt.Errorf("send packet: rewind: %w", err)
 			}
 		}
-		resp, err := c.sendPacketOnce(ctx, r, recipients)
-		if err == nil {
-			return resp, nil
-		}
-		lastErr = err
-		if !retryable(err) || ctx.Err() != nil {
-			return nil, err
-		}
-	}
-	return nil, lastErr
+		return c.sendPacketOnce(ctx, r, recipients)
+	})
 }
 
 func (c *Client) sendPacketOnce(ctx context.Context, r io.Reader, recipients []string) (*ndxpv1.SendPacketResponse, error) {
