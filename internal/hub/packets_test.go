@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -322,33 +323,89 @@ func TestNativeDocumentRendersAPacket(t *testing.T) {
 	}
 }
 
-// TestPacketRoundTripFieldByField: a packet read into the native model
-// renders a packet equal to it, element by element, quirks included.
-func TestPacketRoundTripFieldByField(t *testing.T) {
-	p := edxmltest.Packet(codeG22, codeH41, "  Trích yếu có khoảng trắng ", "7/KT", pdf)
-	p = strings.Replace(p, "<edXML:PromulgationDate>2026/12/01<", "<edXML:PromulgationDate>2014/02/30<", 1)
-	p = strings.Replace(p, "<edXML:Priority>0<", "<edXML:Priority> 1<", 1)
-	p = strings.Replace(p, "<edXML:SteeringType>0<", "<edXML:SteeringType><", 1)
-	p = strings.Replace(p, "</edXML:OtherInfo>", "<edXML:Unknown a=\"1\">giữ lại</edXML:Unknown></edXML:OtherInfo>", 1)
-	in, err := edxml.Read(strings.NewReader(p), nil, edxml.ReadOptions{})
+// memSink keeps a packet's attachments in memory.
+type memSink struct{ bodies [][]byte }
+
+type memBody struct {
+	s *memSink
+	i int
+	bytes.Buffer
+}
+
+func (s *memSink) Attachment(i int) (io.WriteCloser, error) { return &memBody{s: s, i: i}, nil }
+
+func (b *memBody) Close() error {
+	for len(b.s.bodies) <= b.i {
+		b.s.bodies = append(b.s.bodies, nil)
+	}
+	b.s.bodies[b.i] = b.Bytes()
+	return nil
+}
+
+// roundTrip reads a packet, maps it to the native model as SendPacket
+// does, renders that as FetchPacket does, and reads the result.
+func roundTrip(t *testing.T, packet []byte) (in, out *edxml.Packet) {
+	t.Helper()
+	sink := &memSink{}
+	in, err := edxml.Read(bytes.NewReader(packet), sink, edxml.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := headerFromPacket(in)
-	hdr.Recipients = []string{codeH41}
-	d := Document{ID: "01J00000000000000000000000", Sender: codeG22, Header: hdr}
+	var rendered *edxml.Packet
+	if in.IsStatus() {
+		code, _, staff, sp := statusOf(in)
+		d := Document{Sender: codeG22, Header: Header{Reference: "x"}}
+		rendered = statusPacketOf(d, StatusReport{Recipient: codeH41, Code: code, Reason: strings.TrimSpace(in.Status.Description), Staff: staff, Packet: sp})
+	} else {
+		hdr := headerFromPacket(in)
+		rendered = packetOf(Document{ID: "01J00000000000000000000000", Sender: codeG22, Header: hdr}, linked{})
+	}
 	var buf bytes.Buffer
-	open := func(int) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pdf.Data)), nil }
-	if err := edxml.Write(&buf, packetOf(d, linked{}), open); err != nil {
+	open := func(i int) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(sink.bodies[i])), nil }
+	if err := edxml.Write(&buf, rendered, open); err != nil {
 		t.Fatal(err)
 	}
-	out, err := edxml.Read(&buf, nil, edxml.ReadOptions{})
+	out, err = edxml.Read(&buf, nil, edxml.ReadOptions{})
 	if err != nil {
-		t.Fatalf("read the rendered packet: %v", err)
+		t.Fatalf("read the rendered packet: %v\n%s", err, buf.Bytes())
 	}
-	if diff := cmp.Diff(in, out, cmpopts.IgnoreFields(edxml.Packet{}, "Warnings"), cmpopts.EquateEmpty()); diff != "" {
-		t.Errorf("packet -> native -> packet (-read +rendered):\n%s", diff)
+	return in, out
+}
+
+// TestPacketRoundTripFieldByField: every packet of internal/edxml's
+// fixtures, quirks included, read into the native model renders a packet
+// equal to it element by element (status packets too).
+func TestPacketRoundTripFieldByField(t *testing.T) {
+	files, err := filepath.Glob("../edxml/testdata/*.edxml")
+	if err != nil || len(files) < 20 {
+		t.Fatalf("fixtures: %d, %v", len(files), err)
 	}
+	extra := edxmltest.Packet(codeG22, codeH41, "  Trích yếu có khoảng trắng ", "7/KT", pdf)
+	extra = strings.Replace(extra, "<edXML:PromulgationDate>2026/12/01<", "<edXML:PromulgationDate>2014/02/30<", 1)
+	extra = strings.Replace(extra, "<edXML:Priority>0<", "<edXML:Priority> 1<", 1)
+	extra = strings.Replace(extra, "<edXML:SteeringType>0<", "<edXML:SteeringType><", 1)
+	extra = strings.Replace(extra, "</edXML:OtherInfo>", "<edXML:Unknown a=\"1\">giữ lại</edXML:Unknown></edXML:OtherInfo>", 1)
+	cases := map[string][]byte{"quirks of the test packet": []byte(extra)}
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "bad-") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases[filepath.Base(f)] = b
+	}
+	for name, packet := range cases {
+		t.Run(name, func(t *testing.T) {
+			in, out := roundTrip(t, packet)
+			if diff := cmp.Diff(in, out, cmpopts.IgnoreFields(edxml.Packet{}, "Warnings"), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("packet -> native -> packet (-read +rendered):\n%s", diff)
+			}
+		})
+	}
+	in, _ := roundTrip(t, []byte(extra))
+	hdr := headerFromPacket(in)
 	if hdr.Subject != "Trích yếu có khoảng trắng" || hdr.Date != "" || hdr.Priority != 1 {
 		t.Errorf("native fields: subject %q date %q priority %d", hdr.Subject, hdr.Date, hdr.Priority)
 	}
