@@ -96,6 +96,20 @@ type Config struct {
 	HandshakeTimeout Duration `json:"handshake_timeout"`
 	// Limits bound what one caller may hold of the hub (docs/security.md).
 	Limits Limits `json:"limits"`
+	// VxpListen is the address of the VXP HTTP API (docs/vxp.md); empty:
+	// not served.
+	VxpListen string `json:"vxp_listen"`
+	// VxpPlainHTTP serves the VXP API without TLS, on a loopback address
+	// only unless VxpPlainHTTPAny is set too.
+	VxpPlainHTTP bool `json:"vxp_plain_http"`
+	// VxpPlainHTTPAny lets VxpPlainHTTP serve a non-loopback address:
+	// secrets' signatures and documents then cross the network in clear.
+	VxpPlainHTTPAny bool `json:"vxp_plain_http_any"`
+	// VxpAllowRegistry lets approved systems register and remove agencies.
+	VxpAllowRegistry bool `json:"vxp_allow_registry"`
+	// VxpOptional makes a VxpListen address that cannot be bound a warning
+	// rather than an error (ndxpd --dev's default address).
+	VxpOptional bool `json:"-"`
 	// EdxmlRequireValidSignature refuses edXML packets whose XML-DSig is
 	// not valid (docs/edxml.md); by default it is checked and recorded only.
 	EdxmlRequireValidSignature bool `json:"edxml_require_valid_signature"`
@@ -270,6 +284,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 0 || c.MaxConnsPerHost < 0 {
 		errs = append(errs, errors.New("max_conns, max_conns_per_host: must not be negative"))
+	}
+	if c.VxpPlainHTTP && c.VxpListen != "" && !c.VxpPlainHTTPAny {
+		if h, _, err := net.SplitHostPort(c.VxpListen); err != nil || !isLoopbackHost(h) {
+			errs = append(errs, fmt.Errorf("vxp_plain_http: %s is not a loopback address; plain HTTP there needs vxp_plain_http_any too (documents and signatures cross the network in clear)", c.VxpListen))
+		}
+	}
+	if c.VxpPlainHTTPAny && !c.VxpPlainHTTP {
+		errs = append(errs, errors.New("vxp_plain_http_any: needs vxp_plain_http"))
 	}
 	if c.HandshakeTimeout <= 0 {
 		errs = append(errs, errors.New("handshake_timeout: must be positive"))

@@ -20,6 +20,7 @@ import (
 	"github.com/ndxp/ndxp/internal/hub"
 	"github.com/ndxp/ndxp/internal/pki"
 	"github.com/ndxp/ndxp/internal/store"
+	"github.com/ndxp/ndxp/server/vxp"
 )
 
 // Names inside the data directory.
@@ -28,6 +29,8 @@ const (
 	StoreFile = "ndxp.db"
 	// BlobDir holds large attachment bodies, named by SHA-256.
 	BlobDir = "blobs"
+	// VxpSpoolDir holds VXP request bodies while they are checked.
+	VxpSpoolDir = "vxp-spool"
 )
 
 // Daemon is a running hub: store, core, gRPC and HTTP listeners.
@@ -44,6 +47,9 @@ type Daemon struct {
 	adminCreds string
 	metrics    *metrics
 	httpCancel context.CancelFunc
+	vxpLis     net.Listener
+	vxpSrv     *http.Server
+	vxpTLS     bool
 	ready      atomic.Bool
 	// dashToken is the dashboard token, from the configuration or its file.
 	dashToken string
@@ -218,6 +224,9 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 			}
 		}()
 	}
+	if err := d.startVXP(cfg, tlsConf); err != nil {
+		return nil, err
+	}
 	d.ready.Store(true)
 	log.Info("ndxpd serving", "grpc", d.GRPCAddr(), "http", d.HTTPAddr(), "data", cfg.DataDir, "dev", cfg.Dev, "advertise", advertise,
 		"open_files_limit", nofile, "max_conns", lim.max, "max_conns_per_host", lim.perHost)
@@ -303,6 +312,13 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		} else if d.httpLis != nil {
 			d.httpLis.Close()
 		}
+		if d.vxpSrv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(d.cfg.ShutdownTimeout))
+			d.vxpSrv.Shutdown(sctx)
+			cancel()
+		} else if d.vxpLis != nil {
+			d.vxpLis.Close()
+		}
 		if d.store != nil {
 			d.closeErr = d.store.Close()
 		}
@@ -357,4 +373,62 @@ func loadCertPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// startVXP serves the VXP HTTP API (docs/vxp.md), over TLS with the hub's
+// certificate unless plain HTTP was asked for.
+func (d *Daemon) startVXP(cfg Config, tlsConf *tls.Config) error {
+	if cfg.VxpListen == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", cfg.VxpListen)
+	if err != nil {
+		if cfg.VxpOptional {
+			d.log.Warn("the VXP API is not served: its address is taken", "addr", cfg.VxpListen, "err", err)
+			return nil
+		}
+		return fmt.Errorf("vxp listen: %w", err)
+	}
+	d.vxpLis = lis
+	spool := filepath.Join(cfg.DataDir, VxpSpoolDir)
+	// Spooled bodies are unlinked as they are made; a crash leaves nothing
+	// but the directory.
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return fmt.Errorf("vxp spool: %w", err)
+	}
+	h := vxp.New(vxp.Config{Hub: d.hub, Logger: d.log, Registerer: d.metrics.reg, SpoolDir: spool, AllowRegistry: cfg.VxpAllowRegistry})
+	// Headers must come quickly; a body may be hundreds of MiB from a
+	// slow province, so it is bounded by its idle time (vxp.Server), not
+	// by a total.
+	d.vxpSrv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serve := func() error { return d.vxpSrv.Serve(lis) }
+	if !cfg.VxpPlainHTTP {
+		d.vxpTLS = true
+		d.vxpSrv.TLSConfig = &tls.Config{Certificates: tlsConf.Certificates, ClientAuth: tls.NoClientCert, MinVersion: tls.VersionTLS12}
+		serve = func() error { return d.vxpSrv.ServeTLS(lis, "", "") }
+	} else if h, _, _ := net.SplitHostPort(cfg.VxpListen); !isLoopbackHost(h) {
+		d.log.Warn("the VXP API is served over plain HTTP on a non-loopback address: request signatures and documents cross the network in clear", "addr", cfg.VxpListen)
+	}
+	go func() {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.errc <- fmt.Errorf("vxp: %w", err)
+		}
+	}()
+	return nil
+}
+
+// VXPURL is the VXP API's endpoint URL, or "" when it is not served.
+func (d *Daemon) VXPURL() string {
+	if d.vxpLis == nil {
+		return ""
+	}
+	scheme := "http"
+	if d.vxpTLS {
+		scheme = "https"
+	}
+	return scheme + "://" + d.vxpLis.Addr().String()
 }

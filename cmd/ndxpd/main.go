@@ -81,6 +81,11 @@ underscores) and flags; flags win.`,
 			} else if cfg.Demo && cfg.UnackedAfter == 0 {
 				cfg.UnackedAfter = server.Duration(2 * time.Minute) // so the demo's alerts show soon
 			}
+			if cfg.Dev && cfg.VxpListen == "" && !cmd.Flags().Changed("vxp-listen") {
+				// A developer's hub answers the agencies' SDK too, where a
+				// second dev hub may already be: a busy port is only a warning.
+				cfg.VxpListen, cfg.VxpPlainHTTP, cfg.VxpOptional = devVxpListen, true, true
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -122,9 +127,16 @@ underscores) and flags; flags win.`,
 	f.IntVar(&cfg.RetentionDays, "retention-days", cfg.RetentionDays, "purge attachment bodies of completed documents older than N days, keeping headers and traces (0 keeps them forever)")
 	f.BoolVar(&cfg.EdxmlRequireValidSignature, "edxml-require-valid-signature", cfg.EdxmlRequireValidSignature, "refuse edXML packets whose XML-DSig is not valid (by default it is checked and recorded, never a reason to refuse)")
 	f.StringVar(&cfg.EdxmlTrustCA, "edxml-trust-ca", cfg.EdxmlTrustCA, "PEM file of CA certificates that decide whether an edXML packet's signer is trusted")
+	f.StringVar(&cfg.VxpListen, "vxp-listen", cfg.VxpListen, "address of the VXP HTTP API that agency systems on the existing SDK poll (docs/vxp.md); HTTPS with the hub's certificate (default with --dev: plain HTTP on "+devVxpListen+"; \"\" disables)")
+	f.BoolVar(&cfg.VxpPlainHTTP, "vxp-plain-http", cfg.VxpPlainHTTP, "serve the VXP API over plain HTTP, on a loopback address only")
+	f.BoolVar(&cfg.VxpPlainHTTPAny, "vxp-plain-http-any", cfg.VxpPlainHTTPAny, "with --vxp-plain-http, allow a non-loopback address (signatures and documents cross the network in clear)")
+	f.BoolVar(&cfg.VxpAllowRegistry, "vxp-allow-registry", cfg.VxpAllowRegistry, "let systems an operator approved (ndxpctl vxp system add --allow-registry) call registerAgency and deleteAgency")
 	limitFlags(f, &cfg)
 	return cmd.ExecuteContext(ctx)
 }
+
+// devVxpListen is where ndxpd --dev serves the VXP API.
+const devVxpListen = "127.0.0.1:7090"
 
 // tokenEnv names the environment variable that may hold the dashboard token.
 const tokenEnv = "NDXP_DASHBOARD_TOKEN"
@@ -158,9 +170,15 @@ func overlayFlags(fs *pflag.FlagSet, dst *server.Config, flags server.Config) {
 		"log-format":      func() { dst.LogFormat = flags.LogFormat },
 		"retention-days":  func() { dst.RetentionDays = flags.RetentionDays },
 
-		"dashboard-token-file": func() { dst.DashboardTokenFile = flags.DashboardTokenFile },
-		"http-allowed-hosts":   func() { dst.HTTPAllowedHosts = flags.HTTPAllowedHosts },
-		"http-tls":             func() { dst.HTTPTLS = flags.HTTPTLS },
+		"dashboard-token-file":          func() { dst.DashboardTokenFile = flags.DashboardTokenFile },
+		"http-allowed-hosts":            func() { dst.HTTPAllowedHosts = flags.HTTPAllowedHosts },
+		"http-tls":                      func() { dst.HTTPTLS = flags.HTTPTLS },
+		"vxp-listen":                    func() { dst.VxpListen = flags.VxpListen },
+		"vxp-plain-http":                func() { dst.VxpPlainHTTP = flags.VxpPlainHTTP },
+		"vxp-plain-http-any":            func() { dst.VxpPlainHTTPAny = flags.VxpPlainHTTPAny },
+		"vxp-allow-registry":            func() { dst.VxpAllowRegistry = flags.VxpAllowRegistry },
+		"edxml-require-valid-signature": func() { dst.EdxmlRequireValidSignature = flags.EdxmlRequireValidSignature },
+		"edxml-trust-ca":                func() { dst.EdxmlTrustCA = flags.EdxmlTrustCA },
 	}
 	for name, apply := range limitOverlay(dst, flags) {
 		set[name] = apply
@@ -190,6 +208,9 @@ func serve(ctx context.Context, cfg server.Config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, ", HTTP on %s", u)
 	}
 	fmt.Fprintln(stdout)
+	if u := d.VXPURL(); u != "" {
+		fmt.Fprintf(stdout, "ndxpd: VXP API for the agencies' SDK on %s (service.endpoint; systems: ndxpctl vxp system add)\n", u)
+	}
 	if p := d.AdminCredsPath(); p != "" {
 		fmt.Fprintf(stdout, "ndxpd: admin credentials: %s\n", p)
 		fmt.Fprintf(stdout, "ndxpd: try: ndxpctl --creds %s overview\n", p)

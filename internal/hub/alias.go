@@ -212,3 +212,17 @@ func refuseAliasCode(tx store.Tx, code string) error {
 	}
 	return newErr(ErrExists, "code", "%s is an alias of agency %s; remove the alias first (ndxpctl agency alias remove %s)", code, al.Code, code)
 }
+
+// AliasesByCode maps each agency that has aliases to one of them (the
+// first in order): the "old code" directories show beside a code.
+func (h *Hub) AliasesByCode() map[string]string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make(map[string]string, len(h.aliases))
+	for alias, code := range h.aliases {
+		if prev, ok := out[code]; !ok || alias < prev {
+			out[code] = alias
+		}
+	}
+	return out
+}

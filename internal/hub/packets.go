@@ -18,6 +18,40 @@ import (
 type PacketOptions struct {
 	// Recipients, when given, replace the packet's To codes.
 	Recipients []string
+	// Fallback recipients are used only when the packet names none (the
+	// VXP API's "to" header, which its SDK may carry over from an earlier
+	// call, so it never overrides the packet's own To).
+	Fallback []string
+	// Expect, when set, refuses a packet of the other kind before it acts.
+	Expect PacketKind
+}
+
+// PacketKind is a document packet or a status packet.
+type PacketKind int
+
+// Packet kinds for PacketOptions.Expect.
+const (
+	ExpectAny PacketKind = iota
+	ExpectDocument
+	ExpectStatus
+)
+
+// ReaderSource is a ChunkSource over a reader, for packets that come as a
+// byte stream (a file, an HTTP body).
+func ReaderSource(r io.Reader) ChunkSource { return readerSource{r} }
+
+type readerSource struct{ r io.Reader }
+
+func (s readerSource) Next() (Chunk, error) {
+	b := make([]byte, 256<<10) // each chunk belongs to the hub (ChunkSource)
+	n, err := io.ReadFull(s.r, b)
+	if n > 0 {
+		return Chunk{Data: b[:n]}, nil
+	}
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return Chunk{}, err
 }
 
 // PacketResult is what a packet did: exactly one of Receipt, Status and
@@ -61,6 +95,12 @@ func (h *Hub) SendPacket(ctx context.Context, p Principal, src ChunkSource, opt 
 	}
 	defer in.abort()
 	res := PacketResult{Warnings: in.pk.Warnings}
+	switch {
+	case opt.Expect == ExpectDocument && in.pk.IsStatus():
+		return res, invalid("messagetype", "the packet is a status packet (it has a StatusCode); send it as a status")
+	case opt.Expect == ExpectStatus && !in.pk.IsStatus():
+		return res, invalid("messagetype", "the packet is a document, not a status packet (it has no StatusCode)")
+	}
 	if err := h.checkFrom(ctx, p, "From/OrganId", in.pk.Header.From.OrganID); err != nil {
 		return res, err
 	}
@@ -85,7 +125,11 @@ func (h *Hub) SendPacket(ctx context.Context, p Principal, src ChunkSource, opt 
 			return res, err
 		}
 	}
-	if hdr.Recipients, err = h.packetRecipients(ctx, in.pk, opt.Recipients); err != nil {
+	given := opt.Recipients
+	if len(given) == 0 && len(in.pk.Header.To) == 0 {
+		given = opt.Fallback
+	}
+	if hdr.Recipients, err = h.packetRecipients(ctx, in.pk, given); err != nil {
 		return res, err
 	}
 	for i := range hdr.Attachments {

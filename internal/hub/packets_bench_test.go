@@ -3,29 +3,12 @@ package hub
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"testing"
 
 	"github.com/ndxp/ndxp/internal/edxml/edxmltest"
 )
-
-// readerSource is a ChunkSource over a reader, in fresh 256 KiB chunks as
-// the gRPC adapter hands them over.
-type readerSource struct{ r io.Reader }
-
-func (s readerSource) Next() (Chunk, error) {
-	b := make([]byte, 256<<10)
-	n, err := io.ReadFull(s.r, b)
-	if n > 0 {
-		return Chunk{Data: b[:n]}, nil
-	}
-	if err == io.ErrUnexpectedEOF {
-		err = io.EOF
-	}
-	return Chunk{}, err
-}
 
 // rssBytes is the process's resident set size, from /proc (Linux); 0
 // where there is none.
@@ -70,7 +53,7 @@ func BenchmarkSendPacketLarge(b *testing.B) {
 		var r PacketResult
 		var err error
 		peak = max(peak, edxmltest.PeakMiB(rssBytes, func() {
-			r, err = h.SendPacket(b.Context(), agency(codeG22), readerSource{g}, PacketOptions{})
+			r, err = h.SendPacket(b.Context(), agency(codeG22), ReaderSource(g), PacketOptions{})
 		}))
 		if err != nil {
 			b.Fatal(err)
