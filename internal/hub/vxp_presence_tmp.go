@@ -12,4 +12,6 @@ func (h *Hub) Polled(code string) {}
 // ReportDeliveryFailure records that a recipient could not take a
 // document it was given: the document stays waiting, the failure is
 // counted on its delivery and raises an alert.
-func (h *Hub) ReportDeliveryFailure(ctx context.Context, p Principal, docID string) error { return errNotYet }
+func (h *Hub) ReportDeliveryFailure(ctx context.Context, p Principal, docID string) error {
+	return errNotYet
+}

@@ -27,7 +27,9 @@ func (h *Hub) AddVxpSystem(ctx context.Context, p Principal, id string, agencies
 }
 
 // ListVxpSystems lists the systems, sorted by id.
-func (h *Hub) ListVxpSystems(ctx context.Context, p Principal) ([]VxpSystem, error) { return nil, errNotYet }
+func (h *Hub) ListVxpSystems(ctx context.Context, p Principal) ([]VxpSystem, error) {
+	return nil, errNotYet
+}
 
 // RotateVxpSecret gives a system a new secret; the old one is refused at once.
 func (h *Hub) RotateVxpSecret(ctx context.Context, p Principal, id string) (VxpSystem, string, error) {

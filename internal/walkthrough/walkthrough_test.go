@@ -165,6 +165,16 @@ func TestREADMEWalkthrough(t *testing.T) {
 				t.Errorf("%s: %d bytes, %v; want examples/cong-van.edxml byte for byte", got[0], len(b), err)
 			}
 		}},
+		{"vxp system add sys.g22", func(t *testing.T, r result) {
+			var got struct {
+				SystemID string   `json:"systemid"`
+				Secret   string   `json:"secret"`
+				Agencies []string `json:"agencies"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got.SystemID != "sys.g22" || len(got.Secret) < 43 || len(got.Agencies) != 1 {
+				t.Errorf("vxp system add -o json printed %q (%v); want the system, its secret and its agency", r.stdout, err)
+			}
+		}},
 		{`status "$id" --code 03`, contains(stdout, "\t000.00.00.H41\t03\t")},
 		{`status "$id" --code 06`, contains(stdout, "\t000.00.00.H41\t06\t")},
 		{`ndxp --creds g22.creds trace "$id"`, contains(stdout, "000.00.00.H41 UBND tỉnh Nghệ An", "06 completed")},
