@@ -356,3 +356,44 @@ func TestVxpSecretNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestVxpLookupDuringRotation runs lookups while secrets rotate (under
+// -race): each lookup sees one whole secret, never a torn one.
+func TestVxpLookupDuringRotation(t *testing.T) {
+	h, _ := newHub(t)
+	mustCreate(t, h, "000.00.00.G22", "Văn phòng Chính phủ", StageProduction)
+	_, first, err := h.AddVxpSystem(t.Context(), admin, "sys.a", []string{"000.00.00.G22"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := map[string]bool{first: true}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(done); wg.Wait() }()
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				sys, key, ok := h.LookupVxpSystem("sys.a")
+				if !ok || sys.ID != "sys.a" || len(key) != 44 {
+					t.Errorf("LookupVxpSystem = %+v, %d bytes, %v", sys, len(key), ok)
+					return
+				}
+			}
+		})
+	}
+	for range 20 {
+		_, s, err := h.RotateVxpSecret(t.Context(), admin, "sys.a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if issued[s] {
+			t.Errorf("a rotation gave a secret already issued")
+		}
+		issued[s] = true
+	}
+}
