@@ -74,6 +74,15 @@ const (
 	aliasRemoved = "vxp.saas.03"
 )
 
+// VXP systems serving codeSpare: AddVxpSystem adds the first,
+// RotateVxpSecret and RemoveVxpSystem act on the others (added by
+// setUpAuthz), so no row depends on another's order.
+const (
+	vxpAdded   = "sys.added"
+	vxpRotated = "sys.rotated"
+	vxpRemoved = "sys.removed"
+)
+
 // authzFixture is what the rows' requests refer to.
 type authzFixture struct {
 	doc    string // sent by codeG22 to every agency column but the outsider, with an attachment
@@ -168,6 +177,16 @@ var authzRows = []authzRow{
 	{"/ndxp.v1.RegistryService/ListAliases", nil, row(allow, deny, deny, deny)},
 	{"/ndxp.v1.RegistryService/RemoveAlias", func(*authzFixture) proto.Message {
 		return &ndxpv1.RemoveAliasRequest{Alias: aliasRemoved}
+	}, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/AddVxpSystem", func(*authzFixture) proto.Message {
+		return &ndxpv1.AddVxpSystemRequest{SystemId: vxpAdded, Agencies: []string{codeSpare}}
+	}, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/ListVxpSystems", nil, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/RotateVxpSecret", func(*authzFixture) proto.Message {
+		return &ndxpv1.RotateVxpSecretRequest{SystemId: vxpRotated}
+	}, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.RegistryService/RemoveVxpSystem", func(*authzFixture) proto.Message {
+		return &ndxpv1.RemoveVxpSystemRequest{SystemId: vxpRemoved}
 	}, row(allow, deny, deny, deny)},
 
 	// DirectoryService: every valid credential.
@@ -337,6 +356,11 @@ func setUpAuthz(t *testing.T, h *hubtest.Hub) (*authzFixture, [numCallers]*grpc.
 	reg := adminC.Registry
 	if _, err := reg.AddAlias(ctx, &ndxpv1.AddAliasRequest{Alias: aliasRemoved, Code: codeSpare}); err != nil {
 		t.Fatalf("add alias: %v", err)
+	}
+	for _, id := range []string{vxpRotated, vxpRemoved} {
+		if _, err := reg.AddVxpSystem(ctx, &ndxpv1.AddVxpSystemRequest{SystemId: id, Agencies: []string{codeSpare}}); err != nil {
+			t.Fatalf("add VXP system: %v", err)
+		}
 	}
 	if _, err := reg.SuspendAgency(ctx, &ndxpv1.SuspendAgencyRequest{Code: codeSuspended, Reason: "kiểm tra"}); err != nil {
 		t.Fatalf("suspend: %v", err)

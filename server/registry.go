@@ -215,6 +215,52 @@ func (r *registryService) RemoveAlias(ctx context.Context, req *ndxpv1.RemoveAli
 	return &ndxpv1.RemoveAliasResponse{}, nil
 }
 
+func (r *registryService) AddVxpSystem(ctx context.Context, req *ndxpv1.AddVxpSystemRequest) (*ndxpv1.AddVxpSystemResponse, error) {
+	sys, secret, err := r.hub.AddVxpSystem(ctx, principalFrom(ctx), req.GetSystemId(), req.GetAgencies(), req.GetAllowRegistry())
+	if err != nil {
+		return nil, err
+	}
+	return &ndxpv1.AddVxpSystemResponse{System: vxpSystemToProto(sys), Secret: secret}, nil
+}
+
+func (r *registryService) ListVxpSystems(ctx context.Context, _ *ndxpv1.ListVxpSystemsRequest) (*ndxpv1.ListVxpSystemsResponse, error) {
+	list, err := r.hub.ListVxpSystems(ctx, principalFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	resp := &ndxpv1.ListVxpSystemsResponse{Systems: make([]*ndxpv1.VxpSystem, len(list))}
+	for i, sys := range list {
+		resp.Systems[i] = vxpSystemToProto(sys)
+	}
+	return resp, nil
+}
+
+func (r *registryService) RotateVxpSecret(ctx context.Context, req *ndxpv1.RotateVxpSecretRequest) (*ndxpv1.RotateVxpSecretResponse, error) {
+	sys, secret, err := r.hub.RotateVxpSecret(ctx, principalFrom(ctx), req.GetSystemId())
+	if err != nil {
+		return nil, err
+	}
+	return &ndxpv1.RotateVxpSecretResponse{System: vxpSystemToProto(sys), Secret: secret}, nil
+}
+
+func (r *registryService) RemoveVxpSystem(ctx context.Context, req *ndxpv1.RemoveVxpSystemRequest) (*ndxpv1.RemoveVxpSystemResponse, error) {
+	if err := r.hub.RemoveVxpSystem(ctx, principalFrom(ctx), req.GetSystemId()); err != nil {
+		return nil, err
+	}
+	return &ndxpv1.RemoveVxpSystemResponse{}, nil
+}
+
+func vxpSystemToProto(sys hub.VxpSystem) *ndxpv1.VxpSystem {
+	v := &ndxpv1.VxpSystem{
+		SystemId: sys.ID, Agencies: sys.Agencies, AllowRegistry: sys.AllowRegistry,
+		CreateTime: timestamppb.New(sys.Created), CreatedBy: sys.CreatedBy,
+	}
+	if !sys.Rotated.IsZero() {
+		v.RotateTime = timestamppb.New(sys.Rotated)
+	}
+	return v
+}
+
 func aliasToProto(al hub.Alias) *ndxpv1.Alias {
 	return &ndxpv1.Alias{Alias: al.Alias, Code: al.Code, AgencyName: al.AgencyName, CreateTime: timestamppb.New(al.Created)}
 }

@@ -741,6 +741,9 @@ func TestAuthorization(t *testing.T) {
 		if _, err := admin.AddAlias(testCtx(t), &ndxpv1.AddAliasRequest{Alias: "vxp.saas.03", Code: code}); err != nil {
 			t.Fatalf("AddAlias: %v", err)
 		}
+		if _, err := admin.AddVxpSystem(testCtx(t), &ndxpv1.AddVxpSystemRequest{SystemId: "sys.a", Agencies: []string{code}}); err != nil {
+			t.Fatalf("AddVxpSystem: %v", err)
+		}
 		// Every call would succeed for an admin.
 		calls := map[string]func(context.Context) error{
 			"CreateAgency": func(ctx context.Context) error {
@@ -810,6 +813,22 @@ func TestAuthorization(t *testing.T) {
 				_, err := reg.RemoveAlias(ctx, &ndxpv1.RemoveAliasRequest{Alias: "vxp.saas.03"})
 				return err
 			},
+			"AddVxpSystem": func(ctx context.Context) error {
+				_, err := reg.AddVxpSystem(ctx, &ndxpv1.AddVxpSystemRequest{SystemId: "sys.b", Agencies: []string{code}})
+				return err
+			},
+			"ListVxpSystems": func(ctx context.Context) error {
+				_, err := reg.ListVxpSystems(ctx, &ndxpv1.ListVxpSystemsRequest{})
+				return err
+			},
+			"RotateVxpSecret": func(ctx context.Context) error {
+				_, err := reg.RotateVxpSecret(ctx, &ndxpv1.RotateVxpSecretRequest{SystemId: "sys.a"})
+				return err
+			},
+			"RemoveVxpSystem": func(ctx context.Context) error {
+				_, err := reg.RemoveVxpSystem(ctx, &ndxpv1.RemoveVxpSystemRequest{SystemId: "sys.a"})
+				return err
+			},
 		}
 		var methods []string
 		for _, m := range ndxpv1.RegistryService_ServiceDesc.Methods {
@@ -838,6 +857,10 @@ func TestAuthorization(t *testing.T) {
 		}
 		if al, err := admin.ListAliases(testCtx(t), &ndxpv1.ListAliasesRequest{}); err != nil || len(al.GetAliases()) != 1 || al.GetAliases()[0].GetAlias() != "vxp.saas.03" {
 			t.Errorf("aliases after refused agency calls = %v, %v; want vxp.saas.03 alone", al, err)
+		}
+		if l, err := admin.ListVxpSystems(testCtx(t), &ndxpv1.ListVxpSystemsRequest{}); err != nil || len(l.GetSystems()) != 1 ||
+			l.GetSystems()[0].GetSystemId() != "sys.a" || l.GetSystems()[0].GetRotateTime() != nil {
+			t.Errorf("VXP systems after refused agency calls = %v, %v; want sys.a alone, never rotated", l, err)
 		}
 	})
 

@@ -468,6 +468,14 @@ func TestEndToEnd(t *testing.T) {
 	ok("agency", "alias", "add", "vxp.saas.03", "000.00.00.G22")
 	fails(1, admin("agency", "alias", "add", "vxp.saas.03", "000.00.00.H41"), "vxp.saas.03", "AlreadyExists")
 
+	// A VXP system, kept across the restart below; its secret stays out of
+	// the daemon's log.
+	var vxpSys vxpSecretView
+	if err := json.Unmarshal([]byte(ok("vxp", "system", "add", "sys.a", "--agency", "000.00.00.G22", "-o", "json")), &vxpSys); err != nil || len(vxpSys.Secret) != 44 {
+		t.Fatalf("vxp system add -o json: %+v, %v", vxpSys, err)
+	}
+	fails(2, admin("vxp", "system", "add", "sys.b"), "--agency")
+
 	// A graceful stop, then everything is still there.
 	d.stop(t)
 	startDaemon(t, ndxpd, ndxpctl, data, addrs[0], addrs[1])
@@ -483,6 +491,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if out := ok("agency", "alias", "list"); !strings.Contains(out, "vxp.saas.03") || !strings.Contains(out, "000.00.00.G22") {
 		t.Errorf("agency alias list after restart printed %q, want vxp.saas.03 of 000.00.00.G22", out)
+	}
+	if out := ok("vxp", "system", "list"); !strings.Contains(out, "sys.a") || strings.Contains(out, vxpSys.Secret) {
+		t.Errorf("vxp system list after restart printed %q, want sys.a without its secret", out)
+	}
+	if log, err := os.ReadFile(d.log); err != nil || strings.Contains(string(log), vxpSys.Secret) || !strings.Contains(string(log), "vxp system added") {
+		t.Errorf("ndxpd's log (%v) holds the VXP secret, or not the audit line:\n%s", err, log)
 	}
 	r := runCtl(t, ndxpctl, "--creds", agencyCreds, "agency", "list")
 	if r.code != 1 || !strings.Contains(r.stderr, "PermissionDenied") {

@@ -24,6 +24,10 @@ func TestBackupRestores(t *testing.T) {
 	id := send(t, h, "Sao lưu", []string{codeH41}, small, large, []byte{})
 	ack(t, h, id, codeH41)
 	queuedID := send(t, h, "Chưa nhận", []string{codeH14})
+	_, vxpSecret, err := h.AddVxpSystem(t.Context(), admin, "vxp.saas.03", []string{codeH41}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	extra := filepath.Join(t.TempDir(), "ca.crt")
 	if err := os.WriteFile(extra, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -32,7 +36,7 @@ func TestBackupRestores(t *testing.T) {
 	var buf bytes.Buffer
 	var total int64
 	var at time.Time
-	err := h.Backup(t.Context(), []BackupFile{{Name: "pki/ca.crt", Path: extra}}, func(n int64, snap time.Time) error {
+	err = h.Backup(t.Context(), []BackupFile{{Name: "pki/ca.crt", Path: extra}}, func(n int64, snap time.Time) error {
 		total, at = n, snap
 		return nil
 	}, &buf)
@@ -100,6 +104,9 @@ func TestBackupRestores(t *testing.T) {
 	}
 	if evs := queueOf(t, restored, codeH14); len(evs) != 1 || evs[0].DocID != queuedID {
 		t.Errorf("restored queue of %s: %+v, want the arrival of %s", codeH14, evs, queuedID)
+	}
+	if _, key, ok := restored.LookupVxpSystem("vxp.saas.03"); !ok || string(key) != vxpSecret {
+		t.Errorf("restored VXP system: found %v; want it with its secret", ok)
 	}
 	if rep, err := restored.Check(t.Context()); err != nil || len(rep.Problems) > 0 {
 		t.Errorf("Check of the restored hub: %q, %v", rep.Problems, err)

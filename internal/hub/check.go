@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -68,7 +69,8 @@ func prefixed(prefix string, list []string) []string {
 // and its attachment bodies (unless purged) with the declared size, and
 // with the declared SHA-256 when hashBodies; every index entry, queued
 // event and body reference names a stored document; every alias names a
-// registered agency and is not itself a registered code.
+// registered agency and is not itself a registered code; every VXP system
+// is well formed and serves registered agencies only.
 func CheckStore(ctx context.Context, st store.Store, files *store.Files, hashBodies bool) (CheckReport, error) {
 	r := CheckReport{maxProblems: 200, StoreBytes: st.Size()}
 	var records map[string]bool // body records, by SHA-256
@@ -82,6 +84,9 @@ func CheckStore(ctx context.Context, st store.Store, files *store.Files, hashBod
 		}
 		records = c.records
 		if err := c.aliases(ctx); err != nil {
+			return err
+		}
+		if err := c.vxpSystems(ctx); err != nil {
 			return err
 		}
 		return c.queue(ctx)
@@ -279,6 +284,33 @@ func (c *checker) aliases(ctx context.Context) error {
 		c.want(store.BucketAgencies, []byte(al.Code), "alias %q: stands for %s, which is not a registered agency", k, al.Code)
 		if _, err := c.tx.Get(store.BucketAgencies, k); err == nil {
 			c.r.add("alias %q: is also a registered agency code", k)
+		}
+		return true, ctx.Err()
+	})
+}
+
+// vxpSystems checks that every VXP system is readable, stored under its
+// id, holds a secret of the form the hub makes, and serves at least one
+// agency, each registered. No problem quotes the secret.
+func (c *checker) vxpSystems(ctx context.Context) error {
+	return c.tx.Scan(store.BucketVxpSystems, nil, nil, func(k, v []byte) (bool, error) {
+		var rec vxpRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			// Not %v of the error: a syntax error can quote the record.
+			c.r.add("vxp system %q: unreadable record", k)
+			return true, nil
+		}
+		if rec.ID != string(k) {
+			c.r.add("vxp system under key %q is named %q", k, rec.ID)
+		}
+		if raw, err := base64.StdEncoding.DecodeString(rec.Secret); err != nil || len(raw) != vxpSecretBytes {
+			c.r.add("vxp system %q: the secret is not %d bytes in base64", k, vxpSecretBytes)
+		}
+		if len(rec.Agencies) == 0 {
+			c.r.add("vxp system %q: serves no agency", k)
+		}
+		for _, code := range rec.Agencies {
+			c.want(store.BucketAgencies, []byte(code), "vxp system %q: serves %s, which is not a registered agency", k, code)
 		}
 		return true, ctx.Err()
 	})

@@ -135,6 +135,7 @@ type Hub struct {
 	index   map[string]indexEntry // code -> what authorization and counts need
 	codes   []string              // index's codes in order, or nil after a code was added (see sortedCodes)
 	aliases map[string]string     // alias -> registered code (alias.go)
+	vxp     map[string]vxpEntry   // VXP system id -> system and secret (vxp_systems.go)
 	revoked map[string]bool       // credential serials revoked
 
 	presence *presence
@@ -171,6 +172,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		drain:    make(chan struct{}),
 		index:    map[string]indexEntry{},
 		aliases:  map[string]string{},
+		vxp:      map[string]vxpEntry{},
 		revoked:  map[string]bool{},
 		presence: newPresence(cfg.Now),
 	}
@@ -204,13 +206,13 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	if err != nil {
 		return nil, fmt.Errorf("sweep attachment files: %w", err)
 	}
-	log.Info("hub state loaded", "agencies", len(h.index), "aliases", len(h.aliases), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
+	log.Info("hub state loaded", "agencies", len(h.index), "aliases", len(h.aliases), "vxp_systems", len(h.vxp), "revoked_credentials", len(h.revoked), "orphan_files_removed", removed)
 	h.startRetention(retentionFirstRun, retentionEvery)
 	return h, nil
 }
 
 // load rebuilds the in-memory state from the store: the registry index,
-// the aliases, the revoked serials, last-seen times, the backlog and the day's counts.
+// the aliases, the VXP systems, the revoked serials, last-seen times, the backlog and the day's counts.
 func (h *Hub) load(ctx context.Context, st store.Store) error {
 	err := st.View(ctx, func(tx store.Tx) error {
 		if err := tx.Scan(store.BucketAgencies, nil, nil, func(_, v []byte) (bool, error) {
@@ -231,6 +233,9 @@ func (h *Hub) load(ctx context.Context, st store.Store) error {
 			h.aliases[string(k)] = al.Code
 			return true, nil
 		}); err != nil {
+			return err
+		}
+		if err := h.loadVxpSystems(tx); err != nil {
 			return err
 		}
 		return tx.Scan(store.BucketCredentials, nil, nil, func(_, v []byte) (bool, error) {

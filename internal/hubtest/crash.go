@@ -40,7 +40,7 @@ var storeBuckets = []store.Bucket{
 	store.BucketMeta, store.BucketAgencies, store.BucketCredentials, store.BucketDocuments,
 	store.BucketRefs, store.BucketDeliveries, store.BucketQueue, store.BucketSent,
 	store.BucketInbox, store.BucketBlobs, store.BucketBlobData, store.BucketBlobRefs,
-	store.BucketAliases,
+	store.BucketAliases, store.BucketVxpSystems,
 }
 
 // VerifyStore opens the store of a stopped hub in dataDir and checks it

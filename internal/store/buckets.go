@@ -40,6 +40,9 @@ const (
 	// real packets carry, such as "vxp.saas.03") -> alias record naming the
 	// registered agency code it stands for.
 	BucketAliases Bucket = "aliases"
+	// BucketVxpSystems maps a VXP system id -> system record: the agencies
+	// it serves and its HMAC secret, kept here so that a backup keeps it.
+	BucketVxpSystems Bucket = "vxp_systems"
 )
 
 // allBuckets lists every bucket created on open.
@@ -58,6 +61,7 @@ var allBuckets = []Bucket{
 	BucketBlobRefs,
 	BucketPresence,
 	BucketAliases,
+	BucketVxpSystems,
 }
 
 // SchemaVersion is the version of the layout above. Raise it when a change

@@ -1781,6 +1781,497 @@ func (*RemoveAliasResponse) Descriptor() ([]byte, []int) {
 	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{31}
 }
 
+// VxpSystem is an agency system allowed on the VXP HTTP API: the id it
+// signs its requests under and the agencies it may act for. Its secret is
+// never part of it.
+type VxpSystem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SystemId is what the SDK sends as XroadVnpt-systemid, matched exactly:
+	// 1 to 64 ASCII letters, digits, '.', '-' and '_' (e.g. "vxp.saas.03").
+	SystemId string `protobuf:"bytes,1,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
+	// Agencies are the identifier codes of the registered agencies the system
+	// may act for, in the order the admin gave them, without duplicates; at
+	// least one, at most 1000. A hosted provider serves several.
+	Agencies []string `protobuf:"bytes,2,rep,name=agencies,proto3" json:"agencies,omitempty"`
+	// AllowRegistry marks the system admin-approved to call registerAgency and
+	// deleteAgency, which the hub answers only when ndxpd also runs with
+	// --vxp-allow-registry.
+	AllowRegistry bool `protobuf:"varint,3,opt,name=allow_registry,json=allowRegistry,proto3" json:"allow_registry,omitempty"`
+	// CreateTime is when the system was added.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// RotateTime is when its secret was last replaced; unset if never.
+	RotateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=rotate_time,json=rotateTime,proto3" json:"rotate_time,omitempty"`
+	// CreatedBy is the admin who added it ("admin:<name>").
+	CreatedBy     string `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VxpSystem) Reset() {
+	*x = VxpSystem{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VxpSystem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VxpSystem) ProtoMessage() {}
+
+func (x *VxpSystem) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VxpSystem.ProtoReflect.Descriptor instead.
+func (*VxpSystem) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *VxpSystem) GetSystemId() string {
+	if x != nil {
+		return x.SystemId
+	}
+	return ""
+}
+
+func (x *VxpSystem) GetAgencies() []string {
+	if x != nil {
+		return x.Agencies
+	}
+	return nil
+}
+
+func (x *VxpSystem) GetAllowRegistry() bool {
+	if x != nil {
+		return x.AllowRegistry
+	}
+	return false
+}
+
+func (x *VxpSystem) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *VxpSystem) GetRotateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RotateTime
+	}
+	return nil
+}
+
+func (x *VxpSystem) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+// AddVxpSystemRequest names a new VXP system and what it may do.
+type AddVxpSystemRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SystemId is the new system's id (see VxpSystem.system_id for the rules).
+	SystemId string `protobuf:"bytes,1,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
+	// Agencies are the registered codes the system may act for; duplicates are
+	// dropped. Aliases are refused: name the registered agency.
+	Agencies []string `protobuf:"bytes,2,rep,name=agencies,proto3" json:"agencies,omitempty"`
+	// AllowRegistry marks the system admin-approved for registerAgency and
+	// deleteAgency (see VxpSystem.allow_registry).
+	AllowRegistry bool `protobuf:"varint,3,opt,name=allow_registry,json=allowRegistry,proto3" json:"allow_registry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddVxpSystemRequest) Reset() {
+	*x = AddVxpSystemRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddVxpSystemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddVxpSystemRequest) ProtoMessage() {}
+
+func (x *AddVxpSystemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddVxpSystemRequest.ProtoReflect.Descriptor instead.
+func (*AddVxpSystemRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AddVxpSystemRequest) GetSystemId() string {
+	if x != nil {
+		return x.SystemId
+	}
+	return ""
+}
+
+func (x *AddVxpSystemRequest) GetAgencies() []string {
+	if x != nil {
+		return x.Agencies
+	}
+	return nil
+}
+
+func (x *AddVxpSystemRequest) GetAllowRegistry() bool {
+	if x != nil {
+		return x.AllowRegistry
+	}
+	return false
+}
+
+// AddVxpSystemResponse returns the stored system and its secret.
+type AddVxpSystemResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// System as stored.
+	System *VxpSystem `protobuf:"bytes,1,opt,name=system,proto3" json:"system,omitempty"`
+	// Secret is the system's HMAC key: 32 random bytes in base64 (standard
+	// alphabet, padded), 44 characters. The SDK is configured with this text
+	// and signs with its UTF-8 bytes. It is shown here once: keep it safe;
+	// if it is lost, rotate it (RotateVxpSecret).
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddVxpSystemResponse) Reset() {
+	*x = AddVxpSystemResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddVxpSystemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddVxpSystemResponse) ProtoMessage() {}
+
+func (x *AddVxpSystemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddVxpSystemResponse.ProtoReflect.Descriptor instead.
+func (*AddVxpSystemResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AddVxpSystemResponse) GetSystem() *VxpSystem {
+	if x != nil {
+		return x.System
+	}
+	return nil
+}
+
+func (x *AddVxpSystemResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// ListVxpSystemsRequest asks for every VXP system. The list is not paged:
+// systems are added by hand, a few per province at most.
+type ListVxpSystemsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVxpSystemsRequest) Reset() {
+	*x = ListVxpSystemsRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVxpSystemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVxpSystemsRequest) ProtoMessage() {}
+
+func (x *ListVxpSystemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVxpSystemsRequest.ProtoReflect.Descriptor instead.
+func (*ListVxpSystemsRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{35}
+}
+
+// ListVxpSystemsResponse lists the VXP systems.
+type ListVxpSystemsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Systems in system id order; empty when there are none.
+	Systems       []*VxpSystem `protobuf:"bytes,1,rep,name=systems,proto3" json:"systems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVxpSystemsResponse) Reset() {
+	*x = ListVxpSystemsResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVxpSystemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVxpSystemsResponse) ProtoMessage() {}
+
+func (x *ListVxpSystemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVxpSystemsResponse.ProtoReflect.Descriptor instead.
+func (*ListVxpSystemsResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListVxpSystemsResponse) GetSystems() []*VxpSystem {
+	if x != nil {
+		return x.Systems
+	}
+	return nil
+}
+
+// RotateVxpSecretRequest names the system whose secret to replace.
+type RotateVxpSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SystemId is the system's id, exactly as it was added.
+	SystemId      string `protobuf:"bytes,1,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateVxpSecretRequest) Reset() {
+	*x = RotateVxpSecretRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateVxpSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateVxpSecretRequest) ProtoMessage() {}
+
+func (x *RotateVxpSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateVxpSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateVxpSecretRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RotateVxpSecretRequest) GetSystemId() string {
+	if x != nil {
+		return x.SystemId
+	}
+	return ""
+}
+
+// RotateVxpSecretResponse returns the system and its new secret.
+type RotateVxpSecretResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// System as stored, rotate_time set.
+	System *VxpSystem `protobuf:"bytes,1,opt,name=system,proto3" json:"system,omitempty"`
+	// Secret is the new HMAC key (see AddVxpSystemResponse.secret), shown here
+	// once; the old one is refused from now on.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateVxpSecretResponse) Reset() {
+	*x = RotateVxpSecretResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateVxpSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateVxpSecretResponse) ProtoMessage() {}
+
+func (x *RotateVxpSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateVxpSecretResponse.ProtoReflect.Descriptor instead.
+func (*RotateVxpSecretResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RotateVxpSecretResponse) GetSystem() *VxpSystem {
+	if x != nil {
+		return x.System
+	}
+	return nil
+}
+
+func (x *RotateVxpSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// RemoveVxpSystemRequest names the system to remove.
+type RemoveVxpSystemRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SystemId is the system's id, exactly as it was added.
+	SystemId      string `protobuf:"bytes,1,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveVxpSystemRequest) Reset() {
+	*x = RemoveVxpSystemRequest{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveVxpSystemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveVxpSystemRequest) ProtoMessage() {}
+
+func (x *RemoveVxpSystemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveVxpSystemRequest.ProtoReflect.Descriptor instead.
+func (*RemoveVxpSystemRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RemoveVxpSystemRequest) GetSystemId() string {
+	if x != nil {
+		return x.SystemId
+	}
+	return ""
+}
+
+// RemoveVxpSystemResponse is empty: the system is gone.
+type RemoveVxpSystemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveVxpSystemResponse) Reset() {
+	*x = RemoveVxpSystemResponse{}
+	mi := &file_ndxp_v1_registry_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveVxpSystemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveVxpSystemResponse) ProtoMessage() {}
+
+func (x *RemoveVxpSystemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_registry_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveVxpSystemResponse.ProtoReflect.Descriptor instead.
+func (*RemoveVxpSystemResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_registry_proto_rawDescGZIP(), []int{40}
+}
+
 var File_ndxp_v1_registry_proto protoreflect.FileDescriptor
 
 const file_ndxp_v1_registry_proto_rawDesc = "" +
@@ -1886,11 +2377,39 @@ const file_ndxp_v1_registry_proto_rawDesc = "" +
 	"\aaliases\x18\x01 \x03(\v2\x0e.ndxp.v1.AliasR\aaliases\"*\n" +
 	"\x12RemoveAliasRequest\x12\x14\n" +
 	"\x05alias\x18\x01 \x01(\tR\x05alias\"\x15\n" +
-	"\x13RemoveAliasResponse*t\n" +
+	"\x13RemoveAliasResponse\"\x84\x02\n" +
+	"\tVxpSystem\x12\x1b\n" +
+	"\tsystem_id\x18\x01 \x01(\tR\bsystemId\x12\x1a\n" +
+	"\bagencies\x18\x02 \x03(\tR\bagencies\x12%\n" +
+	"\x0eallow_registry\x18\x03 \x01(\bR\rallowRegistry\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vrotate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"rotateTime\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x06 \x01(\tR\tcreatedBy\"u\n" +
+	"\x13AddVxpSystemRequest\x12\x1b\n" +
+	"\tsystem_id\x18\x01 \x01(\tR\bsystemId\x12\x1a\n" +
+	"\bagencies\x18\x02 \x03(\tR\bagencies\x12%\n" +
+	"\x0eallow_registry\x18\x03 \x01(\bR\rallowRegistry\"Z\n" +
+	"\x14AddVxpSystemResponse\x12*\n" +
+	"\x06system\x18\x01 \x01(\v2\x12.ndxp.v1.VxpSystemR\x06system\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x17\n" +
+	"\x15ListVxpSystemsRequest\"F\n" +
+	"\x16ListVxpSystemsResponse\x12,\n" +
+	"\asystems\x18\x01 \x03(\v2\x12.ndxp.v1.VxpSystemR\asystems\"5\n" +
+	"\x16RotateVxpSecretRequest\x12\x1b\n" +
+	"\tsystem_id\x18\x01 \x01(\tR\bsystemId\"]\n" +
+	"\x17RotateVxpSecretResponse\x12*\n" +
+	"\x06system\x18\x01 \x01(\v2\x12.ndxp.v1.VxpSystemR\x06system\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"5\n" +
+	"\x16RemoveVxpSystemRequest\x12\x1b\n" +
+	"\tsystem_id\x18\x01 \x01(\tR\bsystemId\"\x19\n" +
+	"\x17RemoveVxpSystemResponse*t\n" +
 	"\x10SuspensionFilter\x12!\n" +
 	"\x1dSUSPENSION_FILTER_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUSPENSION_FILTER_ACTIVE\x10\x01\x12\x1f\n" +
-	"\x1bSUSPENSION_FILTER_SUSPENDED\x10\x022\xa2\t\n" +
+	"\x1bSUSPENSION_FILTER_SUSPENDED\x10\x022\xee\v\n" +
 	"\x0fRegistryService\x12K\n" +
 	"\fCreateAgency\x12\x1c.ndxp.v1.CreateAgencyRequest\x1a\x1d.ndxp.v1.CreateAgencyResponse\x12Q\n" +
 	"\x0eImportAgencies\x12\x1e.ndxp.v1.ImportAgenciesRequest\x1a\x1f.ndxp.v1.ImportAgenciesResponse\x12e\n" +
@@ -1906,7 +2425,11 @@ const file_ndxp_v1_registry_proto_rawDesc = "" +
 	"\vGetOverview\x12\x1b.ndxp.v1.GetOverviewRequest\x1a\x1c.ndxp.v1.GetOverviewResponse\x12?\n" +
 	"\bAddAlias\x12\x18.ndxp.v1.AddAliasRequest\x1a\x19.ndxp.v1.AddAliasResponse\x12H\n" +
 	"\vListAliases\x12\x1b.ndxp.v1.ListAliasesRequest\x1a\x1c.ndxp.v1.ListAliasesResponse\x12H\n" +
-	"\vRemoveAlias\x12\x1b.ndxp.v1.RemoveAliasRequest\x1a\x1c.ndxp.v1.RemoveAliasResponseB+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
+	"\vRemoveAlias\x12\x1b.ndxp.v1.RemoveAliasRequest\x1a\x1c.ndxp.v1.RemoveAliasResponse\x12K\n" +
+	"\fAddVxpSystem\x12\x1c.ndxp.v1.AddVxpSystemRequest\x1a\x1d.ndxp.v1.AddVxpSystemResponse\x12Q\n" +
+	"\x0eListVxpSystems\x12\x1e.ndxp.v1.ListVxpSystemsRequest\x1a\x1f.ndxp.v1.ListVxpSystemsResponse\x12T\n" +
+	"\x0fRotateVxpSecret\x12\x1f.ndxp.v1.RotateVxpSecretRequest\x1a .ndxp.v1.RotateVxpSecretResponse\x12T\n" +
+	"\x0fRemoveVxpSystem\x12\x1f.ndxp.v1.RemoveVxpSystemRequest\x1a .ndxp.v1.RemoveVxpSystemResponseB+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
 
 var (
 	file_ndxp_v1_registry_proto_rawDescOnce sync.Once
@@ -1921,7 +2444,7 @@ func file_ndxp_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_ndxp_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ndxp_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_ndxp_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_ndxp_v1_registry_proto_goTypes = []any{
 	(SuspensionFilter)(0),                // 0: ndxp.v1.SuspensionFilter
 	(*CreateAgencyRequest)(nil),          // 1: ndxp.v1.CreateAgencyRequest
@@ -1956,68 +2479,90 @@ var file_ndxp_v1_registry_proto_goTypes = []any{
 	(*ListAliasesResponse)(nil),          // 30: ndxp.v1.ListAliasesResponse
 	(*RemoveAliasRequest)(nil),           // 31: ndxp.v1.RemoveAliasRequest
 	(*RemoveAliasResponse)(nil),          // 32: ndxp.v1.RemoveAliasResponse
-	(*Agency)(nil),                       // 33: ndxp.v1.Agency
-	(*fieldmaskpb.FieldMask)(nil),        // 34: google.protobuf.FieldMask
-	(Stage)(0),                           // 35: ndxp.v1.Stage
-	(*timestamppb.Timestamp)(nil),        // 36: google.protobuf.Timestamp
+	(*VxpSystem)(nil),                    // 33: ndxp.v1.VxpSystem
+	(*AddVxpSystemRequest)(nil),          // 34: ndxp.v1.AddVxpSystemRequest
+	(*AddVxpSystemResponse)(nil),         // 35: ndxp.v1.AddVxpSystemResponse
+	(*ListVxpSystemsRequest)(nil),        // 36: ndxp.v1.ListVxpSystemsRequest
+	(*ListVxpSystemsResponse)(nil),       // 37: ndxp.v1.ListVxpSystemsResponse
+	(*RotateVxpSecretRequest)(nil),       // 38: ndxp.v1.RotateVxpSecretRequest
+	(*RotateVxpSecretResponse)(nil),      // 39: ndxp.v1.RotateVxpSecretResponse
+	(*RemoveVxpSystemRequest)(nil),       // 40: ndxp.v1.RemoveVxpSystemRequest
+	(*RemoveVxpSystemResponse)(nil),      // 41: ndxp.v1.RemoveVxpSystemResponse
+	(*Agency)(nil),                       // 42: ndxp.v1.Agency
+	(*fieldmaskpb.FieldMask)(nil),        // 43: google.protobuf.FieldMask
+	(Stage)(0),                           // 44: ndxp.v1.Stage
+	(*timestamppb.Timestamp)(nil),        // 45: google.protobuf.Timestamp
 }
 var file_ndxp_v1_registry_proto_depIdxs = []int32{
-	33, // 0: ndxp.v1.CreateAgencyRequest.agency:type_name -> ndxp.v1.Agency
-	33, // 1: ndxp.v1.CreateAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	33, // 2: ndxp.v1.ImportAgenciesRequest.agencies:type_name -> ndxp.v1.Agency
-	33, // 3: ndxp.v1.ImportAgenciesStreamRequest.agencies:type_name -> ndxp.v1.Agency
-	33, // 4: ndxp.v1.UpdateAgencyRequest.agency:type_name -> ndxp.v1.Agency
-	34, // 5: ndxp.v1.UpdateAgencyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	33, // 6: ndxp.v1.UpdateAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	33, // 7: ndxp.v1.GetAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	35, // 8: ndxp.v1.ListAgenciesRequest.stage:type_name -> ndxp.v1.Stage
+	42, // 0: ndxp.v1.CreateAgencyRequest.agency:type_name -> ndxp.v1.Agency
+	42, // 1: ndxp.v1.CreateAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	42, // 2: ndxp.v1.ImportAgenciesRequest.agencies:type_name -> ndxp.v1.Agency
+	42, // 3: ndxp.v1.ImportAgenciesStreamRequest.agencies:type_name -> ndxp.v1.Agency
+	42, // 4: ndxp.v1.UpdateAgencyRequest.agency:type_name -> ndxp.v1.Agency
+	43, // 5: ndxp.v1.UpdateAgencyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	42, // 6: ndxp.v1.UpdateAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	42, // 7: ndxp.v1.GetAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	44, // 8: ndxp.v1.ListAgenciesRequest.stage:type_name -> ndxp.v1.Stage
 	0,  // 9: ndxp.v1.ListAgenciesRequest.suspension:type_name -> ndxp.v1.SuspensionFilter
-	33, // 10: ndxp.v1.ListAgenciesResponse.agencies:type_name -> ndxp.v1.Agency
-	35, // 11: ndxp.v1.SetStageRequest.stage:type_name -> ndxp.v1.Stage
-	33, // 12: ndxp.v1.SetStageResponse.agency:type_name -> ndxp.v1.Agency
-	33, // 13: ndxp.v1.SuspendAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	33, // 14: ndxp.v1.ResumeAgencyResponse.agency:type_name -> ndxp.v1.Agency
-	36, // 15: ndxp.v1.IssueCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 10: ndxp.v1.ListAgenciesResponse.agencies:type_name -> ndxp.v1.Agency
+	44, // 11: ndxp.v1.SetStageRequest.stage:type_name -> ndxp.v1.Stage
+	42, // 12: ndxp.v1.SetStageResponse.agency:type_name -> ndxp.v1.Agency
+	42, // 13: ndxp.v1.SuspendAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	42, // 14: ndxp.v1.ResumeAgencyResponse.agency:type_name -> ndxp.v1.Agency
+	45, // 15: ndxp.v1.IssueCredentialResponse.expire_time:type_name -> google.protobuf.Timestamp
 	25, // 16: ndxp.v1.GetOverviewResponse.overview:type_name -> ndxp.v1.Overview
-	36, // 17: ndxp.v1.Overview.time:type_name -> google.protobuf.Timestamp
-	36, // 18: ndxp.v1.Alias.create_time:type_name -> google.protobuf.Timestamp
+	45, // 17: ndxp.v1.Overview.time:type_name -> google.protobuf.Timestamp
+	45, // 18: ndxp.v1.Alias.create_time:type_name -> google.protobuf.Timestamp
 	26, // 19: ndxp.v1.AddAliasResponse.alias:type_name -> ndxp.v1.Alias
 	26, // 20: ndxp.v1.ListAliasesResponse.aliases:type_name -> ndxp.v1.Alias
-	1,  // 21: ndxp.v1.RegistryService.CreateAgency:input_type -> ndxp.v1.CreateAgencyRequest
-	3,  // 22: ndxp.v1.RegistryService.ImportAgencies:input_type -> ndxp.v1.ImportAgenciesRequest
-	5,  // 23: ndxp.v1.RegistryService.ImportAgenciesStream:input_type -> ndxp.v1.ImportAgenciesStreamRequest
-	7,  // 24: ndxp.v1.RegistryService.UpdateAgency:input_type -> ndxp.v1.UpdateAgencyRequest
-	9,  // 25: ndxp.v1.RegistryService.GetAgency:input_type -> ndxp.v1.GetAgencyRequest
-	11, // 26: ndxp.v1.RegistryService.ListAgencies:input_type -> ndxp.v1.ListAgenciesRequest
-	13, // 27: ndxp.v1.RegistryService.SetStage:input_type -> ndxp.v1.SetStageRequest
-	15, // 28: ndxp.v1.RegistryService.SuspendAgency:input_type -> ndxp.v1.SuspendAgencyRequest
-	17, // 29: ndxp.v1.RegistryService.ResumeAgency:input_type -> ndxp.v1.ResumeAgencyRequest
-	19, // 30: ndxp.v1.RegistryService.IssueCredential:input_type -> ndxp.v1.IssueCredentialRequest
-	21, // 31: ndxp.v1.RegistryService.RevokeCredential:input_type -> ndxp.v1.RevokeCredentialRequest
-	23, // 32: ndxp.v1.RegistryService.GetOverview:input_type -> ndxp.v1.GetOverviewRequest
-	27, // 33: ndxp.v1.RegistryService.AddAlias:input_type -> ndxp.v1.AddAliasRequest
-	29, // 34: ndxp.v1.RegistryService.ListAliases:input_type -> ndxp.v1.ListAliasesRequest
-	31, // 35: ndxp.v1.RegistryService.RemoveAlias:input_type -> ndxp.v1.RemoveAliasRequest
-	2,  // 36: ndxp.v1.RegistryService.CreateAgency:output_type -> ndxp.v1.CreateAgencyResponse
-	4,  // 37: ndxp.v1.RegistryService.ImportAgencies:output_type -> ndxp.v1.ImportAgenciesResponse
-	6,  // 38: ndxp.v1.RegistryService.ImportAgenciesStream:output_type -> ndxp.v1.ImportAgenciesStreamResponse
-	8,  // 39: ndxp.v1.RegistryService.UpdateAgency:output_type -> ndxp.v1.UpdateAgencyResponse
-	10, // 40: ndxp.v1.RegistryService.GetAgency:output_type -> ndxp.v1.GetAgencyResponse
-	12, // 41: ndxp.v1.RegistryService.ListAgencies:output_type -> ndxp.v1.ListAgenciesResponse
-	14, // 42: ndxp.v1.RegistryService.SetStage:output_type -> ndxp.v1.SetStageResponse
-	16, // 43: ndxp.v1.RegistryService.SuspendAgency:output_type -> ndxp.v1.SuspendAgencyResponse
-	18, // 44: ndxp.v1.RegistryService.ResumeAgency:output_type -> ndxp.v1.ResumeAgencyResponse
-	20, // 45: ndxp.v1.RegistryService.IssueCredential:output_type -> ndxp.v1.IssueCredentialResponse
-	22, // 46: ndxp.v1.RegistryService.RevokeCredential:output_type -> ndxp.v1.RevokeCredentialResponse
-	24, // 47: ndxp.v1.RegistryService.GetOverview:output_type -> ndxp.v1.GetOverviewResponse
-	28, // 48: ndxp.v1.RegistryService.AddAlias:output_type -> ndxp.v1.AddAliasResponse
-	30, // 49: ndxp.v1.RegistryService.ListAliases:output_type -> ndxp.v1.ListAliasesResponse
-	32, // 50: ndxp.v1.RegistryService.RemoveAlias:output_type -> ndxp.v1.RemoveAliasResponse
-	36, // [36:51] is the sub-list for method output_type
-	21, // [21:36] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	45, // 21: ndxp.v1.VxpSystem.create_time:type_name -> google.protobuf.Timestamp
+	45, // 22: ndxp.v1.VxpSystem.rotate_time:type_name -> google.protobuf.Timestamp
+	33, // 23: ndxp.v1.AddVxpSystemResponse.system:type_name -> ndxp.v1.VxpSystem
+	33, // 24: ndxp.v1.ListVxpSystemsResponse.systems:type_name -> ndxp.v1.VxpSystem
+	33, // 25: ndxp.v1.RotateVxpSecretResponse.system:type_name -> ndxp.v1.VxpSystem
+	1,  // 26: ndxp.v1.RegistryService.CreateAgency:input_type -> ndxp.v1.CreateAgencyRequest
+	3,  // 27: ndxp.v1.RegistryService.ImportAgencies:input_type -> ndxp.v1.ImportAgenciesRequest
+	5,  // 28: ndxp.v1.RegistryService.ImportAgenciesStream:input_type -> ndxp.v1.ImportAgenciesStreamRequest
+	7,  // 29: ndxp.v1.RegistryService.UpdateAgency:input_type -> ndxp.v1.UpdateAgencyRequest
+	9,  // 30: ndxp.v1.RegistryService.GetAgency:input_type -> ndxp.v1.GetAgencyRequest
+	11, // 31: ndxp.v1.RegistryService.ListAgencies:input_type -> ndxp.v1.ListAgenciesRequest
+	13, // 32: ndxp.v1.RegistryService.SetStage:input_type -> ndxp.v1.SetStageRequest
+	15, // 33: ndxp.v1.RegistryService.SuspendAgency:input_type -> ndxp.v1.SuspendAgencyRequest
+	17, // 34: ndxp.v1.RegistryService.ResumeAgency:input_type -> ndxp.v1.ResumeAgencyRequest
+	19, // 35: ndxp.v1.RegistryService.IssueCredential:input_type -> ndxp.v1.IssueCredentialRequest
+	21, // 36: ndxp.v1.RegistryService.RevokeCredential:input_type -> ndxp.v1.RevokeCredentialRequest
+	23, // 37: ndxp.v1.RegistryService.GetOverview:input_type -> ndxp.v1.GetOverviewRequest
+	27, // 38: ndxp.v1.RegistryService.AddAlias:input_type -> ndxp.v1.AddAliasRequest
+	29, // 39: ndxp.v1.RegistryService.ListAliases:input_type -> ndxp.v1.ListAliasesRequest
+	31, // 40: ndxp.v1.RegistryService.RemoveAlias:input_type -> ndxp.v1.RemoveAliasRequest
+	34, // 41: ndxp.v1.RegistryService.AddVxpSystem:input_type -> ndxp.v1.AddVxpSystemRequest
+	36, // 42: ndxp.v1.RegistryService.ListVxpSystems:input_type -> ndxp.v1.ListVxpSystemsRequest
+	38, // 43: ndxp.v1.RegistryService.RotateVxpSecret:input_type -> ndxp.v1.RotateVxpSecretRequest
+	40, // 44: ndxp.v1.RegistryService.RemoveVxpSystem:input_type -> ndxp.v1.RemoveVxpSystemRequest
+	2,  // 45: ndxp.v1.RegistryService.CreateAgency:output_type -> ndxp.v1.CreateAgencyResponse
+	4,  // 46: ndxp.v1.RegistryService.ImportAgencies:output_type -> ndxp.v1.ImportAgenciesResponse
+	6,  // 47: ndxp.v1.RegistryService.ImportAgenciesStream:output_type -> ndxp.v1.ImportAgenciesStreamResponse
+	8,  // 48: ndxp.v1.RegistryService.UpdateAgency:output_type -> ndxp.v1.UpdateAgencyResponse
+	10, // 49: ndxp.v1.RegistryService.GetAgency:output_type -> ndxp.v1.GetAgencyResponse
+	12, // 50: ndxp.v1.RegistryService.ListAgencies:output_type -> ndxp.v1.ListAgenciesResponse
+	14, // 51: ndxp.v1.RegistryService.SetStage:output_type -> ndxp.v1.SetStageResponse
+	16, // 52: ndxp.v1.RegistryService.SuspendAgency:output_type -> ndxp.v1.SuspendAgencyResponse
+	18, // 53: ndxp.v1.RegistryService.ResumeAgency:output_type -> ndxp.v1.ResumeAgencyResponse
+	20, // 54: ndxp.v1.RegistryService.IssueCredential:output_type -> ndxp.v1.IssueCredentialResponse
+	22, // 55: ndxp.v1.RegistryService.RevokeCredential:output_type -> ndxp.v1.RevokeCredentialResponse
+	24, // 56: ndxp.v1.RegistryService.GetOverview:output_type -> ndxp.v1.GetOverviewResponse
+	28, // 57: ndxp.v1.RegistryService.AddAlias:output_type -> ndxp.v1.AddAliasResponse
+	30, // 58: ndxp.v1.RegistryService.ListAliases:output_type -> ndxp.v1.ListAliasesResponse
+	32, // 59: ndxp.v1.RegistryService.RemoveAlias:output_type -> ndxp.v1.RemoveAliasResponse
+	35, // 60: ndxp.v1.RegistryService.AddVxpSystem:output_type -> ndxp.v1.AddVxpSystemResponse
+	37, // 61: ndxp.v1.RegistryService.ListVxpSystems:output_type -> ndxp.v1.ListVxpSystemsResponse
+	39, // 62: ndxp.v1.RegistryService.RotateVxpSecret:output_type -> ndxp.v1.RotateVxpSecretResponse
+	41, // 63: ndxp.v1.RegistryService.RemoveVxpSystem:output_type -> ndxp.v1.RemoveVxpSystemResponse
+	45, // [45:64] is the sub-list for method output_type
+	26, // [26:45] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_registry_proto_init() }
@@ -2032,7 +2577,7 @@ func file_ndxp_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ndxp_v1_registry_proto_rawDesc), len(file_ndxp_v1_registry_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,10 @@ const (
 	RegistryService_AddAlias_FullMethodName             = "/ndxp.v1.RegistryService/AddAlias"
 	RegistryService_ListAliases_FullMethodName          = "/ndxp.v1.RegistryService/ListAliases"
 	RegistryService_RemoveAlias_FullMethodName          = "/ndxp.v1.RegistryService/RemoveAlias"
+	RegistryService_AddVxpSystem_FullMethodName         = "/ndxp.v1.RegistryService/AddVxpSystem"
+	RegistryService_ListVxpSystems_FullMethodName       = "/ndxp.v1.RegistryService/ListVxpSystems"
+	RegistryService_RotateVxpSecret_FullMethodName      = "/ndxp.v1.RegistryService/RotateVxpSecret"
+	RegistryService_RemoveVxpSystem_FullMethodName      = "/ndxp.v1.RegistryService/RemoveVxpSystem"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -101,6 +105,28 @@ type RegistryServiceClient interface {
 	// on. The change is recorded in the hub's log. NOT_FOUND if it is not an
 	// alias.
 	RemoveAlias(ctx context.Context, in *RemoveAliasRequest, opts ...grpc.CallOption) (*RemoveAliasResponse, error)
+	// AddVxpSystem lets an agency system on the VXP HTTP API (the agencies'
+	// SDK's protocol, docs/vxp.md) in: it creates the system with the
+	// agencies it may act for and returns its secret, the HMAC key the SDK
+	// signs each request with. The secret is in this response only: no other
+	// call returns it and the hub never logs it. The change is recorded in the
+	// hub's log with the admin who made it. Errors: INVALID_ARGUMENT (the
+	// system id is empty, longer than 64 characters or holds a character other
+	// than an ASCII letter, digit, '.', '-' or '_'; no agency; more than 1000
+	// different agencies), ALREADY_EXISTS (the system id is taken), NOT_FOUND
+	// (an agency is not registered, or is an alias: name the registered code).
+	AddVxpSystem(ctx context.Context, in *AddVxpSystemRequest, opts ...grpc.CallOption) (*AddVxpSystemResponse, error)
+	// ListVxpSystems returns every VXP system in system id order (byte
+	// order), without secrets.
+	ListVxpSystems(ctx context.Context, in *ListVxpSystemsRequest, opts ...grpc.CallOption) (*ListVxpSystemsResponse, error)
+	// RotateVxpSecret gives a VXP system a new secret and returns it, once;
+	// requests signed with the old secret are refused from the moment this
+	// call returns. NOT_FOUND if there is no such system.
+	RotateVxpSecret(ctx context.Context, in *RotateVxpSecretRequest, opts ...grpc.CallOption) (*RotateVxpSecretResponse, error)
+	// RemoveVxpSystem removes a VXP system; its next request is refused. The
+	// change is recorded in the hub's log. NOT_FOUND if there is no such
+	// system.
+	RemoveVxpSystem(ctx context.Context, in *RemoveVxpSystemRequest, opts ...grpc.CallOption) (*RemoveVxpSystemResponse, error)
 }
 
 type registryServiceClient struct {
@@ -264,6 +290,46 @@ func (c *registryServiceClient) RemoveAlias(ctx context.Context, in *RemoveAlias
 	return out, nil
 }
 
+func (c *registryServiceClient) AddVxpSystem(ctx context.Context, in *AddVxpSystemRequest, opts ...grpc.CallOption) (*AddVxpSystemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddVxpSystemResponse)
+	err := c.cc.Invoke(ctx, RegistryService_AddVxpSystem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListVxpSystems(ctx context.Context, in *ListVxpSystemsRequest, opts ...grpc.CallOption) (*ListVxpSystemsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVxpSystemsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListVxpSystems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) RotateVxpSecret(ctx context.Context, in *RotateVxpSecretRequest, opts ...grpc.CallOption) (*RotateVxpSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateVxpSecretResponse)
+	err := c.cc.Invoke(ctx, RegistryService_RotateVxpSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) RemoveVxpSystem(ctx context.Context, in *RemoveVxpSystemRequest, opts ...grpc.CallOption) (*RemoveVxpSystemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveVxpSystemResponse)
+	err := c.cc.Invoke(ctx, RegistryService_RemoveVxpSystem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -329,6 +395,28 @@ type RegistryServiceServer interface {
 	// on. The change is recorded in the hub's log. NOT_FOUND if it is not an
 	// alias.
 	RemoveAlias(context.Context, *RemoveAliasRequest) (*RemoveAliasResponse, error)
+	// AddVxpSystem lets an agency system on the VXP HTTP API (the agencies'
+	// SDK's protocol, docs/vxp.md) in: it creates the system with the
+	// agencies it may act for and returns its secret, the HMAC key the SDK
+	// signs each request with. The secret is in this response only: no other
+	// call returns it and the hub never logs it. The change is recorded in the
+	// hub's log with the admin who made it. Errors: INVALID_ARGUMENT (the
+	// system id is empty, longer than 64 characters or holds a character other
+	// than an ASCII letter, digit, '.', '-' or '_'; no agency; more than 1000
+	// different agencies), ALREADY_EXISTS (the system id is taken), NOT_FOUND
+	// (an agency is not registered, or is an alias: name the registered code).
+	AddVxpSystem(context.Context, *AddVxpSystemRequest) (*AddVxpSystemResponse, error)
+	// ListVxpSystems returns every VXP system in system id order (byte
+	// order), without secrets.
+	ListVxpSystems(context.Context, *ListVxpSystemsRequest) (*ListVxpSystemsResponse, error)
+	// RotateVxpSecret gives a VXP system a new secret and returns it, once;
+	// requests signed with the old secret are refused from the moment this
+	// call returns. NOT_FOUND if there is no such system.
+	RotateVxpSecret(context.Context, *RotateVxpSecretRequest) (*RotateVxpSecretResponse, error)
+	// RemoveVxpSystem removes a VXP system; its next request is refused. The
+	// change is recorded in the hub's log. NOT_FOUND if there is no such
+	// system.
+	RemoveVxpSystem(context.Context, *RemoveVxpSystemRequest) (*RemoveVxpSystemResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -383,6 +471,18 @@ func (UnimplementedRegistryServiceServer) ListAliases(context.Context, *ListAlia
 }
 func (UnimplementedRegistryServiceServer) RemoveAlias(context.Context, *RemoveAliasRequest) (*RemoveAliasResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveAlias not implemented")
+}
+func (UnimplementedRegistryServiceServer) AddVxpSystem(context.Context, *AddVxpSystemRequest) (*AddVxpSystemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddVxpSystem not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListVxpSystems(context.Context, *ListVxpSystemsRequest) (*ListVxpSystemsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVxpSystems not implemented")
+}
+func (UnimplementedRegistryServiceServer) RotateVxpSecret(context.Context, *RotateVxpSecretRequest) (*RotateVxpSecretResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateVxpSecret not implemented")
+}
+func (UnimplementedRegistryServiceServer) RemoveVxpSystem(context.Context, *RemoveVxpSystemRequest) (*RemoveVxpSystemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveVxpSystem not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -664,6 +764,78 @@ func _RegistryService_RemoveAlias_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_AddVxpSystem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddVxpSystemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).AddVxpSystem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_AddVxpSystem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).AddVxpSystem(ctx, req.(*AddVxpSystemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListVxpSystems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVxpSystemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListVxpSystems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListVxpSystems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListVxpSystems(ctx, req.(*ListVxpSystemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_RotateVxpSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateVxpSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RotateVxpSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RotateVxpSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RotateVxpSecret(ctx, req.(*RotateVxpSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_RemoveVxpSystem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveVxpSystemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RemoveVxpSystem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RemoveVxpSystem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RemoveVxpSystem(ctx, req.(*RemoveVxpSystemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -726,6 +898,22 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveAlias",
 			Handler:    _RegistryService_RemoveAlias_Handler,
+		},
+		{
+			MethodName: "AddVxpSystem",
+			Handler:    _RegistryService_AddVxpSystem_Handler,
+		},
+		{
+			MethodName: "ListVxpSystems",
+			Handler:    _RegistryService_ListVxpSystems_Handler,
+		},
+		{
+			MethodName: "RotateVxpSecret",
+			Handler:    _RegistryService_RotateVxpSecret_Handler,
+		},
+		{
+			MethodName: "RemoveVxpSystem",
+			Handler:    _RegistryService_RemoveVxpSystem_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
