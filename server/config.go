@@ -71,6 +71,9 @@ type Config struct {
 	// UnackedAfter: a document waiting longer than this for its recipient's
 	// acknowledgement raises an alert (default 15m).
 	UnackedAfter Duration `json:"unacked_after"`
+	// VxpOnlineWindow: an agency that polls over the VXP HTTP API counts
+	// as online for this long after each poll (default 2m).
+	VxpOnlineWindow Duration `json:"vxp_online_window"`
 	// TimeZone names the zone of "today" in daily counts (default: the
 	// machine's), e.g. "Asia/Ho_Chi_Minh".
 	TimeZone string `json:"timezone"`
@@ -270,6 +273,9 @@ func (c Config) Validate() error {
 	}
 	if c.UnackedAfter < 0 {
 		errs = append(errs, errors.New("unacked_after: must not be negative"))
+	}
+	if c.VxpOnlineWindow < 0 {
+		errs = append(errs, errors.New("vxp_online_window: must not be negative"))
 	}
 	if c.TimeZone != "" {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil {

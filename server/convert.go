@@ -49,7 +49,19 @@ func presenceToProto(p hub.Presence) *ndxpv1.Presence {
 		Online:         p.Online,
 		ConnectedSince: timeToProto(p.ConnectedSince),
 		LastSeen:       timeToProto(p.LastSeen),
+		Via:            viaToProto(p.Via),
+		LastPollTime:   timeToProto(p.LastPolled),
 	}
+}
+
+func viaToProto(via string) ndxpv1.ConnectionVia {
+	switch via {
+	case hub.ViaStream:
+		return ndxpv1.ConnectionVia_CONNECTION_VIA_STREAM
+	case hub.ViaPolling:
+		return ndxpv1.ConnectionVia_CONNECTION_VIA_POLLING
+	}
+	return ndxpv1.ConnectionVia_CONNECTION_VIA_UNSPECIFIED
 }
 
 func agencyToProto(a hub.Agency, p hub.Presence, activeCreds int) *ndxpv1.Agency {

@@ -143,6 +143,9 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if cfg.UnackedAfter > 0 {
 		hcfg.UnackedAfter = time.Duration(cfg.UnackedAfter)
 	}
+	if cfg.VxpOnlineWindow > 0 {
+		hcfg.PollWindow = time.Duration(cfg.VxpOnlineWindow)
+	}
 	hcfg.RetentionDays = cfg.RetentionDays
 	hcfg.Limits = cfg.Limits.Hub()
 	hcfg.PacketRequireValidSignature = cfg.EdxmlRequireValidSignature

@@ -100,7 +100,7 @@ type hubCollector struct {
 	h         *hub.Hub
 	storeSize func() int64
 
-	sent, delivered, queued, redelivered, refusals                *prometheus.Desc
+	sent, delivered, queued, redelivered, refusals, failures      *prometheus.Desc
 	agencies, online, depth, oldest, overdue, alerts, size, today *prometheus.Desc
 }
 
@@ -114,20 +114,21 @@ func newHubCollector(h *hub.Hub, storeSize func() int64) *hubCollector {
 		delivered:   d("ndxp_documents_delivered_total", "Arrivals acknowledged by recipients (status 01) since the hub started."),
 		queued:      d("ndxp_deliveries_queued_total", "Arrival events queued for recipients since the hub started."),
 		redelivered: d("ndxp_events_redelivered_total", "Events pushed again after their acknowledgement deadline."),
+		failures:    d("ndxp_delivery_failures_total", "Recipients' reports that they could not take a document they were given (VXP updateStatus fail); the document stays waiting."),
 		refusals:    d("ndxp_limit_refusals_total", "Calls and connections refused by a limit (docs/security.md), by limit.", "limit"),
 		agencies:    d("ndxp_agencies", "Registered agencies by stage.", "stage"),
-		online:      d("ndxp_agencies_online", "Agencies with an open subscription now."),
+		online:      d("ndxp_agencies_online", "Agencies online now: with an open subscription, or polling (VXP) within the online window."),
 		depth:       d("ndxp_queue_depth", "Documents waiting for their recipients' acknowledgement."),
 		oldest:      d("ndxp_queue_oldest_pending_seconds", "Age of the oldest document waiting for acknowledgement (0 if none)."),
 		overdue:     d("ndxp_documents_overdue", "Documents waiting for acknowledgement longer than the alert threshold (--unacked-after)."),
-		alerts:      d("ndxp_alerts", "Open alerts by kind: agencies with overdue documents (unacknowledged), agencies offline while documents wait (offline_backlog).", "kind"),
+		alerts:      d("ndxp_alerts", "Open alerts by kind: agencies with overdue documents (unacknowledged), agencies offline while documents wait (offline_backlog), recipients that reported failing to take waiting documents (delivery_failures).", "kind"),
 		size:        d("ndxp_store_size_bytes", "Size of the store file."),
 		today:       d("ndxp_documents_today", "Documents accepted today (hub time zone)."),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.sent, c.delivered, c.queued, c.redelivered, c.refusals, c.agencies, c.online, c.depth, c.oldest, c.overdue, c.alerts, c.size, c.today} {
+	for _, d := range []*prometheus.Desc{c.sent, c.delivered, c.queued, c.redelivered, c.refusals, c.failures, c.agencies, c.online, c.depth, c.oldest, c.overdue, c.alerts, c.size, c.today} {
 		ch <- d
 	}
 }
@@ -144,6 +145,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.delivered, m.Deliveries.Load())
 	counter(c.queued, m.QueuedDeliveries.Load())
 	counter(c.redelivered, m.Redeliveries.Load())
+	counter(c.failures, m.DeliveryFailures.Load())
 	for l, name := range hub.LimitNames {
 		ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(m.Refusals[l].Load()), name)
 	}
@@ -163,7 +165,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.depth, float64(s.PendingDeliveries))
 	gauge(c.oldest, s.OldestPendingAge)
 	gauge(c.today, float64(s.DocumentsToday))
-	kinds := map[hub.AlertKind]int{hub.AlertUnacknowledged: 0, hub.AlertOfflineBacklog: 0}
+	kinds := map[hub.AlertKind]int{hub.AlertUnacknowledged: 0, hub.AlertOfflineBacklog: 0, hub.AlertDeliveryFailures: 0}
 	overdue := 0
 	for _, a := range s.Alerts {
 		kinds[a.Kind]++

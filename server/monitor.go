@@ -85,11 +85,14 @@ func snapshotToProto(s hub.Snapshot, withAgencies bool) *ndxpv1.Snapshot {
 		for _, a := range s.Agencies {
 			out.Agencies = append(out.Agencies, &ndxpv1.AgencyActivity{
 				Code: a.Code, Name: a.Name, Stage: stageToProto(a.Stage), Suspended: a.Suspended,
-				Presence:          presenceToProto(hub.Presence{Online: a.Online, ConnectedSince: a.ConnectedSince, LastSeen: a.LastSeen}),
-				Pending:           int32(a.Pending),
-				OldestPendingTime: optTimestamp(a.OldestPending),
-				SentToday:         int32(a.SentToday),
-				ReceivedToday:     int32(a.ReceivedToday),
+				Presence: presenceToProto(hub.Presence{Online: a.Online, Via: a.Via, ConnectedSince: a.ConnectedSince,
+					LastSeen: a.LastSeen, LastPolled: a.LastPolled}),
+				Pending:                 int32(a.Pending),
+				OldestPendingTime:       optTimestamp(a.OldestPending),
+				SentToday:               int32(a.SentToday),
+				ReceivedToday:           int32(a.ReceivedToday),
+				OldestPendingDocumentId: a.OldestPendingDoc,
+				Failures:                int32(a.Failures),
 			})
 		}
 	}
@@ -98,12 +101,16 @@ func snapshotToProto(s hub.Snapshot, withAgencies bool) *ndxpv1.Snapshot {
 	}
 	for _, a := range s.Alerts {
 		kind := ndxpv1.AlertKind_ALERT_KIND_UNACKNOWLEDGED
-		if a.Kind == hub.AlertOfflineBacklog {
+		switch a.Kind {
+		case hub.AlertOfflineBacklog:
 			kind = ndxpv1.AlertKind_ALERT_KIND_OFFLINE_BACKLOG
+		case hub.AlertDeliveryFailures:
+			kind = ndxpv1.AlertKind_ALERT_KIND_DELIVERY_FAILURES
 		}
 		out.Alerts = append(out.Alerts, &ndxpv1.Alert{
 			Kind: kind, AgencyCode: a.Agency, AgencyName: a.Name, DocumentId: a.Document,
 			SinceTime: optTimestamp(a.Since), Count: int32(a.Count), Message: a.Message,
+			Failures: int32(a.Failures), LastFailureTime: optTimestamp(a.LastFailure),
 		})
 	}
 	return out

@@ -16,8 +16,10 @@ type agencyView struct {
 	Stage             string       `json:"stage"`
 	Suspended         bool         `json:"suspended"`
 	Online            bool         `json:"online"`
+	Via               string       `json:"via,omitempty"` // "stream" or "polling" (VXP) while online
 	ConnectedSince    *time.Time   `json:"connected_since,omitempty"`
 	LastSeen          *time.Time   `json:"last_seen,omitempty"`
+	LastPolled        *time.Time   `json:"last_polled,omitempty"`
 	ActiveCredentials int32        `json:"active_credentials"`
 	Contact           *contactView `json:"contact,omitempty"`
 	Created           time.Time    `json:"created"`
@@ -50,6 +52,10 @@ func viewAgency(a *ndxpv1.Agency) agencyView {
 		if p.GetLastSeen() != nil {
 			v.LastSeen = cli.OptTime(p.GetLastSeen())
 		}
+		if p.GetLastPollTime() != nil {
+			v.LastPolled = cli.OptTime(p.GetLastPollTime())
+		}
+		v.Via = viaName(p.GetVia())
 	}
 	if c := a.GetContact(); c != nil && (c.Person != "" || c.Email != "" || c.Phone != "" || c.Address != "") {
 		v.Contact = &contactView{Person: c.Person, Email: c.Email, Phone: c.Phone, Address: c.Address}
@@ -64,15 +70,46 @@ func timeOrDash(t *time.Time) string {
 	return cli.Time(*t)
 }
 
-func agencyRow(v agencyView) []string {
-	online := cli.YesNo(v.Online)
-	if v.Online && v.ConnectedSince != nil {
-		online = "yes, since " + cli.Time(*v.ConnectedSince)
+// viaName names how an agency is connected, as the JSON output says it.
+func viaName(v ndxpv1.ConnectionVia) string {
+	switch v {
+	case ndxpv1.ConnectionVia_CONNECTION_VIA_STREAM:
+		return "stream"
+	case ndxpv1.ConnectionVia_CONNECTION_VIA_POLLING:
+		return "polling"
 	}
-	return []string{v.Code, v.Name, v.Stage, cli.YesNo(v.Suspended), online, timeOrDash(v.LastSeen)}
+	return ""
 }
 
-var agencyHeader = []string{"CODE", "NAME", "STAGE", "SUSPENDED", "ONLINE", "LAST SEEN"}
+// onlineText is the ONLINE column: "no", or how and since when, e.g.
+// "polling since 2026-03-01 08:00:00".
+func onlineText(v agencyView) string {
+	if !v.Online {
+		return cli.YesNo(false)
+	}
+	how := v.Via
+	if how == "" {
+		how = cli.YesNo(true)
+	}
+	if v.ConnectedSince != nil {
+		how += " since " + cli.Time(*v.ConnectedSince)
+	}
+	return how
+}
+
+// onlineHow is the Online field of agency show: "no", "yes, by polling".
+func onlineHow(v agencyView) string {
+	if !v.Online || v.Via == "" {
+		return cli.YesNo(v.Online)
+	}
+	return cli.YesNo(true) + ", by " + v.Via
+}
+
+func agencyRow(v agencyView) []string {
+	return []string{v.Code, v.Name, v.Stage, cli.YesNo(v.Suspended), onlineText(v), timeOrDash(v.LastSeen), timeOrDash(v.LastPolled)}
+}
+
+var agencyHeader = []string{"CODE", "NAME", "STAGE", "SUSPENDED", "ONLINE", "LAST SEEN", "LAST POLL"}
 
 func agencyFields(v agencyView) [][2]string {
 	kv := [][2]string{
@@ -81,9 +118,10 @@ func agencyFields(v agencyView) [][2]string {
 		{"Parent", cli.OrDash(v.Parent)},
 		{"Stage", v.Stage},
 		{"Suspended", cli.YesNo(v.Suspended)},
-		{"Online", cli.YesNo(v.Online)},
+		{"Online", onlineHow(v)},
 		{"Connected since", timeOrDash(v.ConnectedSince)},
 		{"Last seen", timeOrDash(v.LastSeen)},
+		{"Last poll (VXP)", timeOrDash(v.LastPolled)},
 		{"Active credentials", strconv.Itoa(int(v.ActiveCredentials))},
 	}
 	if c := v.Contact; c != nil {

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
 	var configFile string
 	var check bool
-	var shutdown, unacked, httpTimeout, httpIdle time.Duration
+	var shutdown, unacked, vxpWindow, httpTimeout, httpIdle time.Duration
 	cmd := &cobra.Command{
 		Use:   "ndxpd",
 		Short: "ndxp hub daemon: the national document exchange axis",
@@ -86,6 +86,9 @@ underscores) and flags; flags win.`,
 				// second dev hub may already be: a busy port is only a warning.
 				cfg.VxpListen, cfg.VxpPlainHTTP, cfg.VxpOptional = devVxpListen, true, true
 			}
+			if cmd.Flags().Changed("vxp-online-window") {
+				cfg.VxpOnlineWindow = server.Duration(vxpWindow)
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -120,6 +123,7 @@ underscores) and flags; flags win.`,
 	f.DurationVar(&httpTimeout, "http-timeout", time.Duration(cfg.HTTPTimeout), "longest time to read an HTTP request or write its response (each dashboard event must be written within it)")
 	f.DurationVar(&httpIdle, "http-idle-timeout", time.Duration(cfg.HTTPIdleTimeout), "close HTTP keep-alive connections idle this long")
 	f.DurationVar(&unacked, "unacked-after", 15*time.Minute, "alert on documents not acknowledged by a recipient for this long")
+	f.DurationVar(&vxpWindow, "vxp-online-window", 2*time.Minute, "an agency polling over the VXP HTTP API counts as online for this long after each poll")
 	f.StringVar(&cfg.TimeZone, "timezone", cfg.TimeZone, `time zone of "today" in daily counts, e.g. Asia/Ho_Chi_Minh (default: the machine's)`)
 	f.BoolVar(&cfg.Demo, "demo", cfg.Demo, "with --dev: load the 2018 pilot registry (95 agencies) into an empty store and run demo traffic")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")

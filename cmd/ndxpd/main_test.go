@@ -72,6 +72,8 @@ func TestCheckHTTPSettings(t *testing.T) {
 		{name: "a token file over a config's token", args: []string{"--config", configFile, "--dashboard-token-file", tokenFile}},
 		{name: "a URL as an allowed host", args: []string{"--dev", "--http-allowed-hosts", "https://hub.example.gov.vn/"}, wantErr: "not a URL"},
 		{name: "TLS without an HTTP listener", args: []string{"--dev", "--http", "", "--http-tls"}, wantErr: "http_tls"},
+		{name: "a VXP online window", args: []string{"--dev", "--vxp-online-window", "5m"}},
+		{name: "a negative VXP online window", args: []string{"--dev", "--vxp-online-window", "-1s"}, wantErr: "vxp_online_window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

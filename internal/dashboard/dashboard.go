@@ -6,7 +6,9 @@
 //	GET /assets/...                         its CSS and JavaScript
 //	GET /api/snapshot                       hub.Snapshot as JSON
 //	GET /api/events                         text/event-stream of "snapshot" events
-//	GET /api/agencies/{code}/documents?n=N  recent documents of an agency, with each recipient's status
+//	GET /api/agencies/{code}/documents?n=N[&doc=ID]
+//	                                        recent documents of an agency, with each recipient's status;
+//	                                        doc ID (one it sent or received) comes first, marked focus
 package dashboard
 
 import (
@@ -32,6 +34,8 @@ var assets embed.FS
 type Source interface {
 	Snapshot(ctx context.Context) (hub.Snapshot, error)
 	RecentDocuments(ctx context.Context, code string, n int) ([]hub.DocumentView, error)
+	// AgencyDocument returns a document the agency sent or received.
+	AgencyDocument(ctx context.Context, code, id string) (hub.DocumentView, error)
 	Watch(ctx context.Context) <-chan struct{}
 }
 
@@ -238,6 +242,9 @@ type docView struct {
 	Created    time.Time      `json:"created"`
 	Recalled   bool           `json:"recalled"`
 	Recipients []recipientRow `json:"recipients"`
+	// Focus marks the document asked for with doc=ID (the oldest stuck
+	// one, when the drill-down opens from an alert or a link).
+	Focus bool `json:"focus,omitempty"`
 }
 
 type recipientRow struct {
@@ -247,11 +254,27 @@ type recipientRow struct {
 	StatusText string     `json:"status_text"`
 	Recall     string     `json:"recall,omitempty"`
 	Delivered  *time.Time `json:"delivered,omitempty"`
+	// Failures counts the recipient's reports that it could not take the
+	// document (VXP updateStatus fail).
+	Failures int `json:"failures,omitempty"`
 }
 
 func (h *handler) documents(w http.ResponseWriter, r *http.Request) {
 	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-	list, err := h.src.RecentDocuments(r.Context(), r.PathValue("code"), n)
+	code := r.PathValue("code")
+	list, err := h.src.RecentDocuments(r.Context(), code, n)
+	var focus *hub.DocumentView
+	if id := r.URL.Query().Get("doc"); err == nil && id != "" {
+		v, ferr := h.src.AgencyDocument(r.Context(), code, id)
+		switch {
+		case ferr == nil:
+			focus = &v
+		case errors.Is(ferr, hub.ErrNotFound), errors.Is(ferr, hub.ErrInvalid):
+			// Taken meanwhile, or a stale link: the list alone is the answer.
+		default:
+			err = ferr
+		}
+	}
 	if err != nil {
 		var he *hub.Error
 		if errors.As(err, &he) {
@@ -270,21 +293,33 @@ func (h *handler) documents(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	out := make([]docView, 0, len(list))
+	out := make([]docView, 0, len(list)+1)
+	if focus != nil {
+		out = append(out, viewDoc(*focus))
+		out[0].Focus = true
+	}
 	for _, v := range list {
-		d := docView{ID: v.Doc.ID, Reference: v.Doc.Header.Reference, Sender: v.Doc.Sender, SenderName: v.SenderName,
-			Subject: v.Doc.Header.Subject, Created: v.Doc.Created, Recalled: v.Doc.Recalled != nil}
-		for _, dl := range v.Deliveries {
-			text := dl.Status.Text()
-			if text == "" {
-				text = "queued"
-			}
-			d.Recipients = append(d.Recipients, recipientRow{Code: dl.Recipient, Name: dl.Name, Status: string(dl.Status),
-				StatusText: text, Recall: string(dl.Recall), Delivered: dl.Delivered})
+		if focus != nil && v.Doc.ID == focus.Doc.ID {
+			continue
 		}
-		out = append(out, d)
+		out = append(out, viewDoc(v))
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(out)
+}
+
+// viewDoc is the drill-down's shape of a document.
+func viewDoc(v hub.DocumentView) docView {
+	d := docView{ID: v.Doc.ID, Reference: v.Doc.Header.Reference, Sender: v.Doc.Sender, SenderName: v.SenderName,
+		Subject: v.Doc.Header.Subject, Created: v.Doc.Created, Recalled: v.Doc.Recalled != nil}
+	for _, dl := range v.Deliveries {
+		text := dl.Status.Text()
+		if text == "" {
+			text = "queued"
+		}
+		d.Recipients = append(d.Recipients, recipientRow{Code: dl.Recipient, Name: dl.Name, Status: string(dl.Status),
+			StatusText: text, Recall: string(dl.Recall), Delivered: dl.Delivered, Failures: dl.Failures})
+	}
+	return d
 }

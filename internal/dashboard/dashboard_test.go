@@ -56,6 +56,17 @@ func (f *fakeSource) RecentDocuments(_ context.Context, code string, n int) ([]h
 	return f.docs, f.docsErr
 }
 
+func (f *fakeSource) AgencyDocument(_ context.Context, code, id string) (hub.DocumentView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range f.docs {
+		if d.Doc.ID == id && (d.Doc.Sender == code || slices.Contains(d.Doc.Header.Recipients, code)) {
+			return d, nil
+		}
+	}
+	return hub.DocumentView{}, &hub.Error{Kind: hub.ErrNotFound, Field: "document_id", Msg: "document " + id + " not found"}
+}
+
 func (f *fakeSource) Watch(ctx context.Context) <-chan struct{} {
 	c := make(chan struct{}, 1)
 	f.mu.Lock()
@@ -371,6 +382,54 @@ func TestEventsHeartbeat(t *testing.T) {
 	}
 }
 
+// TestDocumentsFocus: doc=ID puts that document first, marked focus,
+// and not again in the list; a document the agency has nothing to do
+// with is left out.
+func TestDocumentsFocus(t *testing.T) {
+	mk := func(id string, recipients ...string) hub.DocumentView {
+		return hub.DocumentView{Doc: hub.Document{ID: id, Sender: "000.00.00.G22", Header: hub.Header{Recipients: recipients}},
+			Deliveries: []hub.DeliveryView{{Delivery: hub.Delivery{Recipient: recipients[0], Failures: 2}}}}
+	}
+	f := &fakeSource{docs: []hub.DocumentView{mk("01J000000000000000000000NEW", "000.00.00.H41"), mk("01J000000000000000000000OLD", "000.00.00.H41"),
+		mk("01J00000000000000000000OTHER", "000.00.00.H14")}}
+	srv := httptest.NewServer(dashboard.New(f, dashboard.Options{}))
+	defer srv.Close()
+	type row struct {
+		ID         string `json:"id"`
+		Focus      bool   `json:"focus"`
+		Recipients []struct {
+			Failures int `json:"failures"`
+		} `json:"recipients"`
+	}
+	for _, tt := range []struct{ doc, want string }{
+		{"01J000000000000000000000OLD", "01J000000000000000000000OLD* 01J000000000000000000000NEW 01J00000000000000000000OTHER"},
+		{"01J00000000000000000000OTHER", "01J000000000000000000000NEW 01J000000000000000000000OLD 01J00000000000000000000OTHER"},
+	} {
+		res, body := get(t, srv, "/api/agencies/000.00.00.H41/documents?n=20&doc="+tt.doc)
+		if res.StatusCode != 200 {
+			t.Fatalf("status %d: %s", res.StatusCode, body)
+		}
+		var rows []row
+		if err := json.Unmarshal([]byte(body), &rows); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			id := r.ID
+			if r.Focus {
+				id += "*"
+			}
+			got = append(got, id)
+			if r.Recipients[0].Failures != 2 {
+				t.Errorf("doc %s: failures %d, want 2", r.ID, r.Recipients[0].Failures)
+			}
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("doc=%s: %s, want %s", tt.doc, g, tt.want)
+		}
+	}
+}
+
 func TestDocuments(t *testing.T) {
 	created := t0.Add(-time.Minute)
 	delivered := t0
@@ -558,6 +617,9 @@ type rowState struct {
 	Stage       string `json:"stage"`
 	OnlineClass string `json:"onlineClass"`
 	Online      string `json:"online"`
+	Via         string `json:"via"`
+	OnlineText  string `json:"onlineText"`
+	Seen        string `json:"seen"`
 	Pending     string `json:"pending"`
 }
 
@@ -579,6 +641,9 @@ const readPage = `(() => {
         stage: tr.cells[2].textContent,
         onlineClass: on ? on.className : '',
         online: on ? (on.dataset.online || '') : '',
+        via: on ? (on.dataset.via || '') : '',
+        onlineText: on ? on.textContent : '',
+        seen: tr.cells[4].textContent,
         pending: tr.cells[5].textContent,
       };
     }),
@@ -686,14 +751,22 @@ func TestBrowserAgainstRealHub(t *testing.T) {
 		t.Fatalf("send: %v", err)
 	}
 	docID := receipt.GetDocumentId()
-	// Wait until the hub itself sees the subscription and the queued document.
+	// A newer document waits for H41 too: the drill-down must open on the
+	// older one, though its list shows the newest first.
+	time.Sleep(2 * time.Millisecond) // queued strictly later
+	receipt2, err := g22.Send(ctx, &ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "Văn bản gửi sau", Number: "2/TEST"}, nil)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	newerID := receipt2.GetDocumentId()
+	// Wait until the hub itself sees the subscription and the queued documents.
 	for deadline := time.Now().Add(patience(t)); ; {
 		s := hubSnapshot(t, base)
-		if s.Overview.Online == 1 && s.PendingDeliveries == 1 {
+		if s.Overview.Online == 1 && s.PendingDeliveries == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hub snapshot never showed 1 online and 1 pending: %+v", s.Overview)
+			t.Fatalf("hub snapshot never showed 1 online and 2 pending: %+v", s.Overview)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -706,7 +779,7 @@ func TestBrowserAgainstRealHub(t *testing.T) {
 	}
 	wantCounts := map[string]string{
 		"count-total": "7", "count-pending": "2", "count-pilot": "3", "count-production": "2",
-		"count-suspended": "1", "count-online": "1", "count-docs-today": "1", "count-pending-deliveries": "1",
+		"count-suspended": "1", "count-online": "1", "count-docs-today": "2", "count-pending-deliveries": "2",
 	}
 	page := waitFor(t, tab, "counters and rows", readPage, func(p pageState) bool {
 		for id, want := range wantCounts {
@@ -735,8 +808,12 @@ func TestBrowserAgainstRealHub(t *testing.T) {
 			t.Errorf("row %s: online cell class %q data-online %q, want %q and %v", code, r.OnlineClass, r.Online, wantClass, wantOnline)
 		}
 	}
-	if r, _ := page.row(codeH41); r.Pending != "1" {
-		t.Errorf("row %s: pending %q, want 1", codeH41, r.Pending)
+	if r, _ := page.row(codeH41); r.Pending != "2" {
+		t.Errorf("row %s: pending %q, want 2", codeH41, r.Pending)
+	}
+	// By default the agency with documents waiting (and an alert) is first.
+	if got := page.Rows[0].Code; got != codeH41 {
+		t.Errorf("first row %s, want %s (documents waiting, alert) first by default", got, codeH41)
 	}
 	if r, _ := page.row(codeH32); !strings.Contains(r.Stage, "tạm ngừng") {
 		t.Errorf("row %s: stage %q, want the suspended badge", codeH32, r.Stage)
@@ -796,9 +873,144 @@ func TestBrowserAgainstRealHub(t *testing.T) {
 		t.Errorf("page scrolls sideways by %d px at 1366 wide (err %v)", w, err)
 	}
 
+	findStuckDocuments(t, tab, h.Daemon.Hub(), base, codeH41, codeH14, docID, newerID)
+
 	checkConsole(t, console)
 	t.Logf("hub setup %v; page filled %v after navigation; a new connection shown after %v; total %v",
 		setup.Round(time.Millisecond), loaded.Round(time.Millisecond), liveLatency.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// findStuckDocuments is the operator's path to a stuck document (the
+// dashboard issue): an agency that polls shows as such; an agency with
+// several problems is one alert; the alert's drill-down opens on the
+// oldest document it names, in Vietnamese only, at an address that can be
+// linked; and all of it holds in an 800 px window.
+func findStuckDocuments(t *testing.T, tab context.Context, hb *hub.Hub, base, stuck, poller, oldestID, newerID string) {
+	t.Helper()
+	ctx := context.Background()
+
+	// Polling (the VXP API) shows as online, as polling, with its last poll.
+	hb.Polled(poller)
+	page := waitFor(t, tab, "the polling agency", readPage, func(p pageState) bool {
+		r, _ := p.row(poller)
+		return r.Online == "true" && r.Via == "polling" && p.Counts["count-online"] == "3"
+	})
+	if r, _ := page.row(poller); r.OnlineClass != "online" || r.OnlineText != "hỏi định kỳ" || !strings.HasPrefix(r.Seen, "hỏi ") {
+		t.Errorf("polling row %+v, want class online, text \"hỏi định kỳ\" and when it last polled", r)
+	}
+	if r, _ := page.row("000.00.00.G22"); r.Via != "stream" || r.OnlineText != "trực tuyến" {
+		t.Errorf("streaming row %+v, want via stream, \"trực tuyến\"", r)
+	}
+
+	// The recipient's system reports it cannot take the oldest document:
+	// one alert line for the agency, with both of its problems.
+	for range 2 {
+		if err := hb.ReportDeliveryFailure(ctx, hub.Principal{Name: stuck}, oldestID); err != nil {
+			t.Fatalf("ReportDeliveryFailure: %v", err)
+		}
+	}
+	type alertLine struct {
+		Code    string   `json:"code"`
+		Kinds   string   `json:"kinds"`
+		Details []string `json:"details"`
+	}
+	lines := waitFor(t, tab, "merged alert", `Array.from(document.querySelectorAll('#alerts li[data-code]'), (li) =>
+	  ({ code: li.dataset.code, kinds: li.dataset.kinds, details: Array.from(li.querySelectorAll('.detail'), (d) => d.textContent) }))`,
+		func(ls []alertLine) bool { return len(ls) == 1 && strings.Contains(ls[0].Kinds, "delivery_failures") })
+	if l := lines[0]; l.Code != stuck || l.Kinds != "delivery_failures offline_backlog" || len(l.Details) != 2 ||
+		!strings.Contains(l.Details[0], "(2 lần)") || !strings.Contains(l.Details[0], oldestID) {
+		t.Errorf("alert %+v, want one line for %s with the failures (2, naming %s) and the offline backlog", l, stuck, oldestID)
+	}
+
+	// Its drill-down opens on the oldest stuck document, at #agency=CODE.
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(`#alerts li[data-code="`+stuck+`"]`))); err != nil {
+		t.Fatalf("click alert: %v", err)
+	}
+	type drill struct {
+		Open     bool     `json:"open"`
+		Hash     string   `json:"hash"`
+		IDs      []string `json:"ids"`
+		Focus    string   `json:"focus"`
+		InView   bool     `json:"inView"`
+		Statuses []string `json:"statuses"`
+		Text     string   `json:"text"`
+	}
+	const readDrill = `(() => {
+	  const p = document.getElementById('drilldown');
+	  const f = p.querySelector('article.doc.focus');
+	  const body = document.getElementById('drilldown-body').getBoundingClientRect();
+	  const r = f ? f.getBoundingClientRect() : null;
+	  return { open: !p.hidden, hash: location.hash, focus: f ? f.dataset.id : '',
+	    ids: Array.from(p.querySelectorAll('article.doc'), (a) => a.dataset.id),
+	    inView: !!r && r.top >= body.top - 1 && r.top < body.bottom,
+	    statuses: Array.from(p.querySelectorAll('article.doc tbody td:nth-child(3)'), (td) => td.textContent),
+	    text: p.textContent };
+	})()`
+	wantDrill := func(d drill) bool { return d.Open && d.Focus != "" && len(d.IDs) >= 2 }
+	check := func(how string, d drill) {
+		t.Helper()
+		if d.Hash != "#agency="+stuck {
+			t.Errorf("%s: address hash %q, want #agency=%s", how, d.Hash, stuck)
+		}
+		if d.Focus != oldestID || d.IDs[0] != oldestID || !d.InView {
+			t.Errorf("%s: drill-down opens on %q (in view %v), documents %q; want the oldest stuck %s first and in view", how, d.Focus, d.InView, d.IDs, oldestID)
+		}
+		if !slices.Contains(d.IDs, newerID) || len(slices.DeleteFunc(slices.Clone(d.IDs), func(id string) bool { return id != oldestID })) != 1 {
+			t.Errorf("%s: documents %q, want the newer %s too and the oldest once", how, d.IDs, newerID)
+		}
+		// Status pills speak Vietnamese only: no English status text after them.
+		for _, st := range d.Statuses {
+			for _, en := range []string{"queued", "arrived", "accepted", "refused", "completed"} {
+				if strings.Contains(st, en) {
+					t.Errorf("%s: status cell %q has the English %q", how, st, en)
+				}
+			}
+		}
+		if !strings.Contains(d.Text, "báo lỗi 2 lần") || !strings.Contains(d.Text, "Văn bản chờ lâu nhất") {
+			t.Errorf("%s: drill-down does not show the failures and the oldest document's label:\n%s", how, d.Text)
+		}
+	}
+	check("from the alert", waitFor(t, tab, "drill-down from the alert", readDrill, wantDrill))
+	if path := os.Getenv("NDXP_SCREENSHOT"); path != "" {
+		screenshot(t, tab, strings.TrimSuffix(path, filepath.Ext(path))+"-stuck"+filepath.Ext(path))
+	}
+	if err := chromedp.Do(tab, chromedp.KeyEvent(kb.Escape)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "closed, address cleared", `document.getElementById('drilldown').hidden && location.hash === ''`, func(b bool) bool { return b })
+
+	// The address alone opens it: a fresh page at #agency=CODE.
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#agency="+stuck)); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	check("from the link", waitFor(t, tab, "drill-down from the link", readDrill, wantDrill))
+	if err := chromedp.Do(tab, chromedp.KeyEvent(kb.Escape)); err != nil {
+		t.Fatal(err)
+	}
+
+	// 800 px wide: nothing scrolls sideways, the key parts are on screen.
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(800, 900)); err != nil {
+		t.Fatalf("viewport: %v", err)
+	}
+	type narrow struct {
+		ScrollWidth int      `json:"scrollWidth"`
+		Hidden      []string `json:"hidden"`
+	}
+	n := waitFor(t, tab, "800 px layout", `(() => {
+	  const hidden = [];
+	  for (const sel of ['#count-total', '#count-online', '#alerts li[data-code]', '#search', '#agencies thead th:nth-child(4)',
+	      '#agencies tbody tr[data-code] td:nth-child(1)', '#agencies tbody tr[data-code] td:nth-child(2)',
+	      '#agencies tbody tr[data-code] td:nth-child(4)', '#agencies tbody tr[data-code] td:nth-child(6)']) {
+	    const e = document.querySelector(sel);
+	    const r = e && e.getBoundingClientRect();
+	    if (!r || r.width < 8 || r.height < 8 || r.left < 0 || r.right > 800) hidden.push(sel);
+	  }
+	  return { scrollWidth: document.documentElement.scrollWidth, hidden };
+	})()`, func(n narrow) bool { return n.ScrollWidth <= 800 && len(n.Hidden) == 0 })
+	if path := os.Getenv("NDXP_SCREENSHOT"); path != "" {
+		screenshot(t, tab, strings.TrimSuffix(path, filepath.Ext(path))+"-800"+filepath.Ext(path))
+	}
+	t.Logf("800 px: scroll width %d", n.ScrollWidth)
 }
 
 // bigSnapshot is a registry of n agencies with Vietnamese names: every
@@ -1016,9 +1228,10 @@ func TestBrowserManyAgencies(t *testing.T) {
 	checkConsole(t, console)
 }
 
-// TestBrowserAlerts: an unacknowledged-documents alert reads as one
-// document when it is one, and as a count with the oldest when it groups
-// several (the hub makes one such alert per recipient).
+// TestBrowserAlerts: an agency's alerts are one line with all its
+// problems (failures first); an unacknowledged-documents alert reads as
+// one document when it is one, and as a count with the oldest when it
+// groups several (the hub makes one such alert per recipient).
 func TestBrowserAlerts(t *testing.T) {
 	findChrome(t)
 	s := sampleSnapshot(1)
@@ -1026,7 +1239,9 @@ func TestBrowserAlerts(t *testing.T) {
 		hub.Alert{Kind: hub.AlertUnacknowledged, Agency: "000.00.00.H41", Name: "UBND tỉnh Nghệ An", Document: "01HQWGDY00E2Y6RY04XKQBB40E",
 			Since: t0.Add(-40 * time.Minute), Count: 1234, Message: "1234 documents not acknowledged for over 10m0s, the oldest for 40m0s"},
 		hub.Alert{Kind: hub.AlertUnacknowledged, Agency: "000.00.00.G22", Name: "Văn phòng Chính phủ", Document: "01HQWGFRK04GAN4VV47BQCSQF8",
-			Since: t0.Add(-20 * time.Minute), Count: 1, Message: "not acknowledged for 20m0s"})
+			Since: t0.Add(-20 * time.Minute), Count: 1, Message: "not acknowledged for 20m0s"},
+		hub.Alert{Kind: hub.AlertDeliveryFailures, Agency: "000.00.00.H41", Name: "UBND tỉnh Nghệ An", Document: "01HQWGDY00E2Y6RY04XKQBB40E",
+			Since: t0.Add(-40 * time.Minute), Count: 3, Failures: 7, LastFailure: t0, Message: "the recipient could not take 3 documents"})
 	srv := httptest.NewServer(dashboard.New(&fakeSource{snap: s}, dashboard.Options{MinInterval: 10 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	tab, console := browser(t)
@@ -1034,24 +1249,26 @@ func TestBrowserAlerts(t *testing.T) {
 		t.Fatalf("navigate: %v", err)
 	}
 	type alertLine struct {
-		Code   string `json:"code"`
-		Kind   string `json:"kind"`
-		Detail string `json:"detail"`
+		Code    string   `json:"code"`
+		Kinds   string   `json:"kinds"`
+		Details []string `json:"details"`
 	}
-	lines := waitFor(t, tab, "three alerts", `Array.from(document.querySelectorAll('#alerts li')).map((li) =>
-	  ({ code: li.dataset.code, kind: li.dataset.kind, detail: li.querySelector('.detail').textContent }))`,
-		func(ls []alertLine) bool { return len(ls) == 3 })
-	want := map[string]string{
-		"000.00.00.H41 unacknowledged":  "1.234 văn bản chưa được xác nhận đã nhận, cũ nhất 01HQWGDY00E2Y6RY04XKQBB40E",
-		"000.00.00.G22 unacknowledged":  "Văn bản 01HQWGFRK04GAN4VV47BQCSQF8 chưa được xác nhận đã nhận",
-		"000.00.00.H41 offline_backlog": "1 văn bản đang chờ cơ quan này kết nối",
+	lines := waitFor(t, tab, "two agencies alerted", `Array.from(document.querySelectorAll('#alerts li[data-code]')).map((li) =>
+	  ({ code: li.dataset.code, kinds: li.dataset.kinds, details: Array.from(li.querySelectorAll('.detail'), (d) => d.textContent) }))`,
+		func(ls []alertLine) bool { return len(ls) == 2 })
+	want := []alertLine{
+		{Code: "000.00.00.H41", Kinds: "delivery_failures unacknowledged offline_backlog", Details: []string{
+			"3 văn bản bên nhận báo không nhận được (7 lần), cũ nhất 01HQWGDY00E2Y6RY04XKQBB40E",
+			"1.234 văn bản chưa được xác nhận đã nhận, cũ nhất 01HQWGDY00E2Y6RY04XKQBB40E",
+			"1 văn bản đang chờ cơ quan này kết nối",
+		}},
+		{Code: "000.00.00.G22", Kinds: "unacknowledged", Details: []string{"Văn bản 01HQWGFRK04GAN4VV47BQCSQF8 chưa được xác nhận đã nhận"}},
 	}
-	got := map[string]string{}
-	for _, l := range lines {
-		got[l.Code+" "+l.Kind] = l.Detail
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("alerts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("alert details (-want +got):\n%s", diff)
+	if n, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('alerts-count').textContent`)); err != nil || n != "2" {
+		t.Errorf("alert count %q (%v), want 2 agencies", n, err)
 	}
 	checkConsole(t, console)
 }

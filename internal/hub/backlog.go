@@ -40,6 +40,10 @@ type pendingDoc struct {
 	doc    string
 	sender string
 	size   int64 // stored bytes: header and attachments
+	// failures counts the recipient's reports that it could not take it,
+	// the last at lastFailure.
+	failures    int
+	lastFailure time.Time
 }
 
 // queued is one document-carrying queue entry, as a commit reports it.
@@ -117,12 +121,35 @@ func (b *backlog) remove(qs ...queued) {
 	}
 }
 
+// failed records a committed failure report on the queue entry seq of
+// recipient code. An entry not (yet) here is left alone: the report
+// reached the store, and the next start counts it.
+func (b *backlog) failed(code string, seq uint64, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.pending[code]
+	p, ok := m[seq]
+	if !ok {
+		return
+	}
+	p.failures++
+	p.lastFailure = at
+	m[seq] = p
+}
+
 // recipientBacklog sums up the documents waiting for one recipient.
 type recipientBacklog struct {
 	n         int       // documents waiting
 	oldest    time.Time // when the oldest was queued
 	oldestDoc string    // its id (the first queued, among equally old ones)
 	overdue   int       // how many were queued at or before the cutoff
+	// Documents waiting whose delivery the recipient reported failed: how
+	// many, the reports in all, the oldest such document and the last report.
+	failedDocs   int
+	failures     int
+	oldestFailed time.Time
+	failedDoc    string
+	lastFailure  time.Time
 }
 
 // summaries sums up each recipient's waiting documents, counting as overdue
@@ -135,10 +162,20 @@ func (b *backlog) summaries(cutoff time.Time) map[string]recipientBacklog {
 	out := make(map[string]recipientBacklog, len(b.pending))
 	for code, m := range b.pending {
 		r := recipientBacklog{n: len(m)}
-		var oldestSeq uint64
+		var oldestSeq, failedSeq uint64
 		for seq, p := range m {
 			if r.oldestDoc == "" || p.since.Before(r.oldest) || (p.since.Equal(r.oldest) && seq < oldestSeq) {
 				r.oldest, r.oldestDoc, oldestSeq = p.since, p.doc, seq
+			}
+			if p.failures > 0 {
+				r.failedDocs++
+				r.failures += p.failures
+				if r.failedDoc == "" || p.since.Before(r.oldestFailed) || (p.since.Equal(r.oldestFailed) && seq < failedSeq) {
+					r.oldestFailed, r.failedDoc, failedSeq = p.since, p.doc, seq
+				}
+				if p.lastFailure.After(r.lastFailure) {
+					r.lastFailure = p.lastFailure
+				}
 			}
 			if !p.since.After(cutoff) {
 				r.overdue++
@@ -166,7 +203,8 @@ func loadBacklog(ctx context.Context, st store.Store) (b *backlog, skipped int, 
 				return true, ctx.Err()
 			}
 			if ev.Kind.carriesDocument() {
-				b.add(queued{code: string(k[:i]), seq: binary.BigEndian.Uint64(k[i+1:]), pendingDoc: pendingDoc{since: ev.Time, doc: ev.DocID, sender: ev.Sender, size: ev.Size}})
+				b.add(queued{code: string(k[:i]), seq: binary.BigEndian.Uint64(k[i+1:]), pendingDoc: pendingDoc{since: ev.Time, doc: ev.DocID, sender: ev.Sender, size: ev.Size,
+					failures: ev.Failures, lastFailure: ev.LastFailure}})
 			}
 			return true, ctx.Err()
 		})

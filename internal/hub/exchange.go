@@ -68,6 +68,11 @@ type Event struct {
 	Time   time.Time     `json:"time"`
 	Status *StatusReport `json:"status,omitempty"`
 	Reason string        `json:"reason,omitempty"`
+	// Failures counts the recipient's reports that it could not take the
+	// document (ReportDeliveryFailure), kept on the queue entry so that
+	// the backlog (and its alerts) is rebuilt with them at start.
+	Failures    int       `json:"failures,omitempty"`
+	LastFailure time.Time `json:"last_failure,omitzero"`
 }
 
 // StatusReport is one status of one recipient.
@@ -101,7 +106,11 @@ type Delivery struct {
 	Recall    RecallState `json:"recall,omitempty"`
 	Delivered *time.Time  `json:"delivered,omitempty"`
 	QueueSeq  uint64      `json:"queue_seq,omitempty"` // the arrival event, while queued
-	Steps     []Step      `json:"steps"`
+	// Failures counts the recipient's reports that it could not take the
+	// document (ReportDeliveryFailure); LastFailure is the latest.
+	Failures    int        `json:"failures,omitempty"`
+	LastFailure *time.Time `json:"last_failure,omitempty"`
+	Steps       []Step     `json:"steps"`
 }
 
 // idSource makes document ids: ULIDs, sortable by time, safe in file names and URLs.

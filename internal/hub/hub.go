@@ -44,6 +44,9 @@ type Config struct {
 	// UnackedAfter: a document that waits longer than this for its
 	// recipient's acknowledgement raises an alert.
 	UnackedAfter time.Duration
+	// PollWindow: an agency that polls (the VXP HTTP API, Polled) counts
+	// as online for this long after each poll.
+	PollWindow time.Duration
 	// Location is the time zone of "today" in the daily counts.
 	Location *time.Location
 	// RetentionDays: when positive, the hub purges every hour the
@@ -73,6 +76,7 @@ func DefaultConfig() Config {
 		InlineLimit:           64 << 10,
 		MaxAttachmentSize:     4 << 30,
 		UnackedAfter:          15 * time.Minute,
+		PollWindow:            DefaultPollWindow,
 		Location:              time.Local,
 		Limits:                DefaultLimits(),
 	}
@@ -94,6 +98,9 @@ func (c Config) Validate() error {
 	}
 	if c.UnackedAfter <= 0 {
 		return errors.New("hub config: UnackedAfter must be positive")
+	}
+	if c.PollWindow <= 0 {
+		return errors.New("hub config: PollWindow must be positive")
 	}
 	if c.Location == nil {
 		return errors.New("hub config: Location is nil")
@@ -174,7 +181,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		aliases:  map[string]string{},
 		vxp:      map[string]vxpEntry{},
 		revoked:  map[string]bool{},
-		presence: newPresence(cfg.Now),
+		presence: newPresence(cfg.Now, cfg.PollWindow),
 	}
 	h.bodies = &bodies{files: files, st: h.st}
 	h.presence.onChange = h.watch.notify
@@ -295,6 +302,7 @@ func (h *Hub) saveLastSeen(code string, t time.Time) {
 func (h *Hub) Drain() {
 	h.drainOnce.Do(func() { close(h.drain) })
 	h.stopRetention()
+	h.presence.close()
 }
 
 func (h *Hub) draining() error {

@@ -9,6 +9,7 @@ type Metrics struct {
 	Deliveries          atomic.Int64  // arrival acknowledgements (status 01)
 	QueuedDeliveries    atomic.Int64  // arrival events queued
 	Redeliveries        atomic.Int64  // events pushed again after the ack deadline
+	DeliveryFailures    atomic.Int64  // recipients' reports that they could not take a document
 	OnlineSubscriptions atomic.Int64  // open subscription streams
 	Refusals            refusalCounts // calls refused by a limit, by Limit
 }

@@ -36,12 +36,19 @@ type AgencyStatus struct {
 	Stage          Stage     `json:"stage"`
 	Suspended      bool      `json:"suspended"`
 	Online         bool      `json:"online"`
+	Via            string    `json:"via,omitempty"` // ViaStream, ViaPolling, "" offline
 	ConnectedSince time.Time `json:"connected_since,omitzero"`
 	LastSeen       time.Time `json:"last_seen,omitzero"`
+	LastPolled     time.Time `json:"last_polled,omitzero"`
 	Pending        int       `json:"pending"`
 	OldestPending  time.Time `json:"oldest_pending,omitzero"`
-	SentToday      int       `json:"sent_today"`
-	ReceivedToday  int       `json:"received_today"`
+	// OldestPendingDoc is the document that has waited longest for it.
+	OldestPendingDoc string `json:"oldest_pending_document,omitempty"`
+	// Failures counts its reports that it could not take a document
+	// still waiting for it (ReportDeliveryFailure).
+	Failures      int `json:"failures,omitempty"`
+	SentToday     int `json:"sent_today"`
+	ReceivedToday int `json:"received_today"`
 }
 
 // MinuteCount counts documents accepted and delivered in one minute.
@@ -61,6 +68,10 @@ const (
 	AlertUnacknowledged AlertKind = "unacknowledged"
 	// AlertOfflineBacklog: an agency is offline while documents wait for it.
 	AlertOfflineBacklog AlertKind = "offline_backlog"
+	// AlertDeliveryFailures: a recipient reported that it could not take
+	// documents that still wait for it; one alert per recipient, naming
+	// the oldest such document.
+	AlertDeliveryFailures AlertKind = "delivery_failures"
 )
 
 // Alert is something an operator should look at.
@@ -70,8 +81,11 @@ type Alert struct {
 	Name     string    `json:"name"`
 	Document string    `json:"document,omitempty"` // unacknowledged: the oldest document
 	Since    time.Time `json:"since"`
-	Count    int       `json:"count,omitempty"` // unacknowledged: documents overdue; offline: documents waiting
-	Message  string    `json:"message"`
+	Count    int       `json:"count,omitempty"` // unacknowledged: documents overdue; offline: documents waiting; failures: documents that failed
+	// Failures counts the failure reports (delivery_failures), the last at LastFailure.
+	Failures    int       `json:"failures,omitempty"`
+	LastFailure time.Time `json:"last_failure,omitzero"`
+	Message     string    `json:"message"`
 }
 
 // AlertThresholds say when the hub raises alerts.
@@ -269,10 +283,10 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 	for i := range s.Agencies {
 		st := &s.Agencies[i]
 		p := h.presence.get(st.Code)
-		st.Online, st.ConnectedSince, st.LastSeen = p.Online, p.ConnectedSince, p.LastSeen
+		st.Online, st.Via, st.ConnectedSince, st.LastSeen, st.LastPolled = p.Online, p.Via, p.ConnectedSince, p.LastSeen, p.LastPolled
 		st.SentToday, st.ReceivedToday = h.traffic.sent[st.Code], h.traffic.received[st.Code]
 		if b, ok := queues[st.Code]; ok {
-			st.Pending, st.OldestPending = b.n, b.oldest
+			st.Pending, st.OldestPending, st.OldestPendingDoc, st.Failures = b.n, b.oldest, b.oldestDoc, b.failures
 			s.PendingDeliveries += b.n
 			if s.OldestPending.IsZero() || b.oldest.Before(s.OldestPending) {
 				s.OldestPending = b.oldest
@@ -286,6 +300,13 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 				s.Alerts = append(s.Alerts, Alert{
 					Kind: AlertUnacknowledged, Agency: st.Code, Name: st.Name, Document: b.oldestDoc,
 					Since: b.oldest, Count: b.overdue, Message: unackedMessage(b.overdue, h.cfg.UnackedAfter, now.Sub(b.oldest)),
+				})
+			}
+			if b.failedDocs > 0 {
+				s.Alerts = append(s.Alerts, Alert{
+					Kind: AlertDeliveryFailures, Agency: st.Code, Name: st.Name, Document: b.failedDoc,
+					Since: b.oldestFailed, Count: b.failedDocs, Failures: b.failures, LastFailure: b.lastFailure,
+					Message: failuresMessage(b.failedDocs, b.failures, now.Sub(b.lastFailure)),
 				})
 			}
 			if !p.Online {
@@ -316,6 +337,15 @@ func unackedMessage(n int, after, oldest time.Duration) string {
 		return "not acknowledged for " + age
 	}
 	return fmt.Sprintf("%d documents not acknowledged for over %s, the oldest for %s", n, after, age)
+}
+
+// failuresMessage describes a delivery-failures alert.
+func failuresMessage(docs, reports int, last time.Duration) string {
+	age := last.Truncate(time.Second).String()
+	if docs == 1 {
+		return fmt.Sprintf("the recipient could not take the document (%d failure reports, the last %s ago)", reports, age)
+	}
+	return fmt.Sprintf("the recipient could not take %d documents (%d failure reports, the last %s ago)", docs, reports, age)
 }
 
 // RecentDocuments returns the newest documents an agency sent or
@@ -362,4 +392,22 @@ func (h *Hub) RecentDocuments(ctx context.Context, code string, n int) ([]Docume
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// AgencyDocument returns a document that agency code sent or received,
+// with every recipient's delivery: the dashboard's drill-down opens on
+// the oldest document stuck at an agency, which its list of the newest
+// may not reach. Any other document is NotFound.
+func (h *Hub) AgencyDocument(ctx context.Context, code, id string) (DocumentView, error) {
+	if _, err := parseCode("code", code); err != nil {
+		return DocumentView{}, err
+	}
+	v, err := h.Trace(ctx, Principal{Admin: true, Name: "dashboard"}, id)
+	if err != nil {
+		return DocumentView{}, err
+	}
+	if v.Doc.Sender != code && !contains(v.Doc.Header.Recipients, code) {
+		return DocumentView{}, notFoundDoc(id)
+	}
+	return v, nil
 }

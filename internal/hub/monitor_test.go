@@ -90,3 +90,20 @@ func TestRecentDocuments(t *testing.T) {
 	_, err = h.RecentDocuments(t.Context(), "000.00.00.H99", 5)
 	checkErr(t, "an unregistered agency", err, ErrNotFound, "code")
 }
+
+// TestAgencyDocument: the drill-down gets a document its agency sent or
+// received, with every delivery, and NotFound for any other.
+func TestAgencyDocument(t *testing.T) {
+	h, _ := retentionHub(t, nil)
+	id := send(t, h, "Cho Nghệ An", []string{codeH41})
+	for _, code := range []string{codeG22, codeH41} {
+		v, err := h.AgencyDocument(t.Context(), code, id)
+		if err != nil || v.Doc.ID != id || len(v.Deliveries) != 1 {
+			t.Errorf("AgencyDocument(%s): %+v, %v; want the document with its delivery", code, v, err)
+		}
+	}
+	_, err := h.AgencyDocument(t.Context(), codeH14, id)
+	checkErr(t, "another agency", err, ErrNotFound, "document_id")
+	_, err = h.AgencyDocument(t.Context(), "nope", id)
+	checkErr(t, "a bad code", err, ErrInvalid, "code")
+}

@@ -18,7 +18,10 @@
   const ALERT_KIND = {
     unacknowledged: 'chưa xác nhận',
     offline_backlog: 'ngoại tuyến khi có văn bản chờ',
+    delivery_failures: 'bên nhận báo lỗi',
   };
+  // The order an agency's problems are listed in, most telling first.
+  const ALERT_ORDER = { delivery_failures: 0, unacknowledged: 1, offline_backlog: 2 };
   // Status codes of docs/domain.md; 07-12 and 14 have no confirmed meaning.
   const STATUS = {
     '': ['chờ nhận', 'queued'],
@@ -117,8 +120,11 @@
     rows: new Map(), // code -> row (its agency, and its elements while shown)
     order: [], // rows shown, in display order
     limit: PAGE_ROWS, // most rows shown
-    sortKey: 'code',
+    // Agencies that need an operator (documents waiting, or an alert)
+    // come first, the longest stuck on top, until a column is chosen.
+    sortKey: 'attention',
     sortDir: 1,
+    alerted: new Set(), // agencies named by an alert
     q: '',
     qFolded: '',
     stage: '',
@@ -169,7 +175,7 @@
   // ---------- agency table ----------
 
   function newRow(code) {
-    return { code, a: null, hay: '', hayFolded: '', seenAt: 0, dom: null, painted: null };
+    return { code, a: null, hay: '', hayFolded: '', seenAt: 0, polledAt: 0, stuckSince: 0, dom: null, painted: null };
   }
 
   // buildDom makes a row's elements when it is shown.
@@ -200,9 +206,12 @@
     return d;
   }
 
-  function seenText(a, t) {
-    if (a.online) return 'bây giờ';
-    return ago(t);
+  // seenText: "bây giờ" while a stream is open; for an agency that polls
+  // (VXP), when it last polled.
+  function seenText(a, r) {
+    if (a.online && a.via !== 'polling') return 'bây giờ';
+    if (a.online) return 'hỏi ' + ago(r.polledAt);
+    return ago(r.seenAt);
   }
 
   // setData takes a row's agency from a snapshot and says whether anything
@@ -210,13 +219,15 @@
   function setData(r, a) {
     const p = r.a || {};
     const moved = a.name !== p.name || a.stage !== p.stage || a.suspended !== p.suspended ||
-      a.online !== p.online || a.last_seen !== p.last_seen || a.pending !== p.pending ||
-      a.sent_today !== p.sent_today || a.received_today !== p.received_today;
+      a.online !== p.online || a.via !== p.via || a.last_seen !== p.last_seen || a.pending !== p.pending ||
+      a.oldest_pending !== p.oldest_pending || a.sent_today !== p.sent_today || a.received_today !== p.received_today;
     if (a.name !== p.name) {
       r.hay = lower(a.code + ' ' + a.name);
       r.hayFolded = fold(r.hay);
     }
     if (a.last_seen !== p.last_seen) r.seenAt = parseTime(a.last_seen);
+    if (a.last_polled !== p.last_polled) r.polledAt = parseTime(a.last_polled);
+    if (a.oldest_pending !== p.oldest_pending) r.stuckSince = parseTime(a.oldest_pending);
     r.a = a;
     if (r.dom) paint(r);
     return moved;
@@ -241,17 +252,26 @@
       d.badge.textContent = STAGE[a.stage] || a.stage;
     }
     if (a.suspended !== p.suspended) d.susp.hidden = !a.suspended;
-    if (a.online !== p.online || a.connected_since !== p.connected_since || a.last_seen !== p.last_seen) {
+    if (a.online !== p.online || a.via !== p.via || a.connected_since !== p.connected_since ||
+      a.last_seen !== p.last_seen || a.last_polled !== p.last_polled) {
+      const polling = a.online && a.via === 'polling';
       d.online.className = a.online ? 'online' : 'offline';
       d.online.dataset.online = String(!!a.online);
-      d.onlineText.data = a.online ? 'trực tuyến' : 'ngoại tuyến';
+      d.online.dataset.via = a.via || '';
+      // A system on the agencies' SDK (VXP) polls instead of holding a
+      // stream: it is online, but only as fresh as its last poll.
+      d.onlineText.data = polling ? 'hỏi định kỳ' : a.online ? 'trực tuyến' : 'ngoại tuyến';
       const since = parseTime(a.connected_since);
-      d.online.title = a.online
-        ? 'Kết nối từ ' + abs(since)
-        : (r.seenAt ? 'Ngắt kết nối lúc ' + abs(r.seenAt) : 'Chưa kết nối kể từ khi trục khởi động');
-      d.seen.title = a.online ? 'Đang giữ kết nối từ ' + abs(since) : (r.seenAt ? abs(r.seenAt) : '');
+      const lastPoll = r.polledAt ? ' · hỏi lần cuối lúc ' + abs(r.polledAt) : '';
+      d.online.title = polling
+        ? 'Trực tuyến qua hỏi định kỳ (VXP) từ ' + abs(since) + lastPoll
+        : a.online
+          ? 'Giữ kết nối từ ' + abs(since) + lastPoll
+          : (r.seenAt ? 'Ngắt kết nối lúc ' + abs(r.seenAt) : 'Chưa kết nối kể từ khi trục khởi động') + lastPoll;
+      d.seen.title = polling ? 'Hỏi lần cuối lúc ' + abs(r.polledAt)
+        : a.online ? 'Đang giữ kết nối từ ' + abs(since) : (r.seenAt ? abs(r.seenAt) : '');
     }
-    setText(d.seen, seenText(a, r.seenAt));
+    setText(d.seen, seenText(a, r));
     if (a.pending !== p.pending || a.oldest_pending !== p.oldest_pending) {
       d.pending.textContent = fmtInt(a.pending);
       d.pending.className = a.pending > 0 ? 'num hot' : 'num zero';
@@ -269,7 +289,7 @@
     r.painted = a;
   }
 
-  function renderRows(list) {
+  function renderRows(list, force) {
     const seen = new Set();
     let moved = false;
     for (const a of list || []) {
@@ -289,7 +309,7 @@
     }
     // Most pushes are heartbeats that change nothing: no need to filter
     // and sort 10,000 rows again.
-    if (moved) applyView();
+    if (moved || force) applyView();
   }
 
   function matches(r) {
@@ -323,8 +343,20 @@
     received: (a) => a.received_today || 0,
   };
 
+  // needsAttention: documents wait for the agency, or an alert names it.
+  const needsAttention = (r) => (r.a.pending || 0) > 0 || state.alerted.has(r.code);
+
   function compareRows(x, y) {
     const k = state.sortKey;
+    if (k === 'attention') {
+      const ax = needsAttention(x), ay = needsAttention(y);
+      if (ax !== ay) return ax ? -1 : 1;
+      if (ax) { // the longest stuck first
+        const sx = x.stuckSince || Infinity, sy = y.stuckSince || Infinity;
+        if (sx !== sy) return sx < sy ? -1 : 1;
+      }
+      return x.code < y.code ? -1 : x.code > y.code ? 1 : 0;
+    }
     let c;
     if (k === 'name') {
       c = collator.compare(x.a.name, y.a.name);
@@ -410,51 +442,88 @@
   let alertTimes = []; // [element, time] for the relative-time refresh
   let alertsKey = null;
 
+  // groupAlerts makes one entry per agency, in the order the hub sorted
+  // its alerts (the oldest condition first), with all its problems: an
+  // agency offline with overdue documents that its system also reports
+  // failing is one line to look at, not three.
+  function groupAlerts(alerts) {
+    const byCode = new Map();
+    for (const al of alerts) {
+      let g = byCode.get(al.agency);
+      if (!g) {
+        g = { agency: al.agency, name: al.name, since: parseTime(al.since), problems: [] };
+        byCode.set(al.agency, g);
+      }
+      const t = parseTime(al.since);
+      if (t && (!g.since || t < g.since)) g.since = t;
+      g.problems.push(al);
+    }
+    const out = Array.from(byCode.values());
+    for (const g of out) g.problems.sort((a, b) => (ALERT_ORDER[a.kind] ?? 9) - (ALERT_ORDER[b.kind] ?? 9));
+    return out;
+  }
+
+  function alertDetail(al) {
+    const detail = el('span', 'detail');
+    detail.dataset.kind = al.kind;
+    if (al.kind === 'offline_backlog') {
+      detail.textContent = fmtInt(al.count) + ' văn bản đang chờ cơ quan này kết nối';
+    } else if (al.kind === 'delivery_failures') {
+      const n = al.count || 1;
+      detail.append(document.createTextNode((n > 1 ? fmtInt(n) + ' văn bản' : 'Văn bản') + ' bên nhận báo không nhận được (' +
+        fmtInt(al.failures) + ' lần), ' + (n > 1 ? 'cũ nhất ' : '')), el('span', 'mono', al.document || ''));
+    } else if ((al.count || 1) > 1) {
+      detail.append(document.createTextNode(fmtInt(al.count) + ' văn bản chưa được xác nhận đã nhận, cũ nhất '),
+        el('span', 'mono', al.document || ''));
+    } else {
+      detail.append(document.createTextNode('Văn bản '), el('span', 'mono', al.document || ''),
+        document.createTextNode(' chưa được xác nhận đã nhận'));
+    }
+    return detail;
+  }
+
   function renderAlerts(alerts) {
     alerts = alerts || [];
     // Rebuild only on a change, so keyboard focus and hover survive heartbeats.
     const key = JSON.stringify(alerts);
     if (key === alertsKey) return;
     alertsKey = key;
+    const groups = groupAlerts(alerts);
     const box = $('alerts');
     const count = $('alerts-count');
-    count.textContent = fmtInt(alerts.length);
-    count.classList.toggle('bad', alerts.length > 0);
-    document.title = alerts.length ? '(' + alerts.length + ') ' + BASE_TITLE : BASE_TITLE;
+    count.textContent = fmtInt(groups.length);
+    count.title = fmtInt(groups.length) + ' cơ quan cần xem';
+    count.classList.toggle('bad', groups.length > 0);
+    document.title = groups.length ? '(' + groups.length + ') ' + BASE_TITLE : BASE_TITLE;
     alertTimes = [];
-    if (alerts.length === 0) {
+    if (groups.length === 0) {
       box.replaceChildren(el('p', 'empty', 'Không có cảnh báo'));
       return;
     }
     const ul = el('ul');
-    for (const al of alerts.slice(0, MAX_ALERTS_SHOWN)) {
+    for (const g of groups.slice(0, MAX_ALERTS_SHOWN)) {
       const li = el('li');
       li.tabIndex = 0;
-      li.dataset.code = al.agency;
-      li.dataset.kind = al.kind;
-      li.title = al.message || '';
-      const since = parseTime(al.since);
-      const when = el('span', 'since', ago(since));
-      when.title = abs(since);
-      alertTimes.push([when, since]);
+      li.dataset.code = g.agency;
+      li.dataset.kinds = g.problems.map((al) => al.kind).join(' ');
+      li.title = g.problems.map((al) => al.message || '').filter(Boolean).join('\n');
+      const when = el('span', 'since', ago(g.since));
+      when.title = abs(g.since);
+      alertTimes.push([when, g.since]);
       const who = el('span', 'who');
-      who.append(el('span', 'mono', al.agency), document.createTextNode(al.name ? ' — ' + al.name : ''));
-      who.title = al.agency + (al.name ? ' — ' + al.name : '');
-      const detail = el('span', 'detail');
-      if (al.kind === 'offline_backlog') {
-        detail.textContent = fmtInt(al.count) + ' văn bản đang chờ cơ quan này kết nối';
-      } else if ((al.count || 1) > 1) {
-        detail.append(document.createTextNode(fmtInt(al.count) + ' văn bản chưa được xác nhận đã nhận, cũ nhất '),
-          el('span', 'mono', al.document || ''));
-      } else {
-        detail.append(document.createTextNode('Văn bản '), el('span', 'mono', al.document || ''),
-          document.createTextNode(' chưa được xác nhận đã nhận'));
+      who.append(el('span', 'mono', g.agency), document.createTextNode(g.name ? ' — ' + g.name : ''));
+      who.title = g.agency + (g.name ? ' — ' + g.name : '');
+      const kinds = el('span', 'kinds');
+      const details = el('span', 'details');
+      for (const al of g.problems) {
+        kinds.append(el('span', 'kind ' + al.kind, ALERT_KIND[al.kind] || al.kind));
+        details.append(alertDetail(al));
       }
-      li.append(el('span', 'kind ' + al.kind, ALERT_KIND[al.kind] || al.kind), who, when, detail);
+      li.append(kinds, who, when, details);
       ul.append(li);
     }
-    if (alerts.length > MAX_ALERTS_SHOWN) {
-      ul.append(el('li', 'more', '… và ' + fmtInt(alerts.length - MAX_ALERTS_SHOWN) + ' cảnh báo khác'));
+    if (groups.length > MAX_ALERTS_SHOWN) {
+      ul.append(el('li', 'more', '… và ' + fmtInt(groups.length - MAX_ALERTS_SHOWN) + ' cơ quan khác'));
     }
     box.replaceChildren(ul);
   }
@@ -529,7 +598,9 @@
 
   // ---------- drill-down ----------
 
-  const dd = { code: null, ctrl: null, sig: '', back: null };
+  // focus is the document the drill-down opens on: the agency's oldest
+  // stuck document, if any.
+  const dd = { code: null, focus: '', ctrl: null, sig: '', back: null };
   const panel = $('drilldown');
 
   function agencyLabel(code) {
@@ -548,7 +619,10 @@
       if (old && old.dom) old.dom.tr.classList.remove('selected');
     }
     dd.code = code;
+    const row = state.rows.get(code);
+    dd.focus = (row && row.a && row.a.oldest_pending_document) || '';
     dd.sig = rowSig(code);
+    setHash(code);
     dd.back = from || document.activeElement;
     const r = state.rows.get(code);
     if (r && r.dom) r.dom.tr.classList.add('selected');
@@ -556,7 +630,7 @@
     $('drilldown-body').replaceChildren(el('p', 'muted', 'Đang tải…'));
     panel.hidden = false;
     $('drilldown-close').focus();
-    loadDrill();
+    loadDrill(true);
   }
 
   function closeDrill() {
@@ -566,18 +640,23 @@
     const r = state.rows.get(dd.code);
     if (r && r.dom) r.dom.tr.classList.remove('selected');
     dd.code = null;
+    dd.focus = '';
+    setHash('');
     if (dd.back && document.contains(dd.back)) dd.back.focus();
     dd.back = null;
   }
 
-  async function loadDrill() {
+  // loadDrill fetches the drill-down's documents; first is true when it
+  // opens (it then scrolls to the document it opens on).
+  async function loadDrill(first) {
     const code = dd.code;
     if (dd.ctrl) dd.ctrl.abort();
     const ctrl = new AbortController();
     dd.ctrl = ctrl;
     const body = $('drilldown-body');
     try {
-      const res = await fetch('/api/agencies/' + encodeURIComponent(code) + '/documents?n=20',
+      const res = await fetch('/api/agencies/' + encodeURIComponent(code) + '/documents?n=20' +
+        (dd.focus ? '&doc=' + encodeURIComponent(dd.focus) : ''),
         { signal: ctrl.signal, cache: 'no-store', headers: { Accept: 'application/json' } });
       if (!res.ok) {
         const msg = (await res.text()).trim();
@@ -585,34 +664,49 @@
       }
       const docs = await res.json();
       if (dd.code !== code) return;
-      renderDocs(code, docs || []);
+      renderDocs(code, docs || [], first);
     } catch (err) {
       if (ctrl.signal.aborted || dd.code !== code) return;
       body.replaceChildren(el('p', 'error', 'Không tải được danh sách văn bản: ' + err.message));
     }
   }
 
+  // statusCell shows a recipient's status in Vietnamese only, and the
+  // failures its system reported while the document waits.
   function statusCell(rc) {
     const code = rc.status || '';
     const [vi, cls] = STATUS[code] || [rc.status_text || code, 'progress'];
     const td = el('td');
-    const st = el('span', 'st ' + cls, (code ? code + ' · ' : '') + vi);
-    td.append(st, el('span', 'muted', ' ' + (rc.status_text || '')));
-    td.title = (code ? code + ' ' : '') + (rc.status_text || '');
+    td.append(el('span', 'st ' + cls, (code ? code + ' · ' : '') + vi));
+    td.title = (code ? code + ' · ' : '') + vi;
+    if (rc.failures > 0) {
+      const f = el('span', 'st refused fail', 'báo lỗi ' + fmtInt(rc.failures) + ' lần');
+      f.title = 'Hệ thống bên nhận báo không nhận được văn bản ' + fmtInt(rc.failures) + ' lần; văn bản vẫn chờ';
+      td.append(' ', f);
+      td.title += ' · ' + f.title;
+    }
     return td;
   }
 
-  function renderDocs(code, docs) {
+  function renderDocs(code, docs, first) {
     const body = $('drilldown-body');
     if (docs.length === 0) {
       body.replaceChildren(el('p', 'empty', 'Chưa có văn bản gửi hoặc nhận.'));
       return;
     }
     const frag = document.createDocumentFragment();
-    frag.append(el('p', 'muted', fmtInt(docs.length) + ' văn bản gần nhất, mới nhất trước.'));
+    const recent = docs.filter((d) => !d.focus).length;
+    frag.append(el('p', 'muted', fmtInt(recent) + ' văn bản gần nhất, mới nhất trước' +
+      (recent < docs.length ? ', sau văn bản chờ lâu nhất.' : '.')));
+    let focused = null;
     for (const d of docs) {
-      const box = el('article', 'doc');
+      const box = el('article', d.focus ? 'doc focus' : 'doc');
       box.dataset.id = d.id;
+      if (d.focus) {
+        focused = box;
+        box.tabIndex = -1;
+        box.append(el('div', 'focus-label', 'Văn bản chờ lâu nhất'));
+      }
       const top = el('div', 'doc-top');
       top.append(el('span', 'doc-id mono', d.id), el('span', 'dir', d.sender === code ? 'gửi đi' : 'nhận về'));
       box.append(top);
@@ -650,7 +744,42 @@
       box.append(t);
       frag.append(box);
     }
+    const top = body.scrollTop;
     body.replaceChildren(frag);
+    if (focused && first) focused.scrollIntoView({ block: 'start' });
+    else body.scrollTop = top; // a reload keeps the reader's place
+  }
+
+  // ---------- address ----------
+
+  // The open drill-down is in the address (#agency=CODE), so a stuck
+  // agency can be linked and the page reopens on it.
+  function hashCode() {
+    const m = /^#agency=([^&]+)/.exec(location.hash);
+    if (!m) return '';
+    try {
+      return decodeURIComponent(m[1]);
+    } catch {
+      return '';
+    }
+  }
+
+  function setHash(code) {
+    if (hashCode() === code) return;
+    const url = location.pathname + location.search + (code ? '#agency=' + encodeURIComponent(code) : '');
+    history.replaceState(null, '', url);
+  }
+
+  // followHash opens (or closes) the drill-down the address names, once
+  // the agency is known from a snapshot.
+  function followHash() {
+    const code = hashCode();
+    if (!code) {
+      closeDrill();
+      return;
+    }
+    if (code === dd.code || !state.rows.has(code)) return;
+    openDrill(code, null);
   }
 
   // ---------- snapshot ----------
@@ -668,7 +797,10 @@
     state.snap = s;
     const t0 = performance.now();
     renderTiles(s);
-    renderRows(s.agencies);
+    const alerted = new Set((s.alerts || []).map((al) => al.agency));
+    const alertedMoved = alerted.size !== state.alerted.size || [...alerted].some((c) => !state.alerted.has(c));
+    state.alerted = alerted;
+    renderRows(s.agencies, alertedMoved && state.sortKey === 'attention');
     const t1 = performance.now();
     renderAlerts(s.alerts);
     renderChart();
@@ -679,11 +811,14 @@
     performance.measure('ndxp rows', { start: t0, end: t1 });
     performance.measure('ndxp render', { start: t0 });
     setText($('updated'), t ? 'Cập nhật lúc ' + hmsFmt.format(new Date(t)) : '');
+    if (!dd.code && hashCode()) followHash();
     if (dd.code) {
       $('drilldown-agency').textContent = agencyLabel(dd.code);
       const sig = rowSig(dd.code);
       if (sig !== dd.sig && Date.now() - drillReloadAt > 1000) {
         dd.sig = sig;
+        const row = state.rows.get(dd.code);
+        dd.focus = (row && row.a && row.a.oldest_pending_document) || '';
         drillReloadAt = Date.now();
         loadDrill();
       }
@@ -693,7 +828,7 @@
   // refreshRelative keeps "2 phút trước" true between snapshots.
   function refreshRelative() {
     renderOldest();
-    for (const r of state.order) if (r.a && !r.a.online) setText(r.dom.seen, seenText(r.a, r.seenAt));
+    for (const r of state.order) if (r.a && r.dom && !(r.a.online && r.a.via !== 'polling')) setText(r.dom.seen, seenText(r.a, r));
     for (const [e, t] of alertTimes) setText(e, ago(t));
   }
 
@@ -779,6 +914,7 @@
     if (li && e.key === 'Enter') openDrill(li.dataset.code, li);
   });
   $('drilldown-close').addEventListener('click', closeDrill);
+  window.addEventListener('hashchange', followHash);
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !panel.hidden) {
       e.preventDefault();

@@ -81,6 +81,62 @@ func (Stage) EnumDescriptor() ([]byte, []int) {
 	return file_ndxp_v1_agency_proto_rawDescGZIP(), []int{0}
 }
 
+// ConnectionVia says how an online agency is connected.
+type ConnectionVia int32
+
+const (
+	// CONNECTION_VIA_UNSPECIFIED: not connected (the agency is offline).
+	ConnectionVia_CONNECTION_VIA_UNSPECIFIED ConnectionVia = 0
+	// CONNECTION_VIA_STREAM: it holds an open subscription stream (gRPC
+	// Subscribe). A stream wins when the agency also polls.
+	ConnectionVia_CONNECTION_VIA_STREAM ConnectionVia = 1
+	// CONNECTION_VIA_POLLING: it has no stream but polled the hub (the VXP
+	// HTTP API) within the hub's poll window (ndxpd --vxp-online-window,
+	// 2 minutes by default).
+	ConnectionVia_CONNECTION_VIA_POLLING ConnectionVia = 2
+)
+
+// Enum value maps for ConnectionVia.
+var (
+	ConnectionVia_name = map[int32]string{
+		0: "CONNECTION_VIA_UNSPECIFIED",
+		1: "CONNECTION_VIA_STREAM",
+		2: "CONNECTION_VIA_POLLING",
+	}
+	ConnectionVia_value = map[string]int32{
+		"CONNECTION_VIA_UNSPECIFIED": 0,
+		"CONNECTION_VIA_STREAM":      1,
+		"CONNECTION_VIA_POLLING":     2,
+	}
+)
+
+func (x ConnectionVia) Enum() *ConnectionVia {
+	p := new(ConnectionVia)
+	*p = x
+	return p
+}
+
+func (x ConnectionVia) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConnectionVia) Descriptor() protoreflect.EnumDescriptor {
+	return file_ndxp_v1_agency_proto_enumTypes[1].Descriptor()
+}
+
+func (ConnectionVia) Type() protoreflect.EnumType {
+	return &file_ndxp_v1_agency_proto_enumTypes[1]
+}
+
+func (x ConnectionVia) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConnectionVia.Descriptor instead.
+func (ConnectionVia) EnumDescriptor() ([]byte, []int) {
+	return file_ndxp_v1_agency_proto_rawDescGZIP(), []int{1}
+}
+
 // Contact holds how operators reach the people who run an agency's document system.
 type Contact struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -157,12 +213,19 @@ func (x *Contact) GetAddress() string {
 // Presence describes whether an agency's system is connected to the hub now.
 type Presence struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Online is true while the agency holds an open subscription stream.
+	// Online is true while the agency holds an open subscription stream or
+	// polled the hub within the poll window.
 	Online bool `protobuf:"varint,1,opt,name=online,proto3" json:"online,omitempty"`
-	// ConnectedSince is when the current connection began; unset when offline.
+	// ConnectedSince is when the current online period began, by stream or
+	// by polling; unset when offline.
 	ConnectedSince *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=connected_since,json=connectedSince,proto3" json:"connected_since,omitempty"`
 	// LastSeen is the last time the hub heard from the agency; unset if never.
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// Via says how it is connected now; CONNECTION_VIA_UNSPECIFIED when offline.
+	Via ConnectionVia `protobuf:"varint,4,opt,name=via,proto3,enum=ndxp.v1.ConnectionVia" json:"via,omitempty"`
+	// LastPollTime is the agency's last poll (the VXP HTTP API) since the hub
+	// started; unset if it has not polled.
+	LastPollTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_poll_time,json=lastPollTime,proto3" json:"last_poll_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,6 +277,20 @@ func (x *Presence) GetConnectedSince() *timestamppb.Timestamp {
 func (x *Presence) GetLastSeen() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *Presence) GetVia() ConnectionVia {
+	if x != nil {
+		return x.Via
+	}
+	return ConnectionVia_CONNECTION_VIA_UNSPECIFIED
+}
+
+func (x *Presence) GetLastPollTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastPollTime
 	}
 	return nil
 }
@@ -355,11 +432,13 @@ const file_ndxp_v1_agency_proto_rawDesc = "" +
 	"\x06person\x18\x01 \x01(\tR\x06person\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x18\n" +
-	"\aaddress\x18\x04 \x01(\tR\aaddress\"\xa0\x01\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\"\x8c\x02\n" +
 	"\bPresence\x12\x16\n" +
 	"\x06online\x18\x01 \x01(\bR\x06online\x12C\n" +
 	"\x0fconnected_since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0econnectedSince\x127\n" +
-	"\tlast_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\x99\x03\n" +
+	"\tlast_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12(\n" +
+	"\x03via\x18\x04 \x01(\x0e2\x16.ndxp.v1.ConnectionViaR\x03via\x12@\n" +
+	"\x0elast_poll_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\flastPollTime\"\x99\x03\n" +
 	"\x06Agency\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
@@ -379,7 +458,11 @@ const file_ndxp_v1_agency_proto_rawDesc = "" +
 	"\x11STAGE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTAGE_PENDING\x10\x01\x12\x0f\n" +
 	"\vSTAGE_PILOT\x10\x02\x12\x14\n" +
-	"\x10STAGE_PRODUCTION\x10\x03B+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
+	"\x10STAGE_PRODUCTION\x10\x03*f\n" +
+	"\rConnectionVia\x12\x1e\n" +
+	"\x1aCONNECTION_VIA_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CONNECTION_VIA_STREAM\x10\x01\x12\x1a\n" +
+	"\x16CONNECTION_VIA_POLLING\x10\x02B+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
 
 var (
 	file_ndxp_v1_agency_proto_rawDescOnce sync.Once
@@ -393,28 +476,31 @@ func file_ndxp_v1_agency_proto_rawDescGZIP() []byte {
 	return file_ndxp_v1_agency_proto_rawDescData
 }
 
-var file_ndxp_v1_agency_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ndxp_v1_agency_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ndxp_v1_agency_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_ndxp_v1_agency_proto_goTypes = []any{
 	(Stage)(0),                    // 0: ndxp.v1.Stage
-	(*Contact)(nil),               // 1: ndxp.v1.Contact
-	(*Presence)(nil),              // 2: ndxp.v1.Presence
-	(*Agency)(nil),                // 3: ndxp.v1.Agency
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(ConnectionVia)(0),            // 1: ndxp.v1.ConnectionVia
+	(*Contact)(nil),               // 2: ndxp.v1.Contact
+	(*Presence)(nil),              // 3: ndxp.v1.Presence
+	(*Agency)(nil),                // 4: ndxp.v1.Agency
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_ndxp_v1_agency_proto_depIdxs = []int32{
-	4, // 0: ndxp.v1.Presence.connected_since:type_name -> google.protobuf.Timestamp
-	4, // 1: ndxp.v1.Presence.last_seen:type_name -> google.protobuf.Timestamp
-	0, // 2: ndxp.v1.Agency.stage:type_name -> ndxp.v1.Stage
-	1, // 3: ndxp.v1.Agency.contact:type_name -> ndxp.v1.Contact
-	4, // 4: ndxp.v1.Agency.create_time:type_name -> google.protobuf.Timestamp
-	4, // 5: ndxp.v1.Agency.update_time:type_name -> google.protobuf.Timestamp
-	2, // 6: ndxp.v1.Agency.presence:type_name -> ndxp.v1.Presence
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	5, // 0: ndxp.v1.Presence.connected_since:type_name -> google.protobuf.Timestamp
+	5, // 1: ndxp.v1.Presence.last_seen:type_name -> google.protobuf.Timestamp
+	1, // 2: ndxp.v1.Presence.via:type_name -> ndxp.v1.ConnectionVia
+	5, // 3: ndxp.v1.Presence.last_poll_time:type_name -> google.protobuf.Timestamp
+	0, // 4: ndxp.v1.Agency.stage:type_name -> ndxp.v1.Stage
+	2, // 5: ndxp.v1.Agency.contact:type_name -> ndxp.v1.Contact
+	5, // 6: ndxp.v1.Agency.create_time:type_name -> google.protobuf.Timestamp
+	5, // 7: ndxp.v1.Agency.update_time:type_name -> google.protobuf.Timestamp
+	3, // 8: ndxp.v1.Agency.presence:type_name -> ndxp.v1.Presence
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_agency_proto_init() }
@@ -427,7 +513,7 @@ func file_ndxp_v1_agency_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ndxp_v1_agency_proto_rawDesc), len(file_ndxp_v1_agency_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -34,6 +34,10 @@ const (
 	AlertKind_ALERT_KIND_UNACKNOWLEDGED AlertKind = 1
 	// ALERT_KIND_OFFLINE_BACKLOG: an agency is offline while documents wait for it.
 	AlertKind_ALERT_KIND_OFFLINE_BACKLOG AlertKind = 2
+	// ALERT_KIND_DELIVERY_FAILURES: a recipient reported that it could not take
+	// documents that still wait for it; one alert per recipient, naming the
+	// oldest such document and counting the documents and the reports.
+	AlertKind_ALERT_KIND_DELIVERY_FAILURES AlertKind = 3
 )
 
 // Enum value maps for AlertKind.
@@ -42,11 +46,13 @@ var (
 		0: "ALERT_KIND_UNSPECIFIED",
 		1: "ALERT_KIND_UNACKNOWLEDGED",
 		2: "ALERT_KIND_OFFLINE_BACKLOG",
+		3: "ALERT_KIND_DELIVERY_FAILURES",
 	}
 	AlertKind_value = map[string]int32{
-		"ALERT_KIND_UNSPECIFIED":     0,
-		"ALERT_KIND_UNACKNOWLEDGED":  1,
-		"ALERT_KIND_OFFLINE_BACKLOG": 2,
+		"ALERT_KIND_UNSPECIFIED":       0,
+		"ALERT_KIND_UNACKNOWLEDGED":    1,
+		"ALERT_KIND_OFFLINE_BACKLOG":   2,
+		"ALERT_KIND_DELIVERY_FAILURES": 3,
 	}
 )
 
@@ -98,6 +104,12 @@ type AgencyActivity struct {
 	SentToday int32 `protobuf:"varint,8,opt,name=sent_today,json=sentToday,proto3" json:"sent_today,omitempty"`
 	// ReceivedToday counts documents addressed to it today.
 	ReceivedToday int32 `protobuf:"varint,9,opt,name=received_today,json=receivedToday,proto3" json:"received_today,omitempty"`
+	// OldestPendingDocumentId is the document that has waited longest for it;
+	// empty if none.
+	OldestPendingDocumentId string `protobuf:"bytes,10,opt,name=oldest_pending_document_id,json=oldestPendingDocumentId,proto3" json:"oldest_pending_document_id,omitempty"`
+	// Failures counts its reports that it could not take documents still
+	// waiting for it (the VXP API's updateStatus fail).
+	Failures      int32 `protobuf:"varint,11,opt,name=failures,proto3" json:"failures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -195,6 +207,20 @@ func (x *AgencyActivity) GetReceivedToday() int32 {
 	return 0
 }
 
+func (x *AgencyActivity) GetOldestPendingDocumentId() string {
+	if x != nil {
+		return x.OldestPendingDocumentId
+	}
+	return ""
+}
+
+func (x *AgencyActivity) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
 // MinuteTraffic counts documents in one minute.
 type MinuteTraffic struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -269,17 +295,22 @@ type Alert struct {
 	// AgencyName is its name.
 	AgencyName string `protobuf:"bytes,3,opt,name=agency_name,json=agencyName,proto3" json:"agency_name,omitempty"`
 	// DocumentId is the oldest unacknowledged document, for unacknowledged
-	// documents.
+	// documents; the oldest document that failed, for delivery failures.
 	DocumentId string `protobuf:"bytes,4,opt,name=document_id,json=documentId,proto3" json:"document_id,omitempty"`
 	// SinceTime is when the condition began.
 	SinceTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since_time,json=sinceTime,proto3" json:"since_time,omitempty"`
-	// Count is how many documents are overdue (unacknowledged documents) or
-	// wait (offline agencies).
+	// Count is how many documents are overdue (unacknowledged documents),
+	// wait (offline agencies) or failed (delivery failures).
 	Count int32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
 	// Message describes the alert.
-	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Message string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	// Failures counts the recipient's failure reports on those documents
+	// (delivery failures only).
+	Failures int32 `protobuf:"varint,8,opt,name=failures,proto3" json:"failures,omitempty"`
+	// LastFailureTime is the latest of those reports (delivery failures only).
+	LastFailureTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_failure_time,json=lastFailureTime,proto3" json:"last_failure_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Alert) Reset() {
@@ -359,6 +390,20 @@ func (x *Alert) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *Alert) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *Alert) GetLastFailureTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFailureTime
+	}
+	return nil
 }
 
 // Snapshot is the monitoring picture at one moment.
@@ -688,7 +733,7 @@ var File_ndxp_v1_monitor_proto protoreflect.FileDescriptor
 
 const file_ndxp_v1_monitor_proto_rawDesc = "" +
 	"\n" +
-	"\x15ndxp/v1/monitor.proto\x12\andxp.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14ndxp/v1/agency.proto\x1a\x16ndxp/v1/registry.proto\"\xd7\x02\n" +
+	"\x15ndxp/v1/monitor.proto\x12\andxp.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14ndxp/v1/agency.proto\x1a\x16ndxp/v1/registry.proto\"\xb0\x03\n" +
 	"\x0eAgencyActivity\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
@@ -699,11 +744,14 @@ const file_ndxp_v1_monitor_proto_rawDesc = "" +
 	"\x13oldest_pending_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x11oldestPendingTime\x12\x1d\n" +
 	"\n" +
 	"sent_today\x18\b \x01(\x05R\tsentToday\x12%\n" +
-	"\x0ereceived_today\x18\t \x01(\x05R\rreceivedToday\"u\n" +
+	"\x0ereceived_today\x18\t \x01(\x05R\rreceivedToday\x12;\n" +
+	"\x1aoldest_pending_document_id\x18\n" +
+	" \x01(\tR\x17oldestPendingDocumentId\x12\x1a\n" +
+	"\bfailures\x18\v \x01(\x05R\bfailures\"u\n" +
 	"\rMinuteTraffic\x122\n" +
 	"\x06minute\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06minute\x12\x12\n" +
 	"\x04sent\x18\x02 \x01(\x05R\x04sent\x12\x1c\n" +
-	"\tdelivered\x18\x03 \x01(\x05R\tdelivered\"\xfd\x01\n" +
+	"\tdelivered\x18\x03 \x01(\x05R\tdelivered\"\xe1\x02\n" +
 	"\x05Alert\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.ndxp.v1.AlertKindR\x04kind\x12\x1f\n" +
 	"\vagency_code\x18\x02 \x01(\tR\n" +
@@ -715,7 +763,9 @@ const file_ndxp_v1_monitor_proto_rawDesc = "" +
 	"\n" +
 	"since_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tsinceTime\x12\x14\n" +
 	"\x05count\x18\x06 \x01(\x05R\x05count\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessage\"\x8a\x04\n" +
+	"\amessage\x18\a \x01(\tR\amessage\x12\x1a\n" +
+	"\bfailures\x18\b \x01(\x05R\bfailures\x12F\n" +
+	"\x11last_failure_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0flastFailureTime\"\x8a\x04\n" +
 	"\bSnapshot\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
 	"\boverview\x18\x02 \x01(\v2\x11.ndxp.v1.OverviewR\boverview\x12'\n" +
@@ -737,11 +787,12 @@ const file_ndxp_v1_monitor_proto_rawDesc = "" +
 	"\x10include_agencies\x18\x01 \x01(\bR\x0fincludeAgencies\x12<\n" +
 	"\fmin_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vminInterval\"F\n" +
 	"\x15WatchSnapshotResponse\x12-\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x11.ndxp.v1.SnapshotR\bsnapshot*f\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x11.ndxp.v1.SnapshotR\bsnapshot*\x88\x01\n" +
 	"\tAlertKind\x12\x1a\n" +
 	"\x16ALERT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ALERT_KIND_UNACKNOWLEDGED\x10\x01\x12\x1e\n" +
-	"\x1aALERT_KIND_OFFLINE_BACKLOG\x10\x022\xac\x01\n" +
+	"\x1aALERT_KIND_OFFLINE_BACKLOG\x10\x02\x12 \n" +
+	"\x1cALERT_KIND_DELIVERY_FAILURES\x10\x032\xac\x01\n" +
 	"\x0eMonitorService\x12H\n" +
 	"\vGetSnapshot\x12\x1b.ndxp.v1.GetSnapshotRequest\x1a\x1c.ndxp.v1.GetSnapshotResponse\x12P\n" +
 	"\rWatchSnapshot\x12\x1d.ndxp.v1.WatchSnapshotRequest\x1a\x1e.ndxp.v1.WatchSnapshotResponse0\x01B+Z)github.com/ndxp/ndxp/proto/ndxp/v1;ndxpv1b\x06proto3"
@@ -783,25 +834,26 @@ var file_ndxp_v1_monitor_proto_depIdxs = []int32{
 	11, // 3: ndxp.v1.MinuteTraffic.minute:type_name -> google.protobuf.Timestamp
 	0,  // 4: ndxp.v1.Alert.kind:type_name -> ndxp.v1.AlertKind
 	11, // 5: ndxp.v1.Alert.since_time:type_name -> google.protobuf.Timestamp
-	11, // 6: ndxp.v1.Snapshot.time:type_name -> google.protobuf.Timestamp
-	12, // 7: ndxp.v1.Snapshot.overview:type_name -> ndxp.v1.Overview
-	11, // 8: ndxp.v1.Snapshot.oldest_pending_time:type_name -> google.protobuf.Timestamp
-	1,  // 9: ndxp.v1.Snapshot.agencies:type_name -> ndxp.v1.AgencyActivity
-	2,  // 10: ndxp.v1.Snapshot.per_minute:type_name -> ndxp.v1.MinuteTraffic
-	3,  // 11: ndxp.v1.Snapshot.alerts:type_name -> ndxp.v1.Alert
-	13, // 12: ndxp.v1.Snapshot.unacked_after:type_name -> google.protobuf.Duration
-	4,  // 13: ndxp.v1.GetSnapshotResponse.snapshot:type_name -> ndxp.v1.Snapshot
-	13, // 14: ndxp.v1.WatchSnapshotRequest.min_interval:type_name -> google.protobuf.Duration
-	4,  // 15: ndxp.v1.WatchSnapshotResponse.snapshot:type_name -> ndxp.v1.Snapshot
-	5,  // 16: ndxp.v1.MonitorService.GetSnapshot:input_type -> ndxp.v1.GetSnapshotRequest
-	7,  // 17: ndxp.v1.MonitorService.WatchSnapshot:input_type -> ndxp.v1.WatchSnapshotRequest
-	6,  // 18: ndxp.v1.MonitorService.GetSnapshot:output_type -> ndxp.v1.GetSnapshotResponse
-	8,  // 19: ndxp.v1.MonitorService.WatchSnapshot:output_type -> ndxp.v1.WatchSnapshotResponse
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 6: ndxp.v1.Alert.last_failure_time:type_name -> google.protobuf.Timestamp
+	11, // 7: ndxp.v1.Snapshot.time:type_name -> google.protobuf.Timestamp
+	12, // 8: ndxp.v1.Snapshot.overview:type_name -> ndxp.v1.Overview
+	11, // 9: ndxp.v1.Snapshot.oldest_pending_time:type_name -> google.protobuf.Timestamp
+	1,  // 10: ndxp.v1.Snapshot.agencies:type_name -> ndxp.v1.AgencyActivity
+	2,  // 11: ndxp.v1.Snapshot.per_minute:type_name -> ndxp.v1.MinuteTraffic
+	3,  // 12: ndxp.v1.Snapshot.alerts:type_name -> ndxp.v1.Alert
+	13, // 13: ndxp.v1.Snapshot.unacked_after:type_name -> google.protobuf.Duration
+	4,  // 14: ndxp.v1.GetSnapshotResponse.snapshot:type_name -> ndxp.v1.Snapshot
+	13, // 15: ndxp.v1.WatchSnapshotRequest.min_interval:type_name -> google.protobuf.Duration
+	4,  // 16: ndxp.v1.WatchSnapshotResponse.snapshot:type_name -> ndxp.v1.Snapshot
+	5,  // 17: ndxp.v1.MonitorService.GetSnapshot:input_type -> ndxp.v1.GetSnapshotRequest
+	7,  // 18: ndxp.v1.MonitorService.WatchSnapshot:input_type -> ndxp.v1.WatchSnapshotRequest
+	6,  // 19: ndxp.v1.MonitorService.GetSnapshot:output_type -> ndxp.v1.GetSnapshotResponse
+	8,  // 20: ndxp.v1.MonitorService.WatchSnapshot:output_type -> ndxp.v1.WatchSnapshotResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_monitor_proto_init() }
