@@ -407,6 +407,8 @@ func (d *Daemon) startVXP(cfg Config, tlsConf *tls.Config) error {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		// TLS handshake failures and the like: a debug line, not stderr.
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	serve := func() error { return d.vxpSrv.Serve(lis) }
 	if !cfg.VxpPlainHTTP {
