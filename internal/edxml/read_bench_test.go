@@ -6,26 +6,10 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/ndxp/ndxp/internal/edxml/edxmltest"
 )
-
-// benchSize is the attachment size of the large benchmarks:
-// EDXML_BENCH_MIB mebibytes, 64 if unset.
-func benchSize(tb testing.TB) int64 {
-	mib := int64(64)
-	if s := os.Getenv("EDXML_BENCH_MIB"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || v <= 0 {
-			tb.Fatalf("EDXML_BENCH_MIB=%q: not a positive number", s)
-		}
-		mib = v
-	}
-	return mib << 20
-}
 
 type discardSink struct{}
 
@@ -37,7 +21,7 @@ func (discardCloser) Close() error                { return nil }
 func (discardSink) Attachment(int) (io.WriteCloser, error) { return discardCloser{}, nil }
 
 func BenchmarkReadLargeAttachment(b *testing.B) {
-	size := benchSize(b)
+	size := edxmltest.BenchSize(b, "EDXML_BENCH_MIB", 64)
 	b.SetBytes(size)
 	b.ReportAllocs()
 	var peak float64
@@ -62,7 +46,7 @@ type countWriter struct{ n int64 }
 func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 
 func BenchmarkWriteLargeAttachment(b *testing.B) {
-	size := benchSize(b)
+	size := edxmltest.BenchSize(b, "EDXML_BENCH_MIB", 64)
 	b.SetBytes(size)
 	b.ReportAllocs()
 	p := &Packet{

@@ -3,26 +3,10 @@ package hub
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/ndxp/ndxp/internal/edxml/edxmltest"
 )
-
-// rssBytes is the process's resident set size, from /proc (Linux); 0
-// where there is none.
-func rssBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	var size, rss uint64
-	if _, err := fmt.Sscan(string(b), &size, &rss); err != nil {
-		return 0
-	}
-	return rss * uint64(os.Getpagesize())
-}
 
 // BenchmarkSendPacketLarge sends a packet with one large attachment
 // (NDXP_BENCH_PACKET_MB mebibytes, 64 if unset) through the hub: read,
@@ -30,16 +14,8 @@ func rssBytes() uint64 {
 // reports the peak growth of the process's resident set: it must not grow
 // with the packet (docs/edxml.md).
 func BenchmarkSendPacketLarge(b *testing.B) {
-	mb := int64(64)
-	if s := os.Getenv("NDXP_BENCH_PACKET_MB"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || v <= 0 {
-			b.Fatalf("NDXP_BENCH_PACKET_MB=%q: not a positive number", s)
-		}
-		mb = v
-	}
-	size := mb << 20
-	if rssBytes() == 0 {
+	size := edxmltest.BenchSize(b, "NDXP_BENCH_PACKET_MB", 64)
+	if edxmltest.RSS() == 0 {
 		b.Skip("no resident set size to read here (/proc/self/statm)")
 	}
 	h, _ := retentionHub(b, func(c *Config) { c.MaxAttachmentSize = size + 1; c.Limits.SendRate = 0 })
@@ -52,7 +28,7 @@ func BenchmarkSendPacketLarge(b *testing.B) {
 		g := edxmltest.NewLarge(codeG22, codeH41, fmt.Sprintf("%d/BENCH", n), size)
 		var r PacketResult
 		var err error
-		peak = max(peak, edxmltest.PeakMiB(rssBytes, func() {
+		peak = max(peak, edxmltest.PeakMiB(edxmltest.RSS, func() {
 			r, err = h.SendPacket(b.Context(), agency(codeG22), ReaderSource(g), PacketOptions{})
 		}))
 		if err != nil {

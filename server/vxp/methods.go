@@ -186,10 +186,7 @@ func (s *Server) getReceivedEdocList(r *request) error {
 	for _, w := range ws {
 		items = append(items, itemOf(w))
 	}
-	e := ok()
-	e.Data = items
-	writeJSON(r.w, e)
-	return nil
+	return replyData(r, items)
 }
 
 // count answers countReceiveEdoc and countReceiveStatus.
@@ -269,10 +266,7 @@ func (s *Server) getEdoc(r *request) error {
 		if err != nil {
 			return failOf(err)
 		}
-		e := ok()
-		e.Data = base64.StdEncoding.EncodeToString(b)
-		writeJSON(r.w, e)
-		return nil
+		return replyData(r, base64.StdEncoding.EncodeToString(b))
 	}
 	pb, err := h.OpenPacket(r.Context(), t.p, t.docID)
 	if err != nil {
@@ -412,10 +406,7 @@ func (s *Server) getSentEdocList(r *request) error {
 		}
 		items = append(items, it)
 	}
-	e := ok()
-	e.Data = items
-	writeJSON(r.w, e)
-	return nil
+	return replyData(r, items)
 }
 
 // agencyItem is one line of getAgenciesList.

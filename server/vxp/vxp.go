@@ -294,6 +294,14 @@ type envelope struct {
 
 func ok() envelope { return envelope{Status: "OK", ErrorCode: codeOK} }
 
+// replyData answers OK with data.
+func replyData(r *request, data any) error {
+	e := ok()
+	e.Data = data
+	writeJSON(r.w, e)
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)

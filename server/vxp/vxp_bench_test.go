@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,39 +11,17 @@ import (
 	"github.com/ndxp/ndxp/internal/edxml/edxmltest"
 )
 
-// rssBytes is the process's resident set size, from /proc (Linux); 0
-// where there is none.
-func rssBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	var size, rss uint64
-	if _, err := fmt.Sscan(string(b), &size, &rss); err != nil {
-		return 0
-	}
-	return rss * uint64(os.Getpagesize())
-}
-
 // BenchmarkSendEdocLarge sends a packet with one large attachment
 // (NDXP_BENCH_PACKET_MB mebibytes, 64 if unset) through sendEdoc, as the
 // SDK does, to a real hub in this process, and reports the peak growth of
 // the process's resident set (client and hub together): the body is
 // spooled to a file while hashed, then read into the hub, never held.
 func BenchmarkSendEdocLarge(b *testing.B) {
-	mb := int64(64)
-	if s := os.Getenv("NDXP_BENCH_PACKET_MB"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || v <= 0 {
-			b.Fatalf("NDXP_BENCH_PACKET_MB=%q: not a positive number", s)
-		}
-		mb = v
-	}
-	if rssBytes() == 0 {
+	if edxmltest.RSS() == 0 {
 		b.Skip("no resident set size to read here (/proc/self/statm)")
 	}
 	f := startFixture(b)
-	size := mb << 20
+	size := edxmltest.BenchSize(b, "NDXP_BENCH_PACKET_MB", 64)
 	b.SetBytes(size)
 	b.ReportAllocs()
 	var peak float64
@@ -61,7 +38,7 @@ func BenchmarkSendEdocLarge(b *testing.B) {
 			sum.WriteString(strconv.FormatUint(uint64(c), 16))
 		}
 		var r reply
-		peak = max(peak, edxmltest.PeakMiB(rssBytes, func() {
+		peak = max(peak, edxmltest.PeakMiB(edxmltest.RSS, func() {
 			r = f.sys.call("sendEdoc", map[string]string{"from": codeG22, "servicetype": "eDoc", "messagetype": "edoc", "hash-file": sum.String()},
 				edxmltest.NewLarge(codeG22, codeH41, number, size), "application/octet-stream")
 		}))
