@@ -545,14 +545,16 @@ func (s *Server) getAgenciesList(r *request) error {
 	})
 }
 
-// getSynchronizeUnit lists the agencies changed since the version the
-// caller has (the version header, milliseconds; all without it).
+// getSynchronizeUnit lists the agencies, each with its version (its last
+// change, in milliseconds), so a caller keeps its copy by comparing them;
+// with syncVersion (an ndxp extension: the SDK's own "version" header is
+// its protocol version) only the agencies changed after it.
 func (s *Server) getSynchronizeUnit(r *request) error {
 	var since int64
-	if v := r.header("version"); v != "" {
+	if v := r.header("syncVersion"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return fail(codeBadRequest, "version %q is not a version this hub gave (milliseconds)", v)
+			return fail(codeBadRequest, "syncVersion %q is not a version this hub gave (milliseconds)", v)
 		}
 		since = n
 	}

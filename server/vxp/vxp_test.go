@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -323,5 +324,83 @@ func TestSDKOverTLS(t *testing.T) {
 		// Go's TLS server answers plain HTTP with a 400 of its own; what
 		// matters is that nothing of the API is served in clear.
 		t.Log("plain HTTP to the TLS listener got an answer from the TLS layer, not the API")
+	}
+}
+
+// TestSDKDirectory: the directory calls come from the hub's registry,
+// with levels, aliases as old codes, incremental sync by version, and
+// registry changes only for an approved system on a hub that allows them.
+func TestSDKDirectory(t *testing.T) {
+	f := startFixture(t)
+	f.h.AddAgency("001.00.00.H14", "Sở Nội vụ Cao Bằng", ndxpv1.Stage_STAGE_PILOT)
+	if _, err := f.hub.AddAlias(t.Context(), admin, "28.22.H14", codeH14); err != nil {
+		t.Fatal(err)
+	}
+	decode := func(r reply, v any) {
+		t.Helper()
+		wantOK(t, "directory", r)
+		if err := json.Unmarshal(r.Data, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []map[string]string
+	decode(f.sys.call("getAgenciesListQD20", nil, nil, ""), &all)
+	byCode := map[string]map[string]string{}
+	for _, a := range all {
+		byCode[a["code"]] = a
+	}
+	if len(all) != 5 || byCode[codeH14]["oldCode"] != "28.22.H14" || byCode["001.00.00.H14"]["pid"] != codeH14 || byCode[codeH41]["code102"] != codeH41 {
+		t.Errorf("getAgenciesListQD20: %v", all)
+	}
+	var level2 []map[string]string
+	decode(f.sys.call("getAgenciesList", map[string]string{"level": "2"}, nil, ""), &level2)
+	if len(level2) != 1 || level2[0]["code"] != "001.00.00.H14" {
+		t.Errorf("level 2: %v", level2)
+	}
+	wantFail(t, "bad level", f.sys.call("getAgenciesList", map[string]string{"level": "9"}, nil, ""), "400", `level "9"`)
+
+	var units []struct {
+		Code       string `json:"code"`
+		Version    int64  `json:"version"`
+		CenterCode string `json:"centerCode"`
+	}
+	other := newSDK(t, f.h.Daemon.VXPURL(), "sys.a", f.secret, nil)
+	decode(other.call("getSynchronizeUnit", nil, nil, ""), &units)
+	var newest int64
+	for _, u := range units {
+		newest = max(newest, u.Version)
+		if u.Code == "001.00.00.H14" && u.CenterCode != codeH14 {
+			t.Errorf("centerCode of %s: %q", u.Code, u.CenterCode)
+		}
+	}
+	time.Sleep(2 * time.Millisecond) // versions are milliseconds
+	f.h.AddAgency("002.00.00.H14", "Sở Tư pháp Cao Bằng", ndxpv1.Stage_STAGE_PILOT)
+	decode(other.call("getSynchronizeUnit", map[string]string{"syncVersion": strconv.FormatInt(newest, 10)}, nil, ""), &units)
+	if len(units) != 1 || units[0].Code != "002.00.00.H14" {
+		t.Errorf("changes since %d: %+v, want the one agency added", newest, units)
+	}
+
+	// Registry changes: a hub that allows them, a system approved for them.
+	if _, _, err := f.hub.AddVxpSystem(t.Context(), admin, "sys.reg", []string{codeH47}, true); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := f.hub.RotateVxpSecret(t.Context(), admin, "sys.reg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(vxp.New(vxp.Config{Hub: f.hub, SpoolDir: t.TempDir(), AllowRegistry: true}))
+	defer srv.Close()
+	reg := newSDK(t, srv.URL, "sys.reg", secret, nil)
+	notApproved := newSDK(t, srv.URL, "sys.a", f.secret, nil)
+	body := `{"id":"x","pcode":"000.00.00.H14","code":"003.00.00.H14","name":"Sở Y tế Cao Bằng","mail":"syt@caobang.gov.vn"}`
+	wantFail(t, "not approved", notApproved.call("registerAgency", nil, strings.NewReader(body), "application/json"), "403", "registry changes")
+	wantOK(t, "registerAgency", reg.call("registerAgency", nil, strings.NewReader(body), "application/json"))
+	a, err := f.hub.GetAgency(t.Context(), "003.00.00.H14")
+	if err != nil || a.Stage != hub.StagePending || a.Contact.Email != "syt@caobang.gov.vn" {
+		t.Errorf("registered agency %+v, %v; want it pending", a, err)
+	}
+	wantOK(t, "deleteAgency", reg.call("deleteAgency", map[string]string{"AgencyCode": "003.00.00.H14"}, nil, ""))
+	if a, _ := f.hub.GetAgency(t.Context(), "003.00.00.H14"); !a.Suspended {
+		t.Error("deleteAgency left the agency active; it suspends it")
 	}
 }
