@@ -37,6 +37,9 @@ type Options struct {
 	// how long it took (including bbolt's two fsyncs), how many operations
 	// it copied, and its error if it failed (it is then retried).
 	OnApply func(d time.Duration, ops int, err error)
+	// Replicator, when set, makes the store one node of a replicated store
+	// (replicate.go): commits go through it instead of the write-ahead log.
+	Replicator Replicator
 }
 
 // withDefaults returns opts with each zero setting replaced by its default.

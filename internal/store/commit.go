@@ -26,6 +26,8 @@ type committer struct {
 	apply    *applier
 	maxBatch int
 	onCommit func(time.Duration, int)
+	rep      Replicator // nil: commits go to the log (replicate.go)
+	follow   *follower  // records of the cluster to apply (replicate.go)
 
 	reqs   chan *updateReq
 	closed chan struct{} // closed by Close: drain reqs, then stop
@@ -62,6 +64,8 @@ func newCommitter(db *bolt.DB, logDir string, opts Options, applied uint64, seqs
 		seqs:         seqs,
 		lsn:          applied,
 		maxUnapplied: opts.MaxUnapplied,
+		rep:          opts.Replicator,
+		follow:       newFollower(applied),
 	}
 	c.w.trimmed = applied
 	return c
@@ -104,6 +108,9 @@ func (c *committer) loop() {
 		case <-c.apply.trim:
 			c.trim()
 			continue
+		case <-c.follow.sig:
+			c.drainFollows()
+			continue
 		case <-c.closed:
 			// Close has shut the gate, so nothing more can be queued:
 			// drain what is there, then stop.
@@ -134,6 +141,14 @@ func (c *committer) loop() {
 func (c *committer) run(batch []*updateReq) {
 	start := time.Now()
 	c.trim()
+	if c.rep != nil {
+		// A leader's functions see every record the cluster committed.
+		c.drainFollows()
+		if !c.rep.Leading() {
+			answer(batch, ErrNotLeader)
+			return
+		}
+	}
 	if err := c.waitRoom(); err != nil {
 		answer(batch, err)
 		return
@@ -192,11 +207,18 @@ func (c *committer) execute(batch []*updateReq) (*mtx, []*updateReq, error) {
 func (c *committer) logBatch(t *mtx, updates int, start time.Time) error {
 	ws := t.w
 	c.buf = encodeOps(c.buf[:0], ws.ops)
-	if err := c.log.append(ws.lsn, c.buf); err != nil {
+	var err error
+	if c.rep != nil {
+		err = c.replicate(ws.lsn)
+	} else {
+		err = c.log.append(ws.lsn, c.buf)
+	}
+	if err != nil {
 		t.rollback(0, 0)
 		return err
 	}
 	c.lsn = ws.lsn
+	defer c.follow.published(c.lsn)
 	c.unapplied += ws.bytes
 	c.reads.publish(c.w.clone())
 	c.apply.enqueue(&applyRec{lsn: ws.lsn, ops: ws.ops, bytes: ws.bytes, at: start})
