@@ -32,6 +32,10 @@ const (
 	// nodeCost is charged against MaxMarkupBytes for every element, so a
 	// packet of a million empty elements is refused like a large one.
 	nodeCost = 64
+	// attrCost is charged for every attribute: an attribute of five bytes
+	// (a="") is held as an xml.Attr of 48 and more, so a packet of tags
+	// full of them is refused before it holds many times its size.
+	attrCost = 64
 )
 
 // Error is a packet Read refuses: the line and element where the packet
@@ -289,7 +293,7 @@ func (rd *reader) tree() (*node, error) {
 			}
 			top.kids = append(top.kids, &node{text: string(t), line: startLine})
 		case xml.StartElement:
-			rd.byteReader.total += nodeCost
+			rd.byteReader.total += nodeCost + attrCost*int64(len(t.Attr))
 			n := &node{name: t.Name, attrs: t.Attr, line: startLine}
 			if badName(t) {
 				return nil, rd.errorf(startLine, "a name with more than one colon in <"+t.Name.Local+">")
