@@ -32,6 +32,10 @@ const (
 	// nodeCost is charged against MaxMarkupBytes for every element, so a
 	// packet of a million empty elements is refused like a large one.
 	nodeCost = 64
+	// attrCost is charged for every attribute: an attribute of five bytes
+	// (a="") is held as an xml.Attr of 48 and more, so a packet of tags
+	// full of them is refused before it holds many times its size.
+	attrCost = 64
 )
 
 // Error is a packet Read refuses: the line and element where the packet
@@ -138,11 +142,38 @@ type node struct {
 
 	att     int      // index of an Attachment in payload order
 	payload *payload // of a ContentTransferEncoded
+
+	seen map[xml.Name]int // the kids by name, once they are many (count)
 }
 
 type payload struct {
 	size int64
 	sum  []byte
+}
+
+// count counts a new kid named name and returns how many kids have that
+// name with it: a walk of the few kids most elements have, a map kept for
+// the others, so that a packet of many siblings is not quadratic.
+func (n *node) count(name xml.Name) int {
+	if n.seen == nil {
+		c := 1
+		for _, k := range n.kids {
+			if k.name == name {
+				c++
+			}
+		}
+		if len(n.kids) < 16 {
+			return c
+		}
+		n.seen = map[xml.Name]int{}
+		for _, k := range n.kids {
+			if !k.isText() {
+				n.seen[k.name]++
+			}
+		}
+	}
+	n.seen[name]++
+	return n.seen[name]
 }
 
 func (n *node) isText() bool { return n.name.Local == "" }
@@ -262,7 +293,7 @@ func (rd *reader) tree() (*node, error) {
 			}
 			top.kids = append(top.kids, &node{text: string(t), line: startLine})
 		case xml.StartElement:
-			rd.byteReader.total += nodeCost
+			rd.byteReader.total += nodeCost + attrCost*int64(len(t.Attr))
 			n := &node{name: t.Name, attrs: t.Attr, line: startLine}
 			if badName(t) {
 				return nil, rd.errorf(startLine, "a name with more than one colon in <"+t.Name.Local+">")
@@ -282,12 +313,7 @@ func (rd *reader) tree() (*node, error) {
 			if parent.payload != nil {
 				return nil, rd.errorf(startLine, "element <"+t.Name.Local+"> inside ContentTransferEncoded")
 			}
-			n.idx = 1
-			for _, k := range parent.kids {
-				if k.name == n.name {
-					n.idx++
-				}
-			}
+			n.idx = parent.count(n.name)
 			parent.kids = append(parent.kids, n)
 			rd.stack = append(rd.stack, n)
 			switch d := len(rd.stack); {

@@ -16,6 +16,7 @@
 package xmlsig
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
@@ -140,7 +141,15 @@ func Verify(ra io.ReaderAt, size int64, opt Options) (res Result) {
 	if size > limit {
 		return tooLarge(io.NewSectionReader(ra, 0, size), size, limit)
 	}
-
+	// The DOM's size follows its nodes, not only its bytes: a payload cut
+	// into CDATA sections of a few characters each is a node per 16 bytes,
+	// and held 17 times the packet. The nodes (one per '<', and the texts
+	// between them) are charged nodeCost each against the limit too.
+	if nodes, err := countNodes(io.NewSectionReader(ra, 0, size)); err != nil {
+		return unverifiable("packet could not be read: %v", err)
+	} else if most := max(limit/nodeCost, minNodes); nodes > most {
+		return unverifiable("packet has %d XML nodes, over the %d that the %d-byte limit for signature verification allows", nodes, most, limit)
+	}
 	doc := etree.NewDocument()
 	if _, err := doc.ReadFrom(io.NewSectionReader(ra, 0, size)); err != nil {
 		return unverifiable("packet is not well-formed XML: %v", err)
@@ -384,6 +393,32 @@ func trusted(signer *x509.Certificate, others []*x509.Certificate, opt Options) 
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	return err == nil
+}
+
+// nodeCost is what a packet's node costs against Options.MaxBytes: an
+// etree node, its place among its parent's children, and goxmldsig's
+// copy of both (measured: about 180 bytes in all).
+const nodeCost = 128
+
+// minNodes are allowed whatever the limit: a small packet's nodes cost
+// more than its bytes, and 65,536 nodes are a dozen MiB at most.
+const minNodes = 1 << 16
+
+// countNodes counts the '<' of a packet: every node of its tree but the
+// texts between them.
+func countNodes(r io.Reader) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'<'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // tooLarge answers for a packet over the limit without holding it: a

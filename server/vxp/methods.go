@@ -225,8 +225,11 @@ type target struct {
 }
 
 // resolve finds which of the system's agencies an id is for: the
-// recipient of a document or of a recall, the sender for a report, any
-// agency that may see a bare document id.
+// recipient of a document or of a recall; the document's sender for a
+// report, or else the recipient that made it; for a bare document id the
+// sender, or else any agency that may see it. A system may serve both a
+// document's sender and a recipient: the first agency that may see the
+// document is not necessarily the one whose view the id names.
 func (s *Server) resolve(ctx context.Context, r *request, id string) (target, error) {
 	h := s.cfg.Hub
 	docID, recipient, code, err := hub.ParseWaitingID(id)
@@ -236,17 +239,55 @@ func (s *Server) resolve(ctx context.Context, r *request, id string) (target, er
 		}
 		docID = id
 	}
+	ofRecipient := recipient != "" && (code == "" || code == hub.StatusRecall)
+	var found *target
 	for _, p := range r.principals(h) {
-		if recipient != "" && (code == "" || code == hub.StatusRecall) && p.Name != recipient {
+		if ofRecipient && p.Name != recipient {
 			continue
 		}
-		if _, err := h.GetDocument(ctx, p, docID); err == nil {
-			return target{p: p, docID: docID, recipient: recipient, code: code}, nil
-		} else if !errors.Is(err, hub.ErrNotFound) {
+		v, err := h.GetDocument(ctx, p, docID)
+		if errors.Is(err, hub.ErrNotFound) {
+			continue
+		} else if err != nil {
 			return target{}, failOf(err)
 		}
+		t := target{p: p, docID: docID, recipient: recipient, code: code}
+		switch {
+		case ofRecipient, v.Doc.Sender == p.Name:
+			return t, nil
+		case found == nil && (recipient == "" || p.Name == recipient):
+			found = &t
+		}
+	}
+	if found != nil {
+		return *found, nil
 	}
 	return target{}, fail(codeNotFound, "%s is not a document or status of system %s's agencies", id, r.system.ID)
+}
+
+// acknowledge takes a waiting id from the queue of whichever of the
+// system's agencies holds it: the recipient's for a document or a recall,
+// the sender's for a report. The queue is the caller's own, so this needs
+// no right to see the document: a recipient that accepted a recall (15)
+// no longer sees it, yet must be able to acknowledge the recall.
+func (s *Server) acknowledge(ctx context.Context, r *request, id string) error {
+	h := s.cfg.Hub
+	if _, _, _, err := hub.ParseWaitingID(id); err != nil {
+		return failOf(err)
+	}
+	for _, p := range r.principals(h) {
+		_, err := h.AcknowledgeWaiting(ctx, p, id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, hub.ErrNotFound) {
+			return failOf(err)
+		}
+	}
+	// Not waiting: acknowledged already, through this channel or another,
+	// if the id is one of the system's at all.
+	_, err := s.resolve(ctx, r, id)
+	return err
 }
 
 // getEdoc returns a packet in base64: a document as it arrived (or
@@ -330,15 +371,18 @@ func (s *Server) updateStatus(r *request) error {
 	default:
 		return fail(codeBadRequest, "status %q is not done, fail or processing", r.header("status"))
 	}
+	if st == "done" {
+		if err := s.acknowledge(r.Context(), r, id); err != nil {
+			return err
+		}
+		writeJSON(r.w, ok())
+		return nil
+	}
 	t, err := s.resolve(r.Context(), r, id)
 	if err != nil {
 		return err
 	}
 	switch st {
-	case "done":
-		if _, err := h.AcknowledgeWaiting(r.Context(), t.p, id); err != nil && !errors.Is(err, hub.ErrNotFound) {
-			return failOf(err)
-		} // not waiting: acknowledged already, through this channel or another
 	case "fail":
 		if t.code == "" {
 			if err := h.ReportDeliveryFailure(r.Context(), t.p, t.docID); err != nil {
