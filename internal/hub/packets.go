@@ -526,7 +526,17 @@ func (h *Hub) revokePacket(ctx context.Context, p Principal, pk *edxml.Packet, h
 	if reason == "" {
 		return invalid("Bussiness/BussinessDocReason", "a revoke packet must give its reason")
 	}
+	return h.recallPacket(ctx, p, d, reason, res)
+}
+
+// recallPacket recalls d for a packet. A packet sent again (the SDK
+// retries) finds it recalled already: that is its first answer, not an
+// error.
+func (h *Hub) recallPacket(ctx context.Context, p Principal, d Document, reason string, res *PacketResult) error {
 	w, a, err := h.Recall(ctx, p, d.ID, reason)
+	if errors.Is(err, ErrPrecondition) && d.Recalled != nil {
+		w, a, err = nil, nil, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -557,12 +567,7 @@ func (h *Hub) statusPacket(ctx context.Context, p Principal, pk *edxml.Packet, r
 		if reason == "" {
 			return invalid("Description", "a recall (13) must give its reason")
 		}
-		w, a, err := h.Recall(ctx, p, d.ID, reason)
-		if err != nil {
-			return err
-		}
-		res.Recall, res.DocID = &RecallResult{Withdrawn: w, Asked: a}, d.ID
-		return nil
+		return h.recallPacket(ctx, p, d, reason, res)
 	case StatusArrived:
 		d, err := h.target(ctx, "ResponseFor", ref)
 		if err != nil {
@@ -583,11 +588,56 @@ func (h *Hub) statusPacket(ctx context.Context, p Principal, pk *edxml.Packet, r
 		return err
 	}
 	rep, err := h.ReportStatus(ctx, p, StatusRequest{DocID: d.ID, Code: code, Reason: st.Description, Staff: staff, Packet: sp})
+	if errors.Is(err, ErrPrecondition) {
+		// The same packet sent again (the SDK retries): the report it
+		// made is its answer.
+		if first, ok := h.reported(ctx, d.ID, p.Name, code, sp); ok {
+			rep, err = first, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
 	res.Status, res.DocID = &rep, d.ID
 	return nil
+}
+
+// reported returns recipient's latest report of code on a document when
+// it is the latest step of its kind and came from the same status packet.
+func (h *Hub) reported(ctx context.Context, docID, recipient string, code Status, sp *StatusPacket) (StatusReport, bool) {
+	var d Delivery
+	if err := h.st.View(ctx, func(tx store.Tx) error {
+		return getJSON(tx, store.BucketDeliveries, pairKey(docID, recipient), &d)
+	}); err != nil {
+		return StatusReport{}, false
+	}
+	latest := d.Status
+	if code == StatusRecallAccepted || code == StatusRecallRefused {
+		latest = Status(d.Recall)
+	}
+	if latest != code {
+		return StatusReport{}, false
+	}
+	for i := len(d.Steps) - 1; i >= 0; i-- {
+		st := d.Steps[i]
+		if st.Code != code {
+			continue
+		}
+		if st.Packet == nil || !samePacket(st.Packet, sp) {
+			return StatusReport{}, false
+		}
+		return StatusReport{DocID: docID, Recipient: recipient, Code: code, Reason: st.Reason, Staff: st.Staff, Time: st.Time, Packet: st.Packet}, true
+	}
+	return StatusReport{}, false
+}
+
+// samePacket compares what two status packets said.
+func samePacket(a, b *StatusPacket) bool {
+	sa, sb := a.Staff, b.Staff
+	if (sa == nil) != (sb == nil) || sa != nil && *sa != *sb {
+		return false
+	}
+	return a.From == b.From && a.Timestamp == b.Timestamp && a.ResponseFor == b.ResponseFor && a.Description == b.Description
 }
 
 // statusOf reads what a status packet says: its code, the document it

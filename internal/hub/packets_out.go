@@ -66,7 +66,17 @@ func (h *Hub) OpenPacket(ctx context.Context, p Principal, docID string) (Packet
 		return a.Body, nil
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(edxml.Write(pw, pk, open)) }()
+	go func() {
+		// A panic here would end the process: this goroutine is not a
+		// handler's, whose panics the server recovers.
+		defer func() {
+			if r := recover(); r != nil {
+				h.log.Error("panic rendering a packet", "document", docID, "panic", r)
+				pw.CloseWithError(fmt.Errorf("render packet of %s: internal error", docID))
+			}
+		}()
+		pw.CloseWithError(edxml.Write(pw, pk, open))
+	}()
 	return PacketBody{Body: pr}, nil
 }
 

@@ -207,6 +207,9 @@ func TestPacketBusinessTypes(t *testing.T) {
 	if err != nil || v.Doc.Recalled == nil {
 		t.Errorf("after the revoke packet: recalled %v, %v", v.Doc.Recalled, err)
 	}
+	if again := mustPacket(t, h, codeG22, withType("9", edxml.BusinessRevoke, "")); again.Recall == nil || again.DocID != orig.DocID {
+		t.Errorf("the revoke packet again: %+v, want its first answer", again)
+	}
 }
 
 // TestStatusPackets: every status code in; each recorded report out as a
@@ -233,6 +236,11 @@ func TestStatusPackets(t *testing.T) {
 		if err != nil || r.Status == nil || r.Status.Code != code || r.DocID != doc.DocID {
 			t.Fatalf("%s: %+v, %v", code, r, err)
 		}
+		// The same packet again (the SDK retries) gets the same report.
+		again, err := status(codeH41, string(code), "Đang làm "+string(code))
+		if err != nil || again.Status == nil || !again.Status.Time.Equal(r.Status.Time) {
+			t.Fatalf("%s again: %+v, %v; want the first report", code, again.Status, err)
+		}
 		b, err := h.StatusPacket(t.Context(), agency(codeG22), doc.DocID, codeH41, code)
 		if err != nil {
 			t.Fatal(err)
@@ -254,6 +262,9 @@ func TestStatusPackets(t *testing.T) {
 	r, err := status(codeG22, "13", "Thu hồi để sửa")
 	if err != nil || r.Recall == nil {
 		t.Fatalf("13: %+v, %v", r, err)
+	}
+	if again, err := status(codeG22, "13", "Thu hồi để sửa"); err != nil || again.Recall == nil || again.DocID != r.DocID {
+		t.Errorf("13 again: %+v, %v; want the recall's answer", again, err)
 	}
 	if r, err := status(codeH41, "16", "Đã ban hành"); err != nil || r.Status.Code != StatusRecallRefused {
 		t.Errorf("16: %+v, %v", r, err)

@@ -108,6 +108,31 @@ func (h *Hub) ListWaiting(ctx context.Context, p Principal, statuses bool, limit
 	return out, err
 }
 
+// CountWaiting counts what waits in the caller's queue: the documents
+// (statuses false) or the statuses and recalls, without holding them.
+func (h *Hub) CountWaiting(ctx context.Context, p Principal, statuses bool) (int, error) {
+	if err := requireAgency(p, "polling"); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := h.st.View(ctx, func(tx store.Tx) error {
+		n = 0
+		return tx.Scan(store.BucketQueue, queuePrefix(p.Name), nil, func(_, v []byte) (bool, error) {
+			var ev struct {
+				Kind EventKind `json:"kind"`
+			}
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return false, err
+			}
+			if !ev.Kind.carriesDocument() == statuses {
+				n++
+			}
+			return true, ctx.Err()
+		})
+	})
+	return n, err
+}
+
 // ParseWaitingID splits a waiting event's id into the document id, the
 // recipient and the code ("" for a document). Codes end with a letter and
 // digits, so a trailing group of two digits is a status code.

@@ -191,24 +191,36 @@ func (s *Server) getReceivedEdocList(r *request) error {
 
 // count answers countReceiveEdoc and countReceiveStatus.
 func (s *Server) count(r *request, statuses bool) error {
-	ws, err := s.cfg.Hub.ListWaitingOf(r.Context(), r.principals(s.cfg.Hub), statuses, 1<<20)
-	if err != nil {
-		return failOf(err)
+	n := 0
+	for _, p := range r.principals(s.cfg.Hub) {
+		c, err := s.cfg.Hub.CountWaiting(r.Context(), p, statuses)
+		if err != nil {
+			return failOf(err)
+		}
+		n += c
 	}
-	n := len(ws)
 	e := ok()
 	e.Count, e.Data = &n, n
 	writeJSON(r.w, e)
 	return nil
 }
 
-// docID reads the docId header (some callers send docid), quotes and all.
+// docID reads the docId header, quotes and all. Header names ignore case,
+// so docId and docid (which some callers send) are one header; a request
+// that carries it twice with different values is refused rather than
+// guessed, since the SDK carries headers over from earlier calls.
 func docID(r *request) (string, error) {
-	v := r.header("docId")
-	if v == "" {
-		v = r.header("docid")
+	var v string
+	for _, raw := range r.Header.Values(headerPrefix + "docId") {
+		raw = strings.Trim(strings.TrimSpace(raw), `"`)
+		switch {
+		case raw == "":
+		case v == "":
+			v = raw
+		case raw != v:
+			return "", fail(codeBadRequest, "the docId header is given twice, as %q and %q (docId and docid are one header)", v, raw)
+		}
 	}
-	v = strings.Trim(strings.TrimSpace(v), `"`)
 	if v == "" {
 		return "", fail(codeBadRequest, "the docId header is required")
 	}
@@ -538,7 +550,8 @@ func streamList[T any](w http.ResponseWriter, fill func(emit func(T) error) erro
 		}
 	}
 	bw.WriteString("]}\n")
-	return bw.Flush()
+	bw.Flush() // a failure now cuts the reply; an envelope can no longer follow
+	return nil
 }
 
 func start(w http.ResponseWriter, bw **bufio.Writer, enc **json.Encoder) {

@@ -122,7 +122,9 @@ func (c *sdk) call(method string, params map[string]string, body io.Reader, cont
 		c.tb.Fatal(err)
 	}
 	for _, k := range c.order {
-		req.Header.Set("XroadVnpt-"+k, c.headers[k])
+		// Add, not Set: keys that differ in case only (docId, docid) are
+		// two entries of the SDK's map, and both go out.
+		req.Header.Add("XroadVnpt-"+k, c.headers[k])
 	}
 	keys := make([]string, 0, len(signedKeys))
 	for _, k := range signedKeys {

@@ -178,6 +178,7 @@ func TestSDKFlow(t *testing.T) {
 	// The gRPC sender sees the arrival (01), then the SDK's status packet 04.
 	st := edxmltest.StatusPacket(codeH14, codeH41, r.GetReference(), "04", "Đã phân công")
 	wantOK(t, "sendEdoc status", f.sys.sendEdoc(codeH14, "status", []byte(st)))
+	wantOK(t, "sendEdoc status again (a retry)", f.sys.sendEdoc(codeH14, "status", []byte(st)))
 	var seen []string
 	for _, ev := range events(t, f.h41) {
 		seen = append(seen, ev.GetStatus().GetCode())
@@ -231,6 +232,9 @@ func TestSDKRefusals(t *testing.T) {
 	wantFail(t, "registry", f.sys.call("registerAgency", nil, strings.NewReader(`{"code":"000.00.00.H60","name":"Mới"}`), "application/json"), "403", "registry changes are made by the hub's operators")
 	wantFail(t, "not a list id", f.sys.update("nope", "done"), "400", "is not an id of the hub's lists")
 	wantFail(t, "bad status", f.sys.update(codeG22, "finished"), "400", `status "finished" is not done, fail or processing`)
+	twice := newSDK(t, f.h.Daemon.VXPURL(), "sys.a", f.secret, nil)
+	twice.set("docId", "01J00000000000000000000000.000.00.00.G22")
+	wantFail(t, "docId and docid differing", twice.call("updateStatus", map[string]string{"docid": "01J00000000000000000000001.000.00.00.G22", "status": "done"}, nil, ""), "400", "the docId header is given twice")
 	// A signed header changed after signing.
 	req, _ := http.NewRequest(http.MethodPost, f.h.Daemon.VXPURL()+"/getReceivedEdocList", nil)
 	sign := `{"XroadVnpt-systemid":"sys.a","XroadVnpt-messagetype":"edoc"}`
