@@ -10,6 +10,11 @@
 //
 //	urn:ndxp:agency:<code>   an agency, e.g. urn:ndxp:agency:000.00.00.G22
 //	urn:ndxp:admin:<name>    a hub administrator, e.g. urn:ndxp:admin:root
+//	urn:ndxp:node:<id>       a node of a hub cluster, e.g. urn:ndxp:node:n1
+//
+// Node certificates ([CA.IssueNode]) serve both ends of the mutual TLS
+// between the nodes of a cluster; [NodeTLS] accepts nothing else on the
+// node port, and the hub refuses them on its agency and admin port.
 //
 // The hub takes identity only from the verified certificate (see
 // [IdentityFromCert]); the subject common name is informational and never
