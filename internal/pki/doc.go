@@ -41,6 +41,7 @@
 //	# ...more comment lines...
 //	-----BEGIN NDXP HUB-----
 //	Address: hub.example.gov:7443
+//	Other-Addresses: hub2.example.gov:7443, hub3.example.gov:7443
 //
 //	-----END NDXP HUB-----
 //	-----BEGIN CERTIFICATE-----      one or more CA certificates
@@ -50,6 +51,9 @@
 //	-----BEGIN PRIVATE KEY-----      the client key, PKCS #8
 //	...
 //
+// Other-Addresses is present only for a cluster: its other nodes, tried
+// after Address in that order ([Creds.Addresses]). Address alone stays a
+// single host:port so that SDKs from before clusters still read the file.
 // Text outside PEM blocks is ignored. When parsing, the client certificate is
 // the CERTIFICATE block whose public key matches the private key; every other
 // CERTIFICATE block is a CA root used to verify the hub. See [EncodeCreds],
