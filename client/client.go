@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,7 +38,7 @@ const DefaultTimeout = 30 * time.Second
 
 // Client is a connection to a hub. It is safe for concurrent use.
 type Client struct {
-	conn    *grpc.ClientConn
+	conn    *router
 	creds   *pki.Creds
 	timeout time.Duration
 
@@ -49,6 +50,8 @@ type Client struct {
 	Exchange ndxpv1.ExchangeServiceClient
 	// Monitor is the operators' monitoring API (admin credentials only).
 	Monitor ndxpv1.MonitorServiceClient
+	// Maintenance is backup, store check and purge (admin credentials only).
+	Maintenance ndxpv1.MaintenanceServiceClient
 }
 
 // Option changes how Dial connects.
@@ -66,7 +69,8 @@ func WithDialer(dial func(ctx context.Context, addr string) (net.Conn, error)) O
 	return func(o *options) { o.dialer = dial }
 }
 
-// WithAddress dials addr instead of the address in the credentials file.
+// WithAddress dials addr instead of the addresses in the credentials file;
+// several addresses, comma-separated, are tried in turn as a file's are.
 func WithAddress(addr string) Option { return func(o *options) { o.address = addr } }
 
 // WithTimeout sets the default deadline of calls that have none (0 keeps DefaultTimeout).
@@ -75,6 +79,11 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // Dial reads a credentials file and prepares a connection to the hub it
 // names. The connection is made on first use; Dial fails only on bad
 // credentials or options.
+//
+// When the file lists several addresses (a cluster), calls go to the first
+// node that answers, skipping dead ones, and follow the leader: a call a
+// follower refuses with the leader's address is repeated there at once,
+// and later calls go there too.
 func Dial(ctx context.Context, credsFile string, opts ...Option) (*Client, error) {
 	if credsFile == "" {
 		credsFile = os.Getenv(EnvCreds)
@@ -90,12 +99,24 @@ func Dial(ctx context.Context, credsFile string, opts ...Option) (*Client, error
 }
 
 func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
-	o := options{address: c.Address, timeout: DefaultTimeout}
+	o := options{timeout: DefaultTimeout}
 	for _, f := range opts {
 		f(&o)
 	}
 	if o.timeout <= 0 {
 		o.timeout = DefaultTimeout
+	}
+	addrs := c.Addresses
+	switch {
+	case strings.Contains(o.address, ","):
+		var err error
+		if addrs, err = pki.ParseAddresses(o.address); err != nil {
+			return nil, fmt.Errorf("hub address: %w", err)
+		}
+	case o.address != "":
+		addrs = []string{o.address}
+	case len(addrs) == 0:
+		addrs = []string{c.Address} // Creds built by hand, not parsed
 	}
 	cl := &Client{creds: c, timeout: o.timeout}
 	pool := bufpool.New()
@@ -107,23 +128,26 @@ func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
 		experimental.WithBufferPool(pool),
 		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(pool.Codec())),
 	}
-	target := o.address
 	if o.dialer != nil {
+		// The dialer resolves; TLS still checks the host name.
 		dopts = append(dopts, grpc.WithContextDialer(o.dialer))
-		if h, _, err := net.SplitHostPort(target); err == nil {
-			target = "passthrough:///" + target // let the dialer resolve; TLS still checks the host name
-			_ = h
-		}
 	}
-	conn, err := grpc.NewClient(target, dopts...)
+	target, popts := poolTarget(addrs, o.dialer != nil)
+	conn, err := grpc.NewClient(target, append(popts, dopts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("dial hub %s: %w", o.address, err)
+		return nil, fmt.Errorf("dial hub %s: %w", strings.Join(addrs, ","), err)
 	}
-	cl.conn = conn
-	cl.Registry = ndxpv1.NewRegistryServiceClient(conn)
-	cl.Directory = ndxpv1.NewDirectoryServiceClient(conn)
-	cl.Exchange = ndxpv1.NewExchangeServiceClient(conn)
-	cl.Monitor = ndxpv1.NewMonitorServiceClient(conn)
+	r := &router{pool: conn, addrs: addrs, leaders: map[string]*grpc.ClientConn{}}
+	r.dial = func(addr string) (*grpc.ClientConn, error) {
+		target, _ := poolTarget([]string{addr}, o.dialer != nil)
+		return grpc.NewClient(target, dopts...)
+	}
+	cl.conn = r
+	cl.Registry = ndxpv1.NewRegistryServiceClient(r)
+	cl.Directory = ndxpv1.NewDirectoryServiceClient(r)
+	cl.Exchange = ndxpv1.NewExchangeServiceClient(r)
+	cl.Monitor = ndxpv1.NewMonitorServiceClient(r)
+	cl.Maintenance = ndxpv1.NewMaintenanceServiceClient(r)
 	return cl, nil
 }
 
@@ -148,11 +172,27 @@ func (c *Client) Code() string {
 	return c.creds.Identity.Name
 }
 
-// Address returns the hub address the client dials.
-func (c *Client) Address() string { return c.conn.Target() }
+// Address returns the hub address the client dials: for a cluster, the
+// leader's once a node has named it, else every address, comma-separated
+// as a credentials file takes them.
+func (c *Client) Address() string {
+	cc, at := c.conn.current()
+	switch {
+	case at != "":
+		return at
+	case len(c.conn.addrs) == 1:
+		return cc.Target()
+	}
+	return strings.Join(c.conn.addrs, ",")
+}
 
-// Conn returns the underlying connection, for services the SDK does not wrap.
-func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+// Conn returns the connection calls go to now, for services the SDK does
+// not wrap. The service stubs of Client follow a cluster's leader; a stub
+// made on Conn stays on the node it was made for.
+func (c *Client) Conn() *grpc.ClientConn {
+	cc, _ := c.conn.current()
+	return cc
+}
 
-// Close releases the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close releases the connections.
+func (c *Client) Close() error { return c.conn.close() }

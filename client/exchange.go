@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ndxp/ndxp/internal/leader"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 )
 
@@ -226,8 +227,9 @@ func retrying[T any](ctx context.Context, attempts int, call func(attempt int) (
 	var zero T
 	var lastErr error
 	backoff := newBackoff()
+	quick := false
 	for attempt := 0; attempt < attempts; attempt++ {
-		if attempt > 0 {
+		if quick = atOnce(lastErr, quick); attempt > 0 && !quick {
 			if err := backoff.wait(ctx); err != nil {
 				return zero, lastErr
 			}
@@ -381,6 +383,15 @@ func (p *pipeHasher) stop() {
 func (p *pipeHasher) sum() []byte {
 	p.stop()
 	return p.h.Sum(nil)
+}
+
+// atOnce reports whether a retry after err goes without a backoff: err
+// named the cluster's leader, where the router now sends calls. The
+// previous retry must not have gone at once too (quick), so that nodes
+// naming each other while leadership changes cannot spin a loop.
+func atOnce(err error, quick bool) bool {
+	_, hinted := leader.Hint(err)
+	return hinted && !quick
 }
 
 // retryable reports errors after which the same call may succeed later:

@@ -95,6 +95,7 @@ func (c *Client) Subscribe(ctx context.Context, h Handler, opts ...SubscribeOpti
 	// starts again from the shortest wait.
 	sb := newBackoff()
 	sb.max = o.suspendedMax
+	quick := false
 	for {
 		progressed, err := s.run(ctx)
 		if err == nil {
@@ -119,6 +120,9 @@ func (c *Client) Subscribe(ctx context.Context, h Handler, opts ...SubscribeOpti
 			wait = sb
 		case !retryable(err) && !errors.Is(err, io.EOF) && !errors.Is(err, errStreamEnded):
 			return err
+		}
+		if quick = atOnce(err, quick); quick {
+			continue // to the leader just named
 		}
 		if err := wait.wait(ctx); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ndxp/ndxp/internal/hub"
+	"github.com/ndxp/ndxp/internal/pki"
 )
 
 type principalKey struct{}
@@ -80,6 +81,11 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	info, ok := p.AuthInfo.(authInfo)
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "a client certificate verified by the hub's CA is required")
+	}
+	if info.cred.Err == nil && info.cred.Identity.Kind == pki.KindNode {
+		// Nodes talk to each other on the cluster port (pki.NodeTLS); a
+		// node's key on this port is a mistake, or a stolen key at work.
+		return nil, status.Error(codes.Unauthenticated, "a node certificate is for the cluster port")
 	}
 	pr, err := s.hub.Authenticate(info.cred)
 	if err != nil {

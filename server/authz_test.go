@@ -44,12 +44,13 @@ const (
 	asRevokedAdmin                // a second admin, revoked by serial
 	asOtherCA                     // an admin identity in a certificate from another CA
 	asNoCert                      // TLS without a client certificate
+	asNode                        // a cluster node's certificate from the hub's CA
 	numCallers
 )
 
 var callerNames = [numCallers]string{
 	"admin", "sender", "recipient", "outsider", "suspended",
-	"revoked-by-serial", "revoked-by-code", "revoked-admin", "other-CA", "no-certificate",
+	"revoked-by-serial", "revoked-by-code", "revoked-admin", "other-CA", "no-certificate", "node",
 }
 
 func (c caller) String() string { return callerNames[c] }
@@ -99,7 +100,7 @@ type authzRow struct {
 }
 
 // row gives the codes of the callers with a valid credential (admin,
-// sender, recipient, outsider); the six others are refused by the
+// sender, recipient, outsider); the seven others are refused by the
 // interceptor before any handler runs, so they get the same codes for
 // every method and are filled in here:
 //   - a suspended agency: PermissionDenied (naming the suspension);
@@ -109,13 +110,16 @@ type authzRow struct {
 //     hub requires and verifies a client certificate), which the client
 //     sees as Unavailable: with TLS 1.3 its side of the handshake is done
 //     when the hub's alert arrives, so the call fails as on a dropped
-//     connection.
+//     connection;
+//   - a node certificate (valid, from the hub's CA): Unauthenticated, for
+//     it serves the cluster port alone.
 func row(admin, sender, recipient, outsider codes.Code) [numCallers]codes.Code {
 	return [numCallers]codes.Code{
 		asAdmin: admin, asSender: sender, asRecipient: recipient, asOutsider: outsider,
 		asSuspended:     codes.PermissionDenied,
 		asRevokedSerial: codes.Unauthenticated, asRevokedCode: codes.Unauthenticated, asRevokedAdmin: codes.Unauthenticated,
 		asOtherCA: codes.Unavailable, asNoCert: codes.Unavailable,
+		asNode: codes.Unauthenticated,
 	}
 }
 
@@ -123,6 +127,7 @@ func row(admin, sender, recipient, outsider codes.Code) [numCallers]codes.Code {
 // say, so that it is refused for that reason and not another.
 var refusalWord = [numCallers]string{
 	asSuspended: "suspended", asRevokedSerial: "revoked", asRevokedCode: "revoked", asRevokedAdmin: "revoked",
+	asNode: "a node certificate is for the cluster port",
 }
 
 // Cell values for the callers with a valid credential.
@@ -384,6 +389,7 @@ func setUpAuthz(t *testing.T, h *hubtest.Hub) (*authzFixture, [numCallers]*grpc.
 	conns[asRevokedSerial] = h.Dial(creds[codeRevokedSerial]).Conn()
 	conns[asRevokedCode] = h.Dial(creds[codeRevokedCode]).Conn()
 	conns[asRevokedAdmin] = h.Dial(secondPath).Conn()
+	conns[asNode] = h.Dial(nodeCreds(t, h, "n1")).Conn()
 
 	cert := hubtest.ForeignCert(t)
 	conns[asOtherCA] = tlsConn(t, h, []tls.Certificate{cert})
@@ -497,6 +503,26 @@ func secondAdmin(t *testing.T, h *hubtest.Hub, name string) (path, serial string
 		t.Fatal(err)
 	}
 	return path, serial
+}
+
+// nodeCreds writes a credentials file holding a node certificate from the
+// hub's CA, as if a node's key were used on the agency port.
+func nodeCreds(t *testing.T, h *hubtest.Hub, id string) string {
+	t.Helper()
+	dir := filepath.Join(h.DataDir, "pki")
+	ca, err := pki.LoadCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, _, err := ca.IssueNode(id, []string{"127.0.0.1"}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), id+".creds")
+	if err := pki.WriteCreds(path, h.Daemon.GRPCAddr(), ca.CertPEM(), certPEM, keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // credSerial is the serial of the certificate in a credentials file: its

@@ -120,8 +120,31 @@ type Config struct {
 	// a packet's signer is trusted; empty: trust is not decided.
 	EdxmlTrustCA string `json:"edxml_trust_ca"`
 
+	// NodeID names this node of a cluster (its certificate is
+	// urn:ndxp:node:<id>); empty: single-node mode, the default. The
+	// cluster settings (NodeID, RaftListen, Peers, NodeCert, NodeKey) are
+	// all set or none (docs/cluster.md).
+	NodeID string `json:"node_id"`
+	// RaftListen is the address of the node port (Raft and attachment
+	// traffic between nodes, mutual TLS with node certificates).
+	RaftListen string `json:"raft_listen"`
+	// Peers are every node of the cluster, this one included: the
+	// membership a new cluster bootstraps from.
+	Peers []Peer `json:"peers"`
+	// NodeCert and NodeKey are this node's certificate and key files
+	// (pki.CA.IssueNode), presented on the node port in both directions.
+	NodeCert string `json:"node_cert"`
+	NodeKey  string `json:"node_key"`
+
 	// Logger, when set, is used instead of one built from LogLevel/LogFormat.
 	Logger *slog.Logger `json:"-"`
+}
+
+// Peer is a node of a cluster as the others reach it.
+type Peer struct {
+	ID   string `json:"id"`   // node id, as in its certificate
+	Raft string `json:"raft"` // its node port, host:port
+	GRPC string `json:"grpc"` // its agency and admin gRPC address, host:port
 }
 
 // Limits are hub.Limits as ndxpd's flags and config file give them.
@@ -302,6 +325,7 @@ func (c Config) Validate() error {
 	if c.HandshakeTimeout <= 0 {
 		errs = append(errs, errors.New("handshake_timeout: must be positive"))
 	}
+	errs = append(errs, c.validateCluster()...)
 	hc := hub.DefaultConfig()
 	hc.Limits = c.Limits.Hub()
 	if err := hc.Validate(); err != nil {

@@ -7,3 +7,6 @@ import "google.golang.org/grpc"
 // added without its row. It lives in a _test file: the tests need it, the
 // API does not.
 func (d *Daemon) ServiceInfo() map[string]grpc.ServiceInfo { return d.srv.grpc.GetServiceInfo() }
+
+// LeaderUnavailable is leaderUnavailable, for the tests of the hint.
+var LeaderUnavailable = leaderUnavailable

@@ -36,7 +36,7 @@ bar shows on a terminal.`,
 			if err != nil {
 				return err
 			}
-			stream, err := ndxpv1.NewMaintenanceServiceClient(c.Conn()).Backup(cmd.Context(), &ndxpv1.BackupRequest{})
+			stream, err := c.Maintenance.Backup(cmd.Context(), &ndxpv1.BackupRequest{})
 			if err != nil {
 				return err
 			}
@@ -122,7 +122,7 @@ hour.`,
 			if err != nil {
 				return err
 			}
-			r, err := ndxpv1.NewMaintenanceServiceClient(c.Conn()).CheckStore(cmd.Context(), &ndxpv1.CheckStoreRequest{})
+			r, err := c.Maintenance.CheckStore(cmd.Context(), &ndxpv1.CheckStoreRequest{})
 			if err != nil {
 				return err
 			}

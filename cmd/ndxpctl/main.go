@@ -85,6 +85,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pf.StringVar(&a.hubFlag, "hub", "", "hub address host:port (default: the one in the credentials file)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(agencyCmd(a), credentialCmd(a), overviewCmd(a), traceCmd(a), backupCmd(a), checkCmd(a),
-		purgeCmd(a), vxpCmd(a)) // purgeCmd: retention purge (purge.go); vxpCmd: VXP systems (vxp.go)
+		purgeCmd(a), vxpCmd(a), clusterCmd(a)) // purgeCmd: retention purge (purge.go); vxpCmd: VXP systems (vxp.go); clusterCmd: cluster.go
 	return root.ExecuteContext(ctx)
 }

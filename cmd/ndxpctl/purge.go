@@ -66,7 +66,7 @@ retention configured) and exits 0.`,
 			if err != nil {
 				return err
 			}
-			r, err := ndxpv1.NewMaintenanceServiceClient(c.Conn()).Purge(cmd.Context(),
+			r, err := c.Maintenance.Purge(cmd.Context(),
 				&ndxpv1.PurgeRequest{OlderThanDays: int32(min(days, 1<<30)), DryRun: dryRun})
 			var v purgeView
 			switch {

@@ -181,32 +181,8 @@ func (ca *CA) IssueServer(hosts []string, now time.Time, validity time.Duration)
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 	}
-	seen := make(map[string]bool)
-	for _, h := range hosts {
-		h = strings.TrimSpace(h)
-		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-			h = h[1 : len(h)-1]
-		}
-		if ip := net.ParseIP(h); ip != nil {
-			if seen[ip.String()] {
-				continue
-			}
-			seen[ip.String()] = true
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			if err := validateDNSName(h); err != nil {
-				return nil, nil, fmt.Errorf("pki: issue server certificate: %w", err)
-			}
-			h = strings.ToLower(h)
-			if seen[h] {
-				continue
-			}
-			seen[h] = true
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-		if tmpl.Subject.CommonName == "" {
-			tmpl.Subject.CommonName = h
-		}
+	if err := addHosts(tmpl, hosts); err != nil {
+		return nil, nil, fmt.Errorf("pki: issue server certificate: %w", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -221,6 +197,40 @@ func (ca *CA) IssueServer(hosts []string, now time.Time, validity time.Duration)
 		return nil, nil, fmt.Errorf("pki: issue server certificate: %w", err)
 	}
 	return encodeCertPEM(cert), keyPEM, nil
+}
+
+// addHosts adds hosts, each a DNS name or an IP address (an IPv6 address
+// may be given in brackets), to tmpl's SANs once each; the first becomes the
+// subject common name unless tmpl has one.
+func addHosts(tmpl *x509.Certificate, hosts []string) error {
+	seen := make(map[string]bool)
+	for _, h := range hosts {
+		h = strings.TrimSpace(h)
+		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			h = h[1 : len(h)-1]
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			if seen[ip.String()] {
+				continue
+			}
+			seen[ip.String()] = true
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			if err := validateDNSName(h); err != nil {
+				return err
+			}
+			h = strings.ToLower(h)
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+		if tmpl.Subject.CommonName == "" {
+			tmpl.Subject.CommonName = h
+		}
+	}
+	return nil
 }
 
 // SignCSR issues a client certificate for id to the public key of the PKCS
@@ -284,6 +294,48 @@ func (ca *CA) IssueClient(id Identity, now time.Time, validity time.Duration) (c
 	return encodeCertPEM(cert), keyPEM, SerialString(cert), nil
 }
 
+// IssueNode generates an ECDSA P-256 key and issues the certificate of the
+// cluster node id: subject CN=id, exactly one URI SAN urn:ndxp:node:<id>,
+// and both server and client authentication, for nodes dial each other with
+// mutual TLS (see [NodeTLS]). hosts, DNS names or IP addresses as for
+// [CA.IssueServer], are added as SANs when given, so that tools checking
+// host names (openssl s_client, curl) accept the certificate; [NodeTLS]
+// itself identifies a peer by its node URI, not by host name. It returns
+// the certificate and the PKCS #8 key as PEM, and the serial as formatted
+// by [SerialString].
+func (ca *CA) IssueNode(id string, hosts []string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, serial string, err error) {
+	if !ca.CanSign() {
+		return nil, nil, "", fmt.Errorf("pki: issue node certificate: %w", ErrCannotSign)
+	}
+	ident := NodeIdentity(id)
+	if err := ident.Validate(); err != nil {
+		return nil, nil, "", fmt.Errorf("pki: issue node certificate: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: id},
+		URIs:                  []*url.URL{ident.url()},
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}
+	if err := addHosts(tmpl, hosts); err != nil {
+		return nil, nil, "", fmt.Errorf("pki: issue node certificate: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("pki: issue node certificate: generate key: %w", err)
+	}
+	cert, err := ca.sign(tmpl, key.Public(), now, validity)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("pki: issue node certificate: %w", err)
+	}
+	keyPEM, err = marshalPrivateKeyPEM(key)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("pki: issue node certificate: %w", err)
+	}
+	return encodeCertPEM(cert), keyPEM, SerialString(cert), nil
+}
+
 // NewCSR generates an ECDSA P-256 key and a certificate signing request for
 // id signed with it. It returns the request as DER and the PKCS #8 key as
 // PEM. The private key never leaves the caller: only the request is sent to
@@ -324,6 +376,10 @@ func SerialString(cert *x509.Certificate) string {
 
 // signClient issues a client certificate for id to pub.
 func (ca *CA) signClient(pub crypto.PublicKey, id Identity, now time.Time, validity time.Duration) (*x509.Certificate, error) {
+	if id.Kind == KindNode {
+		// A client-only node certificate could not serve the node port.
+		return nil, fmt.Errorf("%w: %s: a node certificate is issued with IssueNode", ErrInvalidIdentity, id)
+	}
 	tmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: id.Name},
 		URIs:                  []*url.URL{id.url()},

@@ -11,32 +11,45 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
 const (
 	pemHub        = "NDXP HUB"
 	headerAddress = "Address"
+	// headerOthers lists a cluster's other nodes, comma-separated. They
+	// are not folded into Address, so that an SDK older than clusters
+	// still reads the file, and dials the first node.
+	headerOthers = "Other-Addresses"
 )
 
 // Creds are the contents of a credentials file: where the hub is, which CAs
 // to trust when verifying it and the client certificate to present.
 type Creds struct {
-	Address  string   // hub gRPC address host:port
-	Identity Identity // informational; derived from the client cert when read
-	CACerts  []*x509.Certificate
-	Cert     tls.Certificate // client cert + key
-	Leaf     *x509.Certificate
+	Address string // hub gRPC address host:port: the first of Addresses
+	// Addresses are every address of the hub, host:port, in the order to
+	// try them: one for a single hub, one per node for a cluster.
+	Addresses []string
+	Identity  Identity // informational; derived from the client cert when read
+	CACerts   []*x509.Certificate
+	Cert      tls.Certificate // client cert + key
+	Leaf      *x509.Certificate
 }
 
 // EncodeCreds returns the contents of a credentials file for the hub at
-// address (host:port), trusting the CA certificates in caPEM and presenting
+// address: host:port, or for a cluster several host:port separated by
+// commas, tried in that order (see [ParseAddresses]). The file names the
+// first in its Address header, the others in an Other-Addresses header,
+// which readers from before clusters ignore. It trusts the CA certificates in caPEM and presenting
 // the client certificate certPEM (exactly one certificate) with its key
 // keyPEM. It checks that the key matches the certificate and that the
 // certificate names an ndxp identity. The key is written as PKCS #8
 // whatever its input format.
 func EncodeCreds(address string, caPEM, certPEM, keyPEM []byte) ([]byte, error) {
-	if err := checkAddress(address); err != nil {
+	addrs, err := ParseAddresses(address)
+	if err != nil {
 		return nil, fmt.Errorf("pki: encode credentials: %w", err)
 	}
 	cas, err := parseCertificates(caPEM)
@@ -77,9 +90,13 @@ func EncodeCreds(address string, caPEM, certPEM, keyPEM []byte) ([]byte, error) 
 	fmt.Fprintf(&buf, "# ndxp credentials for %s — keep secret\n", id)
 	fmt.Fprintf(&buf, "# Anyone holding this file can act as %s at the hub.\n", id)
 	fmt.Fprintf(&buf, "# hub %s, certificate serial %s, valid until %s\n",
-		address, SerialString(leaf), leaf.NotAfter.UTC().Format(time.RFC3339))
+		strings.Join(addrs, ", "), SerialString(leaf), leaf.NotAfter.UTC().Format(time.RFC3339))
 	buf.WriteString("# Blocks: hub address, CA certificate(s), client certificate, client key.\n")
-	if err := pem.Encode(&buf, &pem.Block{Type: pemHub, Headers: map[string]string{headerAddress: address}}); err != nil {
+	headers := map[string]string{headerAddress: addrs[0]}
+	if len(addrs) > 1 {
+		headers[headerOthers] = strings.Join(addrs[1:], ", ")
+	}
+	if err := pem.Encode(&buf, &pem.Block{Type: pemHub, Headers: headers}); err != nil {
 		return nil, fmt.Errorf("pki: encode credentials: %w", err)
 	}
 	for _, ca := range cas {
@@ -123,6 +140,14 @@ func ParseCreds(data []byte) (*Creds, error) {
 	if err := checkAddress(address); err != nil {
 		return nil, err
 	}
+	addrs := []string{address}
+	if others, ok := b.hub.Headers[headerOthers]; ok {
+		more, err := ParseAddresses(address + "," + others)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", headerOthers, err)
+		}
+		addrs = more
+	}
 	if b.key == nil {
 		return nil, ErrNoClientKey
 	}
@@ -138,9 +163,10 @@ func ParseCreds(data []byte) (*Creds, error) {
 		return nil, fmt.Errorf("client certificate: %w", err)
 	}
 	return &Creds{
-		Address:  address,
-		Identity: id,
-		CACerts:  cas,
+		Address:   address,
+		Addresses: addrs,
+		Identity:  id,
+		CACerts:   cas,
 		Cert: tls.Certificate{
 			Certificate: [][]byte{leaf.Raw},
 			PrivateKey:  b.key,
@@ -254,6 +280,29 @@ func ReadCreds(path string) (*Creds, error) {
 		return nil, fmt.Errorf("credentials file %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ParseAddresses splits a list of hub addresses separated by commas (and
+// optional spaces), "node1:7443, node2:7443", and checks each is host:port.
+// A single address is a list of one. An empty entry or a repeated address is
+// an error: a list is an operator's intent, and a typo in it should not
+// quietly shorten the cluster. Errors wrap [ErrNoAddress].
+func ParseAddresses(list string) ([]string, error) {
+	var addrs []string
+	for a := range strings.SplitSeq(list, ",") {
+		a = strings.TrimSpace(a)
+		if err := checkAddress(a); err != nil {
+			if a == "" && strings.Contains(list, ",") {
+				return nil, fmt.Errorf("%w: empty entry in %q", ErrNoAddress, list)
+			}
+			return nil, err
+		}
+		if slices.Contains(addrs, a) {
+			return nil, fmt.Errorf("%w: %s is listed twice", ErrNoAddress, a)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
 }
 
 // checkAddress validates a hub address: host:port with a non-empty host and

@@ -10,6 +10,11 @@
 //
 //	urn:ndxp:agency:<code>   an agency, e.g. urn:ndxp:agency:000.00.00.G22
 //	urn:ndxp:admin:<name>    a hub administrator, e.g. urn:ndxp:admin:root
+//	urn:ndxp:node:<id>       a node of a hub cluster, e.g. urn:ndxp:node:n1
+//
+// Node certificates ([CA.IssueNode]) serve both ends of the mutual TLS
+// between the nodes of a cluster; [NodeTLS] accepts nothing else on the
+// node port, and the hub refuses them on its agency and admin port.
 //
 // The hub takes identity only from the verified certificate (see
 // [IdentityFromCert]); the subject common name is informational and never
@@ -36,6 +41,7 @@
 //	# ...more comment lines...
 //	-----BEGIN NDXP HUB-----
 //	Address: hub.example.gov:7443
+//	Other-Addresses: hub2.example.gov:7443, hub3.example.gov:7443
 //
 //	-----END NDXP HUB-----
 //	-----BEGIN CERTIFICATE-----      one or more CA certificates
@@ -45,6 +51,9 @@
 //	-----BEGIN PRIVATE KEY-----      the client key, PKCS #8
 //	...
 //
+// Other-Addresses is present only for a cluster: its other nodes, tried
+// after Address in that order ([Creds.Addresses]). Address alone stays a
+// single host:port so that SDKs from before clusters still read the file.
 // Text outside PEM blocks is ignored. When parsing, the client certificate is
 // the CERTIFICATE block whose public key matches the private key; every other
 // CERTIFICATE block is a CA root used to verify the hub. See [EncodeCreds],

@@ -6,12 +6,17 @@ import "errors"
 // for them with [errors.Is].
 var (
 	// ErrInvalidIdentity reports an identity or identity URI that is not of
-	// the form urn:ndxp:agency:<code> or urn:ndxp:admin:<name>.
+	// the form urn:ndxp:agency:<code>, urn:ndxp:admin:<name> or
+	// urn:ndxp:node:<id>.
 	ErrInvalidIdentity = errors.New("invalid ndxp identity")
 
 	// ErrNoIdentity reports a certificate that does not carry exactly one
 	// valid urn:ndxp: URI subject alternative name.
 	ErrNoIdentity = errors.New("no ndxp identity in certificate")
+
+	// ErrNotNode reports a peer on the cluster's node port whose
+	// certificate names no node (an agency's, an admin's or the hub's).
+	ErrNotNode = errors.New("not a node certificate")
 
 	// ErrCannotSign reports an attempt to issue a certificate with a CA that
 	// has no private key.

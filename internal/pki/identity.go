@@ -15,16 +15,19 @@ const (
 	KindUnknown Kind = iota // invalid
 	KindAgency              // an agency, named by its identifier code
 	KindAdmin               // a hub administrator
+	KindNode                // a node of a hub cluster, named by its node id
 )
 
 // String returns the kind as it appears in an identity URI ("agency",
-// "admin"), or "unknown".
+// "admin", "node"), or "unknown".
 func (k Kind) String() string {
 	switch k {
 	case KindAgency:
 		return "agency"
 	case KindAdmin:
 		return "admin"
+	case KindNode:
+		return "node"
 	default:
 		return "unknown"
 	}
@@ -34,13 +37,17 @@ func (k Kind) String() string {
 // admin name).
 const MaxNameLen = 64
 
+// MaxNodeIDLen is the maximum length of a node id.
+const MaxNodeIDLen = 32
+
 const identityPrefix = "urn:ndxp:"
 
-// Identity is a principal known to the hub: an agency or an administrator.
-// It is encoded in certificates as a URI SAN, see [Identity.URI].
+// Identity is a principal known to the hub: an agency, an administrator or
+// a node of the hub's cluster. It is encoded in certificates as a URI SAN,
+// see [Identity.URI].
 type Identity struct {
 	Kind Kind
-	Name string // agency identifier code or admin name
+	Name string // agency identifier code, admin name or node id
 }
 
 // AgencyIdentity returns the identity of the agency with the given
@@ -55,10 +62,16 @@ func AdminIdentity(name string) Identity {
 	return Identity{Kind: KindAdmin, Name: name}
 }
 
+// NodeIdentity returns the identity of the cluster node with the given id.
+// It does not validate the id; see [Identity.Validate].
+func NodeIdentity(id string) Identity {
+	return Identity{Kind: KindNode, Name: id}
+}
+
 // URI returns the identity as a URI, e.g. "urn:ndxp:agency:000.00.00.G22".
 // It returns "" if the kind is not valid.
 func (id Identity) URI() string {
-	if id.Kind != KindAgency && id.Kind != KindAdmin {
+	if !id.Kind.valid() {
 		return ""
 	}
 	return identityPrefix + id.Kind.String() + ":" + id.Name
@@ -67,14 +80,40 @@ func (id Identity) URI() string {
 // String returns the same as [Identity.URI].
 func (id Identity) String() string { return id.URI() }
 
-// Validate reports whether id has a known kind and a name of 1 to
-// [MaxNameLen] characters from [A-Za-z0-9._-]. The error wraps
-// [ErrInvalidIdentity].
+func (k Kind) valid() bool { return k == KindAgency || k == KindAdmin || k == KindNode }
+
+// Validate reports whether id has a known kind and a valid name: 1 to
+// [MaxNameLen] characters from [A-Za-z0-9._-] for an agency or an admin,
+// 1 to [MaxNodeIDLen] from [a-z0-9-] for a node (see [ValidateNodeID]).
+// The error wraps [ErrInvalidIdentity].
 func (id Identity) Validate() error {
-	if id.Kind != KindAgency && id.Kind != KindAdmin {
-		return fmt.Errorf("%w: unknown kind %d", ErrInvalidIdentity, int(id.Kind))
+	switch id.Kind {
+	case KindAgency, KindAdmin:
+		return validateName(id.Name)
+	case KindNode:
+		return ValidateNodeID(id.Name)
 	}
-	return validateName(id.Name)
+	return fmt.Errorf("%w: unknown kind %d", ErrInvalidIdentity, int(id.Kind))
+}
+
+// ValidateNodeID reports whether id is a valid node id: 1 to
+// [MaxNodeIDLen] characters from [a-z0-9-]. Node ids are narrower than
+// agency codes because they also name Raft servers, directories and
+// host-like labels, where case and dots would confuse. The error wraps
+// [ErrInvalidIdentity].
+func ValidateNodeID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty node id", ErrInvalidIdentity)
+	}
+	if len(id) > MaxNodeIDLen {
+		return fmt.Errorf("%w: node id is %d characters, limit is %d", ErrInvalidIdentity, len(id), MaxNodeIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("%w: node id %q contains invalid character %q (allowed: a-z, 0-9, -)", ErrInvalidIdentity, id, c)
+		}
+	}
+	return nil
 }
 
 func validateName(name string) error {
@@ -98,8 +137,8 @@ func validateName(name string) error {
 
 // ParseIdentity parses an identity URI of the form urn:ndxp:<kind>:<name>.
 // Parsing is strict and case-sensitive: the scheme must be "urn", the
-// namespace "ndxp", the kind "agency" or "admin", and the name 1 to
-// [MaxNameLen] characters from [A-Za-z0-9._-]. The error wraps
+// namespace "ndxp", the kind "agency", "admin" or "node", and the name
+// valid for its kind (see [Identity.Validate]). The error wraps
 // [ErrInvalidIdentity].
 func ParseIdentity(uri string) (Identity, error) {
 	parts := strings.Split(uri, ":")
@@ -118,11 +157,13 @@ func ParseIdentity(uri string) (Identity, error) {
 		id.Kind = KindAgency
 	case "admin":
 		id.Kind = KindAdmin
+	case "node":
+		id.Kind = KindNode
 	default:
 		return Identity{}, fmt.Errorf("%w: %q: unknown kind %q", ErrInvalidIdentity, uri, parts[2])
 	}
 	id.Name = parts[3]
-	if err := validateName(id.Name); err != nil {
+	if err := id.Validate(); err != nil {
 		return Identity{}, fmt.Errorf("%q: %w", uri, err)
 	}
 	return id, nil

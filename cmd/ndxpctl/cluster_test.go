@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ndxp/ndxp/internal/pki"
+	"github.com/ndxp/ndxp/server"
+)
+
+func TestClusterInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"cluster", "init", "--nodes", "3", "--out", dir, "--base-port", "17500", "-o", "json"}, &out, &out); err != nil {
+		t.Fatalf("cluster init: %v\n%s", err, out.String())
+	}
+	var l server.ClusterLayout
+	if err := json.Unmarshal(out.Bytes(), &l); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out.String())
+	}
+	wantAddrs := []string{"127.0.0.1:17500", "127.0.0.1:17510", "127.0.0.1:17520"}
+	if diff := cmp.Diff(wantAddrs, l.Addresses); diff != "" {
+		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+	if len(l.Nodes) != 3 {
+		t.Fatalf("%d nodes, want 3", len(l.Nodes))
+	}
+
+	// The admin credentials list every node, in order.
+	creds, err := pki.ReadCreds(filepath.Join(dir, "admin.creds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantAddrs, creds.Addresses); diff != "" {
+		t.Errorf("admin.creds addresses (-want +got):\n%s", diff)
+	}
+	if creds.Identity != pki.AdminIdentity("admin") {
+		t.Errorf("admin.creds names %v, want an admin", creds.Identity)
+	}
+	ca, err := pki.LoadCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for i, n := range l.Nodes {
+		node := "node" + n.ID[1:]
+		if n.Config != filepath.Join(dir, node, "ndxpd.json") || n.DataDir != filepath.Join(dir, node, "data") {
+			t.Errorf("node %s: config %s, data %s; want them in %s", n.ID, n.Config, n.DataDir, node)
+		}
+		port := 17500 + 10*i
+		for _, a := range []struct{ got, want string }{
+			{n.GRPC, "127.0.0.1:" + itoa(port)}, {n.HTTP, "127.0.0.1:" + itoa(port+1)},
+			{n.Raft, "127.0.0.1:" + itoa(port+2)}, {n.VXP, "127.0.0.1:" + itoa(port+3)},
+		} {
+			if a.got != a.want {
+				t.Errorf("node %s: address %s, want %s", n.ID, a.got, a.want)
+			}
+		}
+		// The config is what ndxpd -t reads (cmd/ndxpd runs it too).
+		cfg := server.DefaultConfig()
+		if err := server.LoadConfigFile(n.Config, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("node %s: config does not validate: %v", n.ID, err)
+		}
+		if cfg.NodeID != n.ID || cfg.Listen != n.GRPC || cfg.RaftListen != n.Raft || len(cfg.Peers) != 3 || cfg.DataDir != n.DataDir {
+			t.Errorf("node %s: config %+v", n.ID, cfg)
+		}
+		// Its node certificate is the node's and works on the node port.
+		certPEM, _ := os.ReadFile(n.NodeCert)
+		keyPEM, _ := os.ReadFile(n.NodeKey)
+		if _, _, err := pki.NodeTLS(ca.Pool(), certPEM, keyPEM); err != nil {
+			t.Errorf("node %s: NodeTLS: %v", n.ID, err)
+		}
+		if fi, err := os.Stat(n.NodeKey); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("node %s: key mode %v, %v; want 0600", n.ID, fi.Mode(), err)
+		}
+		srvPEM, _ := os.ReadFile(n.TLSCert)
+		srv, err := x509.ParseCertificate(mustPEM(t, srvPEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.VerifyHostname("127.0.0.1"); err != nil {
+			t.Errorf("node %s: server certificate: %v", n.ID, err)
+		}
+	}
+
+	// A second init into the same directory is refused: it would replace the CA.
+	if err := run(context.Background(), []string{"cluster", "init", "--out", dir}, &out, &out); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("init over an existing cluster: %v, want a refusal", err)
+	}
+}
+
+func TestClusterInitRefuses(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nodes", "4"}, "odd number"},
+		{[]string{"--nodes", "1"}, "at least 3"},
+		{[]string{"--nodes", "3", "--base-port", "65530"}, "65535"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		args := append([]string{"cluster", "init", "--out", filepath.Join(t.TempDir(), "c")}, tt.args...)
+		if err := run(context.Background(), args, &out, &out); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("cluster init %v: %v, want an error with %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func mustPEM(t *testing.T, data []byte) []byte {
+	t.Helper()
+	b, _ := pem.Decode(data)
+	if b == nil {
+		t.Fatalf("no PEM block in %q", data)
+	}
+	return b.Bytes
+}
