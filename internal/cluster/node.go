@@ -13,6 +13,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,6 +53,10 @@ type Config struct {
 	Peers []Peer
 	// Logger receives the library's warnings; nil discards them.
 	Logger *slog.Logger
+	// ServerTLS and ClientTLS secure Raft's connections between nodes
+	// (pki.NodeTLS: node certificates only). Both nil: plain TCP, for
+	// tests on loopback.
+	ServerTLS, ClientTLS *tls.Config
 	// Timeouts, for tests: zero keeps hashicorp/raft's defaults (1 s
 	// heartbeat and election timeouts).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
@@ -133,10 +138,19 @@ func (n *Node) start() error {
 		logs.Close()
 		return fmt.Errorf("raft advertise address: %w", err)
 	}
-	n.trans, err = raft.NewTCPTransportWithLogger(cfg.Bind, adv, 3, 10*time.Second, logger)
-	if err != nil {
-		logs.Close()
-		return fmt.Errorf("raft listen: %w", err)
+	if cfg.ServerTLS != nil {
+		layer, err := newTLSLayer(cfg.Bind, adv, cfg.ServerTLS, cfg.ClientTLS)
+		if err != nil {
+			logs.Close()
+			return fmt.Errorf("raft listen: %w", err)
+		}
+		n.trans = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger)
+	} else {
+		n.trans, err = raft.NewTCPTransportWithLogger(cfg.Bind, adv, 3, 10*time.Second, logger)
+		if err != nil {
+			logs.Close()
+			return fmt.Errorf("raft listen: %w", err)
+		}
 	}
 	existing, err := raft.HasExistingState(logs, logs, snaps)
 	if err != nil {

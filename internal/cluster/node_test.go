@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ndxp/ndxp/internal/pki"
 	"github.com/ndxp/ndxp/internal/store"
 )
 
@@ -37,6 +38,12 @@ func freeAddr(t *testing.T) string {
 
 func startCluster(t *testing.T, n int) []*member {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith starts n nodes, each Config changed by edit first.
+func startClusterWith(t *testing.T, n int, edit func(*Config)) []*member {
+	t.Helper()
 	dir := t.TempDir()
 	var peers []Peer
 	for i := range n {
@@ -47,6 +54,9 @@ func startCluster(t *testing.T, n int) []*member {
 		ms[i] = &member{cfg: Config{ID: p.ID, Dir: filepath.Join(dir, p.ID, "raft"), Bind: p.Raft, Peers: peers,
 			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond},
 			path: filepath.Join(dir, p.ID, "ndxp.db")}
+		if edit != nil {
+			edit(&ms[i].cfg)
+		}
 		ms[i].start(t)
 	}
 	t.Cleanup(func() {
@@ -294,4 +304,27 @@ func TestKillLeaderUnderLoad(t *testing.T) {
 		t.Errorf("only %d writes answered: the load did not run", len(acked))
 	}
 	t.Logf("%d writes answered; every node holds %v", len(acked), contents)
+}
+
+// TestReplicatedStoreOverTLS: the nodes speak Raft over mutual TLS with
+// node certificates from the hub's CA.
+func TestReplicatedStoreOverTLS(t *testing.T) {
+	ca, err := pki.NewCA("ndxp test CA", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := startClusterWith(t, 3, func(c *Config) {
+		certPEM, keyPEM, _, err := ca.IssueNode(c.ID, []string{"127.0.0.1"}, time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ServerTLS, c.ClientTLS, err = pki.NodeTLS(ca.Pool(), certPEM, keyPEM); err != nil {
+			t.Fatal(err)
+		}
+	})
+	l := leader(t, ms)
+	putMany(t, l.st, "tls", 50)
+	for _, m := range ms {
+		has(t, m, l.st.Published(), "tls", 50)
+	}
 }
