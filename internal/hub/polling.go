@@ -246,11 +246,13 @@ func (h *Hub) ListWaitingOf(ctx context.Context, ps []Principal, statuses bool, 
 		if err != nil {
 			return nil, err
 		}
+		// Keep the oldest limit after each agency, so a system serving
+		// a thousand agencies holds two lists' worth, not a thousand.
 		all = append(all, ws...)
-	}
-	sortWaiting(all)
-	if len(all) > limit {
-		all = all[:limit]
+		sortWaiting(all)
+		if len(all) > limit {
+			all = all[:limit:limit]
+		}
 	}
 	return all, nil
 }
