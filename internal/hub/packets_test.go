@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -539,5 +540,30 @@ func TestPacketSignatures(t *testing.T) {
 				t.Error("the packet served is not the packet signed")
 			}
 		})
+	}
+}
+
+// TestListWaitingOfKeepsTheOldest: a system's list across its agencies is
+// the oldest waiting events of all of them, at most the limit.
+func TestListWaitingOfKeepsTheOldest(t *testing.T) {
+	h, clock := retentionHub(t, nil)
+	var want []string
+	for i, to := range []string{codeH41, codeH14, codeH41, codeH14} {
+		id := send(t, h, fmt.Sprint("Văn bản ", i), []string{to})
+		if i < 3 {
+			want = append(want, id+"."+to)
+		}
+		clock.Advance(time.Minute)
+	}
+	got, err := h.ListWaitingOf(t.Context(), []Principal{agency(codeH14), agency(codeH41)}, false, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, w := range got {
+		ids = append(ids, w.ID)
+	}
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Errorf("the oldest three across both agencies (-want +got):\n%s", diff)
 	}
 }
