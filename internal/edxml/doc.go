@@ -1,6 +1,6 @@
 package edxml
 
-// What Read and Write decide that EDXML.md leaves open (docs/edxml.md
+// What Read and Write decide that the format leaves open (docs/edxml.md
 // quotes this):
 //
 // Reading

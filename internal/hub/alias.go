@@ -14,7 +14,7 @@ import (
 )
 
 // Aliases. Real packets name agencies by codes outside the standard form
-// (docs/domain.md, design/EDXML.md): "28.22.H17", "001.00.20.TT2", another
+// (docs/domain.md, docs/edxml.md): "28.22.H17", "001.00.20.TT2", another
 // hub's own system id "vxp.saas.03". An operator registers such a code as
 // an alias of the registered agency it stands for, and ResolveCode then
 // accepts it wherever the hub must identify an agency. An alias is one

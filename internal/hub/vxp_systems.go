@@ -15,7 +15,7 @@ import (
 )
 
 // VXP systems. An agency system that speaks the agencies' SDK's HTTP
-// protocol (design/VXP-API.md) signs every request with an HMAC keyed by
+// protocol (docs/vxp.md) signs every request with an HMAC keyed by
 // a secret the hub gave it, under a system id. One system may serve
 // several agencies (a hosted provider serves many), so a system is an id,
 // a secret and the agencies it may act for. Admins add, rotate and

@@ -96,7 +96,7 @@ var attachment = bytes.Repeat([]byte("%PDF-1.4 fake document body\x00\x01\x02\xf
 const subject = "Về việc thử nghiệm chữ ký số"
 
 // packet returns an unsigned edXML document packet in the shape of
-// EDXML.md, with eol as line ending (the base64 attachment is wrapped at
+// docs/edxml.md, with eol as line ending (the base64 attachment is wrapped at
 // 76 columns with it too) and extraHeader inserted as the last child of
 // edXMLHeader.
 func packet(eol, extraHeader string) []byte {
