@@ -144,6 +144,13 @@ func (c *committer) drainFollows() {
 	}
 	start := time.Now()
 	changed := false
+	// What was applied before a bad record is published all the same.
+	defer func() {
+		if changed {
+			c.reads.publish(c.w.clone())
+			c.follow.published(c.lsn)
+		}
+	}()
 	for _, r := range recs {
 		if r.lsn <= c.lsn {
 			continue // committed here, or applied already
@@ -175,10 +182,6 @@ func (c *committer) drainFollows() {
 		c.unapplied += size
 		c.apply.enqueue(&applyRec{lsn: r.lsn, ops: ops, bytes: size, at: start})
 		changed = true
-	}
-	if changed {
-		c.reads.publish(c.w.clone())
-		c.follow.published(c.lsn)
 	}
 }
 
