@@ -37,6 +37,7 @@ import (
 type Peer struct {
 	ID   string // node id, e.g. "node1"
 	Raft string // its Raft address, host:port
+	GRPC string // its agency and admin gRPC address, host:port
 }
 
 // Config is one node's configuration.
@@ -57,6 +58,11 @@ type Config struct {
 	// (pki.NodeTLS: node certificates only). Both nil: plain TCP, for
 	// tests on loopback.
 	ServerTLS, ClientTLS *tls.Config
+	// OnLeading is called, from one goroutine in order, when the node
+	// starts leading (true: its store accepts commits, every record
+	// committed before is applied) and when it stops (false). It may block:
+	// the next change waits for it.
+	OnLeading func(bool)
 	// Timeouts, for tests: zero keeps hashicorp/raft's defaults (1 s
 	// heartbeat and election timeouts).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
@@ -70,6 +76,7 @@ type Node struct {
 	logs    *raftboltdb.BoltStore
 	fsm     *fsm
 	leading atomic.Bool
+	told    bool // what OnLeading was last told; watchLeadership's own
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -190,16 +197,25 @@ func (n *Node) watchLeadership() {
 		select {
 		case lead := <-ch:
 			if !lead {
-				n.leading.Store(false)
+				n.setLeading(false)
 				continue
 			}
 			if err := n.raft.Barrier(0).Error(); err != nil {
 				continue // lost it again; the channel says so next
 			}
-			n.leading.Store(n.raft.State() == raft.Leader)
+			n.setLeading(n.raft.State() == raft.Leader)
 		case <-n.stop:
 			return
 		}
+	}
+}
+
+// setLeading records a change of leadership and tells OnLeading.
+func (n *Node) setLeading(lead bool) {
+	n.leading.Store(lead)
+	if lead != n.told && n.cfg.OnLeading != nil {
+		n.told = lead
+		n.cfg.OnLeading(lead)
 	}
 }
 
