@@ -305,6 +305,11 @@ func (d *Daemon) Err() <-chan error { return d.errc }
 // then the store is closed last. It is safe to call more than once.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.closeOnce.Do(func() {
+		if d.node != nil && d.leading.Load() {
+			// A planned stop hands the leadership over first, so the
+			// cluster serves on without waiting out an election timeout.
+			d.node.TransferLeadership()
+		}
 		close(d.closing)
 		d.ready.Store(false)
 		if d.hub != nil {
