@@ -56,8 +56,11 @@ type Config struct {
 	Logger *slog.Logger
 	// ServerTLS and ClientTLS secure Raft's connections between nodes
 	// (pki.NodeTLS: node certificates only). Both nil: plain TCP, for
-	// tests on loopback.
+	// tests on loopback. The node port carries attachment bodies too.
 	ServerTLS, ClientTLS *tls.Config
+	// Files holds the attachment bodies this node serves to and fetches
+	// from its peers (bodies.go); nil disables bodies.
+	Files *store.Files
 	// OnLeading is called, from one goroutine in order, when the node
 	// starts leading (true: its store accepts commits, every record
 	// committed before is applied) and when it stops (false). It may block:
@@ -73,6 +76,7 @@ type Node struct {
 	cfg     Config
 	raft    *raft.Raft
 	trans   *raft.NetworkTransport
+	bodies  *bodies
 	logs    *raftboltdb.BoltStore
 	fsm     *fsm
 	leading atomic.Bool
@@ -145,20 +149,12 @@ func (n *Node) start() error {
 		logs.Close()
 		return fmt.Errorf("raft advertise address: %w", err)
 	}
-	if cfg.ServerTLS != nil {
-		layer, err := newTLSLayer(cfg.Bind, adv, cfg.ServerTLS, cfg.ClientTLS)
-		if err != nil {
-			logs.Close()
-			return fmt.Errorf("raft listen: %w", err)
-		}
-		n.trans = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger)
-	} else {
-		n.trans, err = raft.NewTCPTransportWithLogger(cfg.Bind, adv, 3, 10*time.Second, logger)
-		if err != nil {
-			logs.Close()
-			return fmt.Errorf("raft listen: %w", err)
-		}
+	port, err := listenMux(cfg.Bind, adv, cfg.ServerTLS, cfg.ClientTLS, n.logger())
+	if err != nil {
+		logs.Close()
+		return fmt.Errorf("raft listen: %w", err)
 	}
+	n.trans = raft.NewNetworkTransportWithLogger(port.raftLayer(), 3, 10*time.Second, logger)
 	existing, err := raft.HasExistingState(logs, logs, snaps)
 	if err != nil {
 		n.trans.Close()
@@ -183,6 +179,7 @@ func (n *Node) start() error {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 	}
+	n.bodies = newBodies(cfg.Files, port, n.logger())
 	go n.watchLeadership()
 	return nil
 }
@@ -265,6 +262,7 @@ func (n *Node) Shutdown() error {
 		close(n.stop)
 		<-n.done
 		n.trans.Close()
+		n.bodies.close()
 		if cerr := n.logs.Close(); err == nil {
 			err = cerr
 		}
