@@ -167,7 +167,9 @@ func TestClusterFollowerNamesTheLeader(t *testing.T) {
 
 // TestClusterFailover: under a steady load of sends, the leader stops; a
 // new leader serves, every document that got a receipt is delivered to
-// its recipient, and the handler sees none twice.
+// its recipient with its attachments (large ones are files, copied to a
+// majority before the receipt, fetched by a node that lacks one), and the
+// handler sees none twice.
 func TestClusterFailover(t *testing.T) {
 	c := startCluster(t)
 	c.leader()
@@ -179,26 +181,21 @@ func TestClusterFailover(t *testing.T) {
 	seen := map[string]int{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	subDone := make(chan error, 1)
-	go func() {
-		subDone <- recipient.Subscribe(ctx, func(_ context.Context, ev *ndxpv1.Event) error {
-			if ev.GetKind() == ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
-				mu.Lock()
-				seen[ev.GetDocumentId()]++
-				mu.Unlock()
-			}
-			return nil
-		})
-	}()
 
 	var receipted []string
 	send := func(n int) {
 		t.Helper()
 		for range n {
+			atts := []client.Attachment{{Name: "a.txt", MediaType: "text/plain", Body: bytes.NewReader([]byte("nội dung"))}}
+			if len(receipted)%4 == 0 {
+				// Over the hub's inline limit: a file, copied between nodes.
+				big := bytes.Repeat([]byte(fmt.Sprintf("%08d", len(receipted))), 40<<10)
+				atts = append(atts, client.Attachment{Name: "big.bin", Body: bytes.NewReader(big)})
+			}
 			r, err := sender.Send(testCtx(t), &ndxpv1.DocumentHeader{
 				Recipients: []string{"000.00.00.H41"}, Number: fmt.Sprint(len(receipted) + 1), Notation: "VPCP-TTĐT",
 				Subject: "failover", Reference: client.NewReference("000.00.00.G22", time.Now()),
-			}, []client.Attachment{{Name: "a.txt", MediaType: "text/plain", Body: bytes.NewReader([]byte("nội dung"))}})
+			}, atts)
 			if err != nil {
 				t.Fatalf("send %d: %v", len(receipted)+1, err)
 			}
@@ -208,6 +205,31 @@ func TestClusterFailover(t *testing.T) {
 	send(20)
 	old := c.leader()
 	c.stop(old)
+	// The recipient comes after the stop, so that what was sent before
+	// is fetched from the new leader.
+	subDone := make(chan error, 1)
+	go func() {
+		subDone <- recipient.Subscribe(ctx, func(ctx context.Context, ev *ndxpv1.Event) error {
+			if ev.GetKind() != ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
+				return nil
+			}
+			// Every attachment is fetched, the large ones from whichever
+			// node leads now, which may not have been given their file.
+			for i, a := range ev.GetDocument().GetHeader().GetAttachments() {
+				var b bytes.Buffer
+				if _, err := recipient.FetchAttachment(ctx, ev.GetDocument(), i, &b); err != nil {
+					return fmt.Errorf("fetch %s/%d: %w", ev.GetDocumentId(), i, err)
+				}
+				if int64(b.Len()) != a.GetSize() {
+					return fmt.Errorf("fetch %s/%d: %d bytes, want %d", ev.GetDocumentId(), i, b.Len(), a.GetSize())
+				}
+			}
+			mu.Lock()
+			seen[ev.GetDocumentId()]++
+			mu.Unlock()
+			return nil
+		})
+	}()
 	send(20)
 	c.start(old)
 	send(5)

@@ -20,7 +20,7 @@ const RaftDir = "raft"
 // openClusterStore opens the node's store as its copy of the cluster's
 // replicated store and starts Raft: a new cluster bootstraps from the
 // peers, a node with state rejoins (docs/cluster.md).
-func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, opts store.Options) error {
+func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, files *store.Files, opts store.Options) error {
 	certPEM, err := os.ReadFile(cfg.NodeCert)
 	if err != nil {
 		return fmt.Errorf("node_cert: %w", err)
@@ -41,6 +41,7 @@ func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, opts store.Options) er
 		ServerTLS: srvTLS,
 		ClientTLS: cliTLS,
 		OnLeading: d.onLeading,
+		Files:     files,
 	}
 	for _, p := range cfg.Peers {
 		ccfg.Peers = append(ccfg.Peers, cluster.Peer{ID: p.ID, Raft: p.Raft, GRPC: p.GRPC})

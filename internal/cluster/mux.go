@@ -36,6 +36,12 @@ type mux struct {
 	log            *slog.Logger
 	raft, body     *chanListener
 	once           sync.Once
+
+	// Raft's transport does not close the connections it accepted or
+	// dialed when it closes; the mux does, so a stopped node lets go of
+	// its peers at once.
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{} // nil once closed
 }
 
 // listenMux listens on bind and starts routing connections.
@@ -56,7 +62,7 @@ func listenMux(bind string, advertise net.Addr, server, client *tls.Config, log 
 		return nil, fmt.Errorf("node port: advertise address %v is not one peers can dial", advertise)
 	}
 	m := &mux{ln: ln, server: server, client: client, advertise: advertise, log: log,
-		raft: newChanListener(advertise), body: newChanListener(advertise)}
+		raft: newChanListener(advertise), body: newChanListener(advertise), conns: map[net.Conn]struct{}{}}
 	go m.accept()
 	return m, nil
 }
@@ -104,7 +110,9 @@ func (m *mux) route(c net.Conn) {
 	conn.SetDeadline(time.Time{})
 	switch tag[0] {
 	case tagRaft:
-		m.raft.deliver(conn)
+		if c := m.track(conn); c != nil {
+			m.raft.deliver(c)
+		}
 	case tagBody:
 		m.body.deliver(conn)
 	default:
@@ -147,6 +155,13 @@ func (m *mux) Close() error {
 		err = m.ln.Close()
 		m.raft.Close()
 		m.body.Close()
+		m.connsMu.Lock()
+		conns := m.conns
+		m.conns = nil
+		m.connsMu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
 	})
 	return err
 }
@@ -170,7 +185,45 @@ func (l raftLayer) Addr() net.Addr { return l.m.advertise }
 func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return l.m.dial(ctx, string(address), tagRaft)
+	c, err := l.m.dial(ctx, string(address), tagRaft)
+	if err != nil {
+		return nil, err
+	}
+	if c = l.m.track(c); c == nil {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+// track notes a Raft connection for Close, and returns it wrapped so that
+// closing it forgets it; nil (and c closed) when the mux is closed.
+func (m *mux) track(c net.Conn) net.Conn {
+	m.connsMu.Lock()
+	defer m.connsMu.Unlock()
+	if m.conns == nil {
+		c.Close()
+		return nil
+	}
+	tc := &trackedConn{Conn: c, m: m}
+	m.conns[tc] = struct{}{}
+	return tc
+}
+
+type trackedConn struct {
+	net.Conn
+	m    *mux
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.m.connsMu.Lock()
+		if c.m.conns != nil {
+			delete(c.m.conns, c)
+		}
+		c.m.connsMu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // chanListener is a net.Listener fed by the mux.
