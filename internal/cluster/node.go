@@ -66,6 +66,14 @@ type Config struct {
 	// committed before is applied) and when it stops (false). It may block:
 	// the next change waits for it.
 	OnLeading func(bool)
+	// OnInstall is called when this node must install the leader's
+	// snapshot of the store (it fell behind the leader's log): the
+	// snapshot is kept, and the node installs it when it is next started,
+	// so its owner stops it and starts it again (installSnapshot).
+	OnInstall func()
+	// SnapshotThreshold and TrailingLogs, for tests: zero keeps the
+	// library's defaults (a snapshot every 8192 entries; 10240 kept after it).
+	SnapshotThreshold, TrailingLogs uint64
 	// Timeouts, for tests: zero keeps hashicorp/raft's defaults (1 s
 	// heartbeat and election timeouts).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
@@ -102,7 +110,10 @@ func New(cfg Config, open func(store.Replicator) (*store.Bolt, error)) (*Node, *
 	if err != nil {
 		return nil, nil, err
 	}
-	n.fsm = &fsm{st: st}
+	if st, err = n.installSnapshot(st, open); err != nil {
+		return nil, nil, err
+	}
+	n.fsm = &fsm{st: st, onInstall: cfg.OnInstall}
 	n.fsm.last.Store(st.Published())
 	if err := n.start(); err != nil {
 		st.Close()
@@ -134,12 +145,18 @@ func (n *Node) start() error {
 	if cfg.LeaderLeaseTimeout > 0 {
 		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	logs, err := raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
 	if err != nil {
 		return fmt.Errorf("raft log: %w", err)
 	}
 	n.logs = logs
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, logger)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, snapshotsKept, logger)
 	if err != nil {
 		logs.Close()
 		return fmt.Errorf("raft snapshots: %w", err)
@@ -272,8 +289,9 @@ func (n *Node) Shutdown() error {
 
 // fsm is the state machine: the node's store.
 type fsm struct {
-	st   *store.Bolt
-	last atomic.Uint64 // the last record handed to the store
+	st        *store.Bolt
+	onInstall func()
+	last      atomic.Uint64 // the last record handed to the store
 }
 
 // Apply hands a committed record to the store without waiting, since the
@@ -296,12 +314,24 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &snapshot{st: f.st, lsn: f.last.Load()}, nil
 }
 
-// Restore would replace the store with a leader's copy, for a node too far
-// behind the leader's log. Not done yet: the log keeps enough entries
-// (docs/cluster.md), so a node catches up from it.
+// Restore is asked of a node too far behind the leader's log to catch up
+// from it. The library has already kept the leader's snapshot in this
+// node's snapshot store; replacing the store's file under a running hub
+// is not done, so the node installs it when it next starts
+// (installSnapshot) and asks its owner for that restart (OnInstall).
 func (f *fsm) Restore(rc io.ReadCloser) error {
-	rc.Close()
-	return errors.New("cluster: installing a snapshot from the leader is not supported yet; the node must catch up from the log")
+	defer rc.Close()
+	lsn, err := readSnapshotHeader(rc)
+	if err != nil {
+		return err
+	}
+	if lsn <= f.st.Published() {
+		return nil // this store holds all of it already
+	}
+	if f.onInstall != nil {
+		go f.onInstall()
+	}
+	return fmt.Errorf("cluster: this node is behind the leader's log (at record %d, the leader's snapshot at %d): it installs the snapshot when it starts again", f.st.Published(), lsn)
 }
 
 type snapshot struct {
@@ -314,6 +344,9 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	err := s.st.WaitPublished(ctx, s.lsn)
 	if err == nil {
 		err = s.st.Flush(ctx)
+	}
+	if err == nil {
+		_, err = sink.Write(snapshotHeader(s.lsn))
 	}
 	if err == nil {
 		err = s.st.Snapshot(ctx, func(_ store.Tx, _ int64, write func(io.Writer) (int64, error)) error {
