@@ -50,7 +50,9 @@ type Config struct {
 	// (default: Bind).
 	Bind, Advertise string
 	// Peers are the members a new cluster bootstraps with (every node is
-	// given the same list); ignored once the node has state.
+	// given the same list); ignored once the node has state. Empty: the
+	// node joins a running cluster, waiting for its leader to add it
+	// (AddVoter).
 	Peers []Peer
 	// Logger receives the library's warnings; nil discards them.
 	Logger *slog.Logger
@@ -75,6 +77,7 @@ type Node struct {
 	trans   *raft.NetworkTransport
 	logs    *raftboltdb.BoltStore
 	fsm     *fsm
+	health  *peerHealth // the leader's view of its peers (membership.go)
 	leading atomic.Bool
 	told    bool // what OnLeading was last told; watchLeadership's own
 	stop    chan struct{}
@@ -171,7 +174,7 @@ func (n *Node) start() error {
 		logs.Close()
 		return err
 	}
-	if !existing {
+	if !existing && len(cfg.Peers) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Raft)})
@@ -183,6 +186,7 @@ func (n *Node) start() error {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 	}
+	n.watchPeers()
 	go n.watchLeadership()
 	return nil
 }
@@ -262,6 +266,7 @@ func (n *Node) Shutdown() error {
 	n.once.Do(func() {
 		n.leading.Store(false)
 		err = n.raft.Shutdown().Error()
+		n.stopPeers()
 		close(n.stop)
 		<-n.done
 		n.trans.Close()
