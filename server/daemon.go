@@ -200,6 +200,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.srv.maint.d = d
 	if d.node != nil {
 		d.srv.gate = d.gate
+		d.srv.SetClusterNode(d.node)
 	}
 	m.reg.MustRegister(newHubCollector(d.hub, d.store.Size))
 	d.metrics = m

@@ -50,7 +50,9 @@ type Config struct {
 	// (default: Bind).
 	Bind, Advertise string
 	// Peers are the members a new cluster bootstraps with (every node is
-	// given the same list); ignored once the node has state.
+	// given the same list); ignored once the node has state. Empty: the
+	// node joins a running cluster, waiting for its leader to add it
+	// (AddVoter).
 	Peers []Peer
 	// Logger receives the library's warnings; nil discards them.
 	Logger *slog.Logger
@@ -87,6 +89,7 @@ type Node struct {
 	bodies  *bodies
 	logs    *raftboltdb.BoltStore
 	fsm     *fsm
+	health  *peerHealth // the leader's view of its peers (membership.go)
 	leading atomic.Bool
 	told    bool // what OnLeading was last told; watchLeadership's own
 	stop    chan struct{}
@@ -184,7 +187,7 @@ func (n *Node) start() error {
 		logs.Close()
 		return err
 	}
-	if !existing {
+	if !existing && len(cfg.Peers) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Raft)})
@@ -197,6 +200,7 @@ func (n *Node) start() error {
 		}
 	}
 	n.bodies = newBodies(cfg.Files, port, n.logger())
+	n.watchPeers()
 	go n.watchLeadership()
 	return nil
 }
@@ -276,6 +280,7 @@ func (n *Node) Shutdown() error {
 	n.once.Do(func() {
 		n.leading.Store(false)
 		err = n.raft.Shutdown().Error()
+		n.stopPeers()
 		close(n.stop)
 		<-n.done
 		n.trans.Close()
@@ -378,12 +383,13 @@ func trimNL(p []byte) []byte {
 	return p
 }
 
-// GRPCOf returns the agency and admin gRPC address of member id, as the
-// peers list gives it, or "" when unknown.
+// GRPCOf returns the agency and admin gRPC address of member id, or ""
+// when unknown.
 func (n *Node) GRPCOf(id string) string {
-	for _, p := range n.cfg.Peers {
-		if p.ID == id {
-			return p.GRPC
+	ms, _ := n.Members()
+	for _, m := range ms {
+		if m.ID == id {
+			return m.GRPC
 		}
 	}
 	return ""
