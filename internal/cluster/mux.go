@@ -42,6 +42,9 @@ type mux struct {
 	// its peers at once.
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // nil once closed
+	// cut lists peer addresses this node may not dial: a network
+	// partition, for tests (partition_test.go).
+	cut map[string]bool
 }
 
 // listenMux listens on bind and starts routing connections.
@@ -123,6 +126,12 @@ func (m *mux) route(c net.Conn) {
 
 // dial connects to a peer's node port for the protocol tag.
 func (m *mux) dial(ctx context.Context, addr string, tag byte) (net.Conn, error) {
+	m.connsMu.Lock()
+	cut := m.cut[addr]
+	m.connsMu.Unlock()
+	if cut {
+		return nil, fmt.Errorf("node port %s: unreachable (partitioned)", addr)
+	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -204,7 +213,7 @@ func (m *mux) track(c net.Conn) net.Conn {
 		c.Close()
 		return nil
 	}
-	tc := &trackedConn{Conn: c, m: m}
+	tc := &trackedConn{Conn: c, m: m, peer: c.RemoteAddr().String()}
 	m.conns[tc] = struct{}{}
 	return tc
 }
@@ -212,7 +221,30 @@ func (m *mux) track(c net.Conn) net.Conn {
 type trackedConn struct {
 	net.Conn
 	m    *mux
+	peer string // the address dialed, or the dialer's
 	once sync.Once
+}
+
+// partition makes the peers at addrs unreachable from this node, closing
+// the connections it dialed to them, or reachable again (nil). Each side
+// of a partition cuts the other: a peer's connections to this node end
+// when that peer cuts it.
+func (m *mux) partition(addrs []string) {
+	m.connsMu.Lock()
+	m.cut = map[string]bool{}
+	for _, a := range addrs {
+		m.cut[a] = true
+	}
+	var drop []net.Conn
+	for c := range m.conns {
+		if m.cut[c.(*trackedConn).peer] {
+			drop = append(drop, c)
+		}
+	}
+	m.connsMu.Unlock()
+	for _, c := range drop {
+		c.Close()
+	}
 }
 
 func (c *trackedConn) Close() error {

@@ -86,6 +86,7 @@ type Node struct {
 	cfg     Config
 	raft    *raft.Raft
 	trans   *raft.NetworkTransport
+	port    *mux
 	bodies  *bodies
 	logs    *raftboltdb.BoltStore
 	fsm     *fsm
@@ -174,6 +175,7 @@ func (n *Node) start() error {
 		logs.Close()
 		return fmt.Errorf("raft listen: %w", err)
 	}
+	n.port = port
 	n.trans = raft.NewNetworkTransportWithLogger(port.raftLayer(), 3, 10*time.Second, logger)
 	existing, err := raft.HasExistingState(logs, logs, snaps)
 	if err != nil {
