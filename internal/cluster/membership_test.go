@@ -78,6 +78,7 @@ type writer struct {
 	ms   []*member
 	n    atomic.Int64
 	stop chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	errs []error
@@ -85,6 +86,8 @@ type writer struct {
 
 func startWriter(t *testing.T, ms []*member, prefix string) *writer {
 	w := &writer{ms: ms, stop: make(chan struct{})}
+	// Stopped before the nodes are, should the test end early.
+	t.Cleanup(w.halt)
 	w.wg.Go(func() {
 		for k := 0; ; k++ {
 			select {
@@ -108,10 +111,14 @@ func startWriter(t *testing.T, ms []*member, prefix string) *writer {
 	return w
 }
 
+func (w *writer) halt() {
+	w.once.Do(func() { close(w.stop) })
+	w.wg.Wait()
+}
+
 func (w *writer) end(t *testing.T) {
 	t.Helper()
-	close(w.stop)
-	w.wg.Wait()
+	w.halt()
 	if w.n.Load() == 0 {
 		t.Errorf("no write answered during the change; errors: %v", w.errs)
 	}
