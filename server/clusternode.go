@@ -28,6 +28,9 @@ type NodeSpec struct {
 	// Peers are the cluster's members now. The node's ndxpd.json lists
 	// them and the node itself, with join set: it does not bootstrap.
 	Peers []Peer
+	// Bootstrap makes the node one of a new cluster's first members
+	// instead: Peers are the others, and all start together.
+	Bootstrap bool
 	// CACert and CAKey are the cluster CA's files.
 	CACert, CAKey string
 	// Out is the directory to write, new or empty.
@@ -141,7 +144,8 @@ func NodeSpecFromLayout(dir, id string) (NodeSpec, error) {
 // running cluster: its server certificate (naming its hosts), its node
 // certificate, the CA's files unless SharedCA, and its ndxpd.json, which
 // lists the peers and sets join, so that the node waits for the leader to
-// add it. The config is checked as ndxpd -t would.
+// add it (with Bootstrap, a first member of a new cluster: no join). The
+// config is checked as ndxpd -t would.
 func WriteClusterNode(spec NodeSpec, now time.Time) (*NodeFiles, error) {
 	if err := pki.ValidateNodeID(spec.ID); err != nil {
 		return nil, fmt.Errorf("node id: %w", err)
@@ -153,6 +157,9 @@ func WriteClusterNode(spec NodeSpec, now time.Time) (*NodeFiles, error) {
 		if err := dialable(a.addr); err != nil {
 			return nil, fmt.Errorf("%s: %w", a.flag, err)
 		}
+	}
+	if n := len(spec.Peers) + 1; spec.Bootstrap && (n < 3 || n%2 == 0) {
+		return nil, fmt.Errorf("--bootstrap with %d --peer: a new cluster needs an odd number of nodes, at least 3; give the 2 or 4 others", len(spec.Peers))
 	}
 	for _, p := range spec.Peers {
 		if p.ID == spec.ID {
@@ -257,7 +264,7 @@ func WriteClusterNode(spec NodeSpec, now time.Time) (*NodeFiles, error) {
 	b, err := json.MarshalIndent(nodeConfig{
 		DataDir: data, Listen: spec.GRPC, HTTP: spec.HTTP, VxpListen: spec.VXP,
 		CACert: nf.CACert, CAKey: nf.CAKey, TLSCert: nf.TLSCert, TLSKey: nf.TLSKey,
-		NodeID: spec.ID, RaftListen: spec.Raft, Peers: nf.Peers, Join: true, NodeCert: nf.NodeCert, NodeKey: nf.NodeKey,
+		NodeID: spec.ID, RaftListen: spec.Raft, Peers: nf.Peers, Join: !spec.Bootstrap, NodeCert: nf.NodeCert, NodeKey: nf.NodeKey,
 	}, "", "  ")
 	if err != nil {
 		return nil, err

@@ -103,13 +103,21 @@ members with --peer ID,RAFT,GRPC, and --out; --install-dir and --data say
 where the files and the data directory will be on the node's machine when
 --out is not that place.
 
+--bootstrap writes instead a first member of a new cluster, one machine per
+node: run it once per node, each time with the others as --peer; the nodes
+start together and elect a leader (docs/cluster.md, "Running three nodes for
+real").
+
 Then start the node (ndxpd --config .../ndxpd.json) and run the
 ndxpctl cluster add command printed, with admin credentials.`,
 		Example: `  ndxpctl cluster node n4 --from ./cluster --grpc 127.0.0.1:7530 --http 127.0.0.1:7531 --raft 127.0.0.1:7532
   ndxpctl cluster node n4 --ca-cert /etc/ndxp/ca.crt --ca-key /etc/ndxp/ca.key \
       --peer n1,10.0.0.1:7502,10.0.0.1:7500 --peer n3,10.0.0.3:7502,10.0.0.3:7500 \
       --grpc 10.0.0.4:7500 --http 10.0.0.4:7501 --raft 10.0.0.4:7502 --vxp 10.0.0.4:7503 \
-      --host hub.ndxp.gov.vn --out ./n4 --install-dir /etc/ndxp --data /var/lib/ndxp`,
+      --host hub.ndxp.gov.vn --out ./n4 --install-dir /etc/ndxp --data /var/lib/ndxp
+  ndxpctl cluster node n1 --bootstrap --ca-cert ca.crt --ca-key ca.key \
+      --peer n2,10.0.0.2:7502,10.0.0.2:7500 --peer n3,10.0.0.3:7502,10.0.0.3:7500 \
+      --grpc 10.0.0.1:7500 --http 10.0.0.1:7501 --raft 10.0.0.1:7502 --out ./n1 --install-dir /etc/ndxp --data /var/lib/ndxp`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			id := args[0]
@@ -118,8 +126,8 @@ ndxpctl cluster add command printed, with admin credentials.`,
 			}
 			s := spec
 			if from != "" {
-				if s.CACert != "" || s.CAKey != "" || s.Out != "" || len(peers) > 0 {
-					return &cli.UsageError{Err: errors.New("--from takes the CA, the members and the output directory from DIR: give none of --ca-cert, --ca-key, --peer, --out with it")}
+				if s.CACert != "" || s.CAKey != "" || s.Out != "" || len(peers) > 0 || s.Bootstrap {
+					return &cli.UsageError{Err: errors.New("--from takes the CA, the members and the output directory from DIR of a running cluster: give none of --ca-cert, --ca-key, --peer, --out, --bootstrap with it")}
 				}
 				fs, err := server.NodeSpecFromLayout(from, id)
 				if err != nil {
@@ -152,6 +160,10 @@ ndxpctl cluster add command printed, with admin credentials.`,
 			}); err != nil {
 				return err
 			}
+			if s.Bootstrap {
+				fmt.Fprintf(a.stdout, "\nstart it, with the other first members: ndxpd --config %s\n", nf.Config)
+				return nil
+			}
 			fmt.Fprintf(a.stdout, "\nstart it:      ndxpd --config %s\n", nf.Config)
 			fmt.Fprintf(a.stdout, "then add it:   %s\n", nf.AddCommand)
 			fmt.Fprintln(a.stdout, "and watch it:  ndxpctl cluster status   (its APPLIED reaches the leader's)")
@@ -163,6 +175,7 @@ ndxpctl cluster add command printed, with admin credentials.`,
 	f.StringVar(&spec.CACert, "ca-cert", "", "the cluster CA's certificate")
 	f.StringVar(&spec.CAKey, "ca-key", "", "the cluster CA's key")
 	f.StringArrayVar(&peers, "peer", nil, "a member of the cluster as ID,RAFT,GRPC (repeat for each)")
+	f.BoolVar(&spec.Bootstrap, "bootstrap", false, "a first member of a new cluster, with the others as --peer, rather than a node that joins")
 	f.StringVar(&spec.Out, "out", "", "directory to write (new or empty)")
 	f.StringVar(&spec.GRPC, "grpc", "", "the node's gRPC address, host:port, as agencies and nodes dial it (required)")
 	f.StringVar(&spec.HTTP, "http", "", "the node's HTTP address (metrics, dashboard), host:port (required)")

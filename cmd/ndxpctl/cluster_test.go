@@ -224,6 +224,35 @@ func TestClusterNode(t *testing.T) {
 	if cfg.CAKey != "/etc/ndxp/ca.key" || cfg.DataDir != "/var/lib/ndxp" || cfg.TLSCert != "/etc/ndxp/server.crt" || len(cfg.Peers) != 2 {
 		t.Errorf("config for another machine: %+v", cfg)
 	}
+	if !cfg.Join {
+		t.Errorf("a node without --bootstrap must join")
+	}
+	// The first members of a new cluster, one per machine, bootstrap.
+	boot := func(id string, peers ...string) error {
+		args := []string{"cluster", "node", id, "--bootstrap", "--ca-cert", filepath.Join(dir, "ca.crt"), "--ca-key", filepath.Join(dir, "ca.key"),
+			"--out", filepath.Join(t.TempDir(), id), "--grpc", "10.0.0.1:7500", "--http", "10.0.0.1:7501", "--raft", "10.0.0.1:7502"}
+		for _, p := range peers {
+			args = append(args, "--peer", p)
+		}
+		out.Reset()
+		return run(context.Background(), append(args, "-o", "json"), &out, &out)
+	}
+	if err := boot("n1", "n2,10.0.0.2:7502,10.0.0.2:7500"); err == nil || !strings.Contains(err.Error(), "odd number") {
+		t.Errorf("--bootstrap with one peer: %v, want a refusal", err)
+	}
+	if err := boot("n1", "n2,10.0.0.2:7502,10.0.0.2:7500", "n3,10.0.0.3:7502,10.0.0.3:7500"); err != nil {
+		t.Fatalf("--bootstrap: %v\n%s", err, out.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), &nf); err != nil {
+		t.Fatal(err)
+	}
+	cfg = server.DefaultConfig()
+	if err := server.LoadConfigFile(filepath.Join(nf.Dir, "ndxpd.json"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Join || len(cfg.Peers) != 3 || cfg.Validate() != nil {
+		t.Errorf("--bootstrap config: join %v, %d peers, %v", cfg.Join, len(cfg.Peers), cfg.Validate())
+	}
 	if _, err := pki.LoadCA(filepath.Join(outDir, "ca.crt"), filepath.Join(outDir, "ca.key")); err != nil {
 		t.Errorf("the CA's copy: %v", err)
 	}
