@@ -20,7 +20,8 @@ const RaftDir = "raft"
 
 // openClusterStore opens the node's store as its copy of the cluster's
 // replicated store and starts Raft: a new cluster bootstraps from the
-// peers, a node with state rejoins (docs/cluster.md).
+// peers, a node with state rejoins, and a joining node without state waits
+// to be added (docs/cluster.md).
 func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, files *store.Files, opts store.Options) error {
 	certPEM, err := os.ReadFile(cfg.NodeCert)
 	if err != nil {
@@ -44,6 +45,7 @@ func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, files *store.Files, op
 		OnLeading: d.onLeading,
 		OnInstall: d.onInstall,
 		Files:     files,
+		Join:      cfg.Join,
 	}
 	for _, p := range cfg.Peers {
 		ccfg.Peers = append(ccfg.Peers, cluster.Peer{ID: p.ID, Raft: p.Raft, GRPC: p.GRPC})

@@ -54,6 +54,9 @@ type Config struct {
 	// node joins a running cluster, waiting for its leader to add it
 	// (AddVoter).
 	Peers []Peer
+	// Join: the node never bootstraps; without state it waits for the
+	// leader to add it, and Peers only name the members it knew of.
+	Join bool
 	// Logger receives the library's warnings; nil discards them.
 	Logger *slog.Logger
 	// ServerTLS and ClientTLS secure Raft's connections between nodes
@@ -189,7 +192,7 @@ func (n *Node) start() error {
 		logs.Close()
 		return err
 	}
-	if !existing && len(cfg.Peers) > 0 {
+	if !existing && len(cfg.Peers) > 0 && !cfg.Join {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Raft)})
