@@ -13,6 +13,7 @@ import (
 
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/hubtest"
+	"github.com/ndxp/ndxp/internal/pki"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 	"github.com/ndxp/ndxp/server"
 )
@@ -274,6 +275,18 @@ func TestClusterReplaceNode(t *testing.T) {
 		if m.GetGrpc() == "" {
 			t.Errorf("n4 knows no gRPC address of %s", m.GetId())
 		}
+	}
+	// A credential issued now names the members now: n4, not the dead node.
+	csr, _, err := pki.NewCSR(pki.AgencyIdentity("000.00.00.G22"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := admin.Registry.IssueCredential(testCtx(t), &ndxpv1.IssueCredentialRequest{Code: "000.00.00.G22", Csr: csr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs := issued.GetHubAddress(); !strings.Contains(addrs, nf.GRPC) || strings.Contains(addrs, c.layout.Nodes[dead].GRPC) {
+		t.Errorf("a credential issued after the change names %s; want %s in, %s out", addrs, nf.GRPC, c.layout.Nodes[dead].GRPC)
 	}
 	waitSends(10)
 	close(stopSends)

@@ -271,3 +271,26 @@ func TestPeerDown(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestMembersIgnoreAnotherClustersRecords: a gRPC address recorded for a
+// member id at another Raft address (a store restored from another
+// cluster's backup) is not taken for the member of that id here.
+func TestMembersIgnoreAnotherClustersRecords(t *testing.T) {
+	ms := startNamedCluster(t, 3)
+	l := leader(t, ms)
+	err := l.st.Update(t.Context(), func(tx store.Tx) error {
+		return tx.Put(store.BucketMeta, []byte(grpcKeyPrefix+"node1"), grpcRecord("10.9.9.9:7502", "10.9.9.9:7500"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.node.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got {
+		if m.ID == "node1" && m.GRPC != grpcOf("node1") {
+			t.Errorf("node1's gRPC address %q, want its own %q", m.GRPC, grpcOf("node1"))
+		}
+	}
+}
