@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -18,11 +19,14 @@ import (
 // verifying a client certificate issued by the bench's own CA.
 const tlsDescription = "mutual TLS 1.3, ECDSA P-256, in-memory CA"
 
-// benchPKI is a throw-away CA with one server and one client certificate,
-// generated in memory for each run; nothing touches the disk.
+// benchPKI is a throw-away CA with one server, one client and one route
+// certificate, generated in memory for each run; nothing touches the disk.
 type benchPKI struct {
 	server *tls.Config
 	client *tls.Config
+	// route is for the connections between the servers of a cluster, which
+	// dial and accept each other, as ndxp's nodes do over their node port.
+	route *tls.Config
 }
 
 func newBenchPKI() (*benchPKI, error) {
@@ -52,7 +56,7 @@ func newBenchPKI() (*benchPKI, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage) (tls.Certificate, error) {
+	leaf := func(serial int64, cn string, usage ...x509.ExtKeyUsage) (tls.Certificate, error) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return tls.Certificate{}, err
@@ -63,9 +67,9 @@ func newBenchPKI() (*benchPKI, error) {
 			NotBefore:    now.Add(-5 * time.Minute),
 			NotAfter:     now.Add(24 * time.Hour),
 			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+			ExtKeyUsage:  usage,
 		}
-		if usage == x509.ExtKeyUsageServerAuth {
+		if slices.Contains(usage, x509.ExtKeyUsageServerAuth) {
 			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 			tmpl.DNSNames = []string{"localhost"}
 		}
@@ -83,6 +87,10 @@ func newBenchPKI() (*benchPKI, error) {
 	if err != nil {
 		return nil, err
 	}
+	routeCert, err := leaf(4, "jsbench route", x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return nil, err
+	}
 	return &benchPKI{
 		server: &tls.Config{
 			Certificates: []tls.Certificate{serverCert},
@@ -93,6 +101,13 @@ func newBenchPKI() (*benchPKI, error) {
 		client: &tls.Config{
 			RootCAs:      pool,
 			Certificates: []tls.Certificate{clientCert},
+			MinVersion:   tls.VersionTLS13,
+		},
+		route: &tls.Config{
+			Certificates: []tls.Certificate{routeCert},
+			RootCAs:      pool,
+			ClientCAs:    pool,
+			ClientAuth:   tls.RequireAndVerifyClientCert,
 			MinVersion:   tls.VersionTLS13,
 		},
 	}, nil

@@ -5,8 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +43,7 @@ type config struct {
 	Batch        int           // pull batch, ndxp's subscribe window
 	Ack          string        // "sync" (DoubleAck) or "async" (Ack)
 	Pull         string        // "fetch" or "messages"
+	Servers      int           // nats-servers: 1, or a cluster with the stream on every one (replicas = servers)
 	Dir          string        // parent of the store directory
 	Keep         bool          // keep the store directory
 	DrainTimeout time.Duration // how long to wait for deliveries to catch up
@@ -88,6 +94,9 @@ type runConfig struct {
 	Count       int64   `json:"count"`
 	Storage     string  `json:"storage"`
 	SyncAlways  bool    `json:"sync_always"`
+	Servers     int     `json:"servers"`
+	Replicas    int     `json:"replicas"`
+	Durability  string  `json:"durability"`
 	Retention   string  `json:"retention"`
 	Consumer    string  `json:"consumer"`
 	AckPolicy   string  `json:"ack_policy"`
@@ -102,9 +111,10 @@ type runConfig struct {
 	LoadAverage string  `json:"load_average_at_start,omitempty"` // /proc/loadavg: other work on the machine skews results
 }
 
-// embedded is a running nats-server with JetStream on a file store.
+// embedded is one running nats-server, or a cluster of them, with
+// JetStream on a file store.
 type embedded struct {
-	srv    *server.Server
+	srvs   []*server.Server
 	dir    string
 	keep   bool
 	client *tlsClient
@@ -112,10 +122,12 @@ type embedded struct {
 
 type tlsClient struct{ pki *benchPKI }
 
-// startServer starts nats-server in process: 127.0.0.1, a random port,
-// JetStream with its store under dir, every write fsynced (SyncAlways),
-// and TLS required with client certificates.
-func startServer(parent string, keep bool) (*embedded, error) {
+// startServers starts n nats-servers in process: 127.0.0.1, random client
+// ports, JetStream with each store in its own directory under one temporary
+// directory in parent, every write fsynced (SyncAlways), and TLS required
+// with client certificates. With n > 1 they form one cluster whose routes
+// speak mutual TLS too.
+func startServers(parent string, keep bool, n int) (e *embedded, err error) {
 	pki, err := newBenchPKI()
 	if err != nil {
 		return nil, err
@@ -127,50 +139,121 @@ func startServer(parent string, keep bool) (*embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := &server.Options{
-		ServerName: "jsbench",
-		Host:       "127.0.0.1",
-		Port:       server.RANDOM_PORT,
-		NoLog:      true,
-		NoSigs:     true,
-		JetStream:  true,
-		StoreDir:   dir,
-		SyncAlways: true,
-		TLS:        true,
-		TLSVerify:  true,
-		TLSConfig:  pki.server,
-		TLSTimeout: 5,
+	e = &embedded{dir: dir, keep: keep, client: &tlsClient{pki}}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	var routes []*url.URL
+	var routePorts []int
+	if n > 1 {
+		// Every server is given every route up front (a server skips its
+		// own), so each knows the cluster's size before JetStream starts.
+		if routePorts, err = freePorts(n); err != nil {
+			return nil, err
+		}
+		for _, p := range routePorts {
+			routes = append(routes, &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(p))})
+		}
 	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("nats-server: %w", err)
+	for i := range n {
+		opts := &server.Options{
+			ServerName: "jsbench",
+			Host:       "127.0.0.1",
+			Port:       server.RANDOM_PORT,
+			NoLog:      true,
+			NoSigs:     true,
+			JetStream:  true,
+			StoreDir:   dir,
+			SyncAlways: true,
+			TLS:        true,
+			TLSVerify:  true,
+			TLSConfig:  pki.server,
+			TLSTimeout: 5,
+		}
+		if n > 1 {
+			opts.ServerName = fmt.Sprintf("jsbench-%d", i+1)
+			opts.StoreDir = filepath.Join(dir, fmt.Sprintf("s%d", i+1))
+			opts.Cluster = server.ClusterOpts{
+				Name:       "jsbench",
+				Host:       "127.0.0.1",
+				Port:       routePorts[i],
+				TLSConfig:  pki.route,
+				TLSTimeout: 5,
+			}
+			opts.Routes = routes
+		}
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			return nil, fmt.Errorf("nats-server: %w", err)
+		}
+		srv.Start()
+		e.srvs = append(e.srvs, srv)
 	}
-	srv.Start()
-	if !srv.ReadyForConnections(15 * time.Second) {
-		srv.Shutdown()
-		os.RemoveAll(dir)
-		return nil, errors.New("nats-server: not ready for connections after 15s")
+	for _, srv := range e.srvs {
+		if !srv.ReadyForConnections(15 * time.Second) {
+			return nil, fmt.Errorf("nats-server %s: not ready for connections after 15s", srv.Name())
+		}
+		if !srv.JetStreamEnabled() {
+			return nil, fmt.Errorf("nats-server %s: JetStream did not start", srv.Name())
+		}
 	}
-	if !srv.JetStreamEnabled() {
-		srv.Shutdown()
-		os.RemoveAll(dir)
-		return nil, errors.New("nats-server: JetStream did not start")
+	if n > 1 {
+		// The meta group must have a leader before a stream can be made.
+		deadline := time.Now().Add(30 * time.Second)
+		for !slices.ContainsFunc(e.srvs, (*server.Server).JetStreamIsLeader) {
+			if time.Now().After(deadline) {
+				return nil, errors.New("nats-server cluster: no JetStream meta leader after 30s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	return &embedded{srv: srv, dir: dir, keep: keep, client: &tlsClient{pki}}, nil
+	return e, nil
 }
 
-func (e *embedded) connect(name string) (*nats.Conn, error) {
-	return nats.Connect(e.srv.ClientURL(),
+// freePorts returns n TCP ports on 127.0.0.1 that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// connect dials the i-th client's server first (clients are spread over a
+// cluster's servers in turn), then the others, in that order.
+func (e *embedded) connect(name string, i int) (*nats.Conn, error) {
+	var urls []string
+	for j := range e.srvs {
+		urls = append(urls, e.srvs[(i+j)%len(e.srvs)].ClientURL())
+	}
+	return nats.Connect(strings.Join(urls, ","),
 		nats.Name(name),
 		nats.Secure(e.client.pki.client),
 		nats.Timeout(10*time.Second),
+		nats.DontRandomize(),
 	)
 }
 
 func (e *embedded) close() {
-	e.srv.Shutdown()
-	e.srv.WaitForShutdown()
+	for _, srv := range e.srvs {
+		srv.Shutdown()
+	}
+	for _, srv := range e.srvs {
+		srv.WaitForShutdown()
+	}
 	if !e.keep {
 		os.RemoveAll(e.dir)
 	}
@@ -194,13 +277,14 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 		return nil, fmt.Errorf("--pull must be fetch or messages, got %q", cfg.Pull)
 	}
 
-	e, err := startServer(cfg.Dir, cfg.Keep)
+	servers := max(cfg.Servers, 1)
+	e, err := startServers(cfg.Dir, cfg.Keep, servers)
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
 
-	admin, err := e.connect("jsbench-admin")
+	admin, err := e.connect("jsbench-admin", 0)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -211,14 +295,33 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 	}
 	setup, cancelSetup := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelSetup()
-	if _, err := ajs.CreateStream(setup, jetstream.StreamConfig{
-		Name:      streamName,
-		Subjects:  []string{"docs.>"},
-		Storage:   jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy,
-		Replicas:  1,
-	}); err != nil {
-		return nil, fmt.Errorf("create stream: %w", err)
+	// A new cluster may refuse a stream for a moment while its peers
+	// report in; the setup deadline bounds the retries.
+	var stream jetstream.Stream
+	for {
+		stream, err = ajs.CreateStream(setup, jetstream.StreamConfig{
+			Name:      streamName,
+			Subjects:  []string{"docs.>"},
+			Storage:   jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy,
+			Replicas:  servers,
+		})
+		if err == nil {
+			break
+		}
+		if servers == 1 || setup.Err() != nil {
+			return nil, fmt.Errorf("create stream: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The stream's peers, read back rather than assumed: the report says
+	// how many servers held it.
+	streamPeers := 1
+	if info := stream.CachedInfo(); info.Cluster != nil {
+		streamPeers = 1 + len(info.Cluster.Replicas)
+	}
+	if streamPeers != servers {
+		return nil, fmt.Errorf("stream %s is on %d servers, want %d", streamName, streamPeers, servers)
 	}
 	if _, err := ajs.CreateOrUpdateConsumer(setup, streamName, jetstream.ConsumerConfig{
 		Durable:       consumerName,
@@ -262,7 +365,7 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 		}
 	}()
 	for i := range senders {
-		nc, err := e.connect(fmt.Sprintf("jsbench-sender-%d", i))
+		nc, err := e.connect(fmt.Sprintf("jsbench-sender-%d", i), i)
 		if err != nil {
 			return nil, fmt.Errorf("connect sender: %w", err)
 		}
@@ -274,7 +377,7 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 		senders[i] = &sender{nc: nc, js: js, lat: make([]time.Duration, 0, 1<<14)}
 	}
 	for i := range subs {
-		nc, err := e.connect(fmt.Sprintf("jsbench-subscriber-%d", i))
+		nc, err := e.connect(fmt.Sprintf("jsbench-subscriber-%d", i), cfg.Senders+i)
 		if err != nil {
 			return nil, fmt.Errorf("connect subscriber: %w", err)
 		}
@@ -432,7 +535,7 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 
 	res := &result{
 		Config: runConfig{
-			System:      "NATS JetStream (embedded nats-server)",
+			System:      system(servers),
 			NATSServer:  server.VERSION,
 			NATSClient:  nats.Version,
 			Senders:     cfg.Senders,
@@ -442,6 +545,9 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 			Count:       cfg.Count,
 			Storage:     "file",
 			SyncAlways:  true,
+			Servers:     servers,
+			Replicas:    servers,
+			Durability:  durability(servers),
 			Retention:   "limits",
 			Consumer:    "one durable pull consumer shared by all subscribers",
 			AckPolicy:   "explicit",
@@ -491,6 +597,25 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 	res.E2ELatencyMS = summarize(e2eLat)
 	res.AckLatencyMS = summarize(ackLat)
 	return res, ctx.Err()
+}
+
+func system(servers int) string {
+	if servers == 1 {
+		return "NATS JetStream (embedded nats-server)"
+	}
+	return fmt.Sprintf("NATS JetStream cluster (%d embedded nats-servers, routes over mutual TLS)", servers)
+}
+
+// durability says when a publish and an ack are answered; the clustered
+// case is what nats-server 2.15 does with SyncAlways (stream.go,
+// jetstream_cluster.go, consumer.go).
+func durability(servers int) string {
+	if servers == 1 {
+		return "SyncAlways: the message block is fsynced after every message, before the PubAck; acks are applied in memory and flushed in the background"
+	}
+	return fmt.Sprintf("SyncAlways on every server: each stream's and consumer's Raft log fsyncs every append; "+
+		"a PubAck and a DoubleAck reply come after the entry is committed by a majority of the %d; "+
+		"the stream's message blocks then sync on flush, as the log covers them", servers)
 }
 
 func ackDescription(mode string) string {

@@ -1,6 +1,9 @@
 // Command jsbench runs ndxp's benchmark workload on an embedded NATS
 // JetStream server and, given ndxp-bench's output (or the ndxp-bench binary
 // to run first, in the same run), prints the ratio ndxp / JetStream.
+// With --cluster 3 it also runs three ndxpd nodes and three nats-servers
+// with the stream replicated three times, and prints both clusters beside
+// the single servers.
 //
 // Both sides fsync before acknowledging a send, both use durable queues with
 // explicit acknowledgements, the same payload size and the same number of
@@ -23,15 +26,18 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM too: the cluster's ndxpd children are stopped on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "jsbench:", err)
@@ -39,14 +45,27 @@ func main() {
 	}
 }
 
-// output is what --json prints: one object.
+// output is what --json prints: one object. The *_cluster members and
+// their ratios appear with --cluster.
 type output struct {
-	JetStream *result        `json:"jetstream"`
-	Ndxp      map[string]any `json:"ndxp,omitempty"`
-	Ratio     *ratio         `json:"ratio,omitempty"`
+	JetStream        *result        `json:"jetstream"`
+	JetStreamCluster *result        `json:"jetstream_cluster,omitempty"`
+	Ndxp             map[string]any `json:"ndxp,omitempty"`
+	NdxpCluster      map[string]any `json:"ndxp_cluster,omitempty"`
+	NdxpProcesses    *clusterReport `json:"ndxp_cluster_processes,omitempty"`
+	Ratio            *ratio         `json:"ratio,omitempty"`
+	// RatioCluster is ndxp's cluster / JetStream's cluster.
+	RatioCluster *ratio `json:"ratio_cluster,omitempty"`
+	// RatioNdxpCluster is ndxp's cluster / ndxp's single node.
+	RatioNdxpCluster *ratio `json:"ratio_ndxp_cluster_to_single,omitempty"`
+	// RatioJetStreamCluster is JetStream's cluster / JetStream single.
+	RatioJetStreamCluster *ratio `json:"ratio_jetstream_cluster_to_single,omitempty"`
+	// Order lists the runs in the order they ran: the machine drifts.
+	Order []string `json:"order,omitempty"`
 }
 
-// ratio is ndxp / JetStream; above 1 means ndxp is faster.
+// ratio is a / b for two runs; for "ratio", ndxp / JetStream, so above 1
+// means ndxp is faster.
 type ratio struct {
 	DeliveriesPerSecond float64 `json:"deliveries_per_second"`
 	SendsPerSecond      float64 `json:"sends_per_second"`
@@ -70,7 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of a table")
 	ndxpJSON := fs.String("ndxp-json", "", "a file holding ndxp-bench --json output ('-' for standard input); adds the ratio ndxp/JetStream")
 	runNdxp := fs.String("run-ndxp", "", "path of a built ndxp-bench: run it first with the same workload flags plus --json, then JetStream")
-	ndxpArgs := fs.String("ndxp-args", "", "extra arguments for --run-ndxp, split on spaces")
+	ndxpArgs := fs.String("ndxp-args", "", "extra ndxp-bench arguments for every ndxp run, split on spaces")
+	cluster := fs.Int("cluster", 0, "also run a cluster of N (odd, at least 3) of each: N ndxpd nodes and N nats-servers with the stream replicated N times; needs --ndxp-bin-dir")
+	binDir := fs.String("ndxp-bin-dir", "", "directory holding ndxp-bench, ndxpd and ndxpctl (go build -o DIR ./cmd/ndxp-bench ./cmd/ndxpd ./cmd/ndxpctl); without --run-ndxp or --ndxp-json, runs DIR/ndxp-bench as --run-ndxp does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,8 +106,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *ndxpJSON != "" && *runNdxp != "" {
 		return errors.New("give --ndxp-json or --run-ndxp, not both")
 	}
+	if *cluster != 0 && (*cluster < 3 || *cluster%2 == 0) {
+		return fmt.Errorf("--cluster %d: give an odd number of nodes, at least 3", *cluster)
+	}
+	if *cluster != 0 && *binDir == "" {
+		return errors.New("--cluster needs --ndxp-bin-dir (the ndxpd and ndxpctl to run)")
+	}
+	if *binDir != "" && *ndxpJSON == "" && *runNdxp == "" {
+		*runNdxp = filepath.Join(*binDir, ndxpBenchBin)
+	}
+	out := output{}
 
 	var ndxp map[string]any
+	extra := strings.Fields(*ndxpArgs)
 	switch {
 	case *ndxpJSON != "":
 		var data []byte
@@ -103,27 +135,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", *ndxpJSON, err)
 		}
 	case *runNdxp != "":
-		data, err := execNdxp(ctx, *runNdxp, ndxpArgv(cfg, strings.Fields(*ndxpArgs)), stderr)
+		data, err := execNdxp(ctx, *runNdxp, ndxpArgv(cfg, extra), stderr)
 		if err != nil {
 			return err
 		}
 		if ndxp, err = parseNdxp(data); err != nil {
 			return fmt.Errorf("ndxp-bench output: %w", err)
 		}
+		out.Order = append(out.Order, "ndxp")
 	}
 
-	fmt.Fprintf(stderr, "jsbench: JetStream run: %d senders, %d subscribers, %d-byte payload, duration %s, count %d; file store, SyncAlways, TLS on (%s)\n",
-		cfg.Senders, cfg.Subscribers, cfg.Size, cfg.Duration, cfg.Count, tlsDescription)
-	js, err := runJetStream(ctx, cfg)
+	// Each cluster run comes right after the single run of its system's
+	// peer, so that the ratio of the two clusters is of neighbouring runs.
+	js, err := jetStreamRun(ctx, cfg, 1, stderr)
 	if err != nil {
 		return err
 	}
-	out := output{JetStream: js, Ndxp: ndxp}
+	out.Order = append(out.Order, "jetstream")
+	out.JetStream, out.Ndxp = js, ndxp
 	if ndxp != nil {
-		out.Ratio = &ratio{
-			DeliveriesPerSecond: divide(number(ndxp, "deliveries_per_second"), js.DeliveriesPerSecond),
-			SendsPerSecond:      divide(number(ndxp, "sends_per_second"), js.SendsPerSecond),
+		out.Ratio = ratioOf(ndxp, toMap(js))
+	}
+	if *cluster > 0 {
+		out.NdxpCluster, out.NdxpProcesses, err = runNdxpCluster(ctx, *binDir, cfg.Dir, *cluster, cfg.Keep, ndxpArgv(cfg, extra), stderr)
+		if err != nil {
+			return fmt.Errorf("ndxp cluster: %w", err)
 		}
+		out.Order = append(out.Order, "ndxp_cluster")
+		if out.JetStreamCluster, err = jetStreamRun(ctx, cfg, *cluster, stderr); err != nil {
+			return fmt.Errorf("JetStream cluster: %w", err)
+		}
+		out.Order = append(out.Order, "jetstream_cluster")
+		jsc := toMap(out.JetStreamCluster)
+		out.RatioCluster = ratioOf(out.NdxpCluster, jsc)
+		out.RatioJetStreamCluster = ratioOf(jsc, toMap(js))
+		if ndxp != nil {
+			out.RatioNdxpCluster = ratioOf(out.NdxpCluster, ndxp)
+		}
+	} else {
+		out.Order = nil // two runs need no order: the output stays as before --cluster
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(stdout)
@@ -132,6 +182,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printTable(stdout, out)
 	return nil
+}
+
+// jetStreamRun runs the workload on servers nats-servers (1: the single
+// server; more: a cluster with the stream on every one).
+func jetStreamRun(ctx context.Context, cfg config, servers int, stderr io.Writer) (*result, error) {
+	what := "one server, file store, SyncAlways"
+	if servers > 1 {
+		what = fmt.Sprintf("%d servers in a cluster, stream replicas %d, file store, SyncAlways on every server", servers, servers)
+	}
+	fmt.Fprintf(stderr, "jsbench: JetStream run: %d senders, %d subscribers, %d-byte payload, duration %s, count %d; %s; TLS on (%s)\n",
+		cfg.Senders, cfg.Subscribers, cfg.Size, cfg.Duration, cfg.Count, what, tlsDescription)
+	cfg.Servers = servers
+	return runJetStream(ctx, cfg)
+}
+
+// toMap is r as its JSON, so that it reads like ndxp-bench's output.
+func toMap(r *result) map[string]any {
+	b, _ := json.Marshal(r)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// ratioOf is a / b for the rates of two runs.
+func ratioOf(a, b map[string]any) *ratio {
+	return &ratio{
+		DeliveriesPerSecond: divide(number(a, "deliveries_per_second"), number(b, "deliveries_per_second")),
+		SendsPerSecond:      divide(number(a, "sends_per_second"), number(b, "sends_per_second")),
+	}
 }
 
 // ndxpArgv is the command line for ndxp-bench: the same workload, --json.
@@ -230,47 +309,121 @@ func printTable(w io.Writer, out output) {
 	if c.LoadAverage != "" {
 		fmt.Fprintf(w, "load average at start: %s (GOMAXPROCS %d)\n", c.LoadAverage, c.GOMAXPROCS)
 	}
+	if out.JetStreamCluster != nil {
+		n := out.JetStreamCluster.Config.Servers
+		fmt.Fprintf(w, "columns: ndxp single = ndxp-bench's own hub (one process, bbolt, fsync before each receipt);\n")
+		fmt.Fprintf(w, "  ndxp %d-node = %d ndxpd on loopback (Raft, log fsynced on a majority before each receipt), clients at the leader;\n", n, n)
+		fmt.Fprintf(w, "  JetStream single = one nats-server, SyncAlways; JetStream R%d = %d nats-servers, stream and consumer on all %d, SyncAlways on each\n", n, n, n)
+		fmt.Fprintf(w, "runs in this order: %s\n", strings.Join(out.Order, ", "))
+	}
 	fmt.Fprintln(w)
 
+	type column struct {
+		name string
+		m    map[string]any
+	}
+	var cols []column
+	if out.Ndxp != nil {
+		cols = append(cols, column{"ndxp", out.Ndxp})
+	}
+	if out.NdxpCluster != nil {
+		if len(cols) > 0 {
+			cols[0].name = "ndxp single"
+		}
+		cols = append(cols, column{fmt.Sprintf("ndxp %d-node", out.NdxpProcesses.Nodes), out.NdxpCluster})
+	}
+	cols = append(cols, column{"JetStream", toMap(js)})
+	if out.JetStreamCluster != nil {
+		cols[len(cols)-1].name = "JetStream single"
+		cols = append(cols, column{fmt.Sprintf("JetStream R%d", out.JetStreamCluster.Config.Replicas), toMap(out.JetStreamCluster)})
+	}
+	// The one-pair table keeps its ratio column; with the clusters, the
+	// ratios follow the table.
+	ratioCol := out.Ratio != nil && len(cols) == 2
+
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	have := out.Ndxp != nil
-	if have {
-		fmt.Fprintln(tw, "\tndxp\tJetStream\tndxp/JetStream\t")
-	} else {
-		fmt.Fprintln(tw, "\tJetStream\t")
+	for _, col := range cols {
+		fmt.Fprintf(tw, "\t%s", col.name)
 	}
-	row := func(label, key string, jsv float64, ratio string) {
-		if have {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", label, fmtNum(number(out.Ndxp, key)), fmtNum(jsv), ratio)
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\t\n", label, fmtNum(jsv))
-		}
+	if ratioCol {
+		fmt.Fprint(tw, "\tndxp/JetStream")
 	}
-	r := func(x float64) string {
-		if out.Ratio == nil {
-			return ""
+	fmt.Fprintln(tw, "\t")
+	row := func(label, key, ratio string) {
+		fmt.Fprint(tw, label)
+		for _, col := range cols {
+			fmt.Fprintf(tw, "\t%s", fmtNum(number(col.m, key)))
 		}
-		return strconv.FormatFloat(x, 'f', 3, 64)
+		if ratioCol {
+			fmt.Fprintf(tw, "\t%s", ratio)
+		}
+		fmt.Fprintln(tw, "\t")
 	}
 	var rs ratio
 	if out.Ratio != nil {
 		rs = *out.Ratio
 	}
-	row("sends", "sends", float64(js.Sends), "")
-	row("sends/s", "sends_per_second", js.SendsPerSecond, r(rs.SendsPerSecond))
-	row("deliveries", "deliveries", float64(js.Deliveries), "")
-	row("deliveries/s", "deliveries_per_second", js.DeliveriesPerSecond, r(rs.DeliveriesPerSecond))
-	row("send p50 ms", "send_latency_ms.p50", js.SendLatencyMS.P50, "")
-	row("send p99 ms", "send_latency_ms.p99", js.SendLatencyMS.P99, "")
-	row("send p99.9 ms", "send_latency_ms.p999", js.SendLatencyMS.P999, "")
-	row("e2e p50 ms", "e2e_latency_ms.p50", js.E2ELatencyMS.P50, "")
-	row("e2e p99 ms", "e2e_latency_ms.p99", js.E2ELatencyMS.P99, "")
-	row("e2e p99.9 ms", "e2e_latency_ms.p999", js.E2ELatencyMS.P999, "")
-	row("send s", "send_seconds", js.SendSeconds, "")
-	row("delivery s", "delivery_seconds", js.DeliverySeconds, "")
+	f3 := func(x float64) string { return strconv.FormatFloat(x, 'f', 3, 64) }
+	row("sends", "sends", "")
+	row("sends/s", "sends_per_second", f3(rs.SendsPerSecond))
+	row("deliveries", "deliveries", "")
+	row("deliveries/s", "deliveries_per_second", f3(rs.DeliveriesPerSecond))
+	row("send p50 ms", "send_latency_ms.p50", "")
+	row("send p99 ms", "send_latency_ms.p99", "")
+	row("send p99.9 ms", "send_latency_ms.p999", "")
+	row("e2e p50 ms", "e2e_latency_ms.p50", "")
+	row("e2e p99 ms", "e2e_latency_ms.p99", "")
+	row("e2e p99.9 ms", "e2e_latency_ms.p999", "")
+	row("send s", "send_seconds", "")
+	row("delivery s", "delivery_seconds", "")
 	tw.Flush()
-	fmt.Fprintf(w, "\nJetStream only: ack p50 %.3f ms, p99 %.3f ms; redeliveries %d; errors: publish %d, ack %d, fetch %d\n",
-		js.AckLatencyMS.P50, js.AckLatencyMS.P99, js.Redeliveries, js.PublishErrors, js.AckErrors, js.FetchErrors)
+
+	if out.JetStreamCluster != nil {
+		n := out.JetStreamCluster.Config.Servers
+		fmt.Fprintf(w, "\nratios (deliveries/s; sends/s):\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		pair := func(label string, r *ratio) {
+			if r != nil {
+				fmt.Fprintf(tw, "  %s\t%s;\t%s\n", label, f3(r.DeliveriesPerSecond), f3(r.SendsPerSecond))
+			}
+		}
+		pair(fmt.Sprintf("ndxp %d-node / JetStream R%d", n, n), out.RatioCluster)
+		pair(fmt.Sprintf("ndxp %d-node / ndxp single", n), out.RatioNdxpCluster)
+		pair("ndxp single / JetStream single", out.Ratio)
+		pair(fmt.Sprintf("JetStream R%d / JetStream single", n), out.RatioJetStreamCluster)
+		tw.Flush()
+	}
+	if p := out.NdxpProcesses; p != nil {
+		fmt.Fprintf(w, "\nndxp %d-node: leader %s at the start, %s at the end", p.Nodes, p.LeaderAtStart, p.LeaderAtEnd)
+		if p.Failover {
+			fmt.Fprint(w, " (FAILOVER during the run)")
+		}
+		fmt.Fprint(w, "; CPU seconds during ndxp-bench (setup included):")
+		for _, n := range p.Processes {
+			fmt.Fprintf(w, " %s %s", n.ID, fmtNum(n.CPUSeconds))
+			if n.ID == p.LeaderAtStart {
+				fmt.Fprint(w, " (leader)")
+			}
+			if n.Exited {
+				fmt.Fprint(w, " (EXITED)")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	for _, r := range []*result{js, out.JetStreamCluster} {
+		if r == nil {
+			continue
+		}
+		name := "JetStream"
+		if r.Config.Servers > 1 {
+			name = fmt.Sprintf("JetStream R%d", r.Config.Replicas)
+		} else if out.JetStreamCluster != nil {
+			name = "JetStream single"
+		}
+		fmt.Fprintf(w, "\n%s only: ack p50 %.3f ms, p99 %.3f ms; redeliveries %d; errors: publish %d, ack %d, fetch %d",
+			name, r.AckLatencyMS.P50, r.AckLatencyMS.P99, r.Redeliveries, r.PublishErrors, r.AckErrors, r.FetchErrors)
+	}
+	fmt.Fprintln(w)
 }
 
 func fmtNum(x float64) string {

@@ -5,8 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,6 +23,16 @@ const fakeNdxpEnv = "JSBENCH_FAKE_NDXP_BENCH"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeNdxpEnv) == "1" {
+		switch filepath.Base(os.Args[0]) {
+		case ndxpctlBin:
+			os.Exit(fakeNdxpctl(os.Args[1:]))
+		case ndxpdBin:
+			// A node that serves until told to stop.
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			os.Exit(0)
+		}
 		argv, _ := json.Marshal(os.Args[1:])
 		fmt.Println("ndxp-bench: starting hub") // a stray line before the JSON
 		fmt.Printf(`{"sends": 1000, "sends_per_second": 500, "deliveries": 1000, "deliveries_per_second": 250.5,
@@ -59,6 +75,30 @@ func TestCountsAddUp(t *testing.T) {
 				t.Errorf("config: %+v", res.Config)
 			}
 		})
+	}
+}
+
+// TestCluster runs the tiny workload on a cluster of three servers with
+// the stream on all three.
+func TestCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := runJetStream(ctx, config{
+		Duration: time.Second, Senders: 2, Subscribers: 2, Size: 64, Batch: 64,
+		Ack: "sync", Pull: "fetch", Servers: 3, Dir: t.TempDir(), DrainTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sends == 0 || res.Deliveries != res.Sends {
+		t.Errorf("sends %d, deliveries %d", res.Sends, res.Deliveries)
+	}
+	if res.PublishErrors+res.AckErrors+res.FetchErrors+res.Redeliveries != 0 {
+		t.Errorf("errors: publish %d, ack %d, fetch %d; redeliveries %d",
+			res.PublishErrors, res.AckErrors, res.FetchErrors, res.Redeliveries)
+	}
+	if c := res.Config; c.Servers != 3 || c.Replicas != 3 || !c.SyncAlways {
+		t.Errorf("config: %+v", c)
 	}
 }
 
@@ -144,5 +184,171 @@ func TestSummarize(t *testing.T) {
 	}
 	if got := summarize(nil); got != (latencyMS{}) {
 		t.Errorf("empty: %+v", got)
+	}
+}
+
+// fakeNdxpctl does what jsbench asks of ndxpctl: cluster init writes the
+// admin credentials and each node's ndxpd.json; cluster status reports n1
+// as the leader.
+func fakeNdxpctl(args []string) int {
+	flags := map[string]string{}
+	for i := 0; i+1 < len(args); i++ {
+		if strings.HasPrefix(args[i], "--") {
+			flags[args[i]] = args[i+1]
+		}
+	}
+	switch {
+	case slices.Contains(args, "init"):
+		n, _ := strconv.Atoi(flags["--nodes"])
+		base, _ := strconv.Atoi(flags["--base-port"])
+		out := flags["--out"]
+		for i := range n {
+			dir := filepath.Join(out, "node"+strconv.Itoa(i+1))
+			os.MkdirAll(dir, 0o700)
+			b, _ := json.Marshal(map[string]any{
+				"node_id": "n" + strconv.Itoa(i+1),
+				"listen":  "127.0.0.1:" + strconv.Itoa(base+10*i),
+				"http":    "127.0.0.1:" + strconv.Itoa(base+10*i+1),
+				"limits":  map[string]any{"uploads": 7},
+			})
+			os.WriteFile(filepath.Join(dir, "ndxpd.json"), b, 0o600)
+		}
+		os.WriteFile(filepath.Join(out, "admin.creds"), []byte("fake"), 0o600)
+		return 0
+	case slices.Contains(args, "status"):
+		nodes, _ := filepath.Glob(filepath.Join(filepath.Dir(flags["--creds"]), "node*"))
+		st := map[string]any{"leader": "n1"}
+		var members []map[string]any
+		for i := range nodes {
+			state := "Follower"
+			if i == 0 {
+				state = "Leader"
+			}
+			members = append(members, map[string]any{"id": "n" + strconv.Itoa(i+1), "state": state})
+		}
+		st["members"] = members
+		json.NewEncoder(os.Stdout).Encode(st)
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "fake ndxpctl: unexpected", args)
+	return 2
+}
+
+// TestClusterRun runs --cluster 3 with fake ndxp binaries (this test
+// binary under their names) and checks what ndxp-bench was given, the
+// report, and that the nodes were stopped and their directory removed.
+func TestClusterRun(t *testing.T) {
+	t.Setenv(fakeNdxpEnv, "1")
+	bin := t.TempDir()
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{ndxpBenchBin, ndxpdBin, ndxpctlBin} {
+		if err := os.WriteFile(filepath.Join(bin, b), self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parent := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{
+		"--cluster", "3", "--ndxp-bin-dir", bin, "--duration", "1s", "--senders", "2", "--subscribers", "2",
+		"--size", "64", "--json", "--dir", parent,
+	}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var out struct {
+		output
+		Ndxp        struct{ Config struct{ Argv []string } }
+		NdxpCluster struct{ Config struct{ Argv []string } } `json:"ndxp_cluster"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	p := out.NdxpProcesses
+	if p == nil || len(p.Processes) != 3 || p.LeaderAtStart != "n1" || p.Failover {
+		t.Fatalf("cluster report: %+v", p)
+	}
+	argv := out.NdxpCluster.Config.Argv
+	want := []string{
+		"--hub=" + p.Processes[0].GRPC + "," + p.Processes[1].GRPC + "," + p.Processes[2].GRPC,
+		"--hub-http=" + p.Processes[0].HTTP, "--hub-pid=" + strconv.Itoa(p.Processes[0].PID),
+		"--duration=1s", "--senders=2", "--subscribers=2", "--size=64", "--json",
+	}
+	for _, a := range want {
+		if !slices.Contains(argv, a) {
+			t.Errorf("cluster ndxp-bench argv %q lacks %q", argv, a)
+		}
+	}
+	if slices.ContainsFunc(out.Ndxp.Config.Argv, func(a string) bool { return strings.HasPrefix(a, "--creds") }) {
+		t.Errorf("single ndxp-bench run got --creds: %q", out.Ndxp.Config.Argv)
+	}
+	js, jsc := out.JetStream, out.JetStreamCluster
+	if js == nil || jsc == nil || js.Config.Servers != 1 || jsc.Config.Replicas != 3 || jsc.Deliveries != jsc.Sends || jsc.Sends == 0 {
+		t.Fatalf("JetStream results: %+v / %+v", js, jsc)
+	}
+	if want := divide(250.5, jsc.DeliveriesPerSecond); out.RatioCluster == nil || out.RatioCluster.DeliveriesPerSecond != want {
+		t.Errorf("cluster ratio %+v, want deliveries %v", out.RatioCluster, want)
+	}
+	if out.RatioNdxpCluster == nil || out.RatioNdxpCluster.DeliveriesPerSecond != 1 {
+		t.Errorf("ndxp cluster/single ratio %+v, want 1 (the fake reports the same)", out.RatioNdxpCluster)
+	}
+	if got := strings.Join(out.Order, ","); got != "ndxp,jetstream,ndxp_cluster,jetstream_cluster" {
+		t.Errorf("order %s", got)
+	}
+	for _, n := range p.Processes {
+		if err := syscall.Kill(n.PID, 0); err == nil {
+			t.Errorf("node %s (pid %d) still running", n.ID, n.PID)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(parent, "jsbench-*")); len(left) > 0 {
+		t.Errorf("left behind: %q", left)
+	}
+
+	// The table names every column and ratio.
+	var table bytes.Buffer
+	printTable(&table, out.output)
+	for _, s := range []string{"ndxp single", "ndxp 3-node", "JetStream single", "JetStream R3", "ndxp 3-node / JetStream R3", "ndxp 3-node / ndxp single"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+}
+
+func TestPrepareNode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ndxpd.json")
+	os.WriteFile(path, []byte(`{"node_id": "n2", "listen": "127.0.0.1:7510", "http": "127.0.0.1:7511", "data": "/d", "limits": {"uploads": 7}}`), 0o600)
+	nd, err := prepareNode(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nd.ID != "n2" || nd.GRPC != "127.0.0.1:7510" || nd.HTTP != "127.0.0.1:7511" {
+		t.Errorf("node %+v", nd)
+	}
+	b, _ := os.ReadFile(path)
+	var cfg struct {
+		Data            string `json:"data"`
+		MaxConnsPerHost int    `json:"max_conns_per_host"`
+		Limits          struct {
+			Uploads   int     `json:"uploads"`
+			SendRate  float64 `json:"send_rate"`
+			SendBurst int     `json:"send_burst"`
+		}
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != "/d" || cfg.MaxConnsPerHost != 1<<20 || cfg.Limits.SendRate != 1e6 || cfg.Limits.SendBurst != 1e6 || cfg.Limits.Uploads != 7 {
+		t.Errorf("rewritten config: %s", b)
+	}
+}
+
+func TestClusterFlags(t *testing.T) {
+	for _, args := range [][]string{{"--cluster", "2", "--ndxp-bin-dir", "x"}, {"--cluster", "1", "--ndxp-bin-dir", "x"}, {"--cluster", "3"}} {
+		var stderr bytes.Buffer
+		if err := run(context.Background(), args, io.Discard, &stderr); err == nil {
+			t.Errorf("%q accepted", args)
+		}
 	}
 }
