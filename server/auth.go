@@ -100,11 +100,15 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
+	if err := s.leaderOnly(info.FullMethod, nil); err != nil {
+		return nil, err
+	}
 	ctx, err := s.authenticate(ctx, info.FullMethod)
 	var resp any
 	if err == nil {
 		resp, err = s.runUnary(ctx, req, info, handler)
 	}
+	err = s.leaderOnly(info.FullMethod, err)
 	s.logCall(ctx, info.FullMethod, start, err)
 	return resp, err
 }
@@ -134,10 +138,14 @@ func (w *wrappedStream) Context() context.Context { return w.ctx }
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
+	if err := s.leaderOnly(info.FullMethod, nil); err != nil {
+		return err
+	}
 	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err == nil {
 		err = s.runStream(ctx, srv, ss, info, handler)
 	}
+	err = s.leaderOnly(info.FullMethod, err)
 	s.logCall(ctx, info.FullMethod, start, err)
 	return err
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ndxp/ndxp/internal/cluster"
 	"github.com/ndxp/ndxp/internal/hub"
 	"github.com/ndxp/ndxp/internal/pki"
 	"github.com/ndxp/ndxp/internal/store"
@@ -39,6 +40,14 @@ type Daemon struct {
 	log        *slog.Logger
 	store      *store.Bolt
 	hub        *hub.Hub
+	// node is this daemon's member of its cluster, nil for a single hub;
+	// leading says whether it leads and its hub has loaded its state
+	// (daemon_cluster.go). hubReady is closed once hub is set, closing
+	// when the shutdown begins.
+	node     *cluster.Node
+	leading  atomic.Bool
+	hubReady chan struct{}
+	closing  chan struct{}
 	srv        *Server
 	grpcLis    net.Listener
 	conns      *conns // grpcLis, with its limits
@@ -72,7 +81,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: log, errc: make(chan error, 2)}
+	d := &Daemon{cfg: cfg, log: log, errc: make(chan error, 2), hubReady: make(chan struct{}), closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -128,7 +137,12 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 
 	m := newMetrics()
-	d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), store.Options{OnCommit: m.observeCommit, OnApply: m.observeApply})
+	sopts := store.Options{OnCommit: m.observeCommit, OnApply: m.observeApply}
+	if cfg.Clustered() {
+		err = d.openClusterStore(cfg, mat.ca, sopts)
+	} else {
+		d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), sopts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +153,10 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	hcfg := hub.DefaultConfig()
 	hcfg.CA = mat.ca
 	hcfg.HubAddress = advertise
+	if d.node != nil {
+		hcfg.HubAddress = clusterAddresses(cfg, advertise)
+		hcfg.Standby = true
+	}
 	hcfg.Logger = log
 	if cfg.UnackedAfter > 0 {
 		hcfg.UnackedAfter = time.Duration(cfg.UnackedAfter)
@@ -163,10 +181,11 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	close(d.hubReady)
 
 	if mat.ca.CanSign() {
 		d.adminCreds = filepath.Join(cfg.DataDir, AdminCredsFile)
-		wrote, err := ensureAdminCreds(d.adminCreds, advertise, mat.ca, now)
+		wrote, err := ensureAdminCreds(d.adminCreds, hcfg.HubAddress, mat.ca, now)
 		if err != nil {
 			return nil, err
 		}
@@ -178,6 +197,9 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.conns.refused = func() { d.hub.Refused(hub.LimitConnections) }
 	d.srv = newServer(d.hub, tlsConf, log, m, d.conns, time.Duration(cfg.HandshakeTimeout))
 	d.srv.maint.d = d
+	if d.node != nil {
+		d.srv.gate = d.gate
+	}
 	m.reg.MustRegister(newHubCollector(d.hub, d.store.Size))
 	d.metrics = m
 	go func() { d.errc <- d.srv.GRPC().Serve(d.grpcLis) }()
@@ -283,6 +305,7 @@ func (d *Daemon) Err() <-chan error { return d.errc }
 // then the store is closed last. It is safe to call more than once.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.closeOnce.Do(func() {
+		close(d.closing)
 		d.ready.Store(false)
 		if d.hub != nil {
 			d.hub.Drain() // subscriptions end with "reconnect"; new sends are refused
@@ -321,6 +344,12 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			cancel()
 		} else if d.vxpLis != nil {
 			d.vxpLis.Close()
+		}
+		if d.node != nil {
+			// Raft first: the store is its state machine.
+			if err := d.node.Shutdown(); err != nil {
+				d.log.Warn("raft shutdown", "err", err)
+			}
 		}
 		if d.store != nil {
 			d.closeErr = d.store.Close()
@@ -399,7 +428,11 @@ func (d *Daemon) startVXP(cfg Config, tlsConf *tls.Config) error {
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return fmt.Errorf("vxp spool: %w", err)
 	}
-	h := vxp.New(vxp.Config{Hub: d.hub, Logger: d.log, Registerer: d.metrics.reg, SpoolDir: spool, AllowRegistry: cfg.VxpAllowRegistry})
+	vcfg := vxp.Config{Hub: d.hub, Logger: d.log, Registerer: d.metrics.reg, SpoolDir: spool, AllowRegistry: cfg.VxpAllowRegistry}
+	if d.node != nil {
+		vcfg.Serving = d.gate
+	}
+	h := vxp.New(vcfg)
 	// Headers must come quickly; a body may be hundreds of MiB from a
 	// slow province, so it is bounded by its idle time (vxp.Server), not
 	// by a total.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,4 +23,23 @@ func leaderUnavailable(leaderGRPC string) error {
 		st = d
 	}
 	return st.Err()
+}
+
+// leaderOnly, on a cluster node, answers a call to the hub's services
+// that this node cannot serve (it does not lead) with leaderUnavailable:
+// before the call (err nil) and after it, when the node stopped leading
+// while it ran (its commit refused: UNAVAILABLE). Health, reflection and
+// the cluster's own service are served by every node; and the hub's
+// state lives on the leader only, so even reads go there.
+func (s *Server) leaderOnly(method string, err error) error {
+	if s.gate == nil || !strings.HasPrefix(method, "/ndxp.v1.") || strings.HasPrefix(method, "/ndxp.v1.ClusterService/") {
+		return err
+	}
+	if err != nil && status.Code(err) != codes.Unavailable {
+		return err
+	}
+	if ok, leader := s.gate(); !ok {
+		return leaderUnavailable(leader)
+	}
+	return err
 }

@@ -32,6 +32,9 @@ type Server struct {
 	metrics *metrics
 	maint   *maintenanceService
 	conns   *conns // the limited listener's connections; nil when serving another listener
+	// gate, on a cluster node, says whether the node serves calls now
+	// (it leads) or where the leader is (leader.go); nil on a single hub.
+	gate func() (ok bool, leaderGRPC string)
 }
 
 // serviceNames are reported SERVING by the health service.

@@ -346,3 +346,22 @@ func trimNL(p []byte) []byte {
 	}
 	return p
 }
+
+// GRPCOf returns the agency and admin gRPC address of member id, as the
+// peers list gives it, or "" when unknown.
+func (n *Node) GRPCOf(id string) string {
+	for _, p := range n.cfg.Peers {
+		if p.ID == id {
+			return p.GRPC
+		}
+	}
+	return ""
+}
+
+// TransferLeadership asks another member to lead, for a leader that cannot
+// serve.
+func (n *Node) TransferLeadership() {
+	if err := n.raft.LeadershipTransfer().Error(); err != nil && n.cfg.Logger != nil {
+		n.cfg.Logger.Warn("leadership transfer failed", "err", err)
+	}
+}

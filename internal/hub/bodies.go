@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -21,6 +23,8 @@ import (
 type bodies struct {
 	files *store.Files
 	st    store.Store // to see whether a body's record is live
+	// rep copies files to a cluster's other nodes; nil on a single hub.
+	rep BodyReplicator
 
 	// mu: backups hold it for reading (hold) while they copy files; the
 	// purge takes it to remove files (flush).
@@ -35,11 +39,40 @@ type bodies struct {
 	doomed []string
 }
 
+// BodyReplicator copies body files between the nodes of a cluster
+// (docs/cluster.md): a body is on a majority of the nodes, fsynced, before
+// the record naming it is proposed, and a node lacking one fetches it.
+type BodyReplicator interface {
+	// PushBody returns once the committed file sum is on a majority of
+	// the nodes, or fails.
+	PushBody(ctx context.Context, sum string) error
+	// FetchBody places file sum here from another node, its digest
+	// verified.
+	FetchBody(ctx context.Context, sum string) error
+	// RemoveBodies removes files from the other nodes, best effort.
+	RemoveBodies(ctx context.Context, sums []string)
+}
+
+// fetchTimeout bounds the copy of a missing body from another node.
+const fetchTimeout = 10 * time.Minute
+
 // create starts a new body file.
 func (b *bodies) create() (*store.FileWriter, error) { return b.files.Create() }
 
-// open opens the file of a body.
-func (b *bodies) open(sum string) (*os.File, error) { return b.files.Open(sum) }
+// open opens the file of a body. A cluster node that lacks it (it led
+// no send of it, and was not among the majority that got it) fetches it.
+func (b *bodies) open(sum string) (*os.File, error) {
+	f, err := b.files.Open(sum)
+	if err == nil || b.rep == nil || !errors.Is(err, fs.ErrNotExist) {
+		return f, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	if ferr := b.rep.FetchBody(ctx, sum); ferr != nil {
+		return nil, fmt.Errorf("%w (and no other node of the cluster gave it: %v)", err, ferr)
+	}
+	return b.files.Open(sum)
+}
 
 // hold keeps the purge from removing body files until release is called.
 // A backup calls it before it opens its snapshot transaction and releases
@@ -58,7 +91,7 @@ func (b *bodies) hold() (release func()) {
 // purge could remove that file after the send decided to reuse it and
 // before the send's transaction recreated the body's record: the new
 // document would point at nothing.
-func (b *bodies) commit(w *store.FileWriter) (string, error) {
+func (b *bodies) commit(ctx context.Context, w *store.FileWriter) (string, error) {
 	digest, err := w.Sum()
 	if err != nil {
 		return "", err
@@ -74,6 +107,12 @@ func (b *bodies) commit(w *store.FileWriter) (string, error) {
 	if err != nil {
 		b.release(sum)
 		return "", err
+	}
+	if b.rep != nil {
+		if err := b.rep.PushBody(ctx, got); err != nil {
+			b.release(sum)
+			return "", newErr(ErrUnavailable, "", "the attachment could not be copied to a majority of the hub's nodes (%v); retry", err)
+		}
 	}
 	return got, nil
 }
@@ -119,7 +158,7 @@ func (b *bodies) flush(ctx context.Context) (removed int, err error) {
 		return 0, err
 	}
 	defer b.mu.Unlock()
-	var again []string
+	var again, gone []string
 	var errs []error
 	for _, sum := range b.doomed {
 		ok, busy, err := b.remove(sum)
@@ -132,9 +171,13 @@ func (b *bodies) flush(ctx context.Context) (removed int, err error) {
 			again = append(again, sum)
 		case ok:
 			removed++
+			gone = append(gone, sum)
 		}
 	}
 	b.doomed = again
+	if b.rep != nil && len(gone) > 0 {
+		b.rep.RemoveBodies(ctx, gone)
+	}
 	return removed, errors.Join(errs...)
 }
 

@@ -65,6 +65,13 @@ type Config struct {
 	// (the check holds the packet in memory); larger ones are recorded as
 	// unverifiable. 0 means 64 MiB.
 	PacketSignatureMax int64
+	// Standby starts the hub of a cluster node without loading its state:
+	// Lead loads it when the node leads, StepDown ends its service when it
+	// stops (leader.go).
+	Standby bool
+	// Bodies copies attachment files between a cluster's nodes; nil on a
+	// single hub.
+	Bodies BodyReplicator
 }
 
 // DefaultConfig returns a Config with the defaults filled in.
@@ -150,6 +157,8 @@ type Hub struct {
 	senders  senders // each sender's send rate (limits.go)
 
 	ret retention // the retention purge (retention.go)
+
+	termMu sync.Mutex // serializes Lead and StepDown (leader.go)
 }
 
 type indexEntry struct {
@@ -182,9 +191,18 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 		vxp:      map[string]vxpEntry{},
 		revoked:  map[string]bool{},
 		presence: newPresence(cfg.Now, cfg.PollWindow),
+		backlog:  newBacklog(),
 	}
-	h.bodies = &bodies{files: files, st: h.st}
+	h.bodies = &bodies{files: files, st: h.st, rep: cfg.Bodies}
 	h.presence.onChange = h.watch.notify
+	h.presence.onOffline = h.saveLastSeen
+	if cfg.Standby {
+		// A follower's store may not be written, and holds what the leader
+		// committed: nothing to migrate, load or sweep until it leads. Its
+		// orphan files are left (docs/cluster.md).
+		log.Info("hub on standby until this node leads its cluster")
+		return h, nil
+	}
 	moved, err := migrate(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("migrate the records: %w", err)
@@ -195,7 +213,6 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	if err := h.load(ctx, st); err != nil {
 		return nil, err
 	}
-	h.presence.onOffline = h.saveLastSeen
 	// Attachment files written for sends that never committed (a crash
 	// between the file and the transaction) are not referenced: drop them.
 	removed, err := files.Sweep(func(sum string) (bool, error) {
@@ -271,10 +288,11 @@ func (h *Hub) load(ctx context.Context, st store.Store) error {
 		return fmt.Errorf("load presence: %w", err)
 	}
 	h.presence.restore(seen)
-	var badEvents int
-	if h.backlog, badEvents, err = loadBacklog(ctx, st); err != nil {
+	b, badEvents, err := loadBacklog(ctx, st)
+	if err != nil {
 		return fmt.Errorf("load queues: %w", err)
 	}
+	h.backlog.replace(b)
 	if badEvents > 0 {
 		h.log.Warn("unreadable queue entries skipped; run ndxpctl check", "count", badEvents)
 	}
@@ -292,7 +310,7 @@ func (h *Hub) saveLastSeen(code string, t time.Time) {
 	err := h.st.Update(ctx, func(tx store.Tx) error {
 		return tx.Put(store.BucketPresence, []byte(code), []byte(t.UTC().Format(time.RFC3339Nano)))
 	})
-	if err != nil && !errors.Is(err, store.ErrClosed) {
+	if err != nil && !errors.Is(err, ErrUnavailable) { // shutting down, or no longer leading
 		h.log.Warn("could not record last seen", "code", code, "err", err)
 	}
 }
@@ -301,7 +319,9 @@ func (h *Hub) saveLastSeen(code string, t time.Time) {
 // ahead of a shutdown. Sends already receiving attachments finish.
 func (h *Hub) Drain() {
 	h.drainOnce.Do(func() { close(h.drain) })
+	h.termMu.Lock()
 	h.stopRetention()
+	h.termMu.Unlock()
 	h.presence.close()
 }
 
@@ -329,6 +349,8 @@ func (b boundary) err(err error) error {
 		return newErr(ErrExhausted, "", "the hub's storage is full; the document was not stored, retry later")
 	case errors.Is(err, store.ErrClosed):
 		return newErr(ErrUnavailable, "", "the hub is shutting down; retry shortly")
+	case errors.Is(err, store.ErrNotLeader):
+		return newErr(ErrUnavailable, "", "this hub node is not the leader of its cluster; retry (the SDK finds the leader)")
 	}
 	return err
 }

@@ -224,7 +224,7 @@ func (h *Hub) readPacket(ctx context.Context, src ChunkSource) (*packetIn, error
 	if err != nil {
 		return nil, h.storeErr(err)
 	}
-	in := &packetIn{h: h, file: fw, sink: &packetSink{h: h}}
+	in := &packetIn{h: h, file: fw, sink: &packetSink{ctx: ctx, h: h}}
 	r := &chunkReader{ctx: ctx, h: h, src: src, tee: fw, max: h.maxPacketSize()}
 	pk, err := edxml.Read(r, in.sink, edxml.ReadOptions{MaxHeaderBytes: h.cfg.Limits.HeaderBytes})
 	if err != nil {
@@ -249,7 +249,7 @@ func (h *Hub) readPacket(ctx context.Context, src ChunkSource) (*packetIn, error
 		in.abort()
 		return nil, h.storeErr(err)
 	}
-	sum, err := h.bodies.commit(fw)
+	sum, err := h.bodies.commit(ctx, fw)
 	if err != nil {
 		in.abort()
 		return nil, h.storeErr(err)
@@ -338,6 +338,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 // packetSink receives a packet's attachments: small ones in memory, the
 // others in body files, as an upload keeps them (upload.go).
 type packetSink struct {
+	ctx    context.Context // the send's, for copying bodies to a cluster's nodes
 	h      *Hub
 	out    []received
 	placed []string
@@ -401,7 +402,7 @@ func (w *spill) Close() error {
 		s.out[w.i] = received{sum: hex.EncodeToString(sha256Of(b)), inline: b}
 		return nil
 	}
-	sum, err := s.h.bodies.commit(w.fw)
+	sum, err := s.h.bodies.commit(s.ctx, w.fw)
 	if err != nil {
 		return s.h.storeErr(err)
 	}

@@ -461,4 +461,5 @@ func (h *Hub) stopRetention() {
 	}
 	h.ret.cancel()
 	<-h.ret.done
+	h.ret.cancel = nil
 }

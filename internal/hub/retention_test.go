@@ -438,7 +438,7 @@ func TestPurgeSparesFilesOfSendsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Write(b)
-	sum, err := h.bodies.commit(w)
+	sum, err := h.bodies.commit(context.Background(), w)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ type received struct {
 // Limits.UploadMemory); the others stream to a file, so memory grows
 // neither with attachment size nor with their number.
 type upload struct {
+	ctx  context.Context // the send's, for copying bodies to a cluster's nodes
 	h    *Hub
 	atts []AttachmentInfo
 	out  []received
@@ -50,7 +51,7 @@ func (h *Hub) receive(ctx context.Context, atts []AttachmentInfo, src ChunkSourc
 			return nil, invalid(fmt.Sprintf("attachments[%d].size", i), "%d bytes, the limit is %d", a.Size, h.cfg.MaxAttachmentSize)
 		}
 	}
-	u := &upload{h: h, atts: atts, out: make([]received, len(atts)), hasher: sha256.New()}
+	u := &upload{ctx: ctx, h: h, atts: atts, out: make([]received, len(atts)), hasher: sha256.New()}
 	defer func() {
 		if err != nil {
 			u.abort()
@@ -167,7 +168,7 @@ func (u *upload) finish() error {
 		return invalid(fmt.Sprintf("attachments[%d].sha256", u.cur), "the received bytes have SHA-256 %x, the sender declares %x", got, a.SHA256)
 	}
 	if u.fw != nil {
-		sum, err := u.h.bodies.commit(u.fw) // guards the file against a concurrent purge
+		sum, err := u.h.bodies.commit(u.ctx, u.fw) // guards the file against a concurrent purge
 		if err != nil {
 			return u.h.storeErr(err)
 		}

@@ -50,6 +50,9 @@ type Config struct {
 	// write of a reply; 0 means 30 s. A large packet may take long in
 	// all, but a peer that stops sending or reading is dropped.
 	Idle time.Duration
+	// Serving, on a cluster node, says whether the node serves requests
+	// now (it leads) or which gRPC address leads; nil serves always.
+	Serving func() (ok bool, leaderGRPC string)
 }
 
 // Header names, as the SDK sends them: every parameter is a header
@@ -232,6 +235,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if !ok {
 		err = fail(codeNotFound, "unknown method %q", name)
 		return
+	}
+	if s.cfg.Serving != nil {
+		// The SDK has one endpoint and retries a 503: a load balancer in
+		// front of the nodes' VXP ports sends the retry on (docs/cluster.md).
+		if ok, leader := s.cfg.Serving(); !ok {
+			err = fail(codeUnavailable, "this hub node is not the leader of its cluster (the leader's gRPC address: %q); retry", leader)
+			return
+		}
 	}
 	if r.system, err = s.authenticate(hr); err != nil {
 		return
