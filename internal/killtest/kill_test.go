@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/hubtest"
 )
@@ -276,6 +278,7 @@ func finishRun(t *testing.T, c *Cluster, l *Load, start, killAt time.Time, elect
 	if len(s.Check.Inconclusive) > 0 {
 		t.Errorf("history checker ran out of time on %d documents: %v", len(s.Check.Inconclusive), s.Check.Inconclusive[:min(10, len(s.Check.Inconclusive))])
 	}
+	checkCatches(t, l.H.Operations())
 	if len(s.Missing) > 0 {
 		t.Errorf("%d receipted deliveries never reached the handler, e.g. %v", len(s.Missing), s.Missing[:min(10, len(s.Missing))])
 	}
@@ -393,4 +396,51 @@ func maxOf(ds []time.Duration) time.Duration {
 		return 0
 	}
 	return slices.Max(ds).Round(time.Millisecond)
+}
+
+// checkCatches replays the run's own history with one delivery repeated
+// and with a receipted document lost (its deliveries and statuses gone,
+// the end counting none): the checker must refuse both, so a pass above
+// is not a checker that passes everything.
+func checkCatches(t *testing.T, ops []porcupine.Operation) {
+	t.Helper()
+	receipted := map[string]bool{}
+	for _, op := range ops {
+		if in := op.Input.(Input); in.Kind == Send && op.Output.(Output).Outcome == OK {
+			receipted[in.Ref] = true
+		}
+	}
+	var deliver *porcupine.Operation
+	for i := range ops {
+		if in := ops[i].Input.(Input); in.Kind == Deliver && receipted[in.Ref] {
+			deliver = &ops[i]
+			break
+		}
+	}
+	if deliver == nil {
+		t.Error("the run's history has no delivery of a receipted document")
+		return
+	}
+	dup := *deliver
+	dup.Call, dup.Return = deliver.Return+1, deliver.Return+2
+	if r := Check(append(slices.Clone(ops), dup), time.Minute); len(r.Violations) == 0 {
+		t.Error("the checker accepts the run's history with a delivery repeated")
+	}
+	ref, id := deliver.Input.(Input).Ref, deliver.Input.(Input).ID
+	var lost []porcupine.Operation
+	for _, op := range ops {
+		in := op.Input.(Input)
+		switch {
+		case in.Ref == ref && (in.Kind == Deliver || in.Kind == Ack || in.Kind == Report):
+			continue
+		case in.Kind == Status && in.ID == id:
+			continue
+		case in.Ref == ref && (in.Kind == Final || in.Kind == FinalStatus):
+			op.Output = Output{N: 0}
+		}
+		lost = append(lost, op)
+	}
+	if r := Check(lost, time.Minute); len(r.Violations) == 0 {
+		t.Error("the checker accepts the run's history with a receipted document lost")
+	}
 }

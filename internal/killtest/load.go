@@ -535,24 +535,32 @@ func (l *Load) Finish(checkTimeout time.Duration) Summary {
 	return s
 }
 
-// FailoverGap is the time from the last receipt before at to the first
-// after it: how long the senders went without a receipt across a kill.
+// FailoverGap is the longest time without a receipt between a second
+// before at and 30 s after: the senders' view of a kill at at. (The
+// receipt just before and the one just after the kill are not used as
+// such: a receipt answered before the kill may be recorded a moment
+// after it.)
 func (l *Load) FailoverGap(at time.Time) (time.Duration, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	var before, after time.Time
-	for _, t := range l.receiptAt {
-		if !t.After(at) && t.After(before) {
-			before = t
+	times := slices.Clone(l.receiptAt)
+	l.mu.Unlock()
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	var gap time.Duration
+	from, to := at.Add(-time.Second), at.Add(30*time.Second)
+	found := false
+	for i := 1; i < len(times); i++ {
+		if times[i-1].Before(from) || times[i].After(to) {
+			continue
 		}
-		if t.After(at) && (after.IsZero() || t.Before(after)) {
-			after = t
+		if times[i-1].Before(at) && !times[i].Before(at) {
+			found = true
 		}
+		gap = max(gap, times[i].Sub(times[i-1]))
 	}
-	if before.IsZero() || after.IsZero() {
+	if !found {
 		return 0, errors.New("no receipt on one side of the kill")
 	}
-	return after.Sub(before), nil
+	return gap, nil
 }
 
 // ReceiptsCalledAfter counts receipts of attempts called after t.
