@@ -52,6 +52,8 @@ type Client struct {
 	Monitor ndxpv1.MonitorServiceClient
 	// Maintenance is backup, store check and purge (admin credentials only).
 	Maintenance ndxpv1.MaintenanceServiceClient
+	// Cluster is a cluster's status and membership (admin credentials only).
+	Cluster ndxpv1.ClusterServiceClient
 }
 
 // Option changes how Dial connects.
@@ -148,6 +150,7 @@ func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
 	cl.Exchange = ndxpv1.NewExchangeServiceClient(r)
 	cl.Monitor = ndxpv1.NewMonitorServiceClient(r)
 	cl.Maintenance = ndxpv1.NewMaintenanceServiceClient(r)
+	cl.Cluster = ndxpv1.NewClusterServiceClient(r)
 	return cl, nil
 }
 

@@ -56,8 +56,9 @@ func WithProgress(fn func(sent, total int64)) SendOption {
 }
 
 // WithAttempts sets how many times Send tries when the hub is unavailable
-// (default 5). Retries are safe: they reuse the same reference, so the hub
-// answers a retry of an accepted send with the first receipt.
+// (default DefaultAttempts). Retries are safe: they reuse the same
+// reference, so the hub answers a retry of an accepted send with the
+// first receipt.
 func WithAttempts(n int) SendOption { return func(o *sendOptions) { o.attempts = n } }
 
 // body is an attachment ready to upload: seekable, with known size. digest
@@ -172,7 +173,7 @@ func NewReference(sender string, t time.Time) string {
 // filled in from atts. If the header has no reference and no number, a
 // reference is made so that retries stay idempotent.
 func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Attachment, opts ...SendOption) (*ndxpv1.SendDocumentResponse, error) {
-	o := sendOptions{attempts: 5}
+	o := sendOptions{attempts: DefaultAttempts}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -219,6 +220,11 @@ func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Atta
 		return c.sendOnce(ctx, h, bodies, total, o.progress)
 	})
 }
+
+// DefaultAttempts is how many times a send is tried. Backing off from
+// 0.1 s and doubling, 8 attempts wait 6 to 13 s in all: a hub restart, or
+// a cluster electing a new leader (a few seconds), passes unnoticed.
+const DefaultAttempts = 8
 
 // retrying makes a call up to attempts times while it fails with a
 // retryable error, backing off in between; a call told its attempt number

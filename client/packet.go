@@ -21,7 +21,7 @@ func (c *Client) SendPacket(ctx context.Context, r io.Reader, recipients []strin
 	seeker, canRetry := r.(io.Seeker)
 	attempts := 1
 	if canRetry {
-		attempts = 5
+		attempts = DefaultAttempts
 	}
 	return retrying(ctx, attempts, func(attempt int) (*ndxpv1.SendPacketResponse, error) {
 		if attempt > 0 {

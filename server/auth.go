@@ -42,6 +42,7 @@ var methodAccess = []struct {
 	{"/ndxp.v1.ExchangeService/", accessAgency},
 	{"/ndxp.v1.MonitorService/", accessAdmin},
 	{"/ndxp.v1.MaintenanceService/", accessAdmin},
+	{"/ndxp.v1.ClusterService/", accessAdmin},
 	// Health and reflection answer any valid credential, and no revoked
 	// or suspended one: they tell what runs here.
 	{"/grpc.health.v1.Health/", accessAgency},

@@ -249,6 +249,17 @@ var authzRows = []authzRow{
 		return &ndxpv1.PurgeRequest{OlderThanDays: 1, DryRun: true}
 	}, row(allow, deny, deny, deny)},
 
+	// ClusterService: admins only. The matrix's hub runs a fake leader
+	// node (a single-node hub answers FAILED_PRECONDITION to everyone
+	// allowed, which would hide a wrong allowance).
+	{"/ndxp.v1.ClusterService/GetClusterStatus", nil, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.ClusterService/AddClusterNode", func(*authzFixture) proto.Message {
+		return &ndxpv1.AddClusterNodeRequest{Id: "n4", Raft: "10.0.0.4:7502", Grpc: "10.0.0.4:7500"}
+	}, row(allow, deny, deny, deny)},
+	{"/ndxp.v1.ClusterService/RemoveClusterNode", func(*authzFixture) proto.Message {
+		return &ndxpv1.RemoveClusterNodeRequest{Id: "n3"}
+	}, row(allow, deny, deny, deny)},
+
 	// Health and reflection: any valid credential, and no revoked or
 	// suspended one.
 	{"/grpc.health.v1.Health/Check", nil, row(allow, allow, allow, allow)},
@@ -269,6 +280,7 @@ var authzRows = []authzRow{
 // Health is covered here for revoked and suspended callers too.
 func TestAuthzMatrix(t *testing.T) {
 	h := hubtest.Start(t)
+	h.Daemon.SetClusterNode(fakeLeader())
 	f, conns := setUpAuthz(t, h)
 
 	rows := map[string]authzRow{}

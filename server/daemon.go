@@ -36,18 +36,18 @@ const (
 
 // Daemon is a running hub: store, core, gRPC and HTTP listeners.
 type Daemon struct {
-	cfg        Config
-	log        *slog.Logger
-	store      *store.Bolt
-	hub        *hub.Hub
+	cfg   Config
+	log   *slog.Logger
+	store *store.Bolt
+	hub   *hub.Hub
 	// node is this daemon's member of its cluster, nil for a single hub;
 	// leading says whether it leads and its hub has loaded its state
 	// (daemon_cluster.go). hubReady is closed once hub is set, closing
 	// when the shutdown begins.
-	node     *cluster.Node
-	leading  atomic.Bool
-	hubReady chan struct{}
-	closing  chan struct{}
+	node       *cluster.Node
+	leading    atomic.Bool
+	hubReady   chan struct{}
+	closing    chan struct{}
 	srv        *Server
 	grpcLis    net.Listener
 	conns      *conns // grpcLis, with its limits
@@ -137,16 +137,16 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 
 	m := newMetrics()
-	sopts := store.Options{OnCommit: m.observeCommit, OnApply: m.observeApply}
-	if cfg.Clustered() {
-		err = d.openClusterStore(cfg, mat.ca, sopts)
-	} else {
-		d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), sopts)
-	}
+	files, err := store.OpenFiles(filepath.Join(cfg.DataDir, BlobDir))
 	if err != nil {
 		return nil, err
 	}
-	files, err := store.OpenFiles(filepath.Join(cfg.DataDir, BlobDir))
+	sopts := store.Options{OnCommit: m.observeCommit, OnApply: m.observeApply}
+	if cfg.Clustered() {
+		err = d.openClusterStore(cfg, mat.ca, files, sopts)
+	} else {
+		d.store, err = store.OpenBolt(filepath.Join(cfg.DataDir, StoreFile), sopts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if d.node != nil {
 		hcfg.HubAddress = clusterAddresses(cfg, advertise)
 		hcfg.Standby = true
+		hcfg.Bodies = d.node
 	}
 	hcfg.Logger = log
 	if cfg.UnackedAfter > 0 {
@@ -199,6 +200,7 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.srv.maint.d = d
 	if d.node != nil {
 		d.srv.gate = d.gate
+		d.srv.SetClusterNode(d.node)
 	}
 	m.reg.MustRegister(newHubCollector(d.hub, d.store.Size))
 	d.metrics = m
@@ -305,6 +307,11 @@ func (d *Daemon) Err() <-chan error { return d.errc }
 // then the store is closed last. It is safe to call more than once.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.closeOnce.Do(func() {
+		if d.node != nil && d.leading.Load() {
+			// A planned stop hands the leadership over first, so the
+			// cluster serves on without waiting out an election timeout.
+			d.node.TransferLeadership()
+		}
 		close(d.closing)
 		d.ready.Store(false)
 		if d.hub != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ const RaftDir = "raft"
 // openClusterStore opens the node's store as its copy of the cluster's
 // replicated store and starts Raft: a new cluster bootstraps from the
 // peers, a node with state rejoins (docs/cluster.md).
-func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, opts store.Options) error {
+func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, files *store.Files, opts store.Options) error {
 	certPEM, err := os.ReadFile(cfg.NodeCert)
 	if err != nil {
 		return fmt.Errorf("node_cert: %w", err)
@@ -41,6 +42,8 @@ func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, opts store.Options) er
 		ServerTLS: srvTLS,
 		ClientTLS: cliTLS,
 		OnLeading: d.onLeading,
+		OnInstall: d.onInstall,
+		Files:     files,
 	}
 	for _, p := range cfg.Peers {
 		ccfg.Peers = append(ccfg.Peers, cluster.Peer{ID: p.ID, Raft: p.Raft, GRPC: p.GRPC})
@@ -114,4 +117,17 @@ func (d *Daemon) leaderGRPC() string {
 		return ""
 	}
 	return d.node.GRPCOf(id)
+}
+
+// onInstall: the node fell behind the leader's log and keeps the leader's
+// snapshot of the store, which it installs when it starts again. ndxpd
+// stops with an error saying so; its supervisor (systemd) starts it again.
+func (d *Daemon) onInstall() {
+	err := errors.New("this node fell behind the cluster's log and received the leader's snapshot of the store: " +
+		"start ndxpd again to install it (a supervisor such as systemd does this by itself)")
+	d.log.Error("stopping to install the leader's snapshot", "err", err)
+	select {
+	case d.errc <- err:
+	default:
+	}
 }

@@ -10,3 +10,7 @@ func (d *Daemon) ServiceInfo() map[string]grpc.ServiceInfo { return d.srv.grpc.G
 
 // LeaderUnavailable is leaderUnavailable, for the tests of the hint.
 var LeaderUnavailable = leaderUnavailable
+
+// Leading reports whether the daemon serves the exchange: a cluster node
+// that leads and has loaded its hub's state.
+func (d *Daemon) Leading() bool { ok, _ := d.gate(); return ok }

@@ -43,7 +43,7 @@ func (d *Daemon) httpHandler(eventWriteTimeout time.Duration) http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", d.requireAuth(d.metrics.handler()))
-	mux.Handle("/", d.requireAuth(dashboard.New(d.hub, dashboard.Options{Logger: d.log, EventWriteTimeout: eventWriteTimeout})))
+	mux.Handle("/", d.requireAuth(dashboard.New(d.hub, dashboard.Options{Logger: d.log, EventWriteTimeout: eventWriteTimeout, Cluster: d.srv.dashboardCluster})))
 	return securityHeaders(d.checkHost(mux))
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -35,6 +36,10 @@ type Server struct {
 	// gate, on a cluster node, says whether the node serves calls now
 	// (it leads) or where the leader is (leader.go); nil on a single hub.
 	gate func() (ok bool, leaderGRPC string)
+
+	nodeMu      sync.RWMutex
+	node        clusterNode // nil: a single-node hub (clusterservice.go)
+	nodeMetrics sync.Once   // registers the cluster's gauges when a node is first set
 }
 
 // serviceNames are reported SERVING by the health service.
@@ -44,6 +49,7 @@ var serviceNames = []string{
 	ndxpv1.ExchangeService_ServiceDesc.ServiceName,
 	ndxpv1.MonitorService_ServiceDesc.ServiceName,
 	ndxpv1.MaintenanceService_ServiceDesc.ServiceName,
+	ndxpv1.ClusterService_ServiceDesc.ServiceName,
 }
 
 // New builds the gRPC server for h, requiring mutual TLS with tlsConf.
@@ -90,6 +96,7 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics, cl
 	ndxpv1.RegisterMonitorServiceServer(s.grpc, &monitorService{hub: h})
 	s.maint = &maintenanceService{hub: h}
 	ndxpv1.RegisterMaintenanceServiceServer(s.grpc, s.maint)
+	ndxpv1.RegisterClusterServiceServer(s.grpc, &clusterService{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for _, n := range append([]string{""}, serviceNames...) {

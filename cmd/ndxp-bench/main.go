@@ -28,6 +28,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/cli"
 )
 
@@ -152,7 +153,7 @@ handler return.
 	f.IntVar(&o.MaxInFlight, "max-in-flight", 10000, "open loop: most sends outstanding at once; a send waiting for room still counts its wait")
 	f.BoolVar(&o.Fetch, "fetch", true, "subscribers download and verify every attachment before acknowledging")
 	f.IntVar(&o.Window, "window", 64, "subscription window (unacknowledged events in flight)")
-	f.IntVar(&o.Attempts, "attempts", 5, "send attempts when the hub is unavailable (client.WithAttempts)")
+	f.IntVar(&o.Attempts, "attempts", client.DefaultAttempts, "send attempts when the hub is unavailable (client.WithAttempts)")
 	f.BoolVar(&o.SenderSub, "sender-subscribe", false, "senders also subscribe and acknowledge their status events (status 01), as a real agency system would")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 2*time.Minute, "after sending ends, how long to wait for the remaining deliveries")
 	f.IntVar(&o.IdleSubs, "idle-subscribers", 0, "register N more agencies and hold an open subscription for each (one connection each) during the run")

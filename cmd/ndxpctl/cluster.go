@@ -1,20 +1,29 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/cli"
+	"github.com/ndxp/ndxp/internal/pki"
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 	"github.com/ndxp/ndxp/server"
 )
 
 func clusterCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "cluster", Short: "Set up and inspect a hub cluster"}
-	cmd.AddCommand(clusterInitCmd(a))
+	cmd := &cobra.Command{Use: "cluster", Short: "Set up, inspect and change a hub cluster"}
+	cmd.AddCommand(clusterInitCmd(a), clusterStatusCmd(a), clusterAddCmd(a), clusterRemoveCmd(a))
 	return cmd
 }
 
@@ -68,4 +77,285 @@ with certificates from its own CA (docs/cluster.md).`,
 	f.IntVar(&basePort, "base-port", server.DefaultClusterBasePort, "first port; node N uses P+10(N-1) to P+10(N-1)+3")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// clusterMemberTimeout bounds the status call to each member, so a dead
+// node costs seconds, not the client's default timeout.
+const clusterMemberTimeout = 5 * time.Second
+
+// stateUnreachable is the state shown for a member that did not answer.
+const stateUnreachable = "unreachable"
+
+// clusterStatusView is the JSON shape of `ndxpctl cluster status`.
+type clusterStatusView struct {
+	Leader  string              `json:"leader"`
+	Members []clusterMemberView `json:"members"`
+}
+
+// clusterMemberView is one member as it answered for itself.
+type clusterMemberView struct {
+	ID            string `json:"id"`
+	GRPC          string `json:"grpc"`
+	Raft          string `json:"raft"`
+	State         string `json:"state"` // Leader, Follower, Candidate, Shutdown or unreachable
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastContactMs int64  `json:"last_contact_ms"` // 0 on the leader, -1 never or unreachable
+	// Shown in the table only: why a member is unreachable, and since when
+	// the leader has not reached it.
+	problem   string
+	downSince time.Time
+}
+
+func clusterStatusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show every node of the cluster, as each reports itself",
+		Long: `Asks the hub (any node) for the cluster's members, then asks each member at
+its gRPC address, with the same admin credentials, for its own state: Leader,
+Follower or Candidate, the last Raft log index applied to its store, and how
+long ago it last heard from the leader (0 on the leader, -1 never). A member
+that does not answer within 5 s shows as unreachable. The table also lists
+the peers the leader reports it cannot reach.
+
+A single-node hub answers that it is not a cluster.`,
+		Example: "  ndxpctl cluster status\n  ndxpctl --creds ./cluster/admin.creds cluster status -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			c, err := a.client(ctx)
+			if err != nil {
+				return err
+			}
+			first, err := c.Cluster.GetClusterStatus(ctx, &ndxpv1.GetClusterStatusRequest{})
+			if err != nil {
+				return err
+			}
+			v := a.clusterStatus(ctx, first)
+			if a.json() {
+				return cli.JSON(a.stdout, v)
+			}
+			return printClusterStatus(a.stdout, v)
+		},
+	}
+}
+
+// clusterStatus asks every member of first's view for its own state, all
+// at once; the node that gave first answers from it.
+func (a *app) clusterStatus(ctx context.Context, first *ndxpv1.GetClusterStatusResponse) clusterStatusView {
+	v := clusterStatusView{Leader: first.GetLeaderId(), Members: make([]clusterMemberView, len(first.GetMembers()))}
+	down := map[string]time.Time{}
+	var mu sync.Mutex // guards down
+	var wg sync.WaitGroup
+	for i, m := range first.GetMembers() {
+		v.Members[i] = clusterMemberView{ID: m.GetId(), GRPC: m.GetGrpc(), Raft: m.GetRaft()}
+		mv := &v.Members[i]
+		if m.GetId() == first.GetNode().GetId() {
+			mv.set(first.GetNode(), nil)
+			continue
+		}
+		wg.Go(func() {
+			st, err := a.memberStatus(ctx, mv.GRPC)
+			mv.set(st.GetNode(), err)
+			if err == nil && st.GetNode().GetState() == "Leader" {
+				mu.Lock()
+				for _, d := range st.GetPeersDown() {
+					down[d.GetId()] = time.UnixMilli(d.GetSinceUnixMs())
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, d := range first.GetPeersDown() {
+		down[d.GetId()] = time.UnixMilli(d.GetSinceUnixMs())
+	}
+	for i := range v.Members {
+		v.Members[i].downSince = down[v.Members[i].ID]
+		if v.Leader == "" && v.Members[i].State == "Leader" {
+			v.Leader = v.Members[i].ID
+		}
+	}
+	return v
+}
+
+// set fills the member's state from its answer, or marks it unreachable.
+func (mv *clusterMemberView) set(st *ndxpv1.ClusterNodeState, err error) {
+	if err != nil || st == nil {
+		mv.State, mv.AppliedIndex, mv.LastContactMs = stateUnreachable, 0, -1
+		if err != nil {
+			mv.problem = cli.ErrorLine(err)
+		}
+		return
+	}
+	mv.State, mv.AppliedIndex, mv.LastContactMs = st.GetState(), st.GetAppliedIndex(), st.GetLastContactMs()
+}
+
+// memberStatus asks the node at addr for its own status, with the
+// credentials of the main connection.
+func (a *app) memberStatus(ctx context.Context, addr string) (*ndxpv1.GetClusterStatusResponse, error) {
+	if addr == "" {
+		return nil, errors.New("no gRPC address recorded for this node")
+	}
+	c, err := client.Dial(ctx, cli.CredsPath(a.credsFlag, defaultCreds), client.WithAddress(addr), client.WithTimeout(clusterMemberTimeout))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	// On this node's own connection: the SDK's stubs would follow a
+	// leader hint, and this asks a node about itself.
+	return ndxpv1.NewClusterServiceClient(c.Conn()).GetClusterStatus(ctx, &ndxpv1.GetClusterStatusRequest{})
+}
+
+func printClusterStatus(w io.Writer, v clusterStatusView) error {
+	leader := v.Leader
+	if leader == "" {
+		leader = "none elected"
+	}
+	if err := cli.Fields(w, [][2]string{{"Leader", leader}, {"Members", strconv.Itoa(len(v.Members))}}); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	rows := make([][]string, len(v.Members))
+	var notes []string
+	for i, m := range v.Members {
+		contact := "-"
+		switch {
+		case m.State == "Leader":
+			contact = "leader"
+		case m.LastContactMs >= 0:
+			contact = (time.Duration(m.LastContactMs) * time.Millisecond).String() + " ago"
+		case m.State != stateUnreachable:
+			contact = "never"
+		}
+		grpcAddr := m.GRPC
+		if grpcAddr == "" {
+			grpcAddr = "-"
+		}
+		rows[i] = []string{m.ID, grpcAddr, m.Raft, m.State, strconv.FormatUint(m.AppliedIndex, 10), contact}
+		if m.problem != "" {
+			notes = append(notes, m.ID+": "+m.problem)
+		}
+		if !m.downSince.IsZero() {
+			notes = append(notes, m.ID+": the leader has not reached it since "+cli.Time(m.downSince))
+		}
+	}
+	if err := cli.Table(w, []string{"NODE", "GRPC", "RAFT", "STATE", "APPLIED", "LAST CONTACT"}, rows); err != nil {
+		return err
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintln(w, cli.Cell(n))
+		}
+	}
+	return nil
+}
+
+// clusterMembersView is the JSON shape of `ndxpctl cluster add|remove`:
+// the members after the change.
+type clusterMembersView struct {
+	Members []clusterConfigMemberView `json:"members"`
+}
+
+type clusterConfigMemberView struct {
+	ID    string `json:"id"`
+	GRPC  string `json:"grpc"`
+	Raft  string `json:"raft"`
+	Voter bool   `json:"voter"`
+}
+
+func (a *app) printMembers(done string, members []*ndxpv1.ClusterMember) error {
+	v := clusterMembersView{Members: make([]clusterConfigMemberView, 0, len(members))}
+	for _, m := range members {
+		v.Members = append(v.Members, clusterConfigMemberView{ID: m.GetId(), GRPC: m.GetGrpc(), Raft: m.GetRaft(), Voter: m.GetVoter()})
+	}
+	if a.json() {
+		return cli.JSON(a.stdout, v)
+	}
+	fmt.Fprintln(a.stdout, cli.Cell(done))
+	fmt.Fprintln(a.stdout)
+	rows := make([][]string, len(v.Members))
+	for i, m := range v.Members {
+		voter := "no"
+		if m.Voter {
+			voter = "yes"
+		}
+		rows[i] = []string{m.ID, m.GRPC, m.Raft, voter}
+	}
+	return cli.Table(a.stdout, []string{"NODE", "GRPC", "RAFT", "VOTER"}, rows)
+}
+
+func clusterAddCmd(a *app) *cobra.Command {
+	var raftAddr, grpcAddr string
+	cmd := &cobra.Command{
+		Use:   "add ID --raft ADDR --grpc ADDR",
+		Short: "Add a voting node to the cluster",
+		Long: `Adds node ID as a voting member: --raft is its node port (Raft, node
+certificates only), --grpc its agency and admin gRPC address, which every
+node records so that clients and ndxpctl can reach it. Start the new node
+first, with its node certificate and no peers, so it can catch up from the
+leader as soon as it is added.
+
+Only the leader changes the membership; ndxpctl follows a follower's answer
+to the leader. Add one node at a time, and keep the count odd.`,
+		Example: "  ndxpctl cluster add n4 --raft 10.0.0.4:7502 --grpc 10.0.0.4:7500",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			if err := pki.ValidateNodeID(id); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			for _, f := range []struct{ name, addr string }{{"--raft", raftAddr}, {"--grpc", grpcAddr}} {
+				if h, p, err := net.SplitHostPort(f.addr); err != nil || h == "" || p == "" {
+					return &cli.UsageError{Err: fmt.Errorf("%s %q: want host:port", f.name, f.addr)}
+				}
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r, err := c.Cluster.AddClusterNode(cmd.Context(), &ndxpv1.AddClusterNodeRequest{Id: id, Raft: raftAddr, Grpc: grpcAddr})
+			if err != nil {
+				return err
+			}
+			return a.printMembers("added node "+id, r.GetMembers())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&raftAddr, "raft", "", "the node's Raft address, host:port (required)")
+	f.StringVar(&grpcAddr, "grpc", "", "the node's gRPC address, host:port (required)")
+	cmd.MarkFlagRequired("raft")
+	cmd.MarkFlagRequired("grpc")
+	return cmd
+}
+
+func clusterRemoveCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a node from the cluster",
+		Long: `Removes node ID from the cluster's membership; stop its ndxpd afterwards.
+Removing the leader makes it step down once the change is committed, and the
+others elect a new one. A cluster of three that loses a member without
+replacing it tolerates no further failure.
+
+Only the leader changes the membership; ndxpctl follows a follower's answer
+to the leader.`,
+		Example: "  ndxpctl cluster remove n4",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			if err := pki.ValidateNodeID(id); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r, err := c.Cluster.RemoveClusterNode(cmd.Context(), &ndxpv1.RemoveClusterNodeRequest{Id: id})
+			if err != nil {
+				return err
+			}
+			return a.printMembers("removed node "+id, r.GetMembers())
+		},
+	}
 }

@@ -18,6 +18,7 @@ import (
 // hex, RFC 3339 times, lists as [] when empty.
 func TestJSONOutputs(t *testing.T) {
 	h := hubtest.Start(t)
+	fakeCluster(t, h)
 	dir := t.TempDir()
 	csv := filepath.Join("testdata", "agencies.csv")
 	// A document, for trace.
@@ -78,6 +79,11 @@ func TestJSONOutputs(t *testing.T) {
 		{name: "purge --dry-run", args: []string{"purge", "--dry-run"}, want: hubtest.JSONStyle{Lists: []string{"documents"}, Numbers: []string{"bytes_freed"}}},
 		{name: "purge --dry-run --older-than-days", args: []string{"purge", "--dry-run", "--older-than-days", "1"},
 			want: hubtest.JSONStyle{Lists: []string{"documents"}, Numbers: []string{"bytes_freed"}}},
+		{name: "cluster status", args: []string{"cluster", "status"},
+			want: hubtest.JSONStyle{Lists: []string{"members"}, Numbers: []string{"members.0.applied_index", "members.0.last_contact_ms"}}},
+		{name: "cluster add", args: []string{"cluster", "add", "n5", "--raft", "10.0.0.5:7502", "--grpc", "10.0.0.5:7500"},
+			want: hubtest.JSONStyle{Lists: []string{"members"}}},
+		{name: "cluster remove", args: []string{"cluster", "remove", "n5"}, want: hubtest.JSONStyle{Lists: []string{"members"}}},
 	}
 	for _, tt := range tests {
 		ctx := context.Background()

@@ -50,19 +50,32 @@ type Config struct {
 	// (default: Bind).
 	Bind, Advertise string
 	// Peers are the members a new cluster bootstraps with (every node is
-	// given the same list); ignored once the node has state.
+	// given the same list); ignored once the node has state. Empty: the
+	// node joins a running cluster, waiting for its leader to add it
+	// (AddVoter).
 	Peers []Peer
 	// Logger receives the library's warnings; nil discards them.
 	Logger *slog.Logger
 	// ServerTLS and ClientTLS secure Raft's connections between nodes
 	// (pki.NodeTLS: node certificates only). Both nil: plain TCP, for
-	// tests on loopback.
+	// tests on loopback. The node port carries attachment bodies too.
 	ServerTLS, ClientTLS *tls.Config
+	// Files holds the attachment bodies this node serves to and fetches
+	// from its peers (bodies.go); nil disables bodies.
+	Files *store.Files
 	// OnLeading is called, from one goroutine in order, when the node
 	// starts leading (true: its store accepts commits, every record
 	// committed before is applied) and when it stops (false). It may block:
 	// the next change waits for it.
 	OnLeading func(bool)
+	// OnInstall is called when this node must install the leader's
+	// snapshot of the store (it fell behind the leader's log): the
+	// snapshot is kept, and the node installs it when it is next started,
+	// so its owner stops it and starts it again (installSnapshot).
+	OnInstall func()
+	// SnapshotThreshold and TrailingLogs, for tests: zero keeps the
+	// library's defaults (a snapshot every 8192 entries; 10240 kept after it).
+	SnapshotThreshold, TrailingLogs uint64
 	// Timeouts, for tests: zero keeps hashicorp/raft's defaults (1 s
 	// heartbeat and election timeouts).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
@@ -73,8 +86,11 @@ type Node struct {
 	cfg     Config
 	raft    *raft.Raft
 	trans   *raft.NetworkTransport
+	port    *mux
+	bodies  *bodies
 	logs    *raftboltdb.BoltStore
 	fsm     *fsm
+	health  *peerHealth // the leader's view of its peers (membership.go)
 	leading atomic.Bool
 	told    bool // what OnLeading was last told; watchLeadership's own
 	stop    chan struct{}
@@ -98,7 +114,10 @@ func New(cfg Config, open func(store.Replicator) (*store.Bolt, error)) (*Node, *
 	if err != nil {
 		return nil, nil, err
 	}
-	n.fsm = &fsm{st: st}
+	if st, err = n.installSnapshot(st, open); err != nil {
+		return nil, nil, err
+	}
+	n.fsm = &fsm{st: st, onInstall: cfg.OnInstall}
 	n.fsm.last.Store(st.Published())
 	if err := n.start(); err != nil {
 		st.Close()
@@ -130,12 +149,18 @@ func (n *Node) start() error {
 	if cfg.LeaderLeaseTimeout > 0 {
 		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	logs, err := raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
 	if err != nil {
 		return fmt.Errorf("raft log: %w", err)
 	}
 	n.logs = logs
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, logger)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, snapshotsKept, logger)
 	if err != nil {
 		logs.Close()
 		return fmt.Errorf("raft snapshots: %w", err)
@@ -145,20 +170,13 @@ func (n *Node) start() error {
 		logs.Close()
 		return fmt.Errorf("raft advertise address: %w", err)
 	}
-	if cfg.ServerTLS != nil {
-		layer, err := newTLSLayer(cfg.Bind, adv, cfg.ServerTLS, cfg.ClientTLS)
-		if err != nil {
-			logs.Close()
-			return fmt.Errorf("raft listen: %w", err)
-		}
-		n.trans = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger)
-	} else {
-		n.trans, err = raft.NewTCPTransportWithLogger(cfg.Bind, adv, 3, 10*time.Second, logger)
-		if err != nil {
-			logs.Close()
-			return fmt.Errorf("raft listen: %w", err)
-		}
+	port, err := listenMux(cfg.Bind, adv, cfg.ServerTLS, cfg.ClientTLS, n.logger())
+	if err != nil {
+		logs.Close()
+		return fmt.Errorf("raft listen: %w", err)
 	}
+	n.port = port
+	n.trans = raft.NewNetworkTransportWithLogger(port.raftLayer(), 3, 10*time.Second, logger)
 	existing, err := raft.HasExistingState(logs, logs, snaps)
 	if err != nil {
 		n.trans.Close()
@@ -171,7 +189,7 @@ func (n *Node) start() error {
 		logs.Close()
 		return err
 	}
-	if !existing {
+	if !existing && len(cfg.Peers) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Raft)})
@@ -183,6 +201,8 @@ func (n *Node) start() error {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
 	}
+	n.bodies = newBodies(cfg.Files, port, n.logger())
+	n.watchPeers()
 	go n.watchLeadership()
 	return nil
 }
@@ -262,9 +282,11 @@ func (n *Node) Shutdown() error {
 	n.once.Do(func() {
 		n.leading.Store(false)
 		err = n.raft.Shutdown().Error()
+		n.stopPeers()
 		close(n.stop)
 		<-n.done
 		n.trans.Close()
+		n.bodies.close()
 		if cerr := n.logs.Close(); err == nil {
 			err = cerr
 		}
@@ -274,8 +296,9 @@ func (n *Node) Shutdown() error {
 
 // fsm is the state machine: the node's store.
 type fsm struct {
-	st   *store.Bolt
-	last atomic.Uint64 // the last record handed to the store
+	st        *store.Bolt
+	onInstall func()
+	last      atomic.Uint64 // the last record handed to the store
 }
 
 // Apply hands a committed record to the store without waiting, since the
@@ -298,12 +321,24 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &snapshot{st: f.st, lsn: f.last.Load()}, nil
 }
 
-// Restore would replace the store with a leader's copy, for a node too far
-// behind the leader's log. Not done yet: the log keeps enough entries
-// (docs/cluster.md), so a node catches up from it.
+// Restore is asked of a node too far behind the leader's log to catch up
+// from it. The library has already kept the leader's snapshot in this
+// node's snapshot store; replacing the store's file under a running hub
+// is not done, so the node installs it when it next starts
+// (installSnapshot) and asks its owner for that restart (OnInstall).
 func (f *fsm) Restore(rc io.ReadCloser) error {
-	rc.Close()
-	return errors.New("cluster: installing a snapshot from the leader is not supported yet; the node must catch up from the log")
+	defer rc.Close()
+	lsn, err := readSnapshotHeader(rc)
+	if err != nil {
+		return err
+	}
+	if lsn <= f.st.Published() {
+		return nil // this store holds all of it already
+	}
+	if f.onInstall != nil {
+		go f.onInstall()
+	}
+	return fmt.Errorf("cluster: this node is behind the leader's log (at record %d, the leader's snapshot at %d): it installs the snapshot when it starts again", f.st.Published(), lsn)
 }
 
 type snapshot struct {
@@ -316,6 +351,9 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	err := s.st.WaitPublished(ctx, s.lsn)
 	if err == nil {
 		err = s.st.Flush(ctx)
+	}
+	if err == nil {
+		_, err = sink.Write(snapshotHeader(s.lsn))
 	}
 	if err == nil {
 		err = s.st.Snapshot(ctx, func(_ store.Tx, _ int64, write func(io.Writer) (int64, error)) error {
@@ -347,12 +385,13 @@ func trimNL(p []byte) []byte {
 	return p
 }
 
-// GRPCOf returns the agency and admin gRPC address of member id, as the
-// peers list gives it, or "" when unknown.
+// GRPCOf returns the agency and admin gRPC address of member id, or ""
+// when unknown.
 func (n *Node) GRPCOf(id string) string {
-	for _, p := range n.cfg.Peers {
-		if p.ID == id {
-			return p.GRPC
+	ms, _ := n.Members()
+	for _, m := range ms {
+		if m.ID == id {
+			return m.GRPC
 		}
 	}
 	return ""

@@ -328,3 +328,48 @@ func TestReplicatedStoreOverTLS(t *testing.T) {
 		has(t, m, l.st.Published(), "tls", 50)
 	}
 }
+
+// TestInstallSnapshot: a node down while the leader's log moved past its
+// snapshot cannot catch up from the log; it is asked to install the
+// leader's snapshot, which it does when started again, and then holds
+// every record.
+func TestInstallSnapshot(t *testing.T) {
+	installs := make(chan string, 16)
+	ms := startClusterWith(t, 3, func(c *Config) {
+		id := c.ID
+		c.SnapshotThreshold, c.TrailingLogs = 8, 4
+		c.OnInstall = func() { installs <- id }
+	})
+	lead := leader(t, ms)
+	var behind *member
+	for _, m := range ms {
+		if m != lead {
+			behind = m
+			break
+		}
+	}
+	putMany(t, lead.st, "before", 5)
+	behind.kill()
+	for i := range 40 {
+		if err := put(t.Context(), lead.st, fmt.Sprintf("after-%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lead.node.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	behind.start(t)
+	select {
+	case id := <-installs:
+		if id != behind.cfg.ID {
+			t.Fatalf("%s was asked to install a snapshot, want %s", id, behind.cfg.ID)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the node behind was not asked to install the leader's snapshot")
+	}
+	behind.kill()
+	behind.start(t)
+	lsn := lead.st.Published()
+	has(t, behind, lsn, "before", 5)
+	has(t, behind, lsn, "after", 40)
+}

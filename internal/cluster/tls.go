@@ -1,44 +1,31 @@
 package cluster
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
-	"time"
-
-	"github.com/hashicorp/raft"
 )
 
-// tlsLayer is Raft's stream layer over mutual TLS: the node port accepts
-// node certificates only, and a node dials its peers with its own
-// (pki.NodeTLS makes both configurations).
-type tlsLayer struct {
-	net.Listener
-	advertise net.Addr
-	client    *tls.Config
-}
+// The node port's TLS: mutual, with node certificates only, and a node
+// dials its peers with its own (pki.NodeTLS makes both configurations).
+// The mux (mux.go) runs it on each connection before reading the tag.
 
-// newTLSLayer listens on bind with the server configuration.
-func newTLSLayer(bind string, advertise net.Addr, server, client *tls.Config) (*tlsLayer, error) {
-	ln, err := tls.Listen("tcp", bind, server)
-	if err != nil {
+// tlsAccept completes the server side of the handshake within the
+// connection's deadline, so a peer that is not a node is refused before
+// its connection reaches Raft or the bodies' server.
+func tlsAccept(c net.Conn, server *tls.Config) (*tls.Conn, error) {
+	tc := tls.Server(c, server)
+	if err := tc.Handshake(); err != nil {
 		return nil, err
 	}
-	if advertise == nil {
-		advertise = ln.Addr()
-	}
-	return &tlsLayer{Listener: ln, advertise: advertise, client: client}, nil
+	return tc, nil
 }
 
-// Addr is the address peers dial, not only the one listened on.
-func (l *tlsLayer) Addr() net.Addr { return l.advertise }
-
-// Dial implements raft.StreamLayer: the handshake is done here, within
-// the timeout, so a peer that is not a node fails the dial.
-func (l *tlsLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
-	c, err := tls.DialWithDialer(d, "tcp", string(address), l.client)
-	if err != nil {
+// tlsDial completes the client side of the handshake on c within ctx.
+func tlsDial(ctx context.Context, c net.Conn, client *tls.Config) (*tls.Conn, error) {
+	tc := tls.Client(c, client)
+	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return tc, nil
 }

@@ -59,6 +59,44 @@ type Options struct {
 	// bounds a whole response; this still drops a viewer that stops
 	// reading.
 	EventWriteTimeout time.Duration
+	// Cluster returns the hub's cluster panel, nil for a single-node hub;
+	// nil Cluster: no panel.
+	Cluster func() *Cluster
+}
+
+// Cluster is the cluster panel: the view of the node serving the page.
+// It is the snapshot's "cluster" field, absent for a single-node hub.
+type Cluster struct {
+	Node          string          `json:"node"`
+	State         string          `json:"state"` // Leader, Follower, Candidate or Shutdown
+	Leader        string          `json:"leader"`
+	LeaderGRPC    string          `json:"leader_grpc,omitempty"`
+	Members       []ClusterMember `json:"members"`
+	AppliedIndex  uint64          `json:"applied_index"`
+	CommitIndex   uint64          `json:"commit_index"`
+	Lag           uint64          `json:"lag"`             // commit minus applied index
+	LastContactMs int64           `json:"last_contact_ms"` // 0 on the leader, -1 never
+	Error         string          `json:"error,omitempty"`
+}
+
+// ClusterMember is a member of the cluster.
+type ClusterMember struct {
+	ID     string `json:"id"`
+	GRPC   string `json:"grpc,omitempty"`
+	Raft   string `json:"raft"`
+	Voter  bool   `json:"voter"`
+	Leader bool   `json:"leader"`
+	// Down: the leader cannot reach it (known on the leader only), since
+	// DownSince.
+	Down      bool      `json:"down,omitempty"`
+	DownSince time.Time `json:"down_since,omitzero"`
+}
+
+// withCluster is a snapshot with the cluster panel, its fields alongside
+// the hub's.
+type withCluster struct {
+	hub.Snapshot
+	Cluster *Cluster `json:"cluster"`
 }
 
 type handler struct {
@@ -144,7 +182,13 @@ func (h *handler) snapshotJSON(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(s)
+	var v any = s
+	if h.opts.Cluster != nil {
+		if c := h.opts.Cluster(); c != nil {
+			v = withCluster{Snapshot: s, Cluster: c}
+		}
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}

@@ -189,15 +189,44 @@ func (h *Hub) loadTraffic(ctx context.Context) error {
 		return err
 	}
 	return h.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(store.BucketDocuments, nil, []byte(start.String()), func(_, v []byte) (bool, error) {
+		if err := tx.Scan(store.BucketDocuments, nil, []byte(start.String()), func(_, v []byte) (bool, error) {
 			var d Document
 			if err := json.Unmarshal(v, &d); err != nil {
 				return false, err
 			}
 			t.addSend(d.Created, d.Sender, d.Header.Recipients)
 			return true, ctx.Err()
+		}); err != nil {
+			return err
+		}
+		// Deliveries are keyed by document id, so this counts those of
+		// the documents sent since then: one sent before and acknowledged
+		// since is not counted again.
+		return tx.Scan(store.BucketDeliveries, nil, []byte(start.String()), func(_, v []byte) (bool, error) {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return false, err
+			}
+			if d.Delivered != nil {
+				t.loadDelivered(*d.Delivered)
+			}
+			return true, ctx.Err()
 		})
 	})
+}
+
+// loadDelivered counts a delivery found in the store (loadTraffic).
+func (t *traffic) loadDelivered(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.roll(now)
+	if !at.Before(t.day) {
+		t.delivs++
+	}
+	if now.Sub(at) < time.Hour {
+		t.minute(at).Delivered++
+	}
 }
 
 // watchers fan out "something changed" to dashboards and Watch streams.

@@ -528,6 +528,62 @@
     box.replaceChildren(ul);
   }
 
+  // ---------- cluster ----------
+
+  const CLUSTER_STATE = { Leader: 'nút dẫn (leader)', Follower: 'nút theo (follower)', Candidate: 'đang bầu chọn', Shutdown: 'đã dừng' };
+  let clusterKey = null;
+
+  // renderCluster shows the panel of a hub that runs as a cluster (the
+  // snapshot's cluster field); a single-node hub has none and no panel.
+  function renderCluster(c) {
+    const panel = $('cluster');
+    if (!c) {
+      panel.hidden = true;
+      clusterKey = null;
+      return;
+    }
+    panel.hidden = false;
+    const key = JSON.stringify(c);
+    if (key === clusterKey) return;
+    clusterKey = key;
+    const members = c.members || [];
+    const down = members.filter((m) => m.down);
+    setText($('cluster-summary'), fmtInt(members.length) + ' nút' + (down.length ? ', ' + fmtInt(down.length) + ' không liên lạc được' : ''));
+    const alert = $('cluster-alert');
+    const problems = [];
+    if (c.error) problems.push(c.error);
+    if (!c.leader) problems.push('Chưa có nút dẫn (leader): cụm không nhận ghi cho đến khi bầu xong.');
+    for (const m of down) {
+      const t = parseTime(m.down_since);
+      problems.push('Nút dẫn không liên lạc được với nút ' + m.id + (t ? ' từ ' + abs(t) : ''));
+    }
+    alert.hidden = problems.length === 0;
+    alert.textContent = problems.join(' · ');
+    setText($('cluster-node'), c.node || '—');
+    setText($('cluster-state'), CLUSTER_STATE[c.state] || c.state || '—');
+    setText($('cluster-leader'), c.leader ? c.leader + (c.leader_grpc ? ' — ' + c.leader_grpc : '') : 'chưa có');
+    $('cluster-leader').classList.toggle('bad', !c.leader);
+    const lag = $('cluster-lag');
+    setText(lag, fmtInt(c.lag) + ' mục');
+    lag.title = 'Đã cam kết ' + fmtInt(c.commit_index) + ', đã áp dụng ' + fmtInt(c.applied_index);
+    lag.classList.toggle('warn', (c.lag || 0) > 0);
+    const contact = $('cluster-contact');
+    const ms = c.last_contact_ms;
+    setText(contact, c.state === 'Leader' ? 'là nút dẫn' : ms < 0 ? 'chưa bao giờ' : ms < 1000 ? fmtInt(ms) + ' ms trước' : duration(ms) + ' trước');
+    contact.classList.toggle('bad', c.state !== 'Leader' && (ms < 0 || ms >= 5000));
+    const rows = members.map((m) => {
+      const tr = el('tr', m.down ? 'down' : '');
+      tr.dataset.id = m.id;
+      const role = m.leader ? 'nút dẫn' : m.voter ? 'bỏ phiếu' : 'không bỏ phiếu';
+      const health = el('td', 'health ' + (m.down ? 'down' : c.state === 'Leader' ? 'ok' : ''),
+        m.down ? 'không liên lạc được' : c.state === 'Leader' ? 'liên lạc tốt' : '—');
+      if (m.down) health.title = 'Từ ' + abs(parseTime(m.down_since));
+      tr.append(el('td', 'mono', m.id + (m.id === c.node ? ' (nút này)' : '')), el('td', 'mono', m.grpc || '—'), el('td', 'mono', m.raft), el('td', '', role), health);
+      return tr;
+    });
+    $('cluster-members').tBodies[0].replaceChildren(...rows);
+  }
+
   // ---------- chart ----------
 
   const SVG = 'http://www.w3.org/2000/svg';
@@ -803,6 +859,7 @@
     renderRows(s.agencies, alertedMoved && state.sortKey === 'attention');
     const t1 = performance.now();
     renderAlerts(s.alerts);
+    renderCluster(s.cluster);
     renderChart();
     // Visible in the browser's performance tools (and read by the tests);
     // cleared each time so the timeline does not grow for days.

@@ -1,0 +1,264 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ndxp/ndxp/client"
+	"github.com/ndxp/ndxp/internal/hubtest"
+	"github.com/ndxp/ndxp/internal/leader"
+	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
+	"github.com/ndxp/ndxp/server"
+)
+
+// testCluster is three ndxpd daemons in this process, each a node of one
+// cluster as ndxpctl cluster init writes it, with Raft between them over
+// mutual TLS on loopback.
+type testCluster struct {
+	t       *testing.T
+	layout  *server.ClusterLayout
+	cfgs    []server.Config
+	daemons []*server.Daemon // nil while a node is stopped
+}
+
+// freeBasePort finds a base port whose cluster ports are all free now.
+func freeBasePort(t *testing.T, nodes int) int {
+	t.Helper()
+	for range 50 {
+		base := 20000 + rand.IntN(400)*100
+		free := true
+		for p := base; p < base+10*nodes && free; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				free = false
+				continue
+			}
+			l.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no free ports for a cluster")
+	return 0
+}
+
+func startCluster(t *testing.T) *testCluster {
+	t.Helper()
+	l, err := server.InitCluster(t.TempDir(), 3, freeBasePort(t, 3), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCluster{t: t, layout: l}
+	for _, n := range l.Nodes {
+		cfg := server.DefaultConfig()
+		if err := server.LoadConfigFile(n.Config, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg.LogLevel = "warn"
+		c.cfgs = append(c.cfgs, cfg)
+		c.daemons = append(c.daemons, nil)
+	}
+	for i := range c.cfgs {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range c.daemons {
+			c.stop(i)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) start(i int) {
+	c.t.Helper()
+	d, err := server.Start(context.Background(), c.cfgs[i])
+	if err != nil {
+		c.t.Fatalf("start node %d: %v", i+1, err)
+	}
+	c.daemons[i] = d
+}
+
+func (c *testCluster) stop(i int) {
+	if d := c.daemons[i]; d != nil {
+		d.Close()
+		c.daemons[i] = nil
+	}
+}
+
+// leader waits for a node that serves, and returns its index.
+func (c *testCluster) leader() int {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, d := range c.daemons {
+			if d != nil && d.Leading() {
+				return i
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("no node leads")
+	return -1
+}
+
+func (c *testCluster) admin() *client.Client {
+	c.t.Helper()
+	a, err := client.Dial(context.Background(), c.layout.AdminCreds)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// agency registers code and returns a client of its credential, which
+// lists every node.
+func (c *testCluster) agency(admin *client.Client, code string) *client.Client {
+	c.t.Helper()
+	if _, err := admin.Registry.CreateAgency(testCtx(c.t), &ndxpv1.CreateAgencyRequest{
+		Agency: &ndxpv1.Agency{Code: code, Name: "Agency " + code, Stage: ndxpv1.Stage_STAGE_PRODUCTION},
+	}); err != nil {
+		c.t.Fatalf("add agency %s: %v", code, err)
+	}
+	path := hubtest.IssueCreds(c.t, admin, code, strings.Join(c.layout.Addresses, ","))
+	a, err := client.Dial(context.Background(), path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// TestClusterFollowerNamesTheLeader: a follower answers the hub's calls
+// with UNAVAILABLE naming the leader's gRPC address, and the SDK, given
+// every address, reaches the leader by itself.
+func TestClusterFollowerNamesTheLeader(t *testing.T) {
+	c := startCluster(t)
+	lead := c.leader()
+	admin := c.admin()
+	if _, err := admin.Registry.GetOverview(testCtx(t), &ndxpv1.GetOverviewRequest{}); err != nil {
+		t.Fatalf("admin call through the SDK: %v", err)
+	}
+	follower := (lead + 1) % 3
+	direct, err := client.Dial(context.Background(), c.layout.AdminCreds, client.WithAddress(c.layout.Nodes[follower].GRPC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	_, err = ndxpv1.NewRegistryServiceClient(direct.Conn()).GetOverview(testCtx(t), &ndxpv1.GetOverviewRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("a follower answered %v, want UNAVAILABLE", err)
+	}
+	if hint, ok := leader.Hint(err); !ok || hint != c.layout.Nodes[lead].GRPC {
+		t.Errorf("the follower's hint: %q (%v), want the leader's %s", hint, ok, c.layout.Nodes[lead].GRPC)
+	}
+}
+
+// TestClusterFailover: under a steady load of sends, the leader stops; a
+// new leader serves, every document that got a receipt is delivered to
+// its recipient with its attachments (large ones are files, copied to a
+// majority before the receipt, fetched by a node that lacks one), and the
+// handler sees none twice.
+func TestClusterFailover(t *testing.T) {
+	c := startCluster(t)
+	c.leader()
+	admin := c.admin()
+	sender := c.agency(admin, "000.00.00.G22")
+	recipient := c.agency(admin, "000.00.00.H41")
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var receipted []string
+	send := func(n int) {
+		t.Helper()
+		for range n {
+			atts := []client.Attachment{{Name: "a.txt", MediaType: "text/plain", Body: bytes.NewReader([]byte("nội dung"))}}
+			if len(receipted)%4 == 0 {
+				// Over the hub's inline limit: a file, copied between nodes.
+				big := bytes.Repeat([]byte(fmt.Sprintf("%08d", len(receipted))), 40<<10)
+				atts = append(atts, client.Attachment{Name: "big.bin", Body: bytes.NewReader(big)})
+			}
+			r, err := sender.Send(testCtx(t), &ndxpv1.DocumentHeader{
+				Recipients: []string{"000.00.00.H41"}, Number: fmt.Sprint(len(receipted) + 1), Notation: "VPCP-TTĐT",
+				Subject: "failover", Reference: client.NewReference("000.00.00.G22", time.Now()),
+			}, atts)
+			if err != nil {
+				t.Fatalf("send %d: %v", len(receipted)+1, err)
+			}
+			receipted = append(receipted, r.GetDocumentId())
+		}
+	}
+	send(20)
+	old := c.leader()
+	c.stop(old)
+	// The recipient comes after the stop, so that what was sent before
+	// is fetched from the new leader.
+	subDone := make(chan error, 1)
+	go func() {
+		subDone <- recipient.Subscribe(ctx, func(ctx context.Context, ev *ndxpv1.Event) error {
+			if ev.GetKind() != ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
+				return nil
+			}
+			// Every attachment is fetched, the large ones from whichever
+			// node leads now, which may not have been given their file.
+			for i, a := range ev.GetDocument().GetHeader().GetAttachments() {
+				var b bytes.Buffer
+				if _, err := recipient.FetchAttachment(ctx, ev.GetDocument(), i, &b); err != nil {
+					return fmt.Errorf("fetch %s/%d: %w", ev.GetDocumentId(), i, err)
+				}
+				if int64(b.Len()) != a.GetSize() {
+					return fmt.Errorf("fetch %s/%d: %d bytes, want %d", ev.GetDocumentId(), i, b.Len(), a.GetSize())
+				}
+			}
+			mu.Lock()
+			seen[ev.GetDocumentId()]++
+			mu.Unlock()
+			return nil
+		})
+	}()
+	send(20)
+	c.start(old)
+	send(5)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		missing := 0
+		for _, id := range receipted {
+			if seen[id] == 0 {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d receipted documents not delivered", missing, len(receipted))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-subDone
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("the handler saw %s %d times", id, n)
+		}
+	}
+}
