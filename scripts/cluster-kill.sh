@@ -146,13 +146,15 @@ receipts() { cat "$w"/sent-*.tsv 2>/dev/null | wc -l; }
 # sender sends $docs documents from $1 to $2, each retried with its
 # reference until it has a receipt: ref TAB id TAB ms TAB dup per receipt.
 sender() {
-	local from=$1 to=$2 i ref id err t0
+	local from=$1 to=$2 i ref id err t0 files
 	for i in $(seq "$docs"); do
 		ref="$from,2026/12/02,$run-$i/KILLSH"
 		t0=$SECONDS
 		while ((SECONDS - t0 < 120)); do
+			files=("$w/phu-luc.txt")
+			((i % 8 == 0)) && files+=("$w/phu-luc-lon.bin") # a body kept as a file, pushed to a majority
 			if id=$("$bin/ndxp" --creds "$w/$from.creds" send --to "$to" --subject "Kiểm thử cụm $ref" \
-				--ref "$ref" "$w/phu-luc.txt" 2>"$w/send-$from.err"); then
+				--ref "$ref" "${files[@]}" 2>"$w/send-$from.err"); then
 				err=0
 				grep -q "already accepted" "$w/send-$from.err" && err=1
 				printf '%s\t%s\t%s\t%s\n' "$ref" "$id" "$(now_ms)" "$err" >>"$w/sent-$from.tsv"
@@ -213,7 +215,7 @@ cleanup_run() {
 }
 stop_load() {
 	local p
-	for p in "${bg[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${bg[@]}"; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
 	for p in "${bg[@]}"; do wait "$p" 2>/dev/null; done
 	bg=()
 }
@@ -247,6 +249,7 @@ for run in $(seq "$runs"); do
 	fi
 	if ((${#fail[@]} == 0)); then
 		head -c 2048 /dev/urandom | base64 >"$w/phu-luc.txt"
+		head -c 153600 /dev/urandom >"$w/phu-luc-lon.bin"
 		for c in "$A" "$B"; do
 			"$bin/ndxp" --creds "$w/$c.creds" receive --out "$w/inbox-$c" --follow >"$w/recv-$c.out" 2>"$w/recv-$c.err" &
 			bg+=($!)
@@ -257,6 +260,7 @@ for run in $(seq "$runs"); do
 		sa=$!
 		sender "$B" "$A" &
 		sb=$!
+		bg+=("$sa" "$sb")
 
 		total=$((2 * docs))
 		while (($(receipts) < total / 3)) && kill -0 "$sa" 2>/dev/null; do sleep 0.1; done

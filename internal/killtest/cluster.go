@@ -257,13 +257,10 @@ var ErrNoLeader = errors.New("no node leads")
 // UNAVAILABLE naming the leader.
 const ProbeCode = "000.00.00.K99"
 
-// Leader returns the index of the node that serves writes now. It asks
-// `ndxpctl cluster status -o json` when ndxpctl has it, else each running
-// node in turn for a write that changes nothing.
+// Leader returns the index of the node that serves writes now: it asks
+// each running node in turn for a write that changes nothing, which is
+// what serving means (StatusLeader asks the cluster's own report).
 func (c *Cluster) Leader(ctx context.Context) (int, error) {
-	if i, err := c.leaderFromStatus(ctx); err == nil {
-		return i, nil
-	}
 	var errs []error
 	for i, nd := range c.Nodes {
 		if !nd.Running() {
@@ -301,8 +298,8 @@ func (c *Cluster) probe(ctx context.Context, addr string) error {
 	return err
 }
 
-// leaderFromStatus reads `ndxpctl cluster status -o json` ({"leader": ID}).
-func (c *Cluster) leaderFromStatus(ctx context.Context) (int, error) {
+// StatusLeader reads `ndxpctl cluster status -o json` ({"leader": ID}).
+func (c *Cluster) StatusLeader(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, filepath.Join(c.bin, "ndxpctl"), "--creds", c.Layout.AdminCreds, "cluster", "status", "-o", "json").Output()

@@ -289,6 +289,15 @@ func finishRun(t *testing.T, c *Cluster, l *Load, start, killAt time.Time, elect
 		t.Errorf("load: %s", p)
 	}
 
+	// The cluster's own report should name the node that serves.
+	if lead, err := c.Leader(context.Background()); err != nil {
+		t.Errorf("no leader at the end of the run: %v", err)
+	} else if st, err := c.StatusLeader(context.Background()); err != nil {
+		t.Logf("ndxpctl cluster status: %v", err)
+	} else if st != lead {
+		t.Errorf("ndxpctl cluster status names %s the leader; %s answers writes", c.Nodes[st].ID, c.Nodes[lead].ID)
+	}
+
 	// `ndxpctl check` against the cluster: it reaches the leader.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -297,9 +306,9 @@ func finishRun(t *testing.T, c *Cluster, l *Load, start, killAt time.Time, elect
 	}
 	res.nodeDocs = compareNodes(t, c)
 	res.totalTime = time.Since(start)
-	fmt.Printf("kill run: planned=%d receipted=%d gave_up=%d attempts=%d failed=%d %v expected_deliveries=%d delivered=%d missing=%d duplicates=%d "+
+	fmt.Printf("kill run: planned=%d receipted=%d gave_up=%d attempts=%d failed=%d %v fetch_errors=%v expected_deliveries=%d delivered=%d missing=%d duplicates=%d "+
 		"status_events=%d reconnects=%d history_ops=%d violations=%d failover_gap=%s (%v) elected_in=%s node_docs=%v took=%s\n",
-		s.Planned, s.Receipted, s.GaveUp, s.Attempts, s.FailedAttempts, s.FailuresByCode, s.Expected, s.Delivered, len(s.Missing), s.Duplicates,
+		s.Planned, s.Receipted, s.GaveUp, s.Attempts, s.FailedAttempts, s.FailuresByCode, s.FetchErrors, s.Expected, s.Delivered, len(s.Missing), s.Duplicates,
 		s.StatusEvents, s.Reconnects, s.Check.Operations, len(s.Check.Violations), res.gap.Round(time.Millisecond), res.gapErr,
 		elected.Round(time.Millisecond), res.nodeDocs, res.totalTime.Round(time.Millisecond))
 	return res

@@ -144,9 +144,10 @@ type Load struct {
 	handled     map[string]int // recipient/document id -> handler calls
 	delivered   map[string]map[string]bool
 	duplicates  int
-	seen        map[string]int    // document id/recipient/code -> status events at the sender
-	reports     map[string]bool   // reference|recipient -> 03 to report; true once recorded
-	idAt        map[string]string // reference|recipient -> the id it was first handled as
+	fetchErrs   map[codes.Code]int // handler fetches that failed (the event comes again)
+	seen        map[string]int     // document id/recipient/code -> status events at the sender
+	reports     map[string]bool    // reference|recipient -> 03 to report; true once recorded
+	idAt        map[string]string  // reference|recipient -> the id it was first handled as
 	connects    int
 	problems    []string
 	subErrs     []error
@@ -165,7 +166,7 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 	l := &Load{
 		cfg: cfg, H: NewHistory(),
 		planned: map[string][]string{}, receipts: map[string]*ndxpv1.SendDocumentResponse{}, failures: map[codes.Code]int{},
-		handled: map[string]int{}, delivered: map[string]map[string]bool{}, seen: map[string]int{},
+		handled: map[string]int{}, fetchErrs: map[codes.Code]int{}, delivered: map[string]map[string]bool{}, seen: map[string]int{},
 		reports: map[string]bool{}, idAt: map[string]string{}, refOfID: map[string]string{}, reportQueue: map[string]chan reportItem{},
 	}
 	for _, a := range cfg.Agencies {
@@ -231,13 +232,23 @@ func (l *Load) StopSends() {
 	l.senders.Wait()
 }
 
-// body is the attachment of the document ref: 1-8 KiB, small enough to
-// travel inline in the store and the events.
-func body(ref string) []byte {
+// bodies are the attachments of the document ref: one of 1-8 KiB, kept
+// inside the store and the events, and on one document in eight a second
+// of 100-200 KiB, kept as a file that must reach a majority of the nodes
+// before the receipt (the hub's InlineLimit is 64 KiB).
+func bodies(ref string) [][]byte {
 	src := rand.NewChaCha8(sha256.Sum256([]byte(ref)))
-	b := make([]byte, 1<<10+rand.New(src).IntN(7<<10))
-	src.Read(b)
-	return b
+	r := rand.New(src)
+	sizes := []int{1<<10 + r.IntN(7<<10)}
+	if r.IntN(8) == 0 {
+		sizes = append(sizes, 100<<10+r.IntN(100<<10))
+	}
+	out := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		out[i] = make([]byte, n)
+		src.Read(out[i])
+	}
+	return out
 }
 
 func (l *Load) sendAll(code string, c *client.Client, others []string, rng *rand.Rand) {
@@ -254,7 +265,7 @@ func (l *Load) sendAll(code string, c *client.Client, others []string, rng *rand
 			Reference: ref, Recipients: to, Subject: "Kiểm thử cụm " + ref,
 			Number: fmt.Sprintf("%s-%d", l.cfg.Tag, i), Notation: "KILL", PromulgationDate: "2026-12-02", DocumentType: "Công văn",
 		}
-		b := body(ref)
+		bs := bodies(ref)
 		l.mu.Lock()
 		l.planned[ref] = to
 		l.mu.Unlock()
@@ -268,7 +279,11 @@ func (l *Load) sendAll(code string, c *client.Client, others []string, rng *rand
 			in := Input{Kind: Send, Ref: ref, Recipients: to}
 			call := l.H.Now()
 			ctx, cancel := context.WithTimeout(l.sendCtx, 10*time.Second)
-			r, err := c.Send(ctx, hdr, []client.Attachment{{Name: "noi-dung.bin", Body: bytes.NewReader(b)}}, client.WithAttempts(1))
+			atts := make([]client.Attachment, len(bs))
+			for j, b := range bs {
+				atts[j] = client.Attachment{Name: fmt.Sprintf("phu-luc-%d.bin", j+1), Body: bytes.NewReader(b)}
+			}
+			r, err := c.Send(ctx, hdr, atts, client.WithAttempts(1))
 			cancel()
 			ret := l.H.Now()
 			l.mu.Lock()
@@ -317,12 +332,21 @@ func (l *Load) handler(code string, c *client.Client) client.Handler {
 		}
 		doc := ev.GetDocument()
 		id, ref := ev.GetDocumentId(), doc.GetHeader().GetReference()
-		var got bytes.Buffer
-		if _, err := c.FetchAttachment(ctx, doc, 0, &got); err != nil {
-			return err // not acknowledged: it comes again
+		want := bodies(ref)
+		if n := len(doc.GetHeader().GetAttachments()); n != len(want) {
+			l.problem("%s: document %s (%s) has %d attachments, the sender sent %d", code, id, ref, n, len(want))
 		}
-		if !bytes.Equal(got.Bytes(), body(ref)) {
-			l.problem("%s: document %s (%s): attachment differs from what was sent", code, id, ref)
+		for j := range min(len(want), len(doc.GetHeader().GetAttachments())) {
+			var got bytes.Buffer
+			if _, err := c.FetchAttachment(ctx, doc, j, &got); err != nil {
+				l.mu.Lock()
+				l.fetchErrs[status.Code(err)]++
+				l.mu.Unlock()
+				return err // not acknowledged: it comes again
+			}
+			if !bytes.Equal(got.Bytes(), want[j]) {
+				l.problem("%s: document %s (%s): attachment %d differs from what was sent", code, id, ref, j)
+			}
 		}
 		in := Input{Kind: Deliver, Ref: ref, ID: id, Agency: code}
 		ret := l.H.Now()
@@ -477,8 +501,9 @@ type Summary struct {
 	Planned, Receipted, GaveUp int
 	Attempts, FailedAttempts   int
 	FailuresByCode             map[codes.Code]int
-	Expected                   int // deliveries the receipts promise
-	Delivered                  int // distinct (recipient, document) handled
+	FetchErrors                map[codes.Code]int // attachment fetches that failed in a handler, each retried
+	Expected                   int                // deliveries the receipts promise
+	Delivered                  int                // distinct (recipient, document) handled
 	Missing                    []string
 	Duplicates                 int
 	StatusEvents               int
@@ -494,7 +519,7 @@ func (l *Load) Finish(checkTimeout time.Duration) Summary {
 	l.mu.Lock()
 	now := l.H.Now()
 	s := Summary{Planned: len(l.planned), Receipted: len(l.receipts), GaveUp: len(l.gaveUp), Attempts: l.attempts,
-		FailuresByCode: maps.Clone(l.failures), Duplicates: l.duplicates, Reconnects: l.connects - len(l.cfg.Agencies),
+		FailuresByCode: maps.Clone(l.failures), FetchErrors: maps.Clone(l.fetchErrs), Duplicates: l.duplicates, Reconnects: l.connects - len(l.cfg.Agencies),
 		Problems: slices.Clone(l.problems)}
 	for _, n := range l.failures {
 		s.FailedAttempts += n
