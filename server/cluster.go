@@ -4,17 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/ndxp/ndxp/internal/pki"
 )
 
 // Clustered reports whether the configuration is a cluster node's.
 func (c Config) Clustered() bool {
-	return c.NodeID != "" || c.RaftListen != "" || len(c.Peers) > 0 || c.NodeCert != "" || c.NodeKey != ""
+	return c.NodeID != "" || c.RaftListen != "" || len(c.Peers) > 0 || c.NodeCert != "" || c.NodeKey != "" || c.Join
 }
 
-// validateCluster checks the cluster settings: all or none, a valid node
-// id found among the peers, and no address or id given to two nodes.
+// validateCluster checks the cluster settings: all or none (peers may be
+// empty on a node that joins), a valid node id found among the peers, and
+// no address or id given to two nodes.
 func (c Config) validateCluster() []error {
 	if !c.Clustered() {
 		return nil
@@ -27,8 +29,17 @@ func (c Config) validateCluster() []error {
 			errs = append(errs, fmt.Errorf("%s: a cluster node needs node_id, raft_listen, peers, node_cert and node_key (or none of them, for a single hub)", s.name))
 		}
 	}
-	if len(c.Peers) == 0 {
-		errs = append(errs, errors.New("peers: a cluster node needs node_id, raft_listen, peers, node_cert and node_key (or none of them, for a single hub)"))
+	if len(c.Peers) == 0 && !c.Join {
+		errs = append(errs, errors.New("peers: a cluster node needs node_id, raft_listen, peers, node_cert and node_key (or none of them, for a single hub); "+
+			"a node joining a running cluster sets \"join\": true instead (ndxpctl cluster node writes it)"))
+	}
+	if c.Join && c.NodeID != "" && !slices.ContainsFunc(c.Peers, func(p Peer) bool { return p.ID == c.NodeID }) {
+		// The others dial the address a node advertises, which is its
+		// raft_listen unless its peers list it.
+		if h, _, err := net.SplitHostPort(c.RaftListen); err == nil && (h == "" || net.ParseIP(h).IsUnspecified()) {
+			errs = append(errs, fmt.Errorf("raft_listen: %s is every interface, which the other nodes cannot dial; "+
+				"give this node's own address, or list this node in peers with it", c.RaftListen))
+		}
 	}
 	if c.NodeID != "" {
 		if err := pki.ValidateNodeID(c.NodeID); err != nil {

@@ -59,6 +59,12 @@ func startCluster(t *testing.T) *testCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startLayout(t, l)
+}
+
+// startLayout starts every node of a layout InitCluster wrote.
+func startLayout(t *testing.T, l *server.ClusterLayout) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, layout: l}
 	for _, n := range l.Nodes {
 		cfg := server.DefaultConfig()

@@ -41,7 +41,16 @@ func TestValidateCluster(t *testing.T) {
 			return c
 		}(), "raft_listen: a cluster node needs"},
 		{"no node key", node(func(c *server.Config) { c.NodeKey = "" }), "node_key: a cluster node needs"},
-		{"no peers", node(func(c *server.Config) { c.Peers = nil }), "peers: a cluster node needs"},
+		{"no peers", node(func(c *server.Config) { c.Peers = nil }), `a node joining a running cluster sets "join": true`},
+		{"joining, no peers", node(func(c *server.Config) { c.Peers, c.Join, c.RaftListen = nil, true, "10.0.0.4:7502" }), ""},
+		{"joining, with peers", node(func(c *server.Config) { c.Join = true }), ""},
+		{"joining on every interface", node(func(c *server.Config) { c.Peers, c.Join = nil, true }), "raft_listen: 0.0.0.0:7502 is every interface"},
+		{"join alone", func() server.Config {
+			c := server.DefaultConfig()
+			c.CACert, c.TLSCert, c.TLSKey = "ca.crt", "server.crt", "server.key"
+			c.Join = true
+			return c
+		}(), "node_id: a cluster node needs"},
 		{"bad node id", node(func(c *server.Config) { c.NodeID = "N1" }), "node_id: invalid ndxp identity"},
 		{"node not a peer", node(func(c *server.Config) { c.NodeID = "n9" }), "n9 is not among the peers"},
 		{"peer listed twice", node(func(c *server.Config) { c.Peers[2].ID = "n2" }), "peers[2].id: n2 is listed twice"},

@@ -66,6 +66,7 @@ type nodeConfig struct {
 	NodeID     string `json:"node_id"`
 	RaftListen string `json:"raft_listen"`
 	Peers      []Peer `json:"peers"`
+	Join       bool   `json:"join,omitempty"`
 	NodeCert   string `json:"node_cert"`
 	NodeKey    string `json:"node_key"`
 }

@@ -129,8 +129,14 @@ type Config struct {
 	// traffic between nodes, mutual TLS with node certificates).
 	RaftListen string `json:"raft_listen"`
 	// Peers are every node of the cluster, this one included: the
-	// membership a new cluster bootstraps from.
+	// membership a new cluster bootstraps from. With Join, the members as
+	// known when the node was made (their gRPC addresses go into the
+	// credentials it issues), possibly none.
 	Peers []Peer `json:"peers"`
+	// Join makes a node without Raft state wait for the leader of a
+	// running cluster to add it (ndxpctl cluster add) instead of
+	// bootstrapping a new cluster from Peers.
+	Join bool `json:"join"`
 	// NodeCert and NodeKey are this node's certificate and key files
 	// (pki.CA.IssueNode), presented on the node port in both directions.
 	NodeCert string `json:"node_cert"`

@@ -154,7 +154,8 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	hcfg.CA = mat.ca
 	hcfg.HubAddress = advertise
 	if d.node != nil {
-		hcfg.HubAddress = clusterAddresses(cfg, advertise)
+		hcfg.HubAddress = d.clusterAddresses(advertise)
+		hcfg.HubAddresses = func() string { return d.clusterAddresses(advertise) }
 		hcfg.Standby = true
 		hcfg.Bodies = d.node
 	}

@@ -20,7 +20,8 @@ const RaftDir = "raft"
 
 // openClusterStore opens the node's store as its copy of the cluster's
 // replicated store and starts Raft: a new cluster bootstraps from the
-// peers, a node with state rejoins (docs/cluster.md).
+// peers, a node with state rejoins, and a joining node without state waits
+// to be added (docs/cluster.md).
 func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, files *store.Files, opts store.Options) error {
 	certPEM, err := os.ReadFile(cfg.NodeCert)
 	if err != nil {
@@ -43,7 +44,17 @@ func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, files *store.Files, op
 		ClientTLS: cliTLS,
 		OnLeading: d.onLeading,
 		OnInstall: d.onInstall,
-		Files:     files,
+		OnStoreFailed: func(err error) {
+			err = fmt.Errorf("this node's store stopped following the cluster: %w "+
+				"(a node added to a cluster seeded from a backup needs that backup restored into its data directory first; docs/cluster.md)", err)
+			d.log.Error("stopping", "err", err)
+			select {
+			case d.errc <- err:
+			default:
+			}
+		},
+		Files: files,
+		Join:  cfg.Join,
 	}
 	for _, p := range cfg.Peers {
 		ccfg.Peers = append(ccfg.Peers, cluster.Peer{ID: p.ID, Raft: p.Raft, GRPC: p.GRPC})
@@ -61,11 +72,20 @@ func (d *Daemon) openClusterStore(cfg Config, ca *pki.CA, files *store.Files, op
 }
 
 // clusterAddresses is the list written into credentials a cluster node
-// issues: this node first, then the others, so that clients fail over.
-func clusterAddresses(cfg Config, advertise string) string {
+// issues: this node first, then the other members, so that clients fail
+// over; the peers of its configuration until the members are known.
+func (d *Daemon) clusterAddresses(advertise string) string {
 	addrs := []string{advertise}
-	for _, p := range cfg.Peers {
-		if p.ID != cfg.NodeID && p.GRPC != "" {
+	if ms, err := d.node.Members(); err == nil && len(ms) > 0 {
+		for _, m := range ms {
+			if m.ID != d.cfg.NodeID && m.GRPC != "" {
+				addrs = append(addrs, m.GRPC)
+			}
+		}
+		return strings.Join(addrs, ",")
+	}
+	for _, p := range d.cfg.Peers {
+		if p.ID != d.cfg.NodeID && p.GRPC != "" {
 			addrs = append(addrs, p.GRPC)
 		}
 	}

@@ -14,3 +14,7 @@ var LeaderUnavailable = leaderUnavailable
 // Leading reports whether the daemon serves the exchange: a cluster node
 // that leads and has loaded its hub's state.
 func (d *Daemon) Leading() bool { ok, _ := d.gate(); return ok }
+
+// StorePublished is the last store record visible here: Raft's applied
+// index says a node received the log, this that its store applied it.
+func (d *Daemon) StorePublished() uint64 { return d.store.Published() }

@@ -23,7 +23,7 @@ import (
 
 func clusterCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Set up, inspect and change a hub cluster"}
-	cmd.AddCommand(clusterInitCmd(a), clusterStatusCmd(a), clusterAddCmd(a), clusterRemoveCmd(a))
+	cmd.AddCommand(clusterInitCmd(a), clusterNodeCmd(a), clusterStatusCmd(a), clusterAddCmd(a), clusterRemoveCmd(a))
 	return cmd
 }
 
@@ -77,6 +77,125 @@ with certificates from its own CA (docs/cluster.md).`,
 	f.IntVar(&basePort, "base-port", server.DefaultClusterBasePort, "first port; node N uses P+10(N-1) to P+10(N-1)+3")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+func clusterNodeCmd(a *app) *cobra.Command {
+	var spec server.NodeSpec
+	var from string
+	var peers []string
+	var validity time.Duration
+	cmd := &cobra.Command{
+		Use:   "node ID (--from DIR | --ca-cert FILE --ca-key FILE --out DIR) --grpc ADDR --raft ADDR --http ADDR [--vxp ADDR]",
+		Short: "Write the files of one more node, to add a node or replace a dead one",
+		Long: `Writes what node ID needs to join a running cluster: its server certificate
+(naming the hosts of --grpc, --http and --vxp, and each --host), its node
+certificate (urn:ndxp:node:ID), and its ndxpd.json, which lists the cluster's
+members and this node and sets "join": true, so that the node, started
+without state, waits for the leader to add it instead of starting a cluster
+of its own. A replacement takes a new id; the dead node is removed with
+ndxpctl cluster remove.
+
+--from DIR takes the CA and the members from a directory written by
+ndxpctl cluster init (every DIR/*/ndxpd.json) and writes DIR/ID/. Otherwise
+give the CA (the hub's own: every node holds its key, since whichever node
+leads issues credentials; ca.crt and ca.key are copied into --out), the
+members with --peer ID,RAFT,GRPC, and --out; --install-dir and --data say
+where the files and the data directory will be on the node's machine when
+--out is not that place.
+
+--bootstrap writes instead a first member of a new cluster, one machine per
+node: run it once per node, each time with the others as --peer; the nodes
+start together and elect a leader (docs/cluster.md, "Running three nodes for
+real").
+
+Then start the node (ndxpd --config .../ndxpd.json) and run the
+ndxpctl cluster add command printed, with admin credentials.`,
+		Example: `  ndxpctl cluster node n4 --from ./cluster --grpc 127.0.0.1:7530 --http 127.0.0.1:7531 --raft 127.0.0.1:7532
+  ndxpctl cluster node n4 --ca-cert /etc/ndxp/ca.crt --ca-key /etc/ndxp/ca.key \
+      --peer n1,10.0.0.1:7502,10.0.0.1:7500 --peer n3,10.0.0.3:7502,10.0.0.3:7500 \
+      --grpc 10.0.0.4:7500 --http 10.0.0.4:7501 --raft 10.0.0.4:7502 --vxp 10.0.0.4:7503 \
+      --host hub.ndxp.gov.vn --out ./n4 --install-dir /etc/ndxp --data /var/lib/ndxp
+  ndxpctl cluster node n1 --bootstrap --ca-cert ca.crt --ca-key ca.key \
+      --peer n2,10.0.0.2:7502,10.0.0.2:7500 --peer n3,10.0.0.3:7502,10.0.0.3:7500 \
+      --grpc 10.0.0.1:7500 --http 10.0.0.1:7501 --raft 10.0.0.1:7502 --out ./n1 --install-dir /etc/ndxp --data /var/lib/ndxp`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			id := args[0]
+			if err := pki.ValidateNodeID(id); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			s := spec
+			if from != "" {
+				if s.CACert != "" || s.CAKey != "" || s.Out != "" || len(peers) > 0 || s.Bootstrap {
+					return &cli.UsageError{Err: errors.New("--from takes the CA, the members and the output directory from DIR of a running cluster: give none of --ca-cert, --ca-key, --peer, --out, --bootstrap with it")}
+				}
+				fs, err := server.NodeSpecFromLayout(from, id)
+				if err != nil {
+					return &cli.UsageError{Err: err}
+				}
+				s.CACert, s.CAKey, s.Out, s.Peers, s.SharedCA = fs.CACert, fs.CAKey, fs.Out, fs.Peers, true
+			} else {
+				if s.CACert == "" || s.CAKey == "" || s.Out == "" {
+					return &cli.UsageError{Err: errors.New("give --from DIR (a cluster init directory), or --ca-cert, --ca-key and --out")}
+				}
+				for _, p := range peers {
+					peer, err := server.ParsePeer(p)
+					if err != nil {
+						return &cli.UsageError{Err: err}
+					}
+					s.Peers = append(s.Peers, peer)
+				}
+			}
+			s.ID, s.Validity = id, validity
+			nf, err := server.WriteClusterNode(s, time.Now())
+			if err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			if a.json() {
+				return cli.JSON(a.stdout, nf)
+			}
+			if err := cli.Fields(a.stdout, [][2]string{
+				{"Node", nf.ID}, {"Written to", nf.Dir}, {"Config", nf.Config}, {"Data", nf.DataDir},
+				{"gRPC", nf.GRPC}, {"HTTP", nf.HTTP}, {"Raft", nf.Raft}, {"VXP", orDash(nf.VXP)},
+			}); err != nil {
+				return err
+			}
+			if s.Bootstrap {
+				fmt.Fprintf(a.stdout, "\nstart it, with the other first members: ndxpd --config %s\n", nf.Config)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "\nstart it:      ndxpd --config %s\n", nf.Config)
+			fmt.Fprintf(a.stdout, "then add it:   %s\n", nf.AddCommand)
+			fmt.Fprintln(a.stdout, "and watch it:  ndxpctl cluster status   (its APPLIED reaches the leader's)")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "a directory written by ndxpctl cluster init: its CA and members; writes DIR/ID/")
+	f.StringVar(&spec.CACert, "ca-cert", "", "the cluster CA's certificate")
+	f.StringVar(&spec.CAKey, "ca-key", "", "the cluster CA's key")
+	f.StringArrayVar(&peers, "peer", nil, "a member of the cluster as ID,RAFT,GRPC (repeat for each)")
+	f.BoolVar(&spec.Bootstrap, "bootstrap", false, "a first member of a new cluster, with the others as --peer, rather than a node that joins")
+	f.StringVar(&spec.Out, "out", "", "directory to write (new or empty)")
+	f.StringVar(&spec.GRPC, "grpc", "", "the node's gRPC address, host:port, as agencies and nodes dial it (required)")
+	f.StringVar(&spec.HTTP, "http", "", "the node's HTTP address (metrics, dashboard), host:port (required)")
+	f.StringVar(&spec.Raft, "raft", "", "the node's node port (Raft, attachments), host:port (required)")
+	f.StringVar(&spec.VXP, "vxp", "", "the node's VXP API address, host:port (default: not served)")
+	f.StringArrayVar(&spec.Hosts, "host", nil, "another name of the node for its server certificate (repeat)")
+	f.StringVar(&spec.InstallDir, "install-dir", "", "where --out's files will be on the node's machine (default: --out)")
+	f.StringVar(&spec.DataDir, "data", "", "the node's data directory on its machine (default: INSTALL-DIR/data)")
+	f.DurationVar(&validity, "valid-for", 365*24*time.Hour, "how long the certificates are valid")
+	for _, name := range []string{"grpc", "http", "raft"} {
+		cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // clusterMemberTimeout bounds the status call to each member, so a dead

@@ -46,7 +46,12 @@ var ErrNoMember = errors.New("cluster: no such member")
 
 // grpcKeyPrefix prefixes the store.BucketMeta keys that hold the gRPC
 // address of each node added with AddVoter, so every node can name it.
+// The value is "RAFT GRPC": a record applies only to the member at that
+// Raft address, so that a store restored into another cluster reusing the
+// ids does not name the old cluster's addresses.
 const grpcKeyPrefix = "cluster_grpc/"
+
+func grpcRecord(raftAddr, grpcAddr string) []byte { return []byte(raftAddr + " " + grpcAddr) }
 
 // membershipTimeout bounds a membership change when ctx has no deadline.
 const membershipTimeout = 30 * time.Second
@@ -58,10 +63,12 @@ func (n *Node) Members() ([]Member, error) {
 	if err := f.Error(); err != nil {
 		return nil, fmt.Errorf("cluster configuration: %w", err)
 	}
-	recorded := map[string]string{}
+	recorded := map[string]string{} // "id RAFT" -> gRPC address
 	err := n.fsm.st.View(context.Background(), func(tx store.Tx) error {
 		return tx.Scan(store.BucketMeta, []byte(grpcKeyPrefix), nil, func(k, v []byte) (bool, error) {
-			recorded[strings.TrimPrefix(string(k), grpcKeyPrefix)] = string(v)
+			if raftAddr, grpcAddr, ok := strings.Cut(string(v), " "); ok {
+				recorded[strings.TrimPrefix(string(k), grpcKeyPrefix)+" "+raftAddr] = grpcAddr
+			}
 			return true, nil
 		})
 	})
@@ -70,7 +77,7 @@ func (n *Node) Members() ([]Member, error) {
 	}
 	var ms []Member
 	for _, s := range f.Configuration().Servers {
-		m := Member{ID: string(s.ID), Raft: string(s.Address), GRPC: recorded[string(s.ID)], Voter: s.Suffrage == raft.Voter}
+		m := Member{ID: string(s.ID), Raft: string(s.Address), GRPC: recorded[string(s.ID)+" "+string(s.Address)], Voter: s.Suffrage == raft.Voter}
 		if m.GRPC == "" {
 			if i := slices.IndexFunc(n.cfg.Peers, func(p Peer) bool { return p.ID == m.ID }); i >= 0 {
 				m.GRPC = n.cfg.Peers[i].GRPC
@@ -141,15 +148,13 @@ func (n *Node) AddVoter(ctx context.Context, id, raftAddr, grpcAddr string) erro
 			if m.ID == id || m.GRPC == "" {
 				continue
 			}
-			if _, err := tx.Get(store.BucketMeta, []byte(grpcKeyPrefix+m.ID)); errors.Is(err, store.ErrNotFound) {
-				if err := tx.Put(store.BucketMeta, []byte(grpcKeyPrefix+m.ID), []byte(m.GRPC)); err != nil {
-					return err
-				}
-			} else if err != nil {
+			// Written again each time: a record restored from another
+			// cluster's backup names other addresses.
+			if err := tx.Put(store.BucketMeta, []byte(grpcKeyPrefix+m.ID), grpcRecord(m.Raft, m.GRPC)); err != nil {
 				return err
 			}
 		}
-		return tx.Put(store.BucketMeta, []byte(grpcKeyPrefix+id), []byte(grpcAddr))
+		return tx.Put(store.BucketMeta, []byte(grpcKeyPrefix+id), grpcRecord(raftAddr, grpcAddr))
 	})
 	if err != nil {
 		return fmt.Errorf("record the gRPC address of %s: %w", id, err)

@@ -78,6 +78,7 @@ type writer struct {
 	ms   []*member
 	n    atomic.Int64
 	stop chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	errs []error
@@ -85,6 +86,8 @@ type writer struct {
 
 func startWriter(t *testing.T, ms []*member, prefix string) *writer {
 	w := &writer{ms: ms, stop: make(chan struct{})}
+	// Stopped before the nodes are, should the test end early.
+	t.Cleanup(w.halt)
 	w.wg.Go(func() {
 		for k := 0; ; k++ {
 			select {
@@ -108,10 +111,14 @@ func startWriter(t *testing.T, ms []*member, prefix string) *writer {
 	return w
 }
 
+func (w *writer) halt() {
+	w.once.Do(func() { close(w.stop) })
+	w.wg.Wait()
+}
+
 func (w *writer) end(t *testing.T) {
 	t.Helper()
-	close(w.stop)
-	w.wg.Wait()
+	w.halt()
 	if w.n.Load() == 0 {
 		t.Errorf("no write answered during the change; errors: %v", w.errs)
 	}
@@ -262,5 +269,28 @@ func TestPeerDown(t *testing.T) {
 			t.Fatalf("%s is back and the leader still reports %v", f.cfg.ID, l.node.PeerDown())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMembersIgnoreAnotherClustersRecords: a gRPC address recorded for a
+// member id at another Raft address (a store restored from another
+// cluster's backup) is not taken for the member of that id here.
+func TestMembersIgnoreAnotherClustersRecords(t *testing.T) {
+	ms := startNamedCluster(t, 3)
+	l := leader(t, ms)
+	err := l.st.Update(t.Context(), func(tx store.Tx) error {
+		return tx.Put(store.BucketMeta, []byte(grpcKeyPrefix+"node1"), grpcRecord("10.9.9.9:7502", "10.9.9.9:7500"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.node.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got {
+		if m.ID == "node1" && m.GRPC != grpcOf("node1") {
+			t.Errorf("node1's gRPC address %q, want its own %q", m.GRPC, grpcOf("node1"))
+		}
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// node joins a running cluster, waiting for its leader to add it
 	// (AddVoter).
 	Peers []Peer
+	// Join: the node never bootstraps; without state it waits for the
+	// leader to add it, and Peers only name the members it knew of.
+	Join bool
 	// Logger receives the library's warnings; nil discards them.
 	Logger *slog.Logger
 	// ServerTLS and ClientTLS secure Raft's connections between nodes
@@ -73,6 +76,10 @@ type Config struct {
 	// snapshot is kept, and the node installs it when it is next started,
 	// so its owner stops it and starts it again (installSnapshot).
 	OnInstall func()
+	// OnStoreFailed is called once if the store cannot apply a committed
+	// record (records missing before it: a store not seeded like the
+	// others). The node must stop: its store no longer follows.
+	OnStoreFailed func(error)
 	// SnapshotThreshold and TrailingLogs, for tests: zero keeps the
 	// library's defaults (a snapshot every 8192 entries; 10240 kept after it).
 	SnapshotThreshold, TrailingLogs uint64
@@ -117,7 +124,7 @@ func New(cfg Config, open func(store.Replicator) (*store.Bolt, error)) (*Node, *
 	if st, err = n.installSnapshot(st, open); err != nil {
 		return nil, nil, err
 	}
-	n.fsm = &fsm{st: st, onInstall: cfg.OnInstall}
+	n.fsm = &fsm{st: st, onInstall: cfg.OnInstall, onFailed: cfg.OnStoreFailed}
 	n.fsm.last.Store(st.Published())
 	if err := n.start(); err != nil {
 		st.Close()
@@ -189,7 +196,7 @@ func (n *Node) start() error {
 		logs.Close()
 		return err
 	}
-	if !existing && len(cfg.Peers) > 0 {
+	if !existing && len(cfg.Peers) > 0 && !cfg.Join {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Raft)})
@@ -298,6 +305,8 @@ func (n *Node) Shutdown() error {
 type fsm struct {
 	st        *store.Bolt
 	onInstall func()
+	onFailed  func(error)
+	failed    bool          // onFailed was called
 	last      atomic.Uint64 // the last record handed to the store
 }
 
@@ -309,6 +318,14 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	lsn := binary.BigEndian.Uint64(l.Data)
 	f.st.Follow(lsn, l.Data[8:])
+	// The store applies records on its own goroutine: a failure shows at
+	// a later entry.
+	if err := f.st.FollowErr(); err != nil && !f.failed {
+		f.failed = true
+		if f.onFailed != nil {
+			go f.onFailed(err)
+		}
+	}
 	if lsn > f.last.Load() {
 		f.last.Store(lsn)
 	}

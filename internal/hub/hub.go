@@ -26,6 +26,9 @@ type Config struct {
 	CA *pki.CA
 	// HubAddress is the gRPC address written into issued credentials.
 	HubAddress string
+	// HubAddresses, when set, gives that address at the time of issue
+	// instead: a cluster's members, which change (comma-separated).
+	HubAddresses func() string
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time; tests may fix it.

@@ -134,7 +134,7 @@ func (h *Hub) IssueCredential(ctx context.Context, code string, csrDER []byte, v
 		return IssuedCredential{}, fmt.Errorf("record credential: %w", err)
 	}
 	h.log.Info("credential issued", "code", code, "serial", serial, "expires", c.Expires)
-	return IssuedCredential{CertPEM: certPEM, CAPEM: h.cfg.CA.CertPEM(), HubAddress: h.cfg.HubAddress, Serial: serial, Expires: c.Expires}, nil
+	return IssuedCredential{CertPEM: certPEM, CAPEM: h.cfg.CA.CertPEM(), HubAddress: h.hubAddress(), Serial: serial, Expires: c.Expires}, nil
 }
 
 // RevokeCredential revokes one credential (serial given) or every
@@ -265,4 +265,14 @@ func (h *Hub) ActiveCredentialCounts(ctx context.Context, codes []string) (map[s
 		return nil
 	})
 	return out, err
+}
+
+// hubAddress is the address written into a credential issued now.
+func (h *Hub) hubAddress() string {
+	if h.cfg.HubAddresses != nil {
+		if a := h.cfg.HubAddresses(); a != "" {
+			return a
+		}
+	}
+	return h.cfg.HubAddress
 }

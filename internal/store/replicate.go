@@ -106,6 +106,15 @@ func (s *Bolt) Published() uint64 {
 	return f.pub
 }
 
+// FollowErr returns why the store stopped applying the cluster's records
+// (a gap, an undecodable record), nil while it follows.
+func (s *Bolt) FollowErr() error {
+	f := s.commit.follow
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
 // WaitPublished waits until record lsn is visible to reads here.
 func (s *Bolt) WaitPublished(ctx context.Context, lsn uint64) error {
 	f := s.commit.follow
