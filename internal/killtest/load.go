@@ -141,8 +141,8 @@ type Load struct {
 	attempts    int
 	failures    map[codes.Code]int
 	gaveUp      []string
-	handled     map[string]int // recipient/document id -> handler calls
-	delivered   map[string]map[string]bool
+	handled     map[string]int             // recipient/document id -> handler calls
+	delivered   map[string]map[string]bool // reference -> recipients whose handler got it
 	duplicates  int
 	fetchErrs   map[codes.Code]int // handler fetches that failed (the event comes again)
 	seen        map[string]int     // document id/recipient/code -> status events at the sender
@@ -151,10 +151,11 @@ type Load struct {
 	connects    int
 	problems    []string
 	subErrs     []error
-	refOfID     map[string]string
-	reportQueue map[string]chan reportItem
+	refOfID     map[string]string          // document id -> reference, from receipts and deliveries
+	reportQueue map[string]chan reportItem // agency -> documents it is to report 03 on
 }
 
+// reportItem is a document to report 03 on, not before after.
 type reportItem struct {
 	ref, id string
 	after   time.Time
