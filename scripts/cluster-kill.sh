@@ -44,6 +44,7 @@ bin_tmp=""
 if [[ -z $bin ]]; then
 	bin=$(mktemp -d -t ndxp-kill-bin.XXXXXX)
 	bin_tmp=$bin
+	trap 'rm -rf "$bin_tmp"' EXIT # replaced below once there is a run to clean up too
 	echo "building ndxpd, ndxpctl, ndxp into $bin" >&2
 	(cd "$repo" && go build -o "$bin/" ./cmd/ndxpd ./cmd/ndxpctl ./cmd/ndxp) || exit 2
 fi
