@@ -3,6 +3,7 @@ module github.com/ndxp/ndxp
 go 1.26.0
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/beevik/etree v1.8.1
 	github.com/chromedp/chromedp v0.23.0
 	github.com/google/btree v1.1.3
