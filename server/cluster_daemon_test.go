@@ -3,9 +3,13 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +21,7 @@ import (
 	"github.com/ndxp/ndxp/client"
 	"github.com/ndxp/ndxp/internal/hubtest"
 	"github.com/ndxp/ndxp/internal/leader"
+	"github.com/ndxp/ndxp/internal/store"
 	ndxpv1 "github.com/ndxp/ndxp/proto/ndxp/v1"
 	"github.com/ndxp/ndxp/server"
 )
@@ -266,5 +271,82 @@ func TestClusterFailover(t *testing.T) {
 		if n > 1 {
 			t.Errorf("the handler saw %s %d times", id, n)
 		}
+	}
+}
+
+// TestClusterBodyCheck: a node down while large attachments were sent
+// gets their files from its peers when it checks its files against its
+// records, and drops old files no record names (a send abandoned after
+// its push), leaving recent ones (a send that may still commit).
+func TestClusterBodyCheck(t *testing.T) {
+	c := startCluster(t)
+	lead := c.leader()
+	admin := c.admin()
+	sender := c.agency(admin, "000.00.00.G22")
+	c.agency(admin, "000.00.00.H41")
+	down := (lead + 1) % 3
+	c.stop(down)
+	const n = 3
+	var sums []string
+	for i := range n {
+		big := bytes.Repeat([]byte(fmt.Sprintf("%08d", i)), 40<<10)
+		d := sha256.Sum256(big)
+		sums = append(sums, hex.EncodeToString(d[:]))
+		if _, err := sender.Send(testCtx(t), &ndxpv1.DocumentHeader{
+			Recipients: []string{"000.00.00.H41"}, Number: fmt.Sprint(i + 1), Notation: "VPCP-TTĐT", Subject: "body check",
+		}, []client.Attachment{{Name: "big.bin", Body: bytes.NewReader(big)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.start(down)
+	waitSameStore(t, c.daemons[c.leader()], c.daemons[down])
+
+	files, err := store.OpenFiles(filepath.Join(c.cfgs[down].DataDir, server.BlobDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := func(seed byte, age time.Duration) string {
+		w, err := files.Create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(bytes.Repeat([]byte{seed}, 100<<10))
+		sum, err := w.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(filepath.Join(files.Dir(), sum[:2], sum), at, at); err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	old, recent := orphan('o', 2*time.Hour), orphan('r', time.Minute)
+
+	got, err := c.daemons[down].Hub().CheckBodies(testCtx(t), time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node's own periodic check may have run first: what counts is
+	// what the node holds now.
+	if len(got.Missing) != 0 {
+		t.Errorf("CheckBodies: %+v, want none missing", got)
+	}
+	present := map[string]bool{old: false, recent: true}
+	for _, sum := range sums {
+		present[sum] = true
+	}
+	for sum, want := range present {
+		f, err := files.Open(sum)
+		if err == nil {
+			f.Close()
+		}
+		if (err == nil) != want {
+			t.Errorf("orphan %s… present %v, want %v", sum[:8], err == nil, want)
+		}
+	}
+	again, err := c.daemons[down].Hub().CheckBodies(testCtx(t), time.Now().Add(-time.Hour))
+	if err != nil || again.Fetched != 0 || again.Removed != 0 {
+		t.Errorf("a second CheckBodies: %+v, %v; want nothing to do", again, err)
 	}
 }

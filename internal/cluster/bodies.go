@@ -162,7 +162,13 @@ func (b *bodies) handlePut(w http.ResponseWriter, r *http.Request) {
 	if f, err := b.files.Open(sum); err == nil {
 		// Placed by a Commit, so verified and fsynced: the sender need not
 		// send it again (it waits for 100 Continue, which never comes).
+		// Touched, so that a sweep of stale files does not remove what a
+		// record is about to name.
 		f.Close()
+		if err := b.files.Touch(sum); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

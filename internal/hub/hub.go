@@ -162,6 +162,11 @@ type Hub struct {
 	ret retention // the retention purge (retention.go)
 
 	termMu sync.Mutex // serializes Lead and StepDown (leader.go)
+
+	bodyCheck struct { // the periodic CheckBodies of a cluster node (bodycheck.go)
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
 }
 
 type indexEntry struct {
@@ -199,10 +204,12 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	h.bodies = &bodies{files: files, st: h.st, rep: cfg.Bodies}
 	h.presence.onChange = h.watch.notify
 	h.presence.onOffline = h.saveLastSeen
+	// Every node of a cluster keeps its files in step with its records.
+	h.startBodyCheck(bodyCheckFirst, bodyCheckEvery)
 	if cfg.Standby {
 		// A follower's store may not be written, and holds what the leader
-		// committed: nothing to migrate, load or sweep until it leads. Its
-		// orphan files are left (docs/cluster.md).
+		// committed: nothing to migrate or load until it leads; its files
+		// are swept by the body check, not at start.
 		log.Info("hub on standby until this node leads its cluster")
 		return h, nil
 	}
@@ -322,6 +329,7 @@ func (h *Hub) saveLastSeen(code string, t time.Time) {
 // ahead of a shutdown. Sends already receiving attachments finish.
 func (h *Hub) Drain() {
 	h.drainOnce.Do(func() { close(h.drain) })
+	h.stopBodyCheck()
 	h.termMu.Lock()
 	h.stopRetention()
 	h.termMu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Files keeps large attachment bodies as files beside the database, named
@@ -188,6 +189,8 @@ func (w *FileWriter) Commit() (string, error) {
 	final := w.f.path(sum)
 	if _, err := os.Stat(final); err == nil {
 		os.Remove(name)
+		// In use again: a sweep of stale files (SweepStale) leaves it.
+		_ = w.f.Touch(sum)
 		return sum, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
@@ -271,6 +274,51 @@ func (f *Files) Sweep(keep func(sum string) (bool, error)) (removed int, err err
 			return err
 		}
 		if !ok && os.Remove(path) == nil {
+			removed++
+		}
+		return nil
+	})
+	return removed, err
+}
+
+// Touch marks a body as just used, so SweepStale leaves it for a while.
+func (f *Files) Touch(sum string) error {
+	if !validSum(sum) {
+		return fmt.Errorf("blob %q: %w", sum, ErrNotFound)
+	}
+	now := time.Now()
+	return os.Chtimes(f.path(sum), now, now)
+}
+
+// SweepStale removes temporary files, and bodies for which keep returns
+// false, last modified before cutoff: Sweep for a store that is in use (a
+// cluster node's), where a recent file may belong to an upload under way
+// or to a record not yet committed.
+func (f *Files) SweepStale(cutoff time.Time, keep func(sum string) (bool, error)) (removed int, err error) {
+	stale := func(path string) bool {
+		fi, err := os.Stat(path)
+		return err == nil && fi.ModTime().Before(cutoff)
+	}
+	tmp := filepath.Join(f.dir, "tmp")
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		if p := filepath.Join(tmp, e.Name()); stale(p) && os.Remove(p) == nil {
+			removed++
+		}
+	}
+	_, err = f.Walk(func(sum string) error {
+		p := f.path(sum)
+		if !stale(p) {
+			return nil
+		}
+		ok, err := keep(sum)
+		if err != nil {
+			return err
+		}
+		if !ok && os.Remove(p) == nil {
 			removed++
 		}
 		return nil
