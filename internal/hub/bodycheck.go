@@ -18,8 +18,12 @@ import (
 // lacks from its peers, and removes the files no record names once they
 // are old enough that no send can still be about to name them.
 const (
-	bodyCheckFirst = 10 * time.Second
-	bodyCheckEvery = 10 * time.Minute
+	// The first check comes soon after a start, when a node that was down
+	// has caught up with the log; the second a minute later, should it
+	// have been slower.
+	bodyCheckFirst  = 5 * time.Second
+	bodyCheckSecond = time.Minute
+	bodyCheckEvery  = 10 * time.Minute
 	// bodyStaleAfter: a file no record names and untouched this long is
 	// not a send's that is still under way (store.Files.SweepStale).
 	bodyStaleAfter = time.Hour
@@ -108,13 +112,17 @@ func (h *Hub) startBodyCheck(first, every time.Duration) {
 		defer close(h.bodyCheck.done)
 		t := time.NewTimer(first)
 		defer t.Stop()
-		for {
+		for run := 1; ; run++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			t.Reset(every)
+			if run == 1 {
+				t.Reset(bodyCheckSecond)
+			} else {
+				t.Reset(every)
+			}
 			c, err := h.CheckBodies(ctx, h.cfg.Now().Add(-bodyStaleAfter))
 			switch {
 			case ctx.Err() != nil:

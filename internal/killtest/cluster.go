@@ -45,7 +45,15 @@ type Node struct {
 	waitErr  error
 	exited   chan struct{}
 	starts   int
+	started  time.Time // of the last start
 	LogPaths []string
+}
+
+// Started is when the node was last started.
+func (nd *Node) Started() time.Time {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.started
 }
 
 // NewCluster writes a cluster of n nodes into a temporary directory, on
@@ -118,6 +126,7 @@ func (c *Cluster) Start(i int) {
 		c.tb.Fatalf("node %s is already running", nd.ID)
 	}
 	nd.starts++
+	nd.started = time.Now()
 	logPath := filepath.Join(filepath.Dir(nd.Info.Config), fmt.Sprintf("ndxpd-%d.log", nd.starts))
 	logf, err := os.Create(logPath)
 	if err != nil {
