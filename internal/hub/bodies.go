@@ -208,15 +208,7 @@ func (b *bodies) remove(sum string) (removed, busy bool, err error) {
 	if b.pending[sum] > 0 {
 		return false, true, nil
 	}
-	live := false
-	err = b.st.View(context.Background(), func(tx store.Tx) error {
-		_, err := tx.Get(store.BucketBlobs, []byte(sum))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		live = err == nil
-		return err
-	})
+	live, err := b.recorded(context.Background(), sum)
 	if err != nil || live {
 		return false, false, err
 	}
@@ -224,6 +216,20 @@ func (b *bodies) remove(sum string) (removed, busy bool, err error) {
 		return false, false, err
 	}
 	return true, false, nil
+}
+
+// recorded reports whether a record names the body sum.
+func (b *bodies) recorded(ctx context.Context, sum string) (bool, error) {
+	live := false
+	err := b.st.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(store.BucketBlobs, []byte(sum))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		live = err == nil
+		return err
+	})
+	return live, err
 }
 
 // gone reports whether the record of the body with this digest is gone,

@@ -86,16 +86,7 @@ func (h *Hub) CheckBodies(ctx context.Context, staleBefore time.Time) (BodyCheck
 		if pending {
 			return true, nil
 		}
-		live := false
-		err := h.st.View(ctx, func(tx store.Tx) error {
-			_, err := tx.Get(store.BucketBlobs, []byte(sum))
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			live = err == nil
-			return err
-		})
-		return live, err
+		return h.bodies.recorded(ctx, sum)
 	})
 	return c, err
 }

@@ -225,18 +225,7 @@ func New(ctx context.Context, st store.Store, files *store.Files, cfg Config) (*
 	}
 	// Attachment files written for sends that never committed (a crash
 	// between the file and the transaction) are not referenced: drop them.
-	removed, err := files.Sweep(func(sum string) (bool, error) {
-		keep := false
-		err := st.View(ctx, func(tx store.Tx) error {
-			_, err := tx.Get(store.BucketBlobs, []byte(sum))
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			keep = err == nil
-			return err
-		})
-		return keep, err
-	})
+	removed, err := files.Sweep(func(sum string) (bool, error) { return h.bodies.recorded(ctx, sum) })
 	if err != nil {
 		return nil, fmt.Errorf("sweep attachment files: %w", err)
 	}

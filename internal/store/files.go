@@ -245,40 +245,7 @@ func (f *Files) Remove(sum string) error {
 // Sweep removes temporary files and every body for which keep returns
 // false. Run it only when no upload is in progress (at start).
 func (f *Files) Sweep(keep func(sum string) (bool, error)) (removed int, err error) {
-	tmp := filepath.Join(f.dir, "tmp")
-	ents, err := os.ReadDir(tmp)
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range ents {
-		if os.Remove(filepath.Join(tmp, e.Name())) == nil {
-			removed++
-		}
-	}
-	err = filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != f.dir && filepath.Base(path) == "tmp" {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		sum := d.Name()
-		if !validSum(sum) {
-			return nil
-		}
-		ok, err := keep(sum)
-		if err != nil {
-			return err
-		}
-		if !ok && os.Remove(path) == nil {
-			removed++
-		}
-		return nil
-	})
-	return removed, err
+	return f.SweepStale(time.Now().Add(time.Hour), keep)
 }
 
 // Touch marks a body as just used, so SweepStale leaves it for a while.
