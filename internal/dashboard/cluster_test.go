@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,9 +80,10 @@ func TestSnapshotCluster(t *testing.T) {
 func TestBrowserCluster(t *testing.T) {
 	findChrome(t)
 	var single *dashboard.Cluster
-	current := sampleCluster()
+	var current atomic.Pointer[dashboard.Cluster]
+	current.Store(sampleCluster())
 	srv := httptest.NewServer(dashboard.New(&fakeSource{snap: sampleSnapshot(1)}, dashboard.Options{MinInterval: 10 * time.Millisecond,
-		Cluster: func() *dashboard.Cluster { return current }}))
+		Cluster: func() *dashboard.Cluster { return current.Load() }}))
 	t.Cleanup(srv.Close)
 	srvSingle := httptest.NewServer(dashboard.New(&fakeSource{snap: sampleSnapshot(1)}, dashboard.Options{
 		Cluster: func() *dashboard.Cluster { return single }}))
@@ -116,6 +118,22 @@ func TestBrowserCluster(t *testing.T) {
 	}
 	if want := "Nút dẫn không liên lạc được với nút n3"; !strings.HasPrefix(got.Alert, want) {
 		t.Errorf("alert %q, want it to start with %q", got.Alert, want)
+	}
+
+	// A follower far behind, not hearing from the leader: both named.
+	behind := sampleCluster()
+	behind.Node, behind.State, behind.Members[0].Leader = "n2", "Follower", true
+	behind.Members[2].Down = false
+	behind.AppliedIndex, behind.CommitIndex, behind.Lag, behind.LastContactMs = 40, 5040, 5000, 7000
+	if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	current.Store(behind)
+	got = waitFor(t, tab, "the lag alert", read, func(p panel) bool { return strings.Contains(p.Alert, "chậm") })
+	for _, want := range []string{"Nút n2 chậm: 5.000 mục", "Nút n2 không nghe nút dẫn"} {
+		if !strings.Contains(got.Alert, want) {
+			t.Errorf("alert %q, want %q in it", got.Alert, want)
+		}
 	}
 
 	if err := chromedp.Do(tab, chromedp.Navigate(srvSingle.URL+"/")); err != nil {

@@ -531,6 +531,10 @@
   // ---------- cluster ----------
 
   const CLUSTER_STATE = { Leader: 'nút dẫn (leader)', Follower: 'nút theo (follower)', Candidate: 'đang bầu chọn', Shutdown: 'đã dừng' };
+  // A node this many committed entries behind, or a follower that has not
+  // heard from the leader for this long, is named in the alert.
+  const CLUSTER_LAG_ALERT = 1000;
+  const CLUSTER_CONTACT_ALERT_MS = 5000;
   let clusterKey = null;
 
   // renderCluster shows the panel of a hub that runs as a cluster (the
@@ -556,6 +560,12 @@
     for (const m of down) {
       const t = parseTime(m.down_since);
       problems.push('Nút dẫn không liên lạc được với nút ' + m.id + (t ? ' từ ' + abs(t) : ''));
+    }
+    if ((c.lag || 0) >= CLUSTER_LAG_ALERT) {
+      problems.push('Nút ' + c.node + ' chậm: ' + fmtInt(c.lag) + ' mục đã cam kết chưa áp dụng');
+    }
+    if (c.state !== 'Leader' && c.leader && c.last_contact_ms >= CLUSTER_CONTACT_ALERT_MS) {
+      problems.push('Nút ' + c.node + ' không nghe nút dẫn từ ' + duration(c.last_contact_ms) + ' trước');
     }
     alert.hidden = problems.length === 0;
     alert.textContent = problems.join(' · ');
