@@ -234,13 +234,20 @@ func retrying[T any](ctx context.Context, attempts int, call func(attempt int) (
 	var lastErr error
 	backoff := newBackoff()
 	quick := false
-	for attempt := 0; attempt < attempts; attempt++ {
-		if quick = atOnce(lastErr, quick); attempt > 0 && !quick {
+	// A retry at once at the leader a node named does not count as an
+	// attempt: the attempts' backoff is what rides out an election, and
+	// nodes naming a leader that has just lost its place would otherwise
+	// use them up in moments. Two retries at once never follow each other.
+	for attempt, calls := 0, 0; attempt < attempts; calls++ {
+		if quick = atOnce(lastErr, quick); calls > 0 && !quick {
 			if err := backoff.wait(ctx); err != nil {
 				return zero, lastErr
 			}
 		}
-		resp, err := call(attempt)
+		if !quick {
+			attempt++
+		}
+		resp, err := call(calls)
 		if err == nil {
 			return resp, nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -34,6 +35,7 @@ type router struct {
 	mu      sync.Mutex
 	leader  string                      // "" while calls go to the pool
 	leaders map[string]*grpc.ClientConn // dialed leaders, closed with the router
+	next    int                         // the address to try when a node knows no leader
 }
 
 var _ grpc.ClientConnInterface = (*router)(nil)
@@ -100,6 +102,33 @@ func (r *router) observe(at string, err error) (*grpc.ClientConn, bool) {
 		}
 		r.leader = addr
 		return cc, true
+	}
+	if leader.NotLeader(err) && len(r.addrs) > 1 {
+		// A node that neither leads nor knows who does may be cut off
+		// from the others; the pool would keep answering from it
+		// (pick_first keeps a working connection), so the next call goes
+		// to the next address, after the caller's backoff.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.leaders == nil {
+			return nil, false
+		}
+		i := slices.Index(r.addrs, at)
+		if i < 0 {
+			i = r.next
+		}
+		i = (i + 1) % len(r.addrs)
+		r.next = i
+		addr := r.addrs[i]
+		if _, ok := r.leaders[addr]; !ok {
+			cc, derr := r.dial(addr)
+			if derr != nil {
+				return nil, false
+			}
+			r.leaders[addr] = cc
+		}
+		r.leader = addr
+		return nil, false
 	}
 	if at != "" && status.Code(err) == codes.Unavailable {
 		r.mu.Lock()

@@ -350,3 +350,128 @@ func TestClusterBodyCheck(t *testing.T) {
 		t.Errorf("a second CheckBodies: %+v, %v; want nothing to do", again, err)
 	}
 }
+
+// TestClusterPartition: the leader is cut off from the two other nodes
+// (their Raft and body traffic, not the agencies' gRPC). It commits
+// nothing more; the agency's SDK, which may be connected to it, fails over
+// to the majority's leader and keeps getting receipts; once healed, every
+// receipted document is delivered once.
+func TestClusterPartition(t *testing.T) {
+	c := startCluster(t)
+	old := c.leader()
+	admin := c.admin()
+	sender := c.agency(admin, "000.00.00.G22")
+	recipient := c.agency(admin, "000.00.00.H41")
+	var receipted []string
+	send := func(n int) {
+		t.Helper()
+		for range n {
+			r, err := sender.Send(testCtx(t), &ndxpv1.DocumentHeader{
+				Recipients: []string{"000.00.00.H41"}, Number: fmt.Sprint(len(receipted) + 1), Notation: "VPCP-TTĐT", Subject: "partition",
+			}, []client.Attachment{{Name: "a.txt", Body: bytes.NewReader([]byte("nội dung"))}})
+			if err != nil {
+				t.Fatalf("send %d: %v", len(receipted)+1, err)
+			}
+			receipted = append(receipted, r.GetDocumentId())
+		}
+	}
+	send(5)
+
+	isolate := func(on bool) {
+		var others []string
+		for i, n := range c.layout.Nodes {
+			if i == old {
+				continue
+			}
+			others = append(others, n.Raft)
+			var cut []string
+			if on {
+				cut = []string{c.layout.Nodes[old].Raft}
+			}
+			c.daemons[i].Partition(cut)
+		}
+		if !on {
+			others = nil
+		}
+		c.daemons[old].Partition(others)
+	}
+	isolate(true)
+	// The minority accepts no writes: asked directly, the old leader
+	// refuses once its lease has run out.
+	direct, err := client.Dial(context.Background(), c.layout.AdminCreds, client.WithAddress(c.layout.Nodes[old].GRPC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	reg := ndxpv1.NewRegistryServiceClient(direct.Conn())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := reg.CreateAgency(testCtx(t), &ndxpv1.CreateAgencyRequest{Agency: &ndxpv1.Agency{Code: "000.00.00.M01", Name: "minority"}})
+		if status.Code(err) == codes.Unavailable {
+			break
+		}
+		if err == nil || time.Now().After(deadline) {
+			t.Fatalf("the cut-off leader answered a write with %v, want UNAVAILABLE", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	send(10) // through the SDK: to the majority's leader
+	isolate(false)
+	send(5)
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- recipient.Subscribe(ctx, func(_ context.Context, ev *ndxpv1.Event) error {
+			if ev.GetKind() == ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
+				mu.Lock()
+				seen[ev.GetDocumentId()]++
+				mu.Unlock()
+			}
+			return nil
+		})
+	}()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		missing := 0
+		for _, id := range receipted {
+			if seen[id] == 0 {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d receipted documents not delivered", missing, len(receipted))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("the handler saw %s %d times", id, n)
+		}
+	}
+	// Healed, the old leader's higher term may call an election: wait it out.
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		_, err := admin.Registry.GetAgency(testCtx(t), &ndxpv1.GetAgencyRequest{Code: "000.00.00.M01"})
+		if status.Code(err) == codes.Unavailable && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if status.Code(err) != codes.NotFound {
+			t.Errorf("the write the cut-off leader refused: GetAgency = %v, want NOT_FOUND", err)
+		}
+		break
+	}
+}

@@ -18,3 +18,7 @@ func (d *Daemon) Leading() bool { ok, _ := d.gate(); return ok }
 // StorePublished is the last store record visible here: Raft's applied
 // index says a node received the log, this that its store applied it.
 func (d *Daemon) StorePublished() uint64 { return d.store.Published() }
+
+// Partition cuts the node's Raft and body traffic to the peers at those
+// Raft addresses (nil heals): a network partition, for tests.
+func (d *Daemon) Partition(raftAddrs []string) { d.node.Partition(raftAddrs) }

@@ -12,13 +12,16 @@ import (
 // leaderUnavailable is the answer of a node that is not the leader to a
 // call only the leader serves: UNAVAILABLE, with the leader's gRPC address
 // in an ErrorInfo detail (internal/leader) so that the SDK retries there at
-// once instead of backing off. Without a known leader (an election under
-// way) it is a plain UNAVAILABLE, which clients retry with backoff.
+// once instead of backing off. Without a known leader the detail has no
+// address, and the SDK tries its next address after a backoff.
 func leaderUnavailable(leaderGRPC string) error {
+	msg := "this hub node is not the leader; the leader is at " + leaderGRPC
 	if leaderGRPC == "" {
-		return status.Error(codes.Unavailable, "this hub node is not the leader and no leader is elected yet; retry")
+		// Still marked NOT_LEADER: this node may be cut off from the
+		// others, which may have a leader, so the client tries them.
+		msg = "this hub node is not the leader and knows no leader (an election, or this node is cut off from the others); retry"
 	}
-	st := status.New(codes.Unavailable, "this hub node is not the leader; the leader is at "+leaderGRPC)
+	st := status.New(codes.Unavailable, msg)
 	if d, err := st.WithDetails(leader.Detail(leaderGRPC)); err == nil {
 		st = d
 	}

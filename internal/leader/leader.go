@@ -22,7 +22,9 @@ const (
 	KeyGRPC = "leader_grpc" // ErrorInfo.metadata key: the leader's gRPC address, host:port
 )
 
-// Detail returns the ErrorInfo naming the leader at grpcAddr.
+// Detail returns the ErrorInfo naming the leader at grpcAddr; "" says
+// that the node does not lead and knows no leader (an election, or a
+// node cut off from the others), so the client tries another node.
 func Detail(grpcAddr string) *errdetails.ErrorInfo {
 	return &errdetails.ErrorInfo{Reason: Reason, Domain: Domain, Metadata: map[string]string{KeyGRPC: grpcAddr}}
 }
@@ -45,4 +47,19 @@ func Hint(err error) (grpcAddr string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// NotLeader reports whether err is an UNAVAILABLE status carrying the
+// hint, with or without the leader's address.
+func NotLeader(err error) bool {
+	st, ok := status.FromError(err)
+	if err == nil || !ok || st.Code() != codes.Unavailable {
+		return false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == Reason && info.GetDomain() == Domain {
+			return true
+		}
+	}
+	return false
 }
