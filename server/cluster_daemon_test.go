@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -473,5 +477,40 @@ func TestClusterPartition(t *testing.T) {
 			t.Errorf("the write the cut-off leader refused: GetAgency = %v, want NOT_FOUND", err)
 		}
 		break
+	}
+}
+
+// TestClusterVXPOnAFollower: a follower's VXP API, whose SDK has one
+// endpoint, answers 503 in the envelope, naming the leader, and the
+// leader's answers as usual (here: the unsigned request refused, 401).
+func TestClusterVXPOnAFollower(t *testing.T) {
+	c := startCluster(t)
+	lead := c.leader()
+	pem, err := os.ReadFile(c.layout.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	code := func(d *server.Daemon) (string, string) {
+		t.Helper()
+		resp, err := hc.Post(d.VXPURL()+"/getAgenciesList", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env struct{ Status, ErrorCode, ErrorDesc string }
+		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+			t.Fatal(err)
+		}
+		return env.ErrorCode, env.ErrorDesc
+	}
+	got, desc := code(c.daemons[(lead+1)%3])
+	if got != "503" || !strings.Contains(desc, c.layout.Nodes[lead].GRPC) {
+		t.Errorf("a follower's VXP answer: %s %q, want 503 naming the leader %s", got, desc, c.layout.Nodes[lead].GRPC)
+	}
+	if got, _ := code(c.daemons[lead]); got != "401" {
+		t.Errorf("the leader's VXP answer to an unsigned request: %s, want 401", got)
 	}
 }

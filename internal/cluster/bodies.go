@@ -322,14 +322,7 @@ func (b *bodies) put(ctx context.Context, addr, sum string) error {
 		f.Close()
 		body = http.NoBody
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, bodyURL(addr, sum), body)
-	if err != nil {
-		body.Close()
-		return err
-	}
-	req.ContentLength = fi.Size()
-	req.Header.Set("Expect", "100-continue") // the peer may have it already
-	resp, err := b.client.Do(req)
+	resp, err := b.do(ctx, http.MethodPut, addr, sum, body, fi.Size())
 	if err != nil {
 		return err
 	}
@@ -340,16 +333,30 @@ func (b *bodies) put(ctx context.Context, addr, sum string) error {
 	return nil
 }
 
+// do makes one request about the body sum to the peer at addr; a body of
+// size bytes is sent only once the peer asks for it (100-continue), since
+// it may have the body already.
+func (b *bodies) do(ctx context.Context, method, addr, sum string, body io.ReadCloser, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, bodyURL(addr, sum), body)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Expect", "100-continue")
+	}
+	return b.client.Do(req)
+}
+
 // errAbsent is a peer's 404: it does not have the body.
 var errAbsent = errors.New("does not have it")
 
 // get fetches the body sum from the peer at addr into the local files.
 func (b *bodies) get(ctx context.Context, addr, sum string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, bodyURL(addr, sum), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := b.client.Do(req)
+	resp, err := b.do(ctx, http.MethodGet, addr, sum, nil, 0)
 	if err != nil {
 		return err
 	}
@@ -375,11 +382,7 @@ func (b *bodies) get(ctx context.Context, addr, sum string) error {
 
 // remove deletes the body sum on the peer at addr.
 func (b *bodies) remove(ctx context.Context, addr, sum string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, bodyURL(addr, sum), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := b.client.Do(req)
+	resp, err := b.do(ctx, http.MethodDelete, addr, sum, nil, 0)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -372,4 +374,57 @@ func TestInstallSnapshot(t *testing.T) {
 	lsn := lead.st.Published()
 	has(t, behind, lsn, "before", 5)
 	has(t, behind, lsn, "after", 40)
+}
+
+// TestStoreThatCannotFollowStopsItsNode: a node whose store lacks records
+// the others began with (two seeded from a backup, the third empty) cannot
+// apply the first record it is sent; its owner is told, rather than the
+// node running on with a store that no longer changes.
+func TestStoreThatCannotFollowStopsItsNode(t *testing.T) {
+	failed := make(chan error, 1)
+	ms := startClusterWith(t, 3, func(c *Config) {
+		path := filepath.Join(filepath.Dir(c.Dir), "ndxp.db")
+		if c.ID == "node3" {
+			c.OnStoreFailed = func(err error) { failed <- err }
+			return
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.OpenBolt(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := put(t.Context(), st, "seed"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var lead *member
+	deadline := time.Now().Add(15 * time.Second)
+	for lead == nil || lead.cfg.ID == "node3" {
+		lead = leader(t, ms)
+		if lead.cfg.ID == "node3" {
+			if time.Now().After(deadline) {
+				t.Skip("the empty node kept the leadership; nothing to follow")
+			}
+			lead.node.TransferLeadership()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for i := range 3 {
+		if err := put(t.Context(), lead.st, fmt.Sprintf("after-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-failed:
+		if err == nil || !strings.Contains(err.Error(), "records are missing") {
+			t.Errorf("OnStoreFailed(%v), want the records-missing error", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the node whose store cannot follow was not stopped")
+	}
 }

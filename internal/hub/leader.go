@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // A cluster node's hub (Config.Standby) starts without its in-memory
@@ -98,7 +99,7 @@ func (r *recentDocs) clear() {
 func (t *traffic) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.day, t.docs, t.delivs = t.day.AddDate(-1, 0, 0), 0, 0
+	t.day, t.docs, t.delivs = time.Time{}, 0, 0 // the next roll sets the day
 	t.sent, t.received = map[string]int{}, map[string]int{}
 	t.minutes = [60]MinuteCount{}
 }
