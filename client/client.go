@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -41,6 +42,9 @@ type Client struct {
 	conn    *router
 	creds   *pki.Creds
 	timeout time.Duration
+	pipe    *pipeline // small documents' sends; nil without one
+	// noReceive is set once the hub turned Receive down as unimplemented.
+	noReceive atomic.Bool
 
 	// Registry is the admin API (admin credentials only).
 	Registry ndxpv1.RegistryServiceClient
@@ -60,9 +64,10 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	address string
-	timeout time.Duration
-	dialer  func(context.Context, string) (net.Conn, error)
+	address  string
+	timeout  time.Duration
+	dialer   func(context.Context, string) (net.Conn, error)
+	pipeline int
 }
 
 // WithDialer makes connections with dial instead of TCP, e.g. over an
@@ -101,7 +106,7 @@ func Dial(ctx context.Context, credsFile string, opts ...Option) (*Client, error
 }
 
 func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
-	o := options{timeout: DefaultTimeout}
+	o := options{timeout: DefaultTimeout, pipeline: DefaultPipeline}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -151,6 +156,9 @@ func dial(_ context.Context, c *pki.Creds, opts ...Option) (*Client, error) {
 	cl.Monitor = ndxpv1.NewMonitorServiceClient(r)
 	cl.Maintenance = ndxpv1.NewMaintenanceServiceClient(r)
 	cl.Cluster = ndxpv1.NewClusterServiceClient(r)
+	if o.pipeline > 0 {
+		cl.pipe = newPipeline(cl, o.pipeline)
+	}
 	return cl, nil
 }
 
@@ -198,4 +206,9 @@ func (c *Client) Conn() *grpc.ClientConn {
 }
 
 // Close releases the connections.
-func (c *Client) Close() error { return c.conn.close() }
+func (c *Client) Close() error {
+	if c.pipe != nil {
+		c.pipe.close()
+	}
+	return c.conn.close()
+}

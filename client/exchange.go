@@ -216,6 +216,20 @@ func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Atta
 		})
 		total += b.size
 	}
+	if c.pipe != nil && !c.pipe.off.Load() && o.progress == nil && pipelinable(bodies, total) {
+		if err := inline(h, bodies); err != nil {
+			return nil, err
+		}
+		resp, err := retrying(ctx, o.attempts, func(int) (*ndxpv1.SendDocumentResponse, error) {
+			return c.pipe.send(ctx, h)
+		})
+		if !errors.Is(err, errNoPipeline) {
+			return resp, err
+		}
+		if err := inline(h, nil); err != nil {
+			return nil, err
+		}
+	}
 	return retrying(ctx, o.attempts, func(int) (*ndxpv1.SendDocumentResponse, error) {
 		return c.sendOnce(ctx, h, bodies, total, o.progress)
 	})

@@ -157,20 +157,151 @@ type subscription struct {
 // came, so a flapping hub does not reset the backoff. Handlers run in
 // order on this goroutine; acknowledgements go out from a second one in
 // batches, so the next event is handled while the last one's
-// acknowledgement is being committed.
+// acknowledgement is being committed. They ride on the stream (Receive),
+// or on a hub that predates it go in AcknowledgeEvents calls.
 func (s *subscription) run(ctx context.Context) (progressed bool, err error) {
+	if !s.c.noReceive.Load() {
+		progressed, err = s.runOn(ctx, s.openReceive)
+		if progressed || status.Code(err) != codes.Unimplemented {
+			return progressed, err
+		}
+		s.c.noReceive.Store(true)
+	}
+	return s.runOn(ctx, s.openSubscribe)
+}
+
+// eventStream is an open subscription: next returns an event or that the
+// caller caught up; acks acknowledges; close ends it, once nothing reads.
+type eventStream struct {
+	next  func() (ev *ndxpv1.Event, caughtUp bool, err error)
+	acks  *acker
+	close func()
+}
+
+func (s *subscription) request() *ndxpv1.SubscribeRequest {
+	return &ndxpv1.SubscribeRequest{Window: s.o.window, AckDeadlineSeconds: int32(s.o.ackDeadline / time.Second)}
+}
+
+// openSubscribe opens Subscribe, with acknowledgements in unary calls.
+func (s *subscription) openSubscribe(ctx context.Context, fail context.CancelCauseFunc) (*eventStream, error) {
+	stream, err := s.c.Exchange.Subscribe(ctx, s.request())
+	if err != nil {
+		return nil, err
+	}
+	es := &eventStream{
+		next: func() (*ndxpv1.Event, bool, error) {
+			resp, err := stream.Recv()
+			return resp.GetEvent(), resp.GetCaughtUp() != nil, err
+		},
+		acks: newAcker(fail, func(batch []uint64) error {
+			ctx, cancel := context.WithTimeout(context.Background(), s.c.timeout)
+			defer cancel()
+			_, err := s.c.Exchange.AcknowledgeEvents(ctx, &ndxpv1.AcknowledgeEventsRequest{Sequences: batch})
+			return err
+		}),
+	}
+	es.close = es.acks.stop
+	return es, nil
+}
+
+// openReceive opens Receive. The stream outlives ctx by a moment: when
+// ctx ends, or the subscription stops reading, the acknowledgements of
+// handled events go out and the stream is closed from this side, so the
+// hub records them before it ends the stream (waiting at most the
+// client's timeout).
+func (s *subscription) openReceive(ctx context.Context, fail context.CancelCauseFunc) (*eventStream, error) {
+	sctx, scancel := context.WithCancel(context.WithoutCancel(ctx))
+	stream, err := s.c.Exchange.Receive(sctx)
+	if err == nil {
+		err = stream.Send(&ndxpv1.ReceiveRequest{Message: &ndxpv1.ReceiveRequest_Open{Open: s.request()}})
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		scancel()
+		return nil, err
+	}
+	acks := newAcker(fail, func(batch []uint64) error {
+		return stream.Send(&ndxpv1.ReceiveRequest{Message: &ndxpv1.ReceiveRequest_Acknowledge{
+			Acknowledge: &ndxpv1.AcknowledgeEventsRequest{Sequences: batch},
+		}})
+	})
+	// finish flushes the acknowledgements, closes this side and waits for
+	// the hub to end the stream, as seen by ended, unless stop closes first.
+	finish := func(ended, stop <-chan struct{}) {
+		acks.stop()
+		if stream.CloseSend() == nil {
+			t := time.NewTimer(s.c.timeout)
+			defer t.Stop()
+			select {
+			case <-ended:
+			case <-stop:
+			case <-t.C:
+			}
+		}
+	}
+	ended := make(chan struct{}) // the reader saw the stream end
+	var endOnce sync.Once
+	returned := make(chan struct{}) // the reader stopped reading
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+		case <-returned:
+			return
+		}
+		if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+			scancel() // an acknowledgement failed: the stream is broken
+			return
+		}
+		// The reader is still in Recv, or about to be: it sees the end.
+		finish(ended, returned)
+		scancel()
+	}()
+	return &eventStream{
+		next: func() (*ndxpv1.Event, bool, error) {
+			resp, err := stream.Recv()
+			if err != nil {
+				endOnce.Do(func() { close(ended) })
+			}
+			return resp.GetEvent(), resp.GetCaughtUp() != nil, err
+		},
+		acks: acks,
+		close: func() {
+			close(returned)
+			<-watched
+			select {
+			case <-ended:
+			default:
+				// Nothing reads any more: drain here what the hub still sends.
+				drained := make(chan struct{})
+				go func() {
+					defer close(drained)
+					for {
+						if _, err := stream.Recv(); err != nil {
+							return
+						}
+					}
+				}()
+				finish(drained, nil)
+			}
+			acks.stop()
+			scancel()
+		},
+	}, nil
+}
+
+// runOn runs one subscription opened by open.
+func (s *subscription) runOn(ctx context.Context, open func(context.Context, context.CancelCauseFunc) (*eventStream, error)) (progressed bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req := &ndxpv1.SubscribeRequest{Window: s.o.window, AckDeadlineSeconds: int32(s.o.ackDeadline / time.Second)}
-	stream, err := s.c.Exchange.Subscribe(ctx, req)
+	es, err := open(ctx, cancel)
 	if err != nil {
 		return false, err
 	}
-	acks := newAcker(s.c, cancel)
-	defer acks.stop()
+	defer es.close()
 	connected := false
 	for {
-		resp, err := stream.Recv()
+		ev, caughtUp, err := es.next()
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 				return progressed, cause // an acknowledgement failed
@@ -187,15 +318,14 @@ func (s *subscription) run(ctx context.Context) (progressed bool, err error) {
 			}
 		}
 		progressed = true
-		switch m := resp.GetMessage().(type) {
-		case *ndxpv1.SubscribeResponse_CaughtUp:
+		switch {
+		case caughtUp:
 			// The hub sends this only when every pushed event was
 			// acknowledged, so all our acknowledgements are in.
 			if s.o.untilCaughtUp {
 				return true, nil
 			}
-		case *ndxpv1.SubscribeResponse_Event:
-			ev := m.Event
+		case ev != nil:
 			if !s.done.has(ev.GetSequence()) {
 				if err := s.h(ctx, ev); err != nil {
 					if s.o.untilCaughtUp {
@@ -205,25 +335,26 @@ func (s *subscription) run(ctx context.Context) (progressed bool, err error) {
 				}
 				s.done.add(ev.GetSequence())
 			}
-			acks.add(ev.GetSequence())
+			es.acks.add(ev.GetSequence())
 		}
 	}
 }
 
 // acker sends acknowledgements in batches: whatever handlers finished
-// while the previous call was in flight goes in the next one.
+// while the previous batch was being sent goes in the next one.
 type acker struct {
-	c      *Client
+	send   func([]uint64) error
 	fail   context.CancelCauseFunc
 	mu     sync.Mutex
 	queue  []uint64
 	wake   chan struct{}
 	done   chan struct{}
+	stopMu sync.Once
 	closed chan struct{}
 }
 
-func newAcker(c *Client, fail context.CancelCauseFunc) *acker {
-	a := &acker{c: c, fail: fail, wake: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
+func newAcker(fail context.CancelCauseFunc, send func([]uint64) error) *acker {
+	a := &acker{send: send, fail: fail, wake: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
 	go a.loop()
 	return a
 }
@@ -258,10 +389,7 @@ func (a *acker) loop() {
 			if len(batch) == 0 {
 				break
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), a.c.timeout)
-			_, err := a.c.Exchange.AcknowledgeEvents(ctx, &ndxpv1.AcknowledgeEventsRequest{Sequences: batch})
-			cancel()
-			if err != nil {
+			if err := a.send(batch); err != nil {
 				// The stream ends; the events come again after the reconnect
 				// and are acknowledged then, without calling the handler.
 				a.fail(err)
@@ -274,8 +402,9 @@ func (a *acker) loop() {
 	}
 }
 
+// stop sends what handlers finished and stops; it may be called again.
 func (a *acker) stop() {
-	close(a.done)
+	a.stopMu.Do(func() { close(a.done) })
 	<-a.closed
 }
 

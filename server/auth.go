@@ -54,10 +54,12 @@ var methodAccess = []struct {
 // suspension ends it.
 var streamKinds = map[string]hub.StreamKind{
 	"/ndxp.v1.ExchangeService/SendDocument":                          hub.StreamUpload,
+	"/ndxp.v1.ExchangeService/SendDocuments":                         hub.StreamUpload,
 	"/ndxp.v1.ExchangeService/FetchAttachment":                       hub.StreamFetch,
 	"/ndxp.v1.ExchangeService/SendPacket":                            hub.StreamUpload,
 	"/ndxp.v1.ExchangeService/FetchPacket":                           hub.StreamFetch,
 	"/ndxp.v1.ExchangeService/Subscribe":                             hub.StreamSubscribe,
+	"/ndxp.v1.ExchangeService/Receive":                               hub.StreamSubscribe,
 	"/ndxp.v1.MonitorService/WatchSnapshot":                          hub.StreamWatch,
 	"/ndxp.v1.MaintenanceService/Backup":                             hub.StreamBackup,
 	"/grpc.health.v1.Health/Watch":                                   hub.StreamWatch,

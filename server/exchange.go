@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,6 +27,7 @@ const (
 type exchangeService struct {
 	ndxpv1.UnimplementedExchangeServiceServer
 	hub *hub.Hub
+	log *slog.Logger
 }
 
 // chunkStream adapts the gRPC upload stream to hub.ChunkSource.
@@ -38,11 +40,15 @@ func (c chunkStream) Next() (hub.Chunk, error) {
 	if err != nil {
 		return hub.Chunk{}, err
 	}
-	if d := msg.GetDigest(); d != nil {
+	return uploadChunk(msg.GetChunk(), msg.GetDigest())
+}
+
+// uploadChunk checks a chunk or digest of an upload (exactly one is set).
+func uploadChunk(ch *ndxpv1.AttachmentChunk, d *ndxpv1.AttachmentDigest) (hub.Chunk, error) {
+	if d != nil {
 		// Never nil, even when empty: a Chunk with a Digest is a digest.
 		return hub.Chunk{Index: int(d.GetIndex()), Digest: append([]byte{}, d.GetSha256()...)}, nil
 	}
-	ch := msg.GetChunk()
 	if ch == nil {
 		return hub.Chunk{}, invalidField("header", "only the first message of a send carries the header")
 	}

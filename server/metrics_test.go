@@ -91,9 +91,12 @@ func TestMetricsAfterKnownExchange(t *testing.T) {
 		t.Fatalf("bad report: %v", err)
 	}
 
+	// Closing G22 ends its pipelined send stream once it is answered.
+	g22.Close()
 	// H41's subscription ended on the client's side; the hub notices the
 	// closed stream on its own time, and the scrape reads it live.
-	m := scrapeWhen(t, h, "ndxp_agencies_online", 0)
+	m := scrapeWhen(t, h, `ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocuments"}`, 1)
+	m = scrapeWhen(t, h, "ndxp_agencies_online", 0)
 	want := map[string]float64{
 		"ndxp_documents_sent_total":           2,
 		"ndxp_deliveries_queued_total":        3,
@@ -105,7 +108,8 @@ func TestMetricsAfterKnownExchange(t *testing.T) {
 		"ndxp_agencies_online":                0,
 		`ndxp_alerts{kind="offline_backlog"}`: 1,
 		`ndxp_alerts{kind="unacknowledged"}`:  0,
-		`ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocument"}`:              2,
+		`ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocuments"}`:             1,
+		`ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/Receive"}`:                   1,
 		`ndxp_rpc_duration_seconds_count{code="InvalidArgument",method="ExchangeService/ReportStatus"}`: 1,
 	}
 	checkSamples(t, m, want)

@@ -68,6 +68,8 @@ type streamCase struct {
 func TestStreamsEndOnRevocation(t *testing.T) {
 	streams := []streamCase{
 		{name: "Subscribe", open: openSubscribe},
+		{name: "Receive", open: openReceive},
+		{name: "SendDocuments", open: openSendDocuments},
 		{name: "FetchAttachment not read", bigDoc: true, open: openStuckFetch},
 		{name: "SendDocument mid-upload", edit: func(c *server.Config) { c.Limits.Uploads = 1 }, open: openUpload},
 		{name: "Health.Watch", open: openHealthWatch},
@@ -207,6 +209,40 @@ func openSubscribe(ctx context.Context, t *testing.T, s *streamHub) heldStream {
 	m, err := st.Recv()
 	if err != nil || m.GetCaughtUp() == nil {
 		t.Fatalf("first message of the subscription: %v, %v; want caught up", m, err)
+	}
+	return heldStream{end: recvAll(func() error { _, err := st.Recv(); return err })}
+}
+
+func openReceive(ctx context.Context, t *testing.T, s *streamHub) heldStream {
+	t.Helper()
+	st, err := s.h.Dial(s.creds).Exchange.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&ndxpv1.ReceiveRequest{Message: &ndxpv1.ReceiveRequest_Open{Open: &ndxpv1.SubscribeRequest{}}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.Recv()
+	if err != nil || m.GetCaughtUp() == nil {
+		t.Fatalf("first message of the subscription: %v, %v; want caught up", m, err)
+	}
+	return heldStream{end: recvAll(func() error { _, err := st.Recv(); return err })}
+}
+
+// openSendDocuments holds a pipelined send stream that has sent a document.
+func openSendDocuments(ctx context.Context, t *testing.T, s *streamHub) heldStream {
+	t.Helper()
+	st, err := s.h.Dial(s.creds).Exchange.SendDocuments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&ndxpv1.SendDocumentsRequest{Part: &ndxpv1.SendDocumentsRequest_Header{Header: &ndxpv1.DocumentHeader{
+		Recipients: []string{codeH41}, Subject: "Trước khi thu hồi", Number: "1/PL",
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := st.Recv(); err != nil || m.GetReceipt() == nil {
+		t.Fatalf("the first document: %v, %v; want its receipt", m, err)
 	}
 	return heldStream{end: recvAll(func() error { _, err := st.Recv(); return err })}
 }

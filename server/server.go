@@ -92,7 +92,7 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics, cl
 	)
 	ndxpv1.RegisterRegistryServiceServer(s.grpc, &registryService{hub: h})
 	ndxpv1.RegisterDirectoryServiceServer(s.grpc, &directoryService{hub: h})
-	ndxpv1.RegisterExchangeServiceServer(s.grpc, &exchangeService{hub: h})
+	ndxpv1.RegisterExchangeServiceServer(s.grpc, &exchangeService{hub: h, log: s.log})
 	ndxpv1.RegisterMonitorServiceServer(s.grpc, &monitorService{hub: h})
 	s.maint = &maintenanceService{hub: h}
 	ndxpv1.RegisterMaintenanceServiceServer(s.grpc, s.maint)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,21 @@ type Chunk struct {
 // after the next call), so a source must not reuse it.
 type ChunkSource interface {
 	Next() (Chunk, error)
+}
+
+// Chunks is a ChunkSource over chunks already in memory, such as a
+// pipelined send's small attachments: it cannot go idle, so a Send from
+// it needs no idle watch.
+type Chunks []Chunk
+
+// Next returns the first chunk left, or io.EOF.
+func (c *Chunks) Next() (Chunk, error) {
+	if len(*c) == 0 {
+		return Chunk{}, io.EOF
+	}
+	next := (*c)[0]
+	*c = (*c)[1:]
+	return next, nil
 }
 
 // Receipt is the hub's answer to a send.
@@ -158,8 +174,11 @@ func (h *Hub) Send(ctx context.Context, p Principal, hdr Header, src ChunkSource
 	if dup, found, err := s.admit(ctx, p); err != nil || found {
 		return dup, err
 	}
-	src, stop := h.watchIdle(ctx, src)
-	defer stop()
+	if _, inMemory := src.(*Chunks); !inMemory {
+		var stop func()
+		src, stop = h.watchIdle(ctx, src)
+		defer stop()
+	}
 	blobs, err := h.receive(ctx, s.hdr.Attachments, src)
 	if err != nil {
 		return Receipt{}, err

@@ -82,9 +82,9 @@ func (h *Hub) Admin() *client.Client {
 	return h.dial(h.AdminCreds())
 }
 
-func (h *Hub) dial(path string) *client.Client {
+func (h *Hub) dial(path string, opts ...client.Option) *client.Client {
 	h.tb.Helper()
-	c, err := client.Dial(context.Background(), path, client.WithAddress(h.Daemon.GRPCAddr()))
+	c, err := client.Dial(context.Background(), path, append([]client.Option{client.WithAddress(h.Daemon.GRPCAddr())}, opts...)...)
 	if err != nil {
 		h.tb.Fatalf("dial %s: %v", path, err)
 	}
@@ -161,7 +161,9 @@ func (h *Hub) Agency(code, name string) *client.Client {
 }
 
 // Dial connects with a credentials file.
-func (h *Hub) Dial(credsPath string) *client.Client { return h.dial(credsPath) }
+func (h *Hub) Dial(credsPath string, opts ...client.Option) *client.Client {
+	return h.dial(credsPath, opts...)
+}
 
 // testLogger sends hub logs to the test log when -v, else discards them.
 func testLogger(tb testing.TB) *slog.Logger {

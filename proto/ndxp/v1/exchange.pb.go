@@ -9,6 +9,7 @@ package ndxpv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -539,7 +540,8 @@ type AttachmentInfo struct {
 	// Content holds the bytes of a small attachment in pushed events, so a
 	// recipient need not fetch it (the hub includes attachments of up to
 	// 64 KiB, 1 MiB per event in all). Empty otherwise: use FetchAttachment.
-	// Ignored in a send.
+	// Ignored in SendDocument; in SendDocuments it carries a small
+	// attachment's bytes instead of chunks.
 	Content []byte `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
 	// Packet holds what the edXML attachment said beyond these fields.
 	Packet *PacketAttachment `protobuf:"bytes,7,opt,name=packet,proto3" json:"packet,omitempty"`
@@ -1260,6 +1262,318 @@ func (x *SendDocumentResponse) GetDuplicate() bool {
 	return false
 }
 
+// SendDocumentsRequest is one message of a SendDocuments stream.
+type SendDocumentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Part begins a document (its header), carries its bytes, or ends it.
+	//
+	// Types that are valid to be assigned to Part:
+	//
+	//	*SendDocumentsRequest_Header
+	//	*SendDocumentsRequest_Chunk
+	//	*SendDocumentsRequest_Digest
+	//	*SendDocumentsRequest_End
+	Part          isSendDocumentsRequest_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendDocumentsRequest) Reset() {
+	*x = SendDocumentsRequest{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendDocumentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendDocumentsRequest) ProtoMessage() {}
+
+func (x *SendDocumentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendDocumentsRequest.ProtoReflect.Descriptor instead.
+func (*SendDocumentsRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SendDocumentsRequest) GetPart() isSendDocumentsRequest_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *SendDocumentsRequest) GetHeader() *DocumentHeader {
+	if x != nil {
+		if x, ok := x.Part.(*SendDocumentsRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *SendDocumentsRequest) GetChunk() *AttachmentChunk {
+	if x != nil {
+		if x, ok := x.Part.(*SendDocumentsRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+func (x *SendDocumentsRequest) GetDigest() *AttachmentDigest {
+	if x != nil {
+		if x, ok := x.Part.(*SendDocumentsRequest_Digest); ok {
+			return x.Digest
+		}
+	}
+	return nil
+}
+
+func (x *SendDocumentsRequest) GetEnd() *DocumentEnd {
+	if x != nil {
+		if x, ok := x.Part.(*SendDocumentsRequest_End); ok {
+			return x.End
+		}
+	}
+	return nil
+}
+
+type isSendDocumentsRequest_Part interface {
+	isSendDocumentsRequest_Part()
+}
+
+type SendDocumentsRequest_Header struct {
+	// Header begins a document. The document is complete with it when no
+	// attachment needs chunks: each is empty or carries its bytes in
+	// content. Otherwise chunks (and digests) follow, then an end.
+	Header *DocumentHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type SendDocumentsRequest_Chunk struct {
+	// Chunk carries attachment bytes of the open document.
+	Chunk *AttachmentChunk `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+type SendDocumentsRequest_Digest struct {
+	// Digest closes an attachment whose header gave no sha256.
+	Digest *AttachmentDigest `protobuf:"bytes,3,opt,name=digest,proto3,oneof"`
+}
+
+type SendDocumentsRequest_End struct {
+	// End closes a document whose bytes came as chunks.
+	End *DocumentEnd `protobuf:"bytes,4,opt,name=end,proto3,oneof"`
+}
+
+func (*SendDocumentsRequest_Header) isSendDocumentsRequest_Part() {}
+
+func (*SendDocumentsRequest_Chunk) isSendDocumentsRequest_Part() {}
+
+func (*SendDocumentsRequest_Digest) isSendDocumentsRequest_Part() {}
+
+func (*SendDocumentsRequest_End) isSendDocumentsRequest_Part() {}
+
+// DocumentEnd closes a document sent in chunks on a SendDocuments stream.
+type DocumentEnd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DocumentEnd) Reset() {
+	*x = DocumentEnd{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DocumentEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DocumentEnd) ProtoMessage() {}
+
+func (x *DocumentEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DocumentEnd.ProtoReflect.Descriptor instead.
+func (*DocumentEnd) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{13}
+}
+
+// SendDocumentsResponse answers one document of a SendDocuments stream,
+// in the order the documents were sent.
+type SendDocumentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Result is the receipt, or why the document was refused.
+	//
+	// Types that are valid to be assigned to Result:
+	//
+	//	*SendDocumentsResponse_Receipt
+	//	*SendDocumentsResponse_Error
+	Result        isSendDocumentsResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendDocumentsResponse) Reset() {
+	*x = SendDocumentsResponse{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendDocumentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendDocumentsResponse) ProtoMessage() {}
+
+func (x *SendDocumentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendDocumentsResponse.ProtoReflect.Descriptor instead.
+func (*SendDocumentsResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SendDocumentsResponse) GetResult() isSendDocumentsResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SendDocumentsResponse) GetReceipt() *SendDocumentResponse {
+	if x != nil {
+		if x, ok := x.Result.(*SendDocumentsResponse_Receipt); ok {
+			return x.Receipt
+		}
+	}
+	return nil
+}
+
+func (x *SendDocumentsResponse) GetError() *DocumentError {
+	if x != nil {
+		if x, ok := x.Result.(*SendDocumentsResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isSendDocumentsResponse_Result interface {
+	isSendDocumentsResponse_Result()
+}
+
+type SendDocumentsResponse_Receipt struct {
+	// Receipt of a document that is durable, as SendDocument returns it.
+	Receipt *SendDocumentResponse `protobuf:"bytes,1,opt,name=receipt,proto3,oneof"`
+}
+
+type SendDocumentsResponse_Error struct {
+	// Error is the status SendDocument would have ended with.
+	Error *DocumentError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*SendDocumentsResponse_Receipt) isSendDocumentsResponse_Result() {}
+
+func (*SendDocumentsResponse_Error) isSendDocumentsResponse_Result() {}
+
+// DocumentError is a refused document's gRPC status.
+type DocumentError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Code is the gRPC status code, e.g. 3 for INVALID_ARGUMENT.
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// Message names the field and the rule, or the limit and its value.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Details are the status details, e.g. a google.rpc.BadRequest.
+	Details       []*anypb.Any `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DocumentError) Reset() {
+	*x = DocumentError{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DocumentError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DocumentError) ProtoMessage() {}
+
+func (x *DocumentError) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DocumentError.ProtoReflect.Descriptor instead.
+func (*DocumentError) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DocumentError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *DocumentError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *DocumentError) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 // StatusReport is one processing status of one recipient.
 type StatusReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1284,7 +1598,7 @@ type StatusReport struct {
 
 func (x *StatusReport) Reset() {
 	*x = StatusReport{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1610,7 @@ func (x *StatusReport) String() string {
 func (*StatusReport) ProtoMessage() {}
 
 func (x *StatusReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[12]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1623,7 @@ func (x *StatusReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReport.ProtoReflect.Descriptor instead.
 func (*StatusReport) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{12}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatusReport) GetDocumentId() string {
@@ -1389,7 +1703,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1715,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[13]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1728,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{13}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Event) GetSequence() uint64 {
@@ -1487,7 +1801,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1813,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[14]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1826,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{14}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SubscribeRequest) GetWindow() int32 {
@@ -1545,7 +1859,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1871,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[15]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1884,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{15}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscribeResponse) GetMessage() isSubscribeResponse_Message {
@@ -1628,7 +1942,7 @@ type CaughtUp struct {
 
 func (x *CaughtUp) Reset() {
 	*x = CaughtUp{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1954,7 @@ func (x *CaughtUp) String() string {
 func (*CaughtUp) ProtoMessage() {}
 
 func (x *CaughtUp) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[16]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1967,7 @@ func (x *CaughtUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
 func (*CaughtUp) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{16}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CaughtUp) GetTime() *timestamppb.Timestamp {
@@ -1662,6 +1976,180 @@ func (x *CaughtUp) GetTime() *timestamppb.Timestamp {
 	}
 	return nil
 }
+
+// ReceiveRequest is one message of a Receive stream.
+type ReceiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Message opens the stream (first message only) or acknowledges events.
+	//
+	// Types that are valid to be assigned to Message:
+	//
+	//	*ReceiveRequest_Open
+	//	*ReceiveRequest_Acknowledge
+	Message       isReceiveRequest_Message `protobuf_oneof:"message"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiveRequest) Reset() {
+	*x = ReceiveRequest{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiveRequest) ProtoMessage() {}
+
+func (x *ReceiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiveRequest.ProtoReflect.Descriptor instead.
+func (*ReceiveRequest) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ReceiveRequest) GetMessage() isReceiveRequest_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *ReceiveRequest) GetOpen() *SubscribeRequest {
+	if x != nil {
+		if x, ok := x.Message.(*ReceiveRequest_Open); ok {
+			return x.Open
+		}
+	}
+	return nil
+}
+
+func (x *ReceiveRequest) GetAcknowledge() *AcknowledgeEventsRequest {
+	if x != nil {
+		if x, ok := x.Message.(*ReceiveRequest_Acknowledge); ok {
+			return x.Acknowledge
+		}
+	}
+	return nil
+}
+
+type isReceiveRequest_Message interface {
+	isReceiveRequest_Message()
+}
+
+type ReceiveRequest_Open struct {
+	// Open is the subscription's settings, as in Subscribe.
+	Open *SubscribeRequest `protobuf:"bytes,1,opt,name=open,proto3,oneof"`
+}
+
+type ReceiveRequest_Acknowledge struct {
+	// Acknowledge removes handled events, as AcknowledgeEvents does.
+	Acknowledge *AcknowledgeEventsRequest `protobuf:"bytes,2,opt,name=acknowledge,proto3,oneof"`
+}
+
+func (*ReceiveRequest_Open) isReceiveRequest_Message() {}
+
+func (*ReceiveRequest_Acknowledge) isReceiveRequest_Message() {}
+
+// ReceiveResponse is one message of a Receive stream, as in Subscribe.
+type ReceiveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Message is an event, or a marker that the queue is empty.
+	//
+	// Types that are valid to be assigned to Message:
+	//
+	//	*ReceiveResponse_Event
+	//	*ReceiveResponse_CaughtUp
+	Message       isReceiveResponse_Message `protobuf_oneof:"message"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiveResponse) Reset() {
+	*x = ReceiveResponse{}
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiveResponse) ProtoMessage() {}
+
+func (x *ReceiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiveResponse.ProtoReflect.Descriptor instead.
+func (*ReceiveResponse) Descriptor() ([]byte, []int) {
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReceiveResponse) GetMessage() isReceiveResponse_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *ReceiveResponse) GetEvent() *Event {
+	if x != nil {
+		if x, ok := x.Message.(*ReceiveResponse_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
+func (x *ReceiveResponse) GetCaughtUp() *CaughtUp {
+	if x != nil {
+		if x, ok := x.Message.(*ReceiveResponse_CaughtUp); ok {
+			return x.CaughtUp
+		}
+	}
+	return nil
+}
+
+type isReceiveResponse_Message interface {
+	isReceiveResponse_Message()
+}
+
+type ReceiveResponse_Event struct {
+	// Event to handle and acknowledge.
+	Event *Event `protobuf:"bytes,1,opt,name=event,proto3,oneof"`
+}
+
+type ReceiveResponse_CaughtUp struct {
+	// CaughtUp is sent when every queued event was pushed and acknowledged.
+	CaughtUp *CaughtUp `protobuf:"bytes,2,opt,name=caught_up,json=caughtUp,proto3,oneof"`
+}
+
+func (*ReceiveResponse_Event) isReceiveResponse_Message() {}
+
+func (*ReceiveResponse_CaughtUp) isReceiveResponse_Message() {}
 
 // AcknowledgeEventsRequest acknowledges events by sequence.
 type AcknowledgeEventsRequest struct {
@@ -1674,7 +2162,7 @@ type AcknowledgeEventsRequest struct {
 
 func (x *AcknowledgeEventsRequest) Reset() {
 	*x = AcknowledgeEventsRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +2174,7 @@ func (x *AcknowledgeEventsRequest) String() string {
 func (*AcknowledgeEventsRequest) ProtoMessage() {}
 
 func (x *AcknowledgeEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[17]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +2187,7 @@ func (x *AcknowledgeEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeEventsRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeEventsRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{17}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AcknowledgeEventsRequest) GetSequences() []uint64 {
@@ -1720,7 +2208,7 @@ type AcknowledgeEventsResponse struct {
 
 func (x *AcknowledgeEventsResponse) Reset() {
 	*x = AcknowledgeEventsResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +2220,7 @@ func (x *AcknowledgeEventsResponse) String() string {
 func (*AcknowledgeEventsResponse) ProtoMessage() {}
 
 func (x *AcknowledgeEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[18]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +2233,7 @@ func (x *AcknowledgeEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeEventsResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{18}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AcknowledgeEventsResponse) GetRemoved() int32 {
@@ -1770,7 +2258,7 @@ type FetchAttachmentRequest struct {
 
 func (x *FetchAttachmentRequest) Reset() {
 	*x = FetchAttachmentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +2270,7 @@ func (x *FetchAttachmentRequest) String() string {
 func (*FetchAttachmentRequest) ProtoMessage() {}
 
 func (x *FetchAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[19]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +2283,7 @@ func (x *FetchAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*FetchAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{19}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FetchAttachmentRequest) GetDocumentId() string {
@@ -1830,7 +2318,7 @@ type FetchAttachmentResponse struct {
 
 func (x *FetchAttachmentResponse) Reset() {
 	*x = FetchAttachmentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +2330,7 @@ func (x *FetchAttachmentResponse) String() string {
 func (*FetchAttachmentResponse) ProtoMessage() {}
 
 func (x *FetchAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[20]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +2343,7 @@ func (x *FetchAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*FetchAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{20}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *FetchAttachmentResponse) GetChunk() *AttachmentChunk {
@@ -1876,7 +2364,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +2376,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[21]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +2389,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{21}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetDocumentRequest) GetDocumentId() string {
@@ -1922,7 +2410,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2422,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[22]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2435,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{22}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetDocumentResponse) GetDocument() *Document {
@@ -1974,7 +2462,7 @@ type ReportStatusRequest struct {
 
 func (x *ReportStatusRequest) Reset() {
 	*x = ReportStatusRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2474,7 @@ func (x *ReportStatusRequest) String() string {
 func (*ReportStatusRequest) ProtoMessage() {}
 
 func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[23]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2487,7 @@ func (x *ReportStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatusRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{23}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReportStatusRequest) GetDocumentId() string {
@@ -2041,7 +2529,7 @@ type ReportStatusResponse struct {
 
 func (x *ReportStatusResponse) Reset() {
 	*x = ReportStatusResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2541,7 @@ func (x *ReportStatusResponse) String() string {
 func (*ReportStatusResponse) ProtoMessage() {}
 
 func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[24]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2554,7 @@ func (x *ReportStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatusResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{24}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReportStatusResponse) GetStatus() *StatusReport {
@@ -2089,7 +2577,7 @@ type RecallDocumentRequest struct {
 
 func (x *RecallDocumentRequest) Reset() {
 	*x = RecallDocumentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2589,7 @@ func (x *RecallDocumentRequest) String() string {
 func (*RecallDocumentRequest) ProtoMessage() {}
 
 func (x *RecallDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[25]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2602,7 @@ func (x *RecallDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallDocumentRequest.ProtoReflect.Descriptor instead.
 func (*RecallDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{25}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RecallDocumentRequest) GetDocumentId() string {
@@ -2144,7 +2632,7 @@ type RecallDocumentResponse struct {
 
 func (x *RecallDocumentResponse) Reset() {
 	*x = RecallDocumentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2644,7 @@ func (x *RecallDocumentResponse) String() string {
 func (*RecallDocumentResponse) ProtoMessage() {}
 
 func (x *RecallDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[26]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2657,7 @@ func (x *RecallDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallDocumentResponse.ProtoReflect.Descriptor instead.
 func (*RecallDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{26}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecallDocumentResponse) GetWithdrawn() []string {
@@ -2197,7 +2685,7 @@ type GetTraceRequest struct {
 
 func (x *GetTraceRequest) Reset() {
 	*x = GetTraceRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2209,7 +2697,7 @@ func (x *GetTraceRequest) String() string {
 func (*GetTraceRequest) ProtoMessage() {}
 
 func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[27]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2222,7 +2710,7 @@ func (x *GetTraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceRequest.ProtoReflect.Descriptor instead.
 func (*GetTraceRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{27}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetTraceRequest) GetDocumentId() string {
@@ -2251,7 +2739,7 @@ type TraceStep struct {
 
 func (x *TraceStep) Reset() {
 	*x = TraceStep{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2751,7 @@ func (x *TraceStep) String() string {
 func (*TraceStep) ProtoMessage() {}
 
 func (x *TraceStep) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[28]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2764,7 @@ func (x *TraceStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceStep.ProtoReflect.Descriptor instead.
 func (*TraceStep) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{28}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TraceStep) GetTime() *timestamppb.Timestamp {
@@ -2337,7 +2825,7 @@ type RecipientTrace struct {
 
 func (x *RecipientTrace) Reset() {
 	*x = RecipientTrace{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2837,7 @@ func (x *RecipientTrace) String() string {
 func (*RecipientTrace) ProtoMessage() {}
 
 func (x *RecipientTrace) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[29]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2850,7 @@ func (x *RecipientTrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientTrace.ProtoReflect.Descriptor instead.
 func (*RecipientTrace) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{29}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RecipientTrace) GetRecipientCode() string {
@@ -2427,7 +2915,7 @@ type GetTraceResponse struct {
 
 func (x *GetTraceResponse) Reset() {
 	*x = GetTraceResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2927,7 @@ func (x *GetTraceResponse) String() string {
 func (*GetTraceResponse) ProtoMessage() {}
 
 func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[30]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2940,7 @@ func (x *GetTraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTraceResponse.ProtoReflect.Descriptor instead.
 func (*GetTraceResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{30}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetTraceResponse) GetDocument() *Document {
@@ -2483,7 +2971,7 @@ type DocumentSummary struct {
 
 func (x *DocumentSummary) Reset() {
 	*x = DocumentSummary{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2983,7 @@ func (x *DocumentSummary) String() string {
 func (*DocumentSummary) ProtoMessage() {}
 
 func (x *DocumentSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[31]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2996,7 @@ func (x *DocumentSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentSummary.ProtoReflect.Descriptor instead.
 func (*DocumentSummary) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{31}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DocumentSummary) GetDocument() *Document {
@@ -2546,7 +3034,7 @@ type ListSentRequest struct {
 
 func (x *ListSentRequest) Reset() {
 	*x = ListSentRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[32]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +3046,7 @@ func (x *ListSentRequest) String() string {
 func (*ListSentRequest) ProtoMessage() {}
 
 func (x *ListSentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[32]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +3059,7 @@ func (x *ListSentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSentRequest.ProtoReflect.Descriptor instead.
 func (*ListSentRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{32}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListSentRequest) GetPageSize() int32 {
@@ -2629,7 +3117,7 @@ type ListSentResponse struct {
 
 func (x *ListSentResponse) Reset() {
 	*x = ListSentResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[33]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +3129,7 @@ func (x *ListSentResponse) String() string {
 func (*ListSentResponse) ProtoMessage() {}
 
 func (x *ListSentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[33]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +3142,7 @@ func (x *ListSentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSentResponse.ProtoReflect.Descriptor instead.
 func (*ListSentResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{33}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListSentResponse) GetDocuments() []*DocumentSummary {
@@ -2693,7 +3181,7 @@ type ListReceivedRequest struct {
 
 func (x *ListReceivedRequest) Reset() {
 	*x = ListReceivedRequest{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[34]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +3193,7 @@ func (x *ListReceivedRequest) String() string {
 func (*ListReceivedRequest) ProtoMessage() {}
 
 func (x *ListReceivedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[34]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +3206,7 @@ func (x *ListReceivedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceivedRequest.ProtoReflect.Descriptor instead.
 func (*ListReceivedRequest) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{34}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListReceivedRequest) GetPageSize() int32 {
@@ -2776,7 +3264,7 @@ type ListReceivedResponse struct {
 
 func (x *ListReceivedResponse) Reset() {
 	*x = ListReceivedResponse{}
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[35]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2788,7 +3276,7 @@ func (x *ListReceivedResponse) String() string {
 func (*ListReceivedResponse) ProtoMessage() {}
 
 func (x *ListReceivedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ndxp_v1_exchange_proto_msgTypes[35]
+	mi := &file_ndxp_v1_exchange_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2801,7 +3289,7 @@ func (x *ListReceivedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceivedResponse.ProtoReflect.Descriptor instead.
 func (*ListReceivedResponse) Descriptor() ([]byte, []int) {
-	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{35}
+	return file_ndxp_v1_exchange_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListReceivedResponse) GetDocuments() []*DocumentSummary {
@@ -2822,7 +3310,7 @@ var File_ndxp_v1_exchange_proto protoreflect.FileDescriptor
 
 const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\n" +
-	"\x16ndxp/v1/exchange.proto\x12\andxp.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13ndxp/v1/edxml.proto\"G\n" +
+	"\x16ndxp/v1/exchange.proto\x12\andxp.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13ndxp/v1/edxml.proto\"G\n" +
 	"\x11SendPacketRequest\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x01 \x03(\tR\n" +
@@ -2917,7 +3405,22 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\n" +
 	"recipients\x18\x04 \x03(\tR\n" +
 	"recipients\x12\x1c\n" +
-	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xfb\x01\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xe2\x01\n" +
+	"\x14SendDocumentsRequest\x121\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.ndxp.v1.DocumentHeaderH\x00R\x06header\x120\n" +
+	"\x05chunk\x18\x02 \x01(\v2\x18.ndxp.v1.AttachmentChunkH\x00R\x05chunk\x123\n" +
+	"\x06digest\x18\x03 \x01(\v2\x19.ndxp.v1.AttachmentDigestH\x00R\x06digest\x12(\n" +
+	"\x03end\x18\x04 \x01(\v2\x14.ndxp.v1.DocumentEndH\x00R\x03endB\x06\n" +
+	"\x04part\"\r\n" +
+	"\vDocumentEnd\"\x8c\x01\n" +
+	"\x15SendDocumentsResponse\x129\n" +
+	"\areceipt\x18\x01 \x01(\v2\x1d.ndxp.v1.SendDocumentResponseH\x00R\areceipt\x12.\n" +
+	"\x05error\x18\x02 \x01(\v2\x16.ndxp.v1.DocumentErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"m\n" +
+	"\rDocumentError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"\xfb\x01\n" +
 	"\fStatusReport\x12\x1f\n" +
 	"\vdocument_id\x18\x01 \x01(\tR\n" +
 	"documentId\x12%\n" +
@@ -2947,7 +3450,15 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\tcaught_up\x18\x02 \x01(\v2\x11.ndxp.v1.CaughtUpH\x00R\bcaughtUpB\t\n" +
 	"\amessage\":\n" +
 	"\bCaughtUp\x12.\n" +
-	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"8\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x93\x01\n" +
+	"\x0eReceiveRequest\x12/\n" +
+	"\x04open\x18\x01 \x01(\v2\x19.ndxp.v1.SubscribeRequestH\x00R\x04open\x12E\n" +
+	"\vacknowledge\x18\x02 \x01(\v2!.ndxp.v1.AcknowledgeEventsRequestH\x00R\vacknowledgeB\t\n" +
+	"\amessage\"v\n" +
+	"\x0fReceiveResponse\x12&\n" +
+	"\x05event\x18\x01 \x01(\v2\x0e.ndxp.v1.EventH\x00R\x05event\x120\n" +
+	"\tcaught_up\x18\x02 \x01(\v2\x11.ndxp.v1.CaughtUpH\x00R\bcaughtUpB\t\n" +
+	"\amessage\"8\n" +
 	"\x18AcknowledgeEventsRequest\x12\x1c\n" +
 	"\tsequences\x18\x01 \x03(\x04R\tsequences\"5\n" +
 	"\x19AcknowledgeEventsResponse\x12\x18\n" +
@@ -3041,11 +3552,13 @@ const file_ndxp_v1_exchange_proto_rawDesc = "" +
 	"\x19EVENT_KIND_STATUS_CHANGED\x10\x02\x12 \n" +
 	"\x1cEVENT_KIND_DOCUMENT_RECALLED\x10\x03\x12\x1f\n" +
 	"\x1bEVENT_KIND_DOCUMENT_UPDATED\x10\x04\x12 \n" +
-	"\x1cEVENT_KIND_DOCUMENT_REPLACED\x10\x052\xa8\a\n" +
+	"\x1cEVENT_KIND_DOCUMENT_REPLACED\x10\x052\xbe\b\n" +
 	"\x0fExchangeService\x12M\n" +
-	"\fSendDocument\x12\x1c.ndxp.v1.SendDocumentRequest\x1a\x1d.ndxp.v1.SendDocumentResponse(\x01\x12D\n" +
+	"\fSendDocument\x12\x1c.ndxp.v1.SendDocumentRequest\x1a\x1d.ndxp.v1.SendDocumentResponse(\x01\x12R\n" +
+	"\rSendDocuments\x12\x1d.ndxp.v1.SendDocumentsRequest\x1a\x1e.ndxp.v1.SendDocumentsResponse(\x010\x01\x12D\n" +
 	"\tSubscribe\x12\x19.ndxp.v1.SubscribeRequest\x1a\x1a.ndxp.v1.SubscribeResponse0\x01\x12Z\n" +
-	"\x11AcknowledgeEvents\x12!.ndxp.v1.AcknowledgeEventsRequest\x1a\".ndxp.v1.AcknowledgeEventsResponse\x12V\n" +
+	"\x11AcknowledgeEvents\x12!.ndxp.v1.AcknowledgeEventsRequest\x1a\".ndxp.v1.AcknowledgeEventsResponse\x12@\n" +
+	"\aReceive\x12\x17.ndxp.v1.ReceiveRequest\x1a\x18.ndxp.v1.ReceiveResponse(\x010\x01\x12V\n" +
 	"\x0fFetchAttachment\x12\x1f.ndxp.v1.FetchAttachmentRequest\x1a .ndxp.v1.FetchAttachmentResponse0\x01\x12H\n" +
 	"\vGetDocument\x12\x1b.ndxp.v1.GetDocumentRequest\x1a\x1c.ndxp.v1.GetDocumentResponse\x12K\n" +
 	"\fReportStatus\x12\x1c.ndxp.v1.ReportStatusRequest\x1a\x1d.ndxp.v1.ReportStatusResponse\x12Q\n" +
@@ -3070,7 +3583,7 @@ func file_ndxp_v1_exchange_proto_rawDescGZIP() []byte {
 }
 
 var file_ndxp_v1_exchange_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ndxp_v1_exchange_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_ndxp_v1_exchange_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_ndxp_v1_exchange_proto_goTypes = []any{
 	(BusinessType)(0),                 // 0: ndxp.v1.BusinessType
 	(EventKind)(0),                    // 1: ndxp.v1.EventKind
@@ -3086,112 +3599,134 @@ var file_ndxp_v1_exchange_proto_goTypes = []any{
 	(*AttachmentDigest)(nil),          // 11: ndxp.v1.AttachmentDigest
 	(*SendDocumentRequest)(nil),       // 12: ndxp.v1.SendDocumentRequest
 	(*SendDocumentResponse)(nil),      // 13: ndxp.v1.SendDocumentResponse
-	(*StatusReport)(nil),              // 14: ndxp.v1.StatusReport
-	(*Event)(nil),                     // 15: ndxp.v1.Event
-	(*SubscribeRequest)(nil),          // 16: ndxp.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),         // 17: ndxp.v1.SubscribeResponse
-	(*CaughtUp)(nil),                  // 18: ndxp.v1.CaughtUp
-	(*AcknowledgeEventsRequest)(nil),  // 19: ndxp.v1.AcknowledgeEventsRequest
-	(*AcknowledgeEventsResponse)(nil), // 20: ndxp.v1.AcknowledgeEventsResponse
-	(*FetchAttachmentRequest)(nil),    // 21: ndxp.v1.FetchAttachmentRequest
-	(*FetchAttachmentResponse)(nil),   // 22: ndxp.v1.FetchAttachmentResponse
-	(*GetDocumentRequest)(nil),        // 23: ndxp.v1.GetDocumentRequest
-	(*GetDocumentResponse)(nil),       // 24: ndxp.v1.GetDocumentResponse
-	(*ReportStatusRequest)(nil),       // 25: ndxp.v1.ReportStatusRequest
-	(*ReportStatusResponse)(nil),      // 26: ndxp.v1.ReportStatusResponse
-	(*RecallDocumentRequest)(nil),     // 27: ndxp.v1.RecallDocumentRequest
-	(*RecallDocumentResponse)(nil),    // 28: ndxp.v1.RecallDocumentResponse
-	(*GetTraceRequest)(nil),           // 29: ndxp.v1.GetTraceRequest
-	(*TraceStep)(nil),                 // 30: ndxp.v1.TraceStep
-	(*RecipientTrace)(nil),            // 31: ndxp.v1.RecipientTrace
-	(*GetTraceResponse)(nil),          // 32: ndxp.v1.GetTraceResponse
-	(*DocumentSummary)(nil),           // 33: ndxp.v1.DocumentSummary
-	(*ListSentRequest)(nil),           // 34: ndxp.v1.ListSentRequest
-	(*ListSentResponse)(nil),          // 35: ndxp.v1.ListSentResponse
-	(*ListReceivedRequest)(nil),       // 36: ndxp.v1.ListReceivedRequest
-	(*ListReceivedResponse)(nil),      // 37: ndxp.v1.ListReceivedResponse
-	(*SignatureCheck)(nil),            // 38: ndxp.v1.SignatureCheck
-	(*PacketWarning)(nil),             // 39: ndxp.v1.PacketWarning
-	(*PacketAttachment)(nil),          // 40: ndxp.v1.PacketAttachment
-	(*PackedFile)(nil),                // 41: ndxp.v1.PackedFile
-	(*PacketHeader)(nil),              // 42: ndxp.v1.PacketHeader
-	(*timestamppb.Timestamp)(nil),     // 43: google.protobuf.Timestamp
-	(*PacketInfo)(nil),                // 44: ndxp.v1.PacketInfo
-	(*StatusPacketInfo)(nil),          // 45: ndxp.v1.StatusPacketInfo
+	(*SendDocumentsRequest)(nil),      // 14: ndxp.v1.SendDocumentsRequest
+	(*DocumentEnd)(nil),               // 15: ndxp.v1.DocumentEnd
+	(*SendDocumentsResponse)(nil),     // 16: ndxp.v1.SendDocumentsResponse
+	(*DocumentError)(nil),             // 17: ndxp.v1.DocumentError
+	(*StatusReport)(nil),              // 18: ndxp.v1.StatusReport
+	(*Event)(nil),                     // 19: ndxp.v1.Event
+	(*SubscribeRequest)(nil),          // 20: ndxp.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 21: ndxp.v1.SubscribeResponse
+	(*CaughtUp)(nil),                  // 22: ndxp.v1.CaughtUp
+	(*ReceiveRequest)(nil),            // 23: ndxp.v1.ReceiveRequest
+	(*ReceiveResponse)(nil),           // 24: ndxp.v1.ReceiveResponse
+	(*AcknowledgeEventsRequest)(nil),  // 25: ndxp.v1.AcknowledgeEventsRequest
+	(*AcknowledgeEventsResponse)(nil), // 26: ndxp.v1.AcknowledgeEventsResponse
+	(*FetchAttachmentRequest)(nil),    // 27: ndxp.v1.FetchAttachmentRequest
+	(*FetchAttachmentResponse)(nil),   // 28: ndxp.v1.FetchAttachmentResponse
+	(*GetDocumentRequest)(nil),        // 29: ndxp.v1.GetDocumentRequest
+	(*GetDocumentResponse)(nil),       // 30: ndxp.v1.GetDocumentResponse
+	(*ReportStatusRequest)(nil),       // 31: ndxp.v1.ReportStatusRequest
+	(*ReportStatusResponse)(nil),      // 32: ndxp.v1.ReportStatusResponse
+	(*RecallDocumentRequest)(nil),     // 33: ndxp.v1.RecallDocumentRequest
+	(*RecallDocumentResponse)(nil),    // 34: ndxp.v1.RecallDocumentResponse
+	(*GetTraceRequest)(nil),           // 35: ndxp.v1.GetTraceRequest
+	(*TraceStep)(nil),                 // 36: ndxp.v1.TraceStep
+	(*RecipientTrace)(nil),            // 37: ndxp.v1.RecipientTrace
+	(*GetTraceResponse)(nil),          // 38: ndxp.v1.GetTraceResponse
+	(*DocumentSummary)(nil),           // 39: ndxp.v1.DocumentSummary
+	(*ListSentRequest)(nil),           // 40: ndxp.v1.ListSentRequest
+	(*ListSentResponse)(nil),          // 41: ndxp.v1.ListSentResponse
+	(*ListReceivedRequest)(nil),       // 42: ndxp.v1.ListReceivedRequest
+	(*ListReceivedResponse)(nil),      // 43: ndxp.v1.ListReceivedResponse
+	(*SignatureCheck)(nil),            // 44: ndxp.v1.SignatureCheck
+	(*PacketWarning)(nil),             // 45: ndxp.v1.PacketWarning
+	(*PacketAttachment)(nil),          // 46: ndxp.v1.PacketAttachment
+	(*PackedFile)(nil),                // 47: ndxp.v1.PackedFile
+	(*PacketHeader)(nil),              // 48: ndxp.v1.PacketHeader
+	(*timestamppb.Timestamp)(nil),     // 49: google.protobuf.Timestamp
+	(*PacketInfo)(nil),                // 50: ndxp.v1.PacketInfo
+	(*anypb.Any)(nil),                 // 51: google.protobuf.Any
+	(*StatusPacketInfo)(nil),          // 52: ndxp.v1.StatusPacketInfo
 }
 var file_ndxp_v1_exchange_proto_depIdxs = []int32{
 	13, // 0: ndxp.v1.SendPacketResponse.document:type_name -> ndxp.v1.SendDocumentResponse
-	14, // 1: ndxp.v1.SendPacketResponse.status:type_name -> ndxp.v1.StatusReport
-	28, // 2: ndxp.v1.SendPacketResponse.recall:type_name -> ndxp.v1.RecallDocumentResponse
-	38, // 3: ndxp.v1.SendPacketResponse.signature:type_name -> ndxp.v1.SignatureCheck
-	39, // 4: ndxp.v1.SendPacketResponse.warnings:type_name -> ndxp.v1.PacketWarning
-	40, // 5: ndxp.v1.AttachmentInfo.packet:type_name -> ndxp.v1.PacketAttachment
-	41, // 6: ndxp.v1.AttachmentInfo.packed:type_name -> ndxp.v1.PackedFile
+	18, // 1: ndxp.v1.SendPacketResponse.status:type_name -> ndxp.v1.StatusReport
+	34, // 2: ndxp.v1.SendPacketResponse.recall:type_name -> ndxp.v1.RecallDocumentResponse
+	44, // 3: ndxp.v1.SendPacketResponse.signature:type_name -> ndxp.v1.SignatureCheck
+	45, // 4: ndxp.v1.SendPacketResponse.warnings:type_name -> ndxp.v1.PacketWarning
+	46, // 5: ndxp.v1.AttachmentInfo.packet:type_name -> ndxp.v1.PacketAttachment
+	47, // 6: ndxp.v1.AttachmentInfo.packed:type_name -> ndxp.v1.PackedFile
 	6,  // 7: ndxp.v1.DocumentHeader.signer:type_name -> ndxp.v1.Signer
 	0,  // 8: ndxp.v1.DocumentHeader.business_type:type_name -> ndxp.v1.BusinessType
 	7,  // 9: ndxp.v1.DocumentHeader.attachments:type_name -> ndxp.v1.AttachmentInfo
-	42, // 10: ndxp.v1.DocumentHeader.packet:type_name -> ndxp.v1.PacketHeader
+	48, // 10: ndxp.v1.DocumentHeader.packet:type_name -> ndxp.v1.PacketHeader
 	8,  // 11: ndxp.v1.Document.header:type_name -> ndxp.v1.DocumentHeader
-	43, // 12: ndxp.v1.Document.create_time:type_name -> google.protobuf.Timestamp
-	44, // 13: ndxp.v1.Document.packet:type_name -> ndxp.v1.PacketInfo
+	49, // 12: ndxp.v1.Document.create_time:type_name -> google.protobuf.Timestamp
+	50, // 13: ndxp.v1.Document.packet:type_name -> ndxp.v1.PacketInfo
 	8,  // 14: ndxp.v1.SendDocumentRequest.header:type_name -> ndxp.v1.DocumentHeader
 	10, // 15: ndxp.v1.SendDocumentRequest.chunk:type_name -> ndxp.v1.AttachmentChunk
 	11, // 16: ndxp.v1.SendDocumentRequest.digest:type_name -> ndxp.v1.AttachmentDigest
-	43, // 17: ndxp.v1.SendDocumentResponse.accept_time:type_name -> google.protobuf.Timestamp
-	43, // 18: ndxp.v1.StatusReport.time:type_name -> google.protobuf.Timestamp
-	45, // 19: ndxp.v1.StatusReport.packet:type_name -> ndxp.v1.StatusPacketInfo
-	1,  // 20: ndxp.v1.Event.kind:type_name -> ndxp.v1.EventKind
-	43, // 21: ndxp.v1.Event.time:type_name -> google.protobuf.Timestamp
-	9,  // 22: ndxp.v1.Event.document:type_name -> ndxp.v1.Document
-	14, // 23: ndxp.v1.Event.status:type_name -> ndxp.v1.StatusReport
-	15, // 24: ndxp.v1.SubscribeResponse.event:type_name -> ndxp.v1.Event
-	18, // 25: ndxp.v1.SubscribeResponse.caught_up:type_name -> ndxp.v1.CaughtUp
-	43, // 26: ndxp.v1.CaughtUp.time:type_name -> google.protobuf.Timestamp
-	10, // 27: ndxp.v1.FetchAttachmentResponse.chunk:type_name -> ndxp.v1.AttachmentChunk
-	9,  // 28: ndxp.v1.GetDocumentResponse.document:type_name -> ndxp.v1.Document
-	14, // 29: ndxp.v1.ReportStatusResponse.status:type_name -> ndxp.v1.StatusReport
-	43, // 30: ndxp.v1.TraceStep.time:type_name -> google.protobuf.Timestamp
-	43, // 31: ndxp.v1.RecipientTrace.deliver_time:type_name -> google.protobuf.Timestamp
-	30, // 32: ndxp.v1.RecipientTrace.steps:type_name -> ndxp.v1.TraceStep
-	9,  // 33: ndxp.v1.GetTraceResponse.document:type_name -> ndxp.v1.Document
-	31, // 34: ndxp.v1.GetTraceResponse.recipients:type_name -> ndxp.v1.RecipientTrace
-	9,  // 35: ndxp.v1.DocumentSummary.document:type_name -> ndxp.v1.Document
-	31, // 36: ndxp.v1.DocumentSummary.recipients:type_name -> ndxp.v1.RecipientTrace
-	43, // 37: ndxp.v1.ListSentRequest.since:type_name -> google.protobuf.Timestamp
-	43, // 38: ndxp.v1.ListSentRequest.until:type_name -> google.protobuf.Timestamp
-	33, // 39: ndxp.v1.ListSentResponse.documents:type_name -> ndxp.v1.DocumentSummary
-	43, // 40: ndxp.v1.ListReceivedRequest.since:type_name -> google.protobuf.Timestamp
-	43, // 41: ndxp.v1.ListReceivedRequest.until:type_name -> google.protobuf.Timestamp
-	33, // 42: ndxp.v1.ListReceivedResponse.documents:type_name -> ndxp.v1.DocumentSummary
-	12, // 43: ndxp.v1.ExchangeService.SendDocument:input_type -> ndxp.v1.SendDocumentRequest
-	16, // 44: ndxp.v1.ExchangeService.Subscribe:input_type -> ndxp.v1.SubscribeRequest
-	19, // 45: ndxp.v1.ExchangeService.AcknowledgeEvents:input_type -> ndxp.v1.AcknowledgeEventsRequest
-	21, // 46: ndxp.v1.ExchangeService.FetchAttachment:input_type -> ndxp.v1.FetchAttachmentRequest
-	23, // 47: ndxp.v1.ExchangeService.GetDocument:input_type -> ndxp.v1.GetDocumentRequest
-	25, // 48: ndxp.v1.ExchangeService.ReportStatus:input_type -> ndxp.v1.ReportStatusRequest
-	27, // 49: ndxp.v1.ExchangeService.RecallDocument:input_type -> ndxp.v1.RecallDocumentRequest
-	29, // 50: ndxp.v1.ExchangeService.GetTrace:input_type -> ndxp.v1.GetTraceRequest
-	34, // 51: ndxp.v1.ExchangeService.ListSent:input_type -> ndxp.v1.ListSentRequest
-	36, // 52: ndxp.v1.ExchangeService.ListReceived:input_type -> ndxp.v1.ListReceivedRequest
-	2,  // 53: ndxp.v1.ExchangeService.SendPacket:input_type -> ndxp.v1.SendPacketRequest
-	4,  // 54: ndxp.v1.ExchangeService.FetchPacket:input_type -> ndxp.v1.FetchPacketRequest
-	13, // 55: ndxp.v1.ExchangeService.SendDocument:output_type -> ndxp.v1.SendDocumentResponse
-	17, // 56: ndxp.v1.ExchangeService.Subscribe:output_type -> ndxp.v1.SubscribeResponse
-	20, // 57: ndxp.v1.ExchangeService.AcknowledgeEvents:output_type -> ndxp.v1.AcknowledgeEventsResponse
-	22, // 58: ndxp.v1.ExchangeService.FetchAttachment:output_type -> ndxp.v1.FetchAttachmentResponse
-	24, // 59: ndxp.v1.ExchangeService.GetDocument:output_type -> ndxp.v1.GetDocumentResponse
-	26, // 60: ndxp.v1.ExchangeService.ReportStatus:output_type -> ndxp.v1.ReportStatusResponse
-	28, // 61: ndxp.v1.ExchangeService.RecallDocument:output_type -> ndxp.v1.RecallDocumentResponse
-	32, // 62: ndxp.v1.ExchangeService.GetTrace:output_type -> ndxp.v1.GetTraceResponse
-	35, // 63: ndxp.v1.ExchangeService.ListSent:output_type -> ndxp.v1.ListSentResponse
-	37, // 64: ndxp.v1.ExchangeService.ListReceived:output_type -> ndxp.v1.ListReceivedResponse
-	3,  // 65: ndxp.v1.ExchangeService.SendPacket:output_type -> ndxp.v1.SendPacketResponse
-	5,  // 66: ndxp.v1.ExchangeService.FetchPacket:output_type -> ndxp.v1.FetchPacketResponse
-	55, // [55:67] is the sub-list for method output_type
-	43, // [43:55] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	49, // 17: ndxp.v1.SendDocumentResponse.accept_time:type_name -> google.protobuf.Timestamp
+	8,  // 18: ndxp.v1.SendDocumentsRequest.header:type_name -> ndxp.v1.DocumentHeader
+	10, // 19: ndxp.v1.SendDocumentsRequest.chunk:type_name -> ndxp.v1.AttachmentChunk
+	11, // 20: ndxp.v1.SendDocumentsRequest.digest:type_name -> ndxp.v1.AttachmentDigest
+	15, // 21: ndxp.v1.SendDocumentsRequest.end:type_name -> ndxp.v1.DocumentEnd
+	13, // 22: ndxp.v1.SendDocumentsResponse.receipt:type_name -> ndxp.v1.SendDocumentResponse
+	17, // 23: ndxp.v1.SendDocumentsResponse.error:type_name -> ndxp.v1.DocumentError
+	51, // 24: ndxp.v1.DocumentError.details:type_name -> google.protobuf.Any
+	49, // 25: ndxp.v1.StatusReport.time:type_name -> google.protobuf.Timestamp
+	52, // 26: ndxp.v1.StatusReport.packet:type_name -> ndxp.v1.StatusPacketInfo
+	1,  // 27: ndxp.v1.Event.kind:type_name -> ndxp.v1.EventKind
+	49, // 28: ndxp.v1.Event.time:type_name -> google.protobuf.Timestamp
+	9,  // 29: ndxp.v1.Event.document:type_name -> ndxp.v1.Document
+	18, // 30: ndxp.v1.Event.status:type_name -> ndxp.v1.StatusReport
+	19, // 31: ndxp.v1.SubscribeResponse.event:type_name -> ndxp.v1.Event
+	22, // 32: ndxp.v1.SubscribeResponse.caught_up:type_name -> ndxp.v1.CaughtUp
+	49, // 33: ndxp.v1.CaughtUp.time:type_name -> google.protobuf.Timestamp
+	20, // 34: ndxp.v1.ReceiveRequest.open:type_name -> ndxp.v1.SubscribeRequest
+	25, // 35: ndxp.v1.ReceiveRequest.acknowledge:type_name -> ndxp.v1.AcknowledgeEventsRequest
+	19, // 36: ndxp.v1.ReceiveResponse.event:type_name -> ndxp.v1.Event
+	22, // 37: ndxp.v1.ReceiveResponse.caught_up:type_name -> ndxp.v1.CaughtUp
+	10, // 38: ndxp.v1.FetchAttachmentResponse.chunk:type_name -> ndxp.v1.AttachmentChunk
+	9,  // 39: ndxp.v1.GetDocumentResponse.document:type_name -> ndxp.v1.Document
+	18, // 40: ndxp.v1.ReportStatusResponse.status:type_name -> ndxp.v1.StatusReport
+	49, // 41: ndxp.v1.TraceStep.time:type_name -> google.protobuf.Timestamp
+	49, // 42: ndxp.v1.RecipientTrace.deliver_time:type_name -> google.protobuf.Timestamp
+	36, // 43: ndxp.v1.RecipientTrace.steps:type_name -> ndxp.v1.TraceStep
+	9,  // 44: ndxp.v1.GetTraceResponse.document:type_name -> ndxp.v1.Document
+	37, // 45: ndxp.v1.GetTraceResponse.recipients:type_name -> ndxp.v1.RecipientTrace
+	9,  // 46: ndxp.v1.DocumentSummary.document:type_name -> ndxp.v1.Document
+	37, // 47: ndxp.v1.DocumentSummary.recipients:type_name -> ndxp.v1.RecipientTrace
+	49, // 48: ndxp.v1.ListSentRequest.since:type_name -> google.protobuf.Timestamp
+	49, // 49: ndxp.v1.ListSentRequest.until:type_name -> google.protobuf.Timestamp
+	39, // 50: ndxp.v1.ListSentResponse.documents:type_name -> ndxp.v1.DocumentSummary
+	49, // 51: ndxp.v1.ListReceivedRequest.since:type_name -> google.protobuf.Timestamp
+	49, // 52: ndxp.v1.ListReceivedRequest.until:type_name -> google.protobuf.Timestamp
+	39, // 53: ndxp.v1.ListReceivedResponse.documents:type_name -> ndxp.v1.DocumentSummary
+	12, // 54: ndxp.v1.ExchangeService.SendDocument:input_type -> ndxp.v1.SendDocumentRequest
+	14, // 55: ndxp.v1.ExchangeService.SendDocuments:input_type -> ndxp.v1.SendDocumentsRequest
+	20, // 56: ndxp.v1.ExchangeService.Subscribe:input_type -> ndxp.v1.SubscribeRequest
+	25, // 57: ndxp.v1.ExchangeService.AcknowledgeEvents:input_type -> ndxp.v1.AcknowledgeEventsRequest
+	23, // 58: ndxp.v1.ExchangeService.Receive:input_type -> ndxp.v1.ReceiveRequest
+	27, // 59: ndxp.v1.ExchangeService.FetchAttachment:input_type -> ndxp.v1.FetchAttachmentRequest
+	29, // 60: ndxp.v1.ExchangeService.GetDocument:input_type -> ndxp.v1.GetDocumentRequest
+	31, // 61: ndxp.v1.ExchangeService.ReportStatus:input_type -> ndxp.v1.ReportStatusRequest
+	33, // 62: ndxp.v1.ExchangeService.RecallDocument:input_type -> ndxp.v1.RecallDocumentRequest
+	35, // 63: ndxp.v1.ExchangeService.GetTrace:input_type -> ndxp.v1.GetTraceRequest
+	40, // 64: ndxp.v1.ExchangeService.ListSent:input_type -> ndxp.v1.ListSentRequest
+	42, // 65: ndxp.v1.ExchangeService.ListReceived:input_type -> ndxp.v1.ListReceivedRequest
+	2,  // 66: ndxp.v1.ExchangeService.SendPacket:input_type -> ndxp.v1.SendPacketRequest
+	4,  // 67: ndxp.v1.ExchangeService.FetchPacket:input_type -> ndxp.v1.FetchPacketRequest
+	13, // 68: ndxp.v1.ExchangeService.SendDocument:output_type -> ndxp.v1.SendDocumentResponse
+	16, // 69: ndxp.v1.ExchangeService.SendDocuments:output_type -> ndxp.v1.SendDocumentsResponse
+	21, // 70: ndxp.v1.ExchangeService.Subscribe:output_type -> ndxp.v1.SubscribeResponse
+	26, // 71: ndxp.v1.ExchangeService.AcknowledgeEvents:output_type -> ndxp.v1.AcknowledgeEventsResponse
+	24, // 72: ndxp.v1.ExchangeService.Receive:output_type -> ndxp.v1.ReceiveResponse
+	28, // 73: ndxp.v1.ExchangeService.FetchAttachment:output_type -> ndxp.v1.FetchAttachmentResponse
+	30, // 74: ndxp.v1.ExchangeService.GetDocument:output_type -> ndxp.v1.GetDocumentResponse
+	32, // 75: ndxp.v1.ExchangeService.ReportStatus:output_type -> ndxp.v1.ReportStatusResponse
+	34, // 76: ndxp.v1.ExchangeService.RecallDocument:output_type -> ndxp.v1.RecallDocumentResponse
+	38, // 77: ndxp.v1.ExchangeService.GetTrace:output_type -> ndxp.v1.GetTraceResponse
+	41, // 78: ndxp.v1.ExchangeService.ListSent:output_type -> ndxp.v1.ListSentResponse
+	43, // 79: ndxp.v1.ExchangeService.ListReceived:output_type -> ndxp.v1.ListReceivedResponse
+	3,  // 80: ndxp.v1.ExchangeService.SendPacket:output_type -> ndxp.v1.SendPacketResponse
+	5,  // 81: ndxp.v1.ExchangeService.FetchPacket:output_type -> ndxp.v1.FetchPacketResponse
+	68, // [68:82] is the sub-list for method output_type
+	54, // [54:68] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_ndxp_v1_exchange_proto_init() }
@@ -3210,9 +3745,27 @@ func file_ndxp_v1_exchange_proto_init() {
 		(*SendDocumentRequest_Chunk)(nil),
 		(*SendDocumentRequest_Digest)(nil),
 	}
-	file_ndxp_v1_exchange_proto_msgTypes[15].OneofWrappers = []any{
+	file_ndxp_v1_exchange_proto_msgTypes[12].OneofWrappers = []any{
+		(*SendDocumentsRequest_Header)(nil),
+		(*SendDocumentsRequest_Chunk)(nil),
+		(*SendDocumentsRequest_Digest)(nil),
+		(*SendDocumentsRequest_End)(nil),
+	}
+	file_ndxp_v1_exchange_proto_msgTypes[14].OneofWrappers = []any{
+		(*SendDocumentsResponse_Receipt)(nil),
+		(*SendDocumentsResponse_Error)(nil),
+	}
+	file_ndxp_v1_exchange_proto_msgTypes[19].OneofWrappers = []any{
 		(*SubscribeResponse_Event)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
+	}
+	file_ndxp_v1_exchange_proto_msgTypes[21].OneofWrappers = []any{
+		(*ReceiveRequest_Open)(nil),
+		(*ReceiveRequest_Acknowledge)(nil),
+	}
+	file_ndxp_v1_exchange_proto_msgTypes[22].OneofWrappers = []any{
+		(*ReceiveResponse_Event)(nil),
+		(*ReceiveResponse_CaughtUp)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3220,7 +3773,7 @@ func file_ndxp_v1_exchange_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ndxp_v1_exchange_proto_rawDesc), len(file_ndxp_v1_exchange_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,8 +20,10 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	ExchangeService_SendDocument_FullMethodName      = "/ndxp.v1.ExchangeService/SendDocument"
+	ExchangeService_SendDocuments_FullMethodName     = "/ndxp.v1.ExchangeService/SendDocuments"
 	ExchangeService_Subscribe_FullMethodName         = "/ndxp.v1.ExchangeService/Subscribe"
 	ExchangeService_AcknowledgeEvents_FullMethodName = "/ndxp.v1.ExchangeService/AcknowledgeEvents"
+	ExchangeService_Receive_FullMethodName           = "/ndxp.v1.ExchangeService/Receive"
 	ExchangeService_FetchAttachment_FullMethodName   = "/ndxp.v1.ExchangeService/FetchAttachment"
 	ExchangeService_GetDocument_FullMethodName       = "/ndxp.v1.ExchangeService/GetDocument"
 	ExchangeService_ReportStatus_FullMethodName      = "/ndxp.v1.ExchangeService/ReportStatus"
@@ -55,6 +57,24 @@ type ExchangeServiceClient interface {
 	// the limit and its value (header_bytes, uploads, upload_idle, send_rate,
 	// sender_quota, recipient_quota: see docs/security.md).
 	SendDocument(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendDocumentRequest, SendDocumentResponse], error)
+	// SendDocuments sends many documents over one stream, with up to
+	// `window` (at most 1024) of them in flight: each is answered with its
+	// receipt, or with the error SendDocument would have ended with, in the
+	// order they were sent, as soon as its group commit is durable; the
+	// stream goes on after a refused document. A document whose attachments
+	// are all small comes in one message (each attachment's bytes in
+	// AttachmentInfo.content, at most 64 KiB each and 1 MiB in all); a
+	// larger one comes as in SendDocument, its header, chunks and digests,
+	// closed by an end message. Idempotency, limits and authorization are
+	// those of SendDocument; the stream counts as one upload.
+	// Errors ending the stream: INVALID_ARGUMENT for messages out of place
+	// (a chunk or end with no document open, a header before the previous
+	// document's end); a refusal of the caller rather than of a document
+	// (PERMISSION_DENIED for an admin credential, UNAUTHENTICATED once
+	// revoked); UNAVAILABLE when the hub cannot take documents now (shutting
+	// down, or no longer the cluster's leader). Documents without an answer
+	// may be sent again: a retry gets the first receipt.
+	SendDocuments(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendDocumentsRequest, SendDocumentsResponse], error)
 	// Subscribe pushes the caller's events in order, at most `window`
 	// unacknowledged at a time. Unacknowledged events come again after a
 	// reconnect and after the acknowledgement deadline. An open stream marks
@@ -66,6 +86,13 @@ type ExchangeServiceClient interface {
 	// Acknowledging a document's arrival records status 01 for its sender.
 	// Acknowledging an event twice, or one already gone, is not an error.
 	AcknowledgeEvents(ctx context.Context, in *AcknowledgeEventsRequest, opts ...grpc.CallOption) (*AcknowledgeEventsResponse, error)
+	// Receive is Subscribe with the acknowledgements riding on the stream:
+	// the first message opens it as a SubscribeRequest would, each later one
+	// acknowledges events as AcknowledgeEvents would (recorded durably, in
+	// batches: whatever arrives while one batch commits goes in the next).
+	// Closing the sending side ends the stream once every acknowledgement
+	// sent before it is recorded. Errors as Subscribe and AcknowledgeEvents.
+	Receive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReceiveRequest, ReceiveResponse], error)
 	// FetchAttachment streams an attachment's bytes in chunks.
 	FetchAttachment(ctx context.Context, in *FetchAttachmentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchAttachmentResponse], error)
 	// GetDocument returns a document's header and attachment descriptions.
@@ -136,9 +163,22 @@ func (c *exchangeServiceClient) SendDocument(ctx context.Context, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_SendDocumentClient = grpc.ClientStreamingClient[SendDocumentRequest, SendDocumentResponse]
 
+func (c *exchangeServiceClient) SendDocuments(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendDocumentsRequest, SendDocumentsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[1], ExchangeService_SendDocuments_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SendDocumentsRequest, SendDocumentsResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_SendDocumentsClient = grpc.BidiStreamingClient[SendDocumentsRequest, SendDocumentsResponse]
+
 func (c *exchangeServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[1], ExchangeService_Subscribe_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[2], ExchangeService_Subscribe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -165,9 +205,22 @@ func (c *exchangeServiceClient) AcknowledgeEvents(ctx context.Context, in *Ackno
 	return out, nil
 }
 
+func (c *exchangeServiceClient) Receive(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReceiveRequest, ReceiveResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[3], ExchangeService_Receive_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReceiveRequest, ReceiveResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_ReceiveClient = grpc.BidiStreamingClient[ReceiveRequest, ReceiveResponse]
+
 func (c *exchangeServiceClient) FetchAttachment(ctx context.Context, in *FetchAttachmentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchAttachmentResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[2], ExchangeService_FetchAttachment_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[4], ExchangeService_FetchAttachment_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +299,7 @@ func (c *exchangeServiceClient) ListReceived(ctx context.Context, in *ListReceiv
 
 func (c *exchangeServiceClient) SendPacket(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendPacketRequest, SendPacketResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[3], ExchangeService_SendPacket_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[5], ExchangeService_SendPacket_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +312,7 @@ type ExchangeService_SendPacketClient = grpc.ClientStreamingClient[SendPacketReq
 
 func (c *exchangeServiceClient) FetchPacket(ctx context.Context, in *FetchPacketRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchPacketResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[4], ExchangeService_FetchPacket_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ExchangeService_ServiceDesc.Streams[6], ExchangeService_FetchPacket_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +351,24 @@ type ExchangeServiceServer interface {
 	// the limit and its value (header_bytes, uploads, upload_idle, send_rate,
 	// sender_quota, recipient_quota: see docs/security.md).
 	SendDocument(grpc.ClientStreamingServer[SendDocumentRequest, SendDocumentResponse]) error
+	// SendDocuments sends many documents over one stream, with up to
+	// `window` (at most 1024) of them in flight: each is answered with its
+	// receipt, or with the error SendDocument would have ended with, in the
+	// order they were sent, as soon as its group commit is durable; the
+	// stream goes on after a refused document. A document whose attachments
+	// are all small comes in one message (each attachment's bytes in
+	// AttachmentInfo.content, at most 64 KiB each and 1 MiB in all); a
+	// larger one comes as in SendDocument, its header, chunks and digests,
+	// closed by an end message. Idempotency, limits and authorization are
+	// those of SendDocument; the stream counts as one upload.
+	// Errors ending the stream: INVALID_ARGUMENT for messages out of place
+	// (a chunk or end with no document open, a header before the previous
+	// document's end); a refusal of the caller rather than of a document
+	// (PERMISSION_DENIED for an admin credential, UNAUTHENTICATED once
+	// revoked); UNAVAILABLE when the hub cannot take documents now (shutting
+	// down, or no longer the cluster's leader). Documents without an answer
+	// may be sent again: a retry gets the first receipt.
+	SendDocuments(grpc.BidiStreamingServer[SendDocumentsRequest, SendDocumentsResponse]) error
 	// Subscribe pushes the caller's events in order, at most `window`
 	// unacknowledged at a time. Unacknowledged events come again after a
 	// reconnect and after the acknowledgement deadline. An open stream marks
@@ -309,6 +380,13 @@ type ExchangeServiceServer interface {
 	// Acknowledging a document's arrival records status 01 for its sender.
 	// Acknowledging an event twice, or one already gone, is not an error.
 	AcknowledgeEvents(context.Context, *AcknowledgeEventsRequest) (*AcknowledgeEventsResponse, error)
+	// Receive is Subscribe with the acknowledgements riding on the stream:
+	// the first message opens it as a SubscribeRequest would, each later one
+	// acknowledges events as AcknowledgeEvents would (recorded durably, in
+	// batches: whatever arrives while one batch commits goes in the next).
+	// Closing the sending side ends the stream once every acknowledgement
+	// sent before it is recorded. Errors as Subscribe and AcknowledgeEvents.
+	Receive(grpc.BidiStreamingServer[ReceiveRequest, ReceiveResponse]) error
 	// FetchAttachment streams an attachment's bytes in chunks.
 	FetchAttachment(*FetchAttachmentRequest, grpc.ServerStreamingServer[FetchAttachmentResponse]) error
 	// GetDocument returns a document's header and attachment descriptions.
@@ -369,11 +447,17 @@ type UnimplementedExchangeServiceServer struct{}
 func (UnimplementedExchangeServiceServer) SendDocument(grpc.ClientStreamingServer[SendDocumentRequest, SendDocumentResponse]) error {
 	return status.Error(codes.Unimplemented, "method SendDocument not implemented")
 }
+func (UnimplementedExchangeServiceServer) SendDocuments(grpc.BidiStreamingServer[SendDocumentsRequest, SendDocumentsResponse]) error {
+	return status.Error(codes.Unimplemented, "method SendDocuments not implemented")
+}
 func (UnimplementedExchangeServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
 }
 func (UnimplementedExchangeServiceServer) AcknowledgeEvents(context.Context, *AcknowledgeEventsRequest) (*AcknowledgeEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AcknowledgeEvents not implemented")
+}
+func (UnimplementedExchangeServiceServer) Receive(grpc.BidiStreamingServer[ReceiveRequest, ReceiveResponse]) error {
+	return status.Error(codes.Unimplemented, "method Receive not implemented")
 }
 func (UnimplementedExchangeServiceServer) FetchAttachment(*FetchAttachmentRequest, grpc.ServerStreamingServer[FetchAttachmentResponse]) error {
 	return status.Error(codes.Unimplemented, "method FetchAttachment not implemented")
@@ -430,6 +514,13 @@ func _ExchangeService_SendDocument_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExchangeService_SendDocumentServer = grpc.ClientStreamingServer[SendDocumentRequest, SendDocumentResponse]
 
+func _ExchangeService_SendDocuments_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ExchangeServiceServer).SendDocuments(&grpc.GenericServerStream[SendDocumentsRequest, SendDocumentsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_SendDocumentsServer = grpc.BidiStreamingServer[SendDocumentsRequest, SendDocumentsResponse]
+
 func _ExchangeService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(SubscribeRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -458,6 +549,13 @@ func _ExchangeService_AcknowledgeEvents_Handler(srv interface{}, ctx context.Con
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ExchangeService_Receive_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ExchangeServiceServer).Receive(&grpc.GenericServerStream[ReceiveRequest, ReceiveResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExchangeService_ReceiveServer = grpc.BidiStreamingServer[ReceiveRequest, ReceiveResponse]
 
 func _ExchangeService_FetchAttachment_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(FetchAttachmentRequest)
@@ -639,9 +737,21 @@ var ExchangeService_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 		{
+			StreamName:    "SendDocuments",
+			Handler:       _ExchangeService_SendDocuments_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
 			StreamName:    "Subscribe",
 			Handler:       _ExchangeService_Subscribe_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Receive",
+			Handler:       _ExchangeService_Receive_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "FetchAttachment",
