@@ -181,10 +181,11 @@ func (is *issuer) one(ctx context.Context, code string) (string, error) {
 
 // dialAll dials one client per credentials file at addr (lazy: gRPC
 // connects on first use).
-func dialAll(ctx context.Context, paths []string, addr string) ([]*client.Client, error) {
+func dialAll(ctx context.Context, paths []string, addr string, opts ...client.Option) ([]*client.Client, error) {
 	out := make([]*client.Client, 0, len(paths))
+	opts = append([]client.Option{client.WithAddress(addr)}, opts...)
 	for _, p := range paths {
-		c, err := client.Dial(ctx, p, client.WithAddress(addr))
+		c, err := client.Dial(ctx, p, opts...)
 		if err != nil {
 			closeAll(out)
 			return nil, err

@@ -49,13 +49,23 @@ func (r *runner) load(ctx context.Context, rep *report, started time.Time) error
 	if err != nil {
 		return err
 	}
-	clients, err := dialAll(ctx, paths, r.addr)
+	// Senders pipeline only with --pipelined: without it each document
+	// goes on a SendDocument stream of its own, as a simple client sends.
+	pipe := 0
+	if o.Pipelined {
+		pipe = o.Window
+	}
+	senders, err := dialAll(ctx, paths[:o.Senders], r.addr, client.WithPipeline(pipe))
 	if err != nil {
 		return err
 	}
-	defer closeAll(clients)
-	l.senders = clients[:o.Senders]
-	receivers := clients[o.Senders:]
+	defer closeAll(senders)
+	receivers, err := dialAll(ctx, paths[o.Senders:], r.addr)
+	if err != nil {
+		return err
+	}
+	defer closeAll(receivers)
+	l.senders = senders
 
 	subCtx, stopSubs := context.WithCancel(ctx)
 	subs := newSubscriptions()
@@ -155,8 +165,9 @@ func (r *runner) load(ctx context.Context, rep *report, started time.Time) error
 	return nil
 }
 
-// closedLoop runs one goroutine per sender agency, each sending its next
-// document as soon as the previous one is accepted.
+// closedLoop runs one goroutine per sender agency (--window of them with
+// --pipelined), each sending its next document as soon as the previous
+// one is accepted.
 func (l *loadRun) closedLoop(ctx context.Context) {
 	o := l.r.o
 	var next atomic.Int64
@@ -164,8 +175,13 @@ func (l *loadRun) closedLoop(ctx context.Context) {
 	if o.Duration > 0 {
 		deadline = l.start.Add(o.Duration)
 	}
+	perSender := 1
+	if o.Pipelined {
+		perSender = o.Window
+	}
 	var wg sync.WaitGroup
-	for s := range l.senders {
+	for k := range len(l.senders) * perSender {
+		s := k % len(l.senders)
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				now := time.Now()

@@ -3,6 +3,7 @@
 // mutual TLS, exactly as agency systems do.
 //
 //	ndxp-bench --duration 10s --senders 8 --subscribers 8      # closed loop, 1 KiB documents
+//	ndxp-bench --pipelined --window 256 --duration 10s         # many documents in flight per sender
 //	ndxp-bench --rate 2000 --duration 30s                      # open loop, paced
 //	ndxp-bench --size 1073741824 --count 1 --senders 1 --subscribers 1
 //	ndxp-bench --idle-subscribers 10000 --duration 5s
@@ -53,6 +54,7 @@ type options struct {
 	MaxInFlight   int           `json:"max_in_flight,omitempty"`
 	Fetch         bool          `json:"fetch"`
 	Window        int           `json:"window"`
+	Pipelined     bool          `json:"pipelined"`
 	Attempts      int           `json:"attempts"`
 	SenderSub     bool          `json:"sender_subscribe"`
 	DrainTimeout  time.Duration `json:"-"`
@@ -94,6 +96,11 @@ process on a temporary data directory and reports that process's CPU time
 and memory. With --creds (an admin credentials file) it targets an existing
 hub; pass --hub-pid for CPU and memory, --hub-http for store metrics.
 
+With --pipelined each sender keeps --window documents in flight on one
+SendDocuments stream (the SDK pipelines concurrent sends by itself);
+without it each sends one document at a time on a SendDocument stream of
+its own. Subscribers acknowledge on their Receive stream either way.
+
 A delivery is counted when the subscriber's handler returns; the SDK then
 acknowledges it. deliveries_per_second divides the deliveries by the time
 until the hub had committed every acknowledgement (read from its /metrics
@@ -111,6 +118,9 @@ handler return.
 			explicitLoad := f.Changed("duration") || f.Changed("count") || f.Changed("rate")
 			if f.Changed("count") && !f.Changed("duration") {
 				o.Duration = 0 // --count alone: exactly that many documents
+			}
+			if o.Pipelined && !f.Changed("window") {
+				o.Window = client.DefaultPipeline
 			}
 			o.Load = o.ListAgencies == 0 || explicitLoad
 			if o.json {
@@ -152,7 +162,8 @@ handler return.
 	f.Float64Var(&o.Rate, "rate", 0, "open loop: schedule R documents a second in all and time each from its scheduled start (0: closed loop, as fast as possible)")
 	f.IntVar(&o.MaxInFlight, "max-in-flight", 10000, "open loop: most sends outstanding at once; a send waiting for room still counts its wait")
 	f.BoolVar(&o.Fetch, "fetch", true, "subscribers download and verify every attachment before acknowledging")
-	f.IntVar(&o.Window, "window", 64, "subscription window (unacknowledged events in flight)")
+	f.IntVar(&o.Window, "window", 64, "subscription window (unacknowledged events in flight); with --pipelined also the documents each sender keeps in flight (default 256 then)")
+	f.BoolVar(&o.Pipelined, "pipelined", false, "each sender keeps --window documents in flight on one SendDocuments stream (closed loop: --window sending goroutines each); without it one document at a time, each on its own SendDocument stream")
 	f.IntVar(&o.Attempts, "attempts", client.DefaultAttempts, "send attempts when the hub is unavailable (client.WithAttempts)")
 	f.BoolVar(&o.SenderSub, "sender-subscribe", false, "senders also subscribe and acknowledge their status events (status 01), as a real agency system would")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 2*time.Minute, "after sending ends, how long to wait for the remaining deliveries")
@@ -213,6 +224,9 @@ func (o *options) validate() error {
 	}
 	if o.Window < 1 || o.Attempts < 1 || o.IssueParallel < 1 {
 		errs = append(errs, errors.New("--window, --attempts and --issue-parallel must be at least 1"))
+	}
+	if o.Window > 1024 {
+		errs = append(errs, errors.New("--window must be at most 1024, the hub's largest subscription window"))
 	}
 	if o.creds == "" && (o.hubAddr != "" || o.hubPID != 0 || o.hubHTTP != "") {
 		errs = append(errs, errors.New("--hub, --hub-pid and --hub-http need --creds"))

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,10 +41,12 @@ func TestRunJSON(t *testing.T) {
 		args       []string
 		sends      int64
 		recipients int64
+		pipelined  bool
 	}{
-		{"closed loop", []string{"--count", "200", "--senders", "2", "--subscribers", "2"}, 200, 1},
+		{"closed loop", []string{"--count", "200", "--senders", "2", "--subscribers", "2"}, 200, 1, false},
+		{"pipelined", []string{"--count", "300", "--senders", "2", "--subscribers", "2", "--pipelined", "--window", "32"}, 300, 1, true},
 		{"paced, two recipients, attachments", []string{"--count", "40", "--rate", "400", "--senders", "2", "--subscribers", "3",
-			"--recipients", "2", "--attachments", "3", "--size", "300001", "--sender-subscribe", "--hub-gogc", "400"}, 40, 2},
+			"--recipients", "2", "--attachments", "3", "--size", "300001", "--sender-subscribe", "--hub-gogc", "400"}, 40, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +84,22 @@ func TestRunJSON(t *testing.T) {
 			if want := sends * tt.recipients; deliveries != want {
 				t.Errorf("deliveries = %d, want sends × recipients = %d", deliveries, want)
 			}
+			// Documents went one to a SendDocument call unless pipelined;
+			// acknowledgements always ride on the subscription.
+			oneByOne := false
+			rpcs, _ := got["hub_rpc"].(map[string]any)
+			for k := range rpcs {
+				if strings.Contains(k, "AcknowledgeEvents") {
+					t.Errorf("hub_rpc has %s: acknowledgements should ride on Receive", k)
+				}
+				oneByOne = oneByOne || regexp.MustCompile(`SendDocument\b`).MatchString(k)
+			}
+			if oneByOne == tt.pipelined {
+				t.Errorf("pipelined %v, but SendDocument calls %v: %v", tt.pipelined, oneByOne, got["hub_rpc"])
+			}
+			if cfg := got["config"].(map[string]any); cfg["pipelined"] != tt.pipelined {
+				t.Errorf("config.pipelined = %v, want %v", cfg["pipelined"], tt.pipelined)
+			}
 			if acked := int64(got["hub_acked_deliveries"].(float64)); acked != deliveries {
 				t.Errorf("hub_acked_deliveries = %d, want %d", acked, deliveries)
 			}
@@ -113,6 +132,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--creds", "admin.creds", "--hub-memory-limit", "900MiB"},
 		{"--creds", "admin.creds", "--hub-gogc", "400"},
 		{"--hub-gogc", "lots"},
+		{"--pipelined", "--window", "2000"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

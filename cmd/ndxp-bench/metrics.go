@@ -107,7 +107,7 @@ func rpcDelta(a, b scrape) map[string]rpcStat {
 	const count, sum = "ndxp_rpc_duration_seconds_count|", "ndxp_rpc_duration_seconds_sum|"
 	var methods []string
 	for k := range b {
-		if m, ok := strings.CutPrefix(k, count); ok && !strings.HasSuffix(m, "/Subscribe") && !strings.HasSuffix(m, "/WatchSnapshot") {
+		if m, ok := strings.CutPrefix(k, count); ok && !longStream(m) {
 			methods = append(methods, m)
 		}
 	}
@@ -121,6 +121,17 @@ func rpcDelta(a, b scrape) map[string]rpcStat {
 		out[m] = rpcStat{Calls: int64(n), MSMean: round3((b[sum+m] - a[sum+m]) / n * 1000)}
 	}
 	return out
+}
+
+// longStream says whether method's calls last as long as the run (their
+// durations say nothing).
+func longStream(method string) bool {
+	for _, m := range []string{"/Subscribe", "/Receive", "/SendDocuments", "/WatchSnapshot"} {
+		if strings.HasSuffix(method, m) {
+			return true
+		}
+	}
+	return false
 }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
