@@ -172,6 +172,12 @@ func NewReference(sender string, t time.Time) string {
 // receipt once the document is durable. The header's attachments are
 // filled in from atts. If the header has no reference and no number, a
 // reference is made so that retries stay idempotent.
+//
+// Sends from many goroutines share the client's one SendDocuments stream
+// when their documents are small (each attachment at most 64 KiB, 1 MiB
+// in all, no WithProgress): up to WithPipeline's window of them are in
+// flight at once and share the hub's group commits. Larger documents go
+// on a SendDocument stream of their own, in chunks.
 func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Attachment, opts ...SendOption) (*ndxpv1.SendDocumentResponse, error) {
 	o := sendOptions{attempts: DefaultAttempts}
 	for _, f := range opts {
