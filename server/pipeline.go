@@ -45,24 +45,15 @@ type pipelined struct {
 func (e *exchangeService) SendDocuments(stream grpc.BidiStreamingServer[ndxpv1.SendDocumentsRequest, ndxpv1.SendDocumentsResponse]) error {
 	ctx := stream.Context()
 	r := &pipeReader{e: e, stream: stream, ctx: ctx, p: principalFrom(ctx),
-		queue: make(chan *pipelined, maxPipelined), mem: newByteBudget(maxPipelinedBytes)}
-	readErr := make(chan error, 1)
+		queue: make(chan *pipelined, maxPipelined), readErr: make(chan error, 1), mem: newByteBudget(maxPipelinedBytes)}
 	go func() {
 		defer close(r.queue)
-		readErr <- r.run()
+		r.readErr <- r.run()
 	}()
 	for {
-		// The reader may be blocked in Recv: a revocation ends the
-		// stream here.
-		var d *pipelined
-		select {
-		case next, ok := <-r.queue:
-			if !ok {
-				return <-readErr
-			}
-			d = next
-		case <-ctx.Done():
-			return ctx.Err()
+		d, err := r.next()
+		if d == nil {
+			return err
 		}
 		select {
 		case <-d.done:
@@ -79,15 +70,44 @@ func (e *exchangeService) SendDocuments(stream grpc.BidiStreamingServer[ndxpv1.S
 	}
 }
 
+// next returns the next document to answer, or nil and how the stream
+// ends. The reader may be blocked in Recv, so a revocation or a drain
+// ends the stream here; documents already queued are answered first.
+func (r *pipeReader) next() (*pipelined, error) {
+	select {
+	case d, ok := <-r.queue:
+		return r.took(d, ok)
+	default:
+	}
+	select {
+	case d, ok := <-r.queue:
+		return r.took(d, ok)
+	case <-r.ctx.Done():
+		return nil, r.ctx.Err()
+	case <-r.e.hub.Drained():
+		// An idle stream must not hold up a graceful stop; documents
+		// still coming would be refused anyway.
+		return nil, status.Error(codes.Unavailable, "the hub is shutting down; retry shortly")
+	}
+}
+
+func (r *pipeReader) took(d *pipelined, ok bool) (*pipelined, error) {
+	if !ok {
+		return nil, <-r.readErr
+	}
+	return d, nil
+}
+
 // pipeReader takes a SendDocuments stream's messages apart.
 type pipeReader struct {
-	e      *exchangeService
-	stream grpc.BidiStreamingServer[ndxpv1.SendDocumentsRequest, ndxpv1.SendDocumentsResponse]
-	ctx    context.Context
-	p      hub.Principal
-	queue  chan *pipelined
-	mem    *byteBudget
-	open   *chunkFeed // the document whose chunks are coming
+	e       *exchangeService
+	stream  grpc.BidiStreamingServer[ndxpv1.SendDocumentsRequest, ndxpv1.SendDocumentsResponse]
+	ctx     context.Context
+	p       hub.Principal
+	queue   chan *pipelined
+	readErr chan error // how the reader ended, once queue is closed
+	mem     *byteBudget
+	open    *chunkFeed // the document whose chunks are coming
 }
 
 func (r *pipeReader) run() (err error) {

@@ -445,3 +445,28 @@ func TestReceiveAcknowledgesOnTheStream(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainEndsIdleSendDocuments: an idle SendDocuments stream ends with
+// UNAVAILABLE when the hub drains, instead of holding up its stop.
+func TestDrainEndsIdleSendDocuments(t *testing.T) {
+	h := hubtest.Start(t)
+	g22 := h.Agency(codeG22, "Văn phòng Chính phủ")
+	h.Agency(codeH41, "UBND tỉnh Nghệ An")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	stream, err := g22.Exchange.SendDocuments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(headerMsg(&ndxpv1.DocumentHeader{Recipients: []string{codeH41}, Subject: "Trước khi dừng", Number: "1", Notation: "VP"})); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := stream.Recv(); err != nil || r.GetReceipt() == nil {
+		t.Fatalf("first document: %v, %v", r, err)
+	}
+	h.Daemon.Hub().Drain()
+	_, err = stream.Recv()
+	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "shutting down") {
+		t.Errorf("idle stream on a draining hub: %v, want Unavailable saying it is shutting down", err)
+	}
+}

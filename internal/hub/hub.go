@@ -325,6 +325,9 @@ func (h *Hub) Drain() {
 	h.presence.close()
 }
 
+// Drained is closed once Drain is called: long streams end on it.
+func (h *Hub) Drained() <-chan struct{} { return h.drain }
+
 func (h *Hub) draining() error {
 	select {
 	case <-h.drain:
