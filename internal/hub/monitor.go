@@ -440,3 +440,47 @@ func (h *Hub) AgencyDocument(ctx context.Context, code, id string) (DocumentView
 	}
 	return v, nil
 }
+
+// Same reports whether two agency lines show the same thing (times
+// compared as instants).
+func (a AgencyStatus) Same(b AgencyStatus) bool {
+	return a.Code == b.Code && a.Name == b.Name && a.Stage == b.Stage && a.Suspended == b.Suspended &&
+		a.Online == b.Online && a.Via == b.Via && a.ConnectedSince.Equal(b.ConnectedSince) &&
+		a.LastSeen.Equal(b.LastSeen) && a.LastPolled.Equal(b.LastPolled) && a.Pending == b.Pending &&
+		a.OldestPending.Equal(b.OldestPending) && a.OldestPendingDoc == b.OldestPendingDoc &&
+		a.Failures == b.Failures && a.SentToday == b.SentToday && a.ReceivedToday == b.ReceivedToday
+}
+
+// DiffAgencies returns what turns the agency lines prev into next: the
+// lines of next that are new or differ, in next's order, and the codes of
+// prev no longer in next. Consecutive snapshots list the same codes in the
+// same order, which is compared line by line; from the first line where
+// the codes part, the rest is matched by code.
+func DiffAgencies(prev, next []AgencyStatus) (changed []AgencyStatus, removed []string) {
+	i := 0
+	for ; i < len(prev) && i < len(next) && prev[i].Code == next[i].Code; i++ {
+		if !prev[i].Same(next[i]) {
+			changed = append(changed, next[i])
+		}
+	}
+	if i == len(prev) && i == len(next) {
+		return changed, nil
+	}
+	rest := make(map[string]int, len(prev)-i)
+	for j := i; j < len(prev); j++ {
+		rest[prev[j].Code] = j
+	}
+	for _, a := range next[i:] {
+		j, ok := rest[a.Code]
+		if !ok || !prev[j].Same(a) {
+			changed = append(changed, a)
+		}
+		delete(rest, a.Code)
+	}
+	for j := i; j < len(prev); j++ {
+		if _, ok := rest[prev[j].Code]; ok {
+			removed = append(removed, prev[j].Code)
+		}
+	}
+	return changed, removed
+}
