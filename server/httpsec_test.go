@@ -306,7 +306,8 @@ func TestHTTPEventStreamOutlivesTimeouts(t *testing.T) {
 				sc := bufio.NewScanner(res.Body)
 				sc.Buffer(nil, 1<<20)
 				for sc.Scan() {
-					if strings.HasPrefix(sc.Text(), "event: snapshot") {
+					// The whole picture first, then deltas.
+					if strings.HasPrefix(sc.Text(), "event: snapshot") || strings.HasPrefix(sc.Text(), "event: delta") {
 						events <- arrival{at: time.Now()}
 					}
 				}

@@ -150,9 +150,10 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(m.Refusals[l].Load()), name)
 	}
 	gauge(c.size, float64(c.storeSize()))
-	// The snapshot reads only the hub's memory (hub.Snapshot), so each
-	// scrape takes its own.
-	s, err := c.h.Snapshot(context.Background())
+	// The summary reads only the hub's memory and no agency lines
+	// (hub.Summary), so each scrape takes its own and costs what waits,
+	// not the size of the registry.
+	s, err := c.h.Summary(context.Background())
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.depth, err)
 		return

@@ -22,7 +22,7 @@ type monitorService struct {
 const watchHeartbeat = 10 * time.Second
 
 func (m *monitorService) GetSnapshot(ctx context.Context, req *ndxpv1.GetSnapshotRequest) (*ndxpv1.GetSnapshotResponse, error) {
-	s, err := m.hub.Snapshot(ctx)
+	s, err := m.picture(ctx, req.GetIncludeAgencies())
 	if err != nil {
 		return nil, err
 	}
@@ -41,12 +41,24 @@ func (m *monitorService) WatchSnapshot(req *ndxpv1.WatchSnapshotRequest, stream 
 	changes := m.hub.Watch(ctx)
 	heartbeat := time.NewTicker(watchHeartbeat)
 	defer heartbeat.Stop()
+	lines := req.GetIncludeAgencies()
+	var sent []hub.AgencyStatus // the lines the caller has, with agency_changes
 	for {
-		s, err := m.hub.Snapshot(ctx)
+		s, err := m.picture(ctx, lines)
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(&ndxpv1.WatchSnapshotResponse{Snapshot: snapshotToProto(s, req.GetIncludeAgencies())}); err != nil {
+		resp := &ndxpv1.WatchSnapshotResponse{}
+		if lines && req.GetAgencyChanges() {
+			all := s.Agencies
+			if sent != nil {
+				s.Agencies, resp.RemovedAgencyCodes = hub.DiffAgencies(sent, all)
+				resp.AgencyChangesOnly = true
+			}
+			sent = all
+		}
+		resp.Snapshot = snapshotToProto(s, lines)
+		if err := stream.Send(resp); err != nil {
 			return err
 		}
 		select {
@@ -61,6 +73,15 @@ func (m *monitorService) WatchSnapshot(req *ndxpv1.WatchSnapshotRequest, stream 
 		case <-time.After(minInterval):
 		}
 	}
+}
+
+// picture takes the snapshot, without agency lines unless asked for: then
+// its cost does not grow with the registry.
+func (m *monitorService) picture(ctx context.Context, lines bool) (hub.Snapshot, error) {
+	if lines {
+		return m.hub.Snapshot(ctx)
+	}
+	return m.hub.Summary(ctx)
 }
 
 func optTimestamp(t time.Time) *timestamppb.Timestamp {

@@ -5,13 +5,14 @@
 //	GET /                                   the page
 //	GET /assets/...                         its CSS and JavaScript
 //	GET /api/snapshot                       hub.Snapshot as JSON
-//	GET /api/events                         text/event-stream of "snapshot" events
+//	GET /api/events                         text/event-stream: a "snapshot" event, then "delta" events
 //	GET /api/agencies/{code}/documents?n=N[&doc=ID]
 //	                                        recent documents of an agency, with each recipient's status;
 //	                                        doc ID (one it sent or received) comes first, marked focus
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -104,10 +105,89 @@ type handler struct {
 	opts Options
 	mux  *http.ServeMux
 
-	mu       sync.Mutex
-	cached   []byte
-	cachedAt time.Time
-	cost     time.Duration // what the last snapshot took to take and encode
+	mu     sync.Mutex
+	cached *picture
+	cost   time.Duration // what the last push took to take and encode
+	// lastDelta is the last delta encoded, shared by the viewers that
+	// go from the same picture to the same next one.
+	lastDelta struct {
+		from, to *picture
+		b        []byte
+	}
+}
+
+// picture is one snapshot as the dashboard sends it: whole to a new
+// viewer, as the difference from the one before to a viewer that has it.
+type picture struct {
+	at      time.Time // when it was begun
+	cost    time.Duration
+	snap    hub.Snapshot
+	cluster *Cluster
+	parts   map[string]json.RawMessage // every field but the agency lines, as JSON
+	cached  []byte                     // the whole picture as JSON, once asked for
+}
+
+// full is the picture's JSON, encoded at most once.
+func (p *picture) full(h *handler) ([]byte, time.Duration, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p.cached != nil {
+		return p.cached, 0, nil
+	}
+	start := time.Now()
+	var v any = p.snap
+	if p.cluster != nil {
+		v = withCluster{Snapshot: p.snap, Cluster: p.cluster}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, 0, err
+	}
+	p.cached = b
+	return p.cached, time.Since(start), nil
+}
+
+// delta is the JSON of a "delta" event: what changed from one picture to
+// the next. Set holds the changed fields other than the agency lines (null
+// for one that is gone), Agencies the new and changed lines whole, and
+// Removed the codes of the lines that are gone.
+type delta struct {
+	Set      map[string]json.RawMessage `json:"set"`
+	Agencies []hub.AgencyStatus         `json:"agencies"`
+	Removed  []string                   `json:"removed,omitempty"`
+}
+
+// deltaJSON encodes what turns picture from into picture to, once for all
+// the viewers that make the same step.
+func (h *handler) deltaJSON(from, to *picture) ([]byte, time.Duration, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lastDelta.from == from && h.lastDelta.to == to {
+		return h.lastDelta.b, 0, nil
+	}
+	start := time.Now()
+	d := delta{Set: map[string]json.RawMessage{}, Agencies: []hub.AgencyStatus{}}
+	for k, v := range to.parts {
+		if !bytes.Equal(from.parts[k], v) {
+			d.Set[k] = v
+		}
+	}
+	for k := range from.parts {
+		if _, ok := to.parts[k]; !ok {
+			d.Set[k] = json.RawMessage("null")
+		}
+	}
+	changed, removed := hub.DiffAgencies(from.snap.Agencies, to.snap.Agencies)
+	if changed != nil {
+		d.Agencies = changed
+	}
+	d.Removed = removed
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, 0, err
+	}
+	h.lastDelta.from, h.lastDelta.to, h.lastDelta.b = from, to, b
+	return b, time.Since(start), nil
 }
 
 // DefaultPacing is Options.Pacing's default. A snapshot grows with the
@@ -163,18 +243,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// snapshotJSON takes a snapshot, sharing one taken in the last 200 ms
-// between concurrent viewers so many open dashboards cost one scan.
+// take takes a picture, sharing one taken in the last 200 ms between
+// concurrent viewers so many open dashboards cost one scan.
 //
-// A shared snapshot is never older than MinInterval, counted from when it
+// A shared picture is never older than MinInterval, counted from when it
 // was started: a viewer told of a change waits MinInterval before asking,
 // so whatever it gets was begun after the change. (Counting from the end of
 // a slow scan, or sharing for longer than MinInterval, pushed the picture
 // from before the change and left it up until the next heartbeat.)
-func (h *handler) snapshotJSON(ctx context.Context) ([]byte, error) {
+func (h *handler) take(ctx context.Context) (*picture, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cached != nil && time.Since(h.cachedAt) < min(200*time.Millisecond, h.opts.MinInterval) {
+	if h.cached != nil && time.Since(h.cached.at) < min(200*time.Millisecond, h.opts.MinInterval) {
 		return h.cached, nil
 	}
 	start := time.Now()
@@ -182,18 +262,29 @@ func (h *handler) snapshotJSON(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v any = s
+	// The fields other than the agency lines are few and small: each is
+	// encoded on its own, to be sent again only when it changes.
+	summary := s
+	summary.Agencies = nil
+	var v any = summary
+	var cluster *Cluster
 	if h.opts.Cluster != nil {
-		if c := h.opts.Cluster(); c != nil {
-			v = withCluster{Snapshot: s, Cluster: c}
+		if cluster = h.opts.Cluster(); cluster != nil {
+			v = withCluster{Snapshot: summary, Cluster: cluster}
 		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	h.cached, h.cachedAt, h.cost = b, start, time.Since(start)
-	return b, nil
+	p := &picture{at: start, snap: s, cluster: cluster}
+	if err := json.Unmarshal(b, &p.parts); err != nil {
+		return nil, err
+	}
+	delete(p.parts, "agencies")
+	p.cost = time.Since(start)
+	h.cached, h.cost = p, p.cost
+	return p, nil
 }
 
 func (h *handler) fail(w http.ResponseWriter, err error) {
@@ -205,7 +296,12 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 }
 
 func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
-	b, err := h.snapshotJSON(r.Context())
+	p, err := h.take(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	b, _, err := p.full(h)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -215,8 +311,10 @@ func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// events pushes a snapshot at once, then whenever the hub reports a change
-// (at most every MinInterval) and at least every Heartbeat.
+// events pushes the whole picture at once (a "snapshot" event), then
+// whenever the hub reports a change (at most every MinInterval) and at
+// least every Heartbeat only what changed since the last push (a "delta"
+// event). A viewer that reconnects starts again from the whole picture.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -238,14 +336,34 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	heartbeat := time.NewTicker(h.opts.Heartbeat)
 	defer heartbeat.Stop()
+	var sent *picture // the picture this viewer has
 	for {
-		b, err := h.snapshotJSON(ctx)
+		p, err := h.take(ctx)
 		if err != nil {
 			h.opts.Logger.Error("dashboard events", "err", err)
 			return
 		}
+		event := "delta"
+		var b []byte
+		var took time.Duration
+		if sent == nil {
+			event = "snapshot"
+			b, took, err = p.full(h)
+		} else {
+			b, took, err = h.deltaJSON(sent, p)
+		}
+		if err != nil {
+			h.opts.Logger.Error("dashboard events", "err", err)
+			return
+		}
+		if took > 0 {
+			h.mu.Lock()
+			h.cost = p.cost + took
+			h.mu.Unlock()
+		}
+		sent = p
 		rc.SetWriteDeadline(time.Now().Add(h.opts.EventWriteTimeout))
-		if _, err := io.WriteString(w, "retry: 2000\nevent: snapshot\ndata: "); err != nil {
+		if _, err := io.WriteString(w, "retry: 2000\nevent: "+event+"\ndata: "); err != nil {
 			return
 		}
 		w.Write(b)

@@ -328,41 +328,32 @@ func TestEvents(t *testing.T) {
 
 	events := openEvents(t, srv)
 
-	next := func(what string) hub.Snapshot {
+	var m model
+	next := func(what, name string) {
 		t.Helper()
 		select {
 		case ev, ok := <-events:
 			if !ok {
 				t.Fatalf("%s: the stream ended", what)
 			}
-			if ev.name != "snapshot" {
-				t.Fatalf("%s: event %q, want \"snapshot\"", what, ev.name)
+			if ev.name != name {
+				t.Fatalf("%s: event %q, want %q", what, ev.name, name)
 			}
-			var s hub.Snapshot
-			if err := json.Unmarshal([]byte(ev.data), &s); err != nil {
-				t.Fatalf("%s: data is not a snapshot: %v\n%s", what, err, ev.data)
-			}
-			return s
+			m.apply(t, ev)
 		case <-time.After(patience(t)):
 			t.Fatalf("%s: no event", what)
 		}
-		panic("unreachable")
 	}
 
-	if got := next("first event"); got.Overview.Online != 1 {
-		t.Errorf("first event: Online = %d, want 1", got.Overview.Online)
-	}
+	next("first event", "snapshot")
+	m.check(t, "first event", sampleSnapshot(1))
 	// Change the picture and tell the dashboard at once: the cached
-	// snapshot from the first event must not be pushed again.
+	// snapshot from the first event must not be pushed again (the delta
+	// would then bring no change).
 	f.set(sampleSnapshot(2))
 	f.poke()
-	got := next("event after a change")
-	if got.Overview.Online != 2 {
-		t.Errorf("event after a change: Online = %d, want 2 (a stale snapshot was pushed)", got.Overview.Online)
-	}
-	if diff := cmp.Diff(sampleSnapshot(2).Agencies, got.Agencies); diff != "" {
-		t.Errorf("agencies (-want +got):\n%s", diff)
-	}
+	next("event after a change", "delta")
+	m.check(t, "event after a change", sampleSnapshot(2))
 }
 
 func TestEventsHeartbeat(t *testing.T) {
@@ -373,8 +364,8 @@ func TestEventsHeartbeat(t *testing.T) {
 	for i := range 3 {
 		select {
 		case ev := <-events:
-			if ev.name != "snapshot" {
-				t.Fatalf("event %d: %q, want snapshot", i, ev.name)
+			if want := map[bool]string{true: "snapshot", false: "delta"}[i == 0]; ev.name != want {
+				t.Fatalf("event %d: %q, want %q", i, ev.name, want)
 			}
 		case <-time.After(patience(t)):
 			t.Fatalf("event %d: no heartbeat", i)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -291,20 +292,46 @@ func (h *Hub) Watch(ctx context.Context) <-chan struct{} {
 // (the registry index and the backlog of waiting documents), so its cost
 // grows with the agencies and the documents waiting, not with the store.
 func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
+	return h.snapshot(ctx, true)
+}
+
+// Summary is Snapshot without the agency lines (Agencies is nil): what
+// metrics and the gRPC picture without lines need. Past the registry
+// counts, its cost grows with the agencies that have documents waiting,
+// not with the registry.
+func (h *Hub) Summary(ctx context.Context) (Snapshot, error) {
+	return h.snapshot(ctx, false)
+}
+
+func (h *Hub) snapshot(ctx context.Context, lines bool) (Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return Snapshot{}, err
 	}
 	now := h.cfg.Now()
 	s := Snapshot{Time: now.UTC(), Overview: h.Overview(), Thresholds: AlertThresholds{UnackedAfter: h.cfg.UnackedAfter}}
-	codes := h.sortedCodes()
+	queues := h.backlog.summaries(now.Add(-h.cfg.UnackedAfter))
+	var codes []string
+	if lines {
+		codes = h.sortedCodes()
+	} else {
+		// Only the agencies with documents waiting make alerts and totals;
+		// in code order, as in the full snapshot, so ties sort alike.
+		codes = make([]string, 0, len(queues))
+		for code := range queues {
+			codes = append(codes, code)
+		}
+		slices.Sort(codes)
+	}
 	s.Agencies = make([]AgencyStatus, 0, len(codes))
 	h.mu.RLock()
 	for _, code := range codes {
-		e := h.index[code]
+		e, ok := h.index[code]
+		if !ok && !lines {
+			continue // waiting for an agency no longer listed: the full snapshot has no line for it either
+		}
 		s.Agencies = append(s.Agencies, AgencyStatus{Code: code, Name: e.name, Stage: e.stage, Suspended: e.suspended})
 	}
 	h.mu.RUnlock()
-	queues := h.backlog.summaries(now.Add(-h.cfg.UnackedAfter))
 	var offline []Alert
 	h.traffic.mu.Lock()
 	h.traffic.roll(now)
@@ -355,6 +382,9 @@ func (h *Hub) Snapshot(ctx context.Context) (Snapshot, error) {
 	s.PerMinute = h.traffic.lastHour(now)
 	if s.Alerts == nil {
 		s.Alerts = []Alert{}
+	}
+	if !lines {
+		s.Agencies = nil
 	}
 	return s, nil
 }
@@ -439,4 +469,48 @@ func (h *Hub) AgencyDocument(ctx context.Context, code, id string) (DocumentView
 		return DocumentView{}, notFoundDoc(id)
 	}
 	return v, nil
+}
+
+// Same reports whether two agency lines show the same thing (times
+// compared as instants).
+func (a AgencyStatus) Same(b AgencyStatus) bool {
+	return a.Code == b.Code && a.Name == b.Name && a.Stage == b.Stage && a.Suspended == b.Suspended &&
+		a.Online == b.Online && a.Via == b.Via && a.ConnectedSince.Equal(b.ConnectedSince) &&
+		a.LastSeen.Equal(b.LastSeen) && a.LastPolled.Equal(b.LastPolled) && a.Pending == b.Pending &&
+		a.OldestPending.Equal(b.OldestPending) && a.OldestPendingDoc == b.OldestPendingDoc &&
+		a.Failures == b.Failures && a.SentToday == b.SentToday && a.ReceivedToday == b.ReceivedToday
+}
+
+// DiffAgencies returns what turns the agency lines prev into next: the
+// lines of next that are new or differ, in next's order, and the codes of
+// prev no longer in next. Consecutive snapshots list the same codes in the
+// same order, which is compared line by line; from the first line where
+// the codes part, the rest is matched by code.
+func DiffAgencies(prev, next []AgencyStatus) (changed []AgencyStatus, removed []string) {
+	i := 0
+	for ; i < len(prev) && i < len(next) && prev[i].Code == next[i].Code; i++ {
+		if !prev[i].Same(next[i]) {
+			changed = append(changed, next[i])
+		}
+	}
+	if i == len(prev) && i == len(next) {
+		return changed, nil
+	}
+	rest := make(map[string]int, len(prev)-i)
+	for j := i; j < len(prev); j++ {
+		rest[prev[j].Code] = j
+	}
+	for _, a := range next[i:] {
+		j, ok := rest[a.Code]
+		if !ok || !prev[j].Same(a) {
+			changed = append(changed, a)
+		}
+		delete(rest, a.Code)
+	}
+	for j := i; j < len(prev); j++ {
+		if _, ok := rest[prev[j].Code]; ok {
+			removed = append(removed, prev[j].Code)
+		}
+	}
+	return changed, removed
 }

@@ -63,19 +63,7 @@ func BenchmarkSnapshotOverdue(b *testing.B) {
 func BenchmarkSnapshotAgencies(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		b.Run(fmt.Sprintf("agencies=%d", n), func(b *testing.B) {
-			h, _ := retentionHub(b, nil)
-			list := make([]Agency, n)
-			for i := range list {
-				list[i] = Agency{Code: fmt.Sprintf("%03d.%02d.00.H47", i%1000, i/1000), Name: fmt.Sprintf("UBND xã số %d", i), Stage: StagePilot}
-			}
-			if _, err := h.ImportAgencies(b.Context(), list); err != nil {
-				b.Fatal(err)
-			}
-			// Wait until the import is in the file: the applier would
-			// otherwise run during the timed loop.
-			if err := h.st.Snapshot(b.Context(), func(store.Tx, int64, func(io.Writer) (int64, error)) error { return nil }); err != nil {
-				b.Fatal(err)
-			}
+			h := registryHub(b, n)
 			b.ReportAllocs()
 			for b.Loop() {
 				s, err := h.Snapshot(b.Context())
@@ -88,4 +76,42 @@ func BenchmarkSnapshotAgencies(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSummaryAgencies: the picture without agency lines (a metrics
+// scrape, the gRPC picture without lines) of a large registry.
+func BenchmarkSummaryAgencies(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("agencies=%d", n), func(b *testing.B) {
+			h := registryHub(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := h.Summary(b.Context())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s.Overview.Total < n {
+					b.Fatalf("%d agencies, want at least %d", s.Overview.Total, n)
+				}
+			}
+		})
+	}
+}
+
+// registryHub is a hub with n agencies imported, the import in the file.
+func registryHub(b *testing.B, n int) *Hub {
+	h, _ := retentionHub(b, nil)
+	list := make([]Agency, n)
+	for i := range list {
+		list[i] = Agency{Code: fmt.Sprintf("%03d.%02d.00.H47", i%1000, i/1000), Name: fmt.Sprintf("UBND xã số %d", i), Stage: StagePilot}
+	}
+	if _, err := h.ImportAgencies(b.Context(), list); err != nil {
+		b.Fatal(err)
+	}
+	// Wait until the import is in the file: the applier would
+	// otherwise run during the timed loop.
+	if err := h.st.Snapshot(b.Context(), func(store.Tx, int64, func(io.Writer) (int64, error)) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	return h
 }

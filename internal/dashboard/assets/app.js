@@ -1,8 +1,9 @@
 // ndxp monitoring dashboard.
 //
 // Plain DOM, no framework, no build step. The page reads /api/snapshot once,
-// then follows /api/events (server-sent "snapshot" events carrying the same
-// JSON). Agency names come from the registry, so every piece of text goes
+// then follows /api/events: a "snapshot" event carrying the same JSON, then
+// "delta" events carrying only what changed (the changed fields, the new
+// and changed agency lines, the codes of removed agencies). Agency names come from the registry, so every piece of text goes
 // in through textContent and is never parsed as HTML. Table rows are built
 // once per agency and then updated in place, so a hub with 10,000 agencies
 // stays fast.
@@ -309,6 +310,25 @@
     }
     // Most pushes are heartbeats that change nothing: no need to filter
     // and sort 10,000 rows again.
+    if (moved || force) applyView();
+  }
+
+  // renderRowsDelta applies a delta's agency lines: only the rows that
+  // changed are touched, and the view is refiltered only if one moved.
+  function renderRowsDelta(changed, removed, force) {
+    let moved = false;
+    for (const a of changed || []) {
+      let r = state.rows.get(a.code);
+      if (!r) {
+        r = newRow(a.code);
+        state.rows.set(a.code, r);
+        moved = true;
+      }
+      if (setData(r, a)) moved = true;
+    }
+    for (const code of removed || []) {
+      if (state.rows.delete(code)) moved = true;
+    }
     if (moved || force) applyView();
   }
 
@@ -852,7 +872,9 @@
 
   let drillReloadAt = 0;
 
-  function render(s) {
+  // render shows a whole snapshot, or with d a delta already merged into
+  // s (whose agency lines are then d's).
+  function render(s, d) {
     if (!s || typeof s !== 'object') return;
     const t = parseTime(s.time);
     if (t) {
@@ -866,7 +888,8 @@
     const alerted = new Set((s.alerts || []).map((al) => al.agency));
     const alertedMoved = alerted.size !== state.alerted.size || [...alerted].some((c) => !state.alerted.has(c));
     state.alerted = alerted;
-    renderRows(s.agencies, alertedMoved && state.sortKey === 'attention');
+    if (d) renderRowsDelta(d.agencies, d.removed, alertedMoved && state.sortKey === 'attention');
+    else renderRows(s.agencies, alertedMoved && state.sortKey === 'attention');
     const t1 = performance.now();
     renderAlerts(s.alerts);
     renderCluster(s.cluster);
@@ -916,6 +939,11 @@
     if (es) es.close();
     es = new EventSource('/api/events');
     es.addEventListener('open', () => setLive(true));
+    // A delta applies to the stream's previous event: until this
+    // connection (or the browser's own reconnection) has sent the whole
+    // picture, there is nothing to apply it to.
+    let whole = false;
+    es.addEventListener('open', () => { whole = false; });
     es.addEventListener('snapshot', (ev) => {
       lastEvent = Date.now();
       setLive(true);
@@ -925,7 +953,23 @@
       } catch {
         return;
       }
+      whole = true;
       render(s);
+    });
+    es.addEventListener('delta', (ev) => {
+      lastEvent = Date.now();
+      setLive(true);
+      let d;
+      try {
+        d = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (!whole || !state.snap || !d || typeof d !== 'object') return;
+      // The rows hold the agency lines; the snapshot keeps the rest.
+      const s = Object.assign({}, state.snap, d.set || {});
+      delete s.agencies;
+      render(s, d);
     });
     es.addEventListener('error', () => {
       setLive(false);

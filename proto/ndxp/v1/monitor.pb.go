@@ -634,7 +634,13 @@ type WatchSnapshotRequest struct {
 	// GetSnapshotRequest for the size).
 	IncludeAgencies bool `protobuf:"varint,1,opt,name=include_agencies,json=includeAgencies,proto3" json:"include_agencies,omitempty"`
 	// MinInterval is the least time between two snapshots; default 1 s, at least 100 ms.
-	MinInterval   *durationpb.Duration `protobuf:"bytes,2,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	MinInterval *durationpb.Duration `protobuf:"bytes,2,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	// AgencyChanges, with include_agencies, sends every agency line in the
+	// first response only: each later one carries the lines that are new or
+	// changed since the response before (agency_changes_only set) and the
+	// codes no longer listed (removed_agency_codes). Without it every
+	// response carries every line.
+	AgencyChanges bool `protobuf:"varint,3,opt,name=agency_changes,json=agencyChanges,proto3" json:"agency_changes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -683,13 +689,27 @@ func (x *WatchSnapshotRequest) GetMinInterval() *durationpb.Duration {
 	return nil
 }
 
+func (x *WatchSnapshotRequest) GetAgencyChanges() bool {
+	if x != nil {
+		return x.AgencyChanges
+	}
+	return false
+}
+
 // WatchSnapshotResponse is one snapshot of the stream.
 type WatchSnapshotResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Snapshot is the picture at that moment.
-	Snapshot      *Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Snapshot *Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// AgencyChangesOnly says that snapshot.agencies holds only the lines new
+	// or changed since the previous response (asked for with
+	// agency_changes); the other lines are as that response left them.
+	AgencyChangesOnly bool `protobuf:"varint,2,opt,name=agency_changes_only,json=agencyChangesOnly,proto3" json:"agency_changes_only,omitempty"`
+	// RemovedAgencyCodes are the codes whose lines are gone since the
+	// previous response (with agency_changes_only).
+	RemovedAgencyCodes []string `protobuf:"bytes,3,rep,name=removed_agency_codes,json=removedAgencyCodes,proto3" json:"removed_agency_codes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WatchSnapshotResponse) Reset() {
@@ -725,6 +745,20 @@ func (*WatchSnapshotResponse) Descriptor() ([]byte, []int) {
 func (x *WatchSnapshotResponse) GetSnapshot() *Snapshot {
 	if x != nil {
 		return x.Snapshot
+	}
+	return nil
+}
+
+func (x *WatchSnapshotResponse) GetAgencyChangesOnly() bool {
+	if x != nil {
+		return x.AgencyChangesOnly
+	}
+	return false
+}
+
+func (x *WatchSnapshotResponse) GetRemovedAgencyCodes() []string {
+	if x != nil {
+		return x.RemovedAgencyCodes
 	}
 	return nil
 }
@@ -782,12 +816,15 @@ const file_ndxp_v1_monitor_proto_rawDesc = "" +
 	"\x12GetSnapshotRequest\x12)\n" +
 	"\x10include_agencies\x18\x01 \x01(\bR\x0fincludeAgencies\"D\n" +
 	"\x13GetSnapshotResponse\x12-\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x11.ndxp.v1.SnapshotR\bsnapshot\"\x7f\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x11.ndxp.v1.SnapshotR\bsnapshot\"\xa6\x01\n" +
 	"\x14WatchSnapshotRequest\x12)\n" +
 	"\x10include_agencies\x18\x01 \x01(\bR\x0fincludeAgencies\x12<\n" +
-	"\fmin_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vminInterval\"F\n" +
+	"\fmin_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vminInterval\x12%\n" +
+	"\x0eagency_changes\x18\x03 \x01(\bR\ragencyChanges\"\xa8\x01\n" +
 	"\x15WatchSnapshotResponse\x12-\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x11.ndxp.v1.SnapshotR\bsnapshot*\x88\x01\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x11.ndxp.v1.SnapshotR\bsnapshot\x12.\n" +
+	"\x13agency_changes_only\x18\x02 \x01(\bR\x11agencyChangesOnly\x120\n" +
+	"\x14removed_agency_codes\x18\x03 \x03(\tR\x12removedAgencyCodes*\x88\x01\n" +
 	"\tAlertKind\x12\x1a\n" +
 	"\x16ALERT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ALERT_KIND_UNACKNOWLEDGED\x10\x01\x12\x1e\n" +

@@ -1,0 +1,104 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ndxp/ndxp/internal/dashboard"
+	"github.com/ndxp/ndxp/internal/hub"
+	"github.com/ndxp/ndxp/internal/hubtest"
+)
+
+// countEvents wraps the page's EventSource before the page's script runs
+// so that window.__ndxpEvents counts the "snapshot" and "delta" events
+// the page is sent (across reconnections).
+const countEvents = `(() => {
+  window.__ndxpEvents = { snapshot: 0, delta: 0 };
+  const ES = window.EventSource;
+  function Counted(url, opts) {
+    const es = new ES(url, opts);
+    for (const k of ['snapshot', 'delta']) es.addEventListener(k, () => { window.__ndxpEvents[k]++; });
+    return es;
+  }
+  Counted.prototype = ES.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSED']) Counted[k] = ES[k];
+  window.EventSource = Counted;
+})()`
+
+// TestBrowserDeltas: after the first snapshot the page is sent only
+// deltas, and a change on the hub shows; when the connection drops, the
+// reconnection brings the whole picture again, with what changed meanwhile.
+func TestBrowserDeltas(t *testing.T) {
+	findChrome(t)
+	m := hubtest.StartMem(t)
+	ctx := context.Background()
+	const n = 30
+	code := func(i int) string { return fmt.Sprintf("%03d.00.00.H47", i) }
+	for i := range n {
+		if _, err := m.Hub.CreateAgency(ctx, hub.Agency{Code: code(i), Name: fmt.Sprintf("UBND xã số %d", i), Stage: hub.StagePilot}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(dashboard.New(m.Hub, dashboard.Options{MinInterval: 10 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	tab, console := browser(t)
+	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: countEvents})
+		return err
+	}), chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	type events struct {
+		Snapshot int `json:"snapshot"`
+		Delta    int `json:"delta"`
+	}
+	const readEvents = `window.__ndxpEvents`
+	name := func(p pageState, c string) string {
+		r, _ := p.row(c)
+		return r.Name
+	}
+	waitFor(t, tab, "every row", readPage, func(p pageState) bool { return len(p.Rows) == n })
+
+	// A rename reaches the page as a delta.
+	renamed := "UBND xã Đổi Tên"
+	if _, err := m.Hub.UpdateAgency(ctx, code(7), hub.AgencyUpdate{Name: &renamed}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "the renamed row", readPage, func(p pageState) bool { return name(p, code(7)) == renamed })
+	if ev := waitFor(t, tab, "the events", readEvents, func(events) bool { return true }); ev.Snapshot != 1 || ev.Delta < 1 {
+		t.Errorf("events before a reconnection: %+v, want one snapshot and deltas", ev)
+	}
+
+	checkConsole(t, console)
+
+	// Drop the connection; change the hub while the page reconnects.
+	// (The browser logs the cut stream as an error: from here on only
+	// exceptions count.)
+	srv.CloseClientConnections()
+	again := "UBND xã Đổi Tên Lần Hai"
+	if _, err := m.Hub.UpdateAgency(ctx, code(3), hub.AgencyUpdate{Name: &again}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Hub.CreateAgency(ctx, hub.Agency{Code: code(n), Name: "UBND xã Mới", Stage: hub.StagePending}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tab, "a second snapshot after the reconnection", readEvents, func(ev events) bool { return ev.Snapshot == 2 })
+	p := waitFor(t, tab, "the changes made while disconnected", readPage, func(p pageState) bool {
+		return len(p.Rows) == n+1 && name(p, code(3)) == again && name(p, code(n)) == "UBND xã Mới"
+	})
+	if got := name(p, code(7)); got != renamed {
+		t.Errorf("row %s after the reconnection: %q, want %q", code(7), got, renamed)
+	}
+	for _, m := range console() {
+		if m.IsException() {
+			t.Errorf("page console: %s", m)
+		}
+	}
+}
