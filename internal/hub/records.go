@@ -20,7 +20,8 @@ package hub
 // Signer:         1 competence, 2 position, 3 full_name
 // AttachmentInfo: 1 name, 2 media_type, 3 size, 4 sha256, 5 description, 6 packet (JSON), 7 packed (JSON)
 // Event:          1 seq, 2 kind, 3 doc, 4 sender, 5 size, 6 time, 7 status, 8 reason, 9 failures, 10 last_failure
-// StatusReport:   1 doc, 2 recipient, 3 code, 4 reason, 5 staff, 6 time, 7 packet (JSON)
+// StatusReport:   1 doc, 2 recipient, 3 code, 4 reason, 5 staff, 6 time, 7 packet (JSON);
+//                 doc and time left out when they are the event's
 // Delivery:       1 recipient, 2 status, 3 recall, 4 delivered, 5 queue_seq, 6 failures, 7 last_failure, 8 steps (repeated)
 // Step:           1 time, 2 code, 3 what, 4 reason, 5 staff, 6 packet (JSON)
 //
@@ -238,12 +239,17 @@ func (w *recordWriter) event(ev *Event) {
 	w.time(6, ev.Time)
 	if s := ev.Status; s != nil {
 		w.message(7, func() {
-			w.str(1, s.DocID)
+			// A report's document and time are its event's: left out then.
+			if s.DocID != ev.DocID {
+				w.str(1, s.DocID)
+			}
 			w.str(2, s.Recipient)
 			w.str(3, string(s.Code))
 			w.str(4, s.Reason)
 			w.str(5, s.Staff)
-			w.time(6, s.Time)
+			if !s.Time.Equal(ev.Time) {
+				w.time(6, s.Time)
+			}
 			w.json(7, s.Packet, s.Packet == nil)
 		})
 	}
@@ -525,6 +531,14 @@ func (r *recordReader) event(ev *Event) {
 	for {
 		switch r.next() {
 		case 0:
+			if s := ev.Status; s != nil { // what the writer left out
+				if s.DocID == "" {
+					s.DocID = ev.DocID
+				}
+				if s.Time.IsZero() {
+					s.Time = ev.Time
+				}
+			}
 			return
 		case 1:
 			ev.Seq = uint64(r.int())

@@ -35,12 +35,12 @@ func BenchmarkRecords(b *testing.B) {
 			raw, _ := codec.encode(r.v)
 			b.Run(codec.name+"/"+r.name+"/encode", func(b *testing.B) {
 				b.ReportAllocs()
-				b.ReportMetric(float64(len(raw)), "bytes")
 				for b.Loop() {
 					if _, err := codec.encode(r.v); err != nil {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric(float64(len(raw)), "bytes")
 			})
 			b.Run(codec.name+"/"+r.name+"/decode", func(b *testing.B) {
 				b.ReportAllocs()

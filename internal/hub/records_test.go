@@ -55,6 +55,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		{ev, func() any { return new(Event) }},
 		{d, func() any { return new(Delivery) }},
 		{Event{Kind: EventArrived, DocID: doc.ID, Time: doc.Created}, func() any { return new(Event) }},
+		{Event{Kind: EventStatus, DocID: doc.ID, Time: doc.Created, Status: &StatusReport{DocID: "other", Code: StatusArrived, Time: *doc.Recalled}},
+			func() any { return new(Event) }},
 	} {
 		raw, err := encodeRecord(c.v)
 		if err != nil || raw[0] != recordBinary {
