@@ -44,7 +44,7 @@ func visible(tx store.Tx, p Principal, id string) (Document, role, error) {
 		return Document{}, roleNone, err
 	}
 	var d Document
-	if err := getJSON(tx, store.BucketDocuments, []byte(id), &d); err != nil {
+	if err := getRecord(tx, store.BucketDocuments, []byte(id), &d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Document{}, roleNone, notFoundDoc(id)
 		}
@@ -61,7 +61,7 @@ func visible(tx store.Tx, p Principal, id string) (Document, role, error) {
 	}
 	if d.Recalled != nil {
 		var dl Delivery
-		if err := getJSON(tx, store.BucketDeliveries, pairKey(id, p.Name), &dl); err != nil {
+		if err := getRecord(tx, store.BucketDeliveries, pairKey(id, p.Name), &dl); err != nil {
 			return Document{}, roleNone, err
 		}
 		if dl.recalledAway() {

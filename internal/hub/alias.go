@@ -86,7 +86,7 @@ func (h *Hub) AddAlias(ctx context.Context, p Principal, alias, code string) (Al
 			return newErr(ErrExists, "alias", "%s is a registered agency code; an alias must be a code the registry does not hold", alias)
 		}
 		var prev Alias
-		switch err := getJSON(tx, store.BucketAliases, []byte(alias), &prev); {
+		switch err := getRecord(tx, store.BucketAliases, []byte(alias), &prev); {
 		case err == nil:
 			return newErr(ErrExists, "alias", "%s is already an alias of %s", alias, prev.Code)
 		case !errors.Is(err, store.ErrNotFound):
@@ -96,12 +96,12 @@ func (h *Hub) AddAlias(ctx context.Context, p Principal, alias, code string) (Al
 			return err
 		} else if !ok {
 			var target Alias
-			if getJSON(tx, store.BucketAliases, []byte(code), &target) == nil {
+			if getRecord(tx, store.BucketAliases, []byte(code), &target) == nil {
 				return newErr(ErrNotFound, "code", "%s is itself an alias (of %s): name the registered agency", code, target.Code)
 			}
 			return newErr(ErrNotFound, "code", "agency %s is not registered", code)
 		}
-		return putJSON(tx, store.BucketAliases, []byte(alias), al)
+		return putRecord(tx, store.BucketAliases, []byte(alias), al)
 	})
 	if err != nil {
 		return Alias{}, fmt.Errorf("add alias: %w", err)
@@ -127,7 +127,7 @@ func (h *Hub) RemoveAlias(ctx context.Context, p Principal, alias string) error 
 	defer h.regMu.Unlock()
 	var al Alias
 	err := h.st.Update(ctx, func(tx store.Tx) error {
-		if err := getJSON(tx, store.BucketAliases, []byte(alias), &al); errors.Is(err, store.ErrNotFound) {
+		if err := getRecord(tx, store.BucketAliases, []byte(alias), &al); errors.Is(err, store.ErrNotFound) {
 			return newErr(ErrNotFound, "alias", "%s is not an alias", alias)
 		} else if err != nil {
 			return err
@@ -203,7 +203,7 @@ func (h *Hub) ResolveCode(ctx context.Context, element, code string) (string, er
 // alias: one name, one agency.
 func refuseAliasCode(tx store.Tx, code string) error {
 	var al Alias
-	err := getJSON(tx, store.BucketAliases, []byte(code), &al)
+	err := getRecord(tx, store.BucketAliases, []byte(code), &al)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

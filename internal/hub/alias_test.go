@@ -186,7 +186,7 @@ func TestAliasesPersistAndBlockCodes(t *testing.T) {
 
 	// A record no hub call can make: the check names it.
 	err = st.Update(t.Context(), func(tx store.Tx) error {
-		return putJSON(tx, store.BucketAliases, []byte("dangling"), Alias{Alias: "dangling", Code: "000.00.00.H77"})
+		return putRecord(tx, store.BucketAliases, []byte("dangling"), Alias{Alias: "dangling", Code: "000.00.00.H77"})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -198,7 +197,7 @@ func loadBacklog(ctx context.Context, st store.Store) (b *backlog, skipped int, 
 		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
 			i := bytes.IndexByte(k, 0)
 			var ev Event
-			if i < 0 || len(k) != i+9 || json.Unmarshal(v, &ev) != nil {
+			if i < 0 || len(k) != i+9 || decodeRecord(v, &ev) != nil {
 				skipped++
 				return true, ctx.Err()
 			}

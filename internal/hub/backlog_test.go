@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,7 +23,7 @@ func queueBacklog(t *testing.T, h *Hub) map[string][]string {
 	err := h.st.View(t.Context(), func(tx store.Tx) error {
 		return tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
 			var ev Event
-			if err := json.Unmarshal(v, &ev); err != nil {
+			if err := decodeRecord(v, &ev); err != nil {
 				return false, err
 			}
 			if ev.Kind.carriesDocument() {

@@ -37,7 +37,7 @@ func putBody(tx store.Tx, docID string, index int, a AttachmentInfo, r received)
 	}
 	key := []byte(r.sum)
 	if _, err := tx.Get(store.BucketBlobs, key); errors.Is(err, store.ErrNotFound) {
-		if err := putJSON(tx, store.BucketBlobs, key, blobRecord{Size: a.Size}); err != nil {
+		if err := putRecord(tx, store.BucketBlobs, key, blobRecord{Size: a.Size}); err != nil {
 			return err
 		}
 	} else if err != nil {

@@ -123,7 +123,7 @@ func (c *checker) documents(ctx context.Context) error {
 		// document that is there, damaged, which is one problem, not seven.
 		c.docs[string(k)] = true
 		var d Document
-		if err := json.Unmarshal(v, &d); err != nil {
+		if err := decodeRecord(v, &d); err != nil {
 			c.r.add("document %s: unreadable: %v", k, err)
 			return true, nil
 		}
@@ -170,7 +170,7 @@ func (c *checker) body(docID string, i int, a AttachmentInfo) error {
 	}
 	sum := hex.EncodeToString(a.SHA256)
 	var rec blobRecord
-	if err := getJSON(c.tx, store.BucketBlobs, []byte(sum), &rec); err != nil {
+	if err := getRecord(c.tx, store.BucketBlobs, []byte(sum), &rec); err != nil {
 		c.r.add("%s: no body record (%v)", at, err)
 		return nil
 	}
@@ -257,7 +257,7 @@ func (c *checker) queue(ctx context.Context) error {
 	return c.tx.Scan(store.BucketQueue, nil, nil, func(k, v []byte) (bool, error) {
 		c.r.Events++
 		var ev Event
-		if err := json.Unmarshal(v, &ev); err != nil {
+		if err := decodeRecord(v, &ev); err != nil {
 			c.r.add("queue %q: unreadable event: %v", k, err)
 			return true, nil
 		}

@@ -89,12 +89,12 @@ func TestCheckFindsDamage(t *testing.T) {
 		}, "document <doc> attachment 1: no body record"},
 		{"a body record of the wrong size", func(t *testing.T, f checkFixture) error {
 			return update(t, f.h, func(tx store.Tx) error {
-				return putJSON(tx, store.BucketBlobs, []byte(sumHex(f.large)), blobRecord{Size: 5})
+				return putRecord(tx, store.BucketBlobs, []byte(sumHex(f.large)), blobRecord{Size: 5})
 			})
 		}, "document <doc> attachment 1: body record of 5 bytes, header says 4000"},
 		{"a body record of the first layout left over", func(t *testing.T, f checkFixture) error {
 			return update(t, f.h, func(tx store.Tx) error {
-				return putJSON(tx, store.BucketBlobs, []byte(sumHex(f.large)), blobRecord{Size: 4000, Inline: true})
+				return putRecord(tx, store.BucketBlobs, []byte(sumHex(f.large)), blobRecord{Size: 4000, Inline: true})
 			})
 		}, "document <doc> attachment 1: body record " + sumHex(body(4000, 2)) + " of the first layout, not migrated"},
 		{"a body file missing", func(t *testing.T, f checkFixture) error {
@@ -108,7 +108,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		}, "unreadable event"},
 		{"an event for no document", func(t *testing.T, f checkFixture) error {
 			return update(t, f.h, func(tx store.Tx) error {
-				return putJSON(tx, store.BucketQueue, queueKey(codeH14, 999), Event{Kind: EventArrived, DocID: "01J0000000000000000000000X"})
+				return putRecord(tx, store.BucketQueue, queueKey(codeH14, 999), Event{Kind: EventArrived, DocID: "01J0000000000000000000000X"})
 			})
 		}, "event for unknown document 01J0000000000000000000000X"},
 		{"an inbox entry for no document", func(t *testing.T, f checkFixture) error {

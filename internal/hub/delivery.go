@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
@@ -360,7 +359,7 @@ func (h *Hub) loadEvents(ctx context.Context, code string, seqs []uint64) (out [
 
 func (h *Hub) push(tx store.Tx, raw []byte) (Push, error) {
 	var ev Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	if err := decodeRecord(raw, &ev); err != nil {
 		return Push{}, err
 	}
 	ps := Push{Event: ev, Time: ev.Time}
@@ -372,7 +371,7 @@ func (h *Hub) push(tx store.Tx, raw []byte) (Push, error) {
 		return ps, nil
 	}
 	var doc Document
-	if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
+	if err := getRecord(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
 		return Push{}, err
 	}
 	v, err := viewTx(tx, doc, roleNone, Principal{}, false)

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -157,7 +156,7 @@ func findReceipt(tx store.Tx, sender, reference string) (Receipt, bool, error) {
 		return Receipt{}, false, err
 	}
 	var d Document
-	if err := getJSON(tx, store.BucketDocuments, id, &d); err != nil {
+	if err := getRecord(tx, store.BucketDocuments, id, &d); err != nil {
 		return Receipt{}, false, fmt.Errorf("document %s of reference %q: %w", id, reference, err)
 	}
 	return receiptOf(d, true), true, nil
@@ -281,11 +280,11 @@ func (s *sending) store(ctx context.Context, blobs []received) (Receipt, error) 
 	s.doc = Document{ID: h.ids.next(s.now), Sender: s.sender, Header: s.hdr, Created: s.now, Packet: s.packet}
 	// Encode outside the transaction: the commit goroutine is shared by
 	// every writer, so only what needs the transaction runs there.
-	docJSON, err := json.Marshal(s.doc)
+	rec, err := encodeRecord(&s.doc)
 	if err != nil {
 		return Receipt{}, err
 	}
-	s.size += int64(len(docJSON))
+	s.size += int64(len(rec))
 	// Keep what the pushes need before the commit: a subscriber already
 	// awake may see the queue entry as soon as it is committed. Nothing
 	// else knows the new id, so an entry for a send that fails is harmless
@@ -307,7 +306,7 @@ func (s *sending) store(ctx context.Context, blobs []received) (Receipt, error) 
 			return nil
 		}
 		receipt = receiptOf(s.doc, false)
-		return s.write(tx, docJSON, blobs)
+		return s.write(tx, rec, blobs)
 	})
 	if err != nil || receipt.Duplicate {
 		h.recent.drop(s.doc.ID)
@@ -322,14 +321,14 @@ func (s *sending) store(ctx context.Context, blobs []received) (Receipt, error) 
 // in-memory registry before; a suspension committed in between is not a
 // reason to refuse (the document is stored, and the suspended agency gets
 // it on resume).
-func (s *sending) write(tx store.Tx, docJSON []byte, blobs []received) error {
+func (s *sending) write(tx store.Tx, rec []byte, blobs []received) error {
 	id := s.doc.ID
 	for i, a := range s.doc.bodies() {
 		if err := putBody(tx, id, i, a, blobs[i]); err != nil {
 			return err
 		}
 	}
-	if err := tx.Put(store.BucketDocuments, []byte(id), docJSON); err != nil {
+	if err := tx.Put(store.BucketDocuments, []byte(id), rec); err != nil {
 		return err
 	}
 	if err := tx.Put(store.BucketRefs, pairKey(s.sender, s.hdr.Reference), []byte(id)); err != nil {
@@ -353,7 +352,7 @@ func (s *sending) write(tx store.Tx, docJSON []byte, blobs []received) error {
 		}
 		s.queued = append(s.queued, queued{code: r, seq: seq, pendingDoc: pendingDoc{since: s.now, doc: id, sender: s.sender, size: s.size}})
 		d := Delivery{Recipient: r, QueueSeq: seq, Steps: []Step{{Time: s.now, What: "queued"}}}
-		if err := putJSON(tx, store.BucketDeliveries, pairKey(id, r), d); err != nil {
+		if err := putRecord(tx, store.BucketDeliveries, pairKey(id, r), d); err != nil {
 			return err
 		}
 		if err := tx.Put(store.BucketInbox, pairKey(r, id), nil); err != nil {
@@ -385,7 +384,7 @@ func checkOriginal(tx store.Tx, sender, id string) error {
 		return invalid("original_document_id", "%q is not a document id", id)
 	}
 	var d Document
-	err := getJSON(tx, store.BucketDocuments, []byte(id), &d)
+	err := getRecord(tx, store.BucketDocuments, []byte(id), &d)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Sender != sender) {
 		return newErr(ErrNotFound, "original_document_id", "document %s not found among the documents you sent", id)
 	}
@@ -448,7 +447,7 @@ func (h *Hub) Acknowledge(ctx context.Context, p Principal, seqs []uint64) (int,
 		for _, seq := range seqs {
 			key := queueKey(code, seq)
 			var ev Event
-			if err := getJSON(tx, store.BucketQueue, key, &ev); errors.Is(err, store.ErrNotFound) {
+			if err := getRecord(tx, store.BucketQueue, key, &ev); errors.Is(err, store.ErrNotFound) {
 				continue
 			} else if err != nil {
 				return err
@@ -496,14 +495,14 @@ func arrived(tx store.Tx, code string, ev Event, now time.Time) (sender string, 
 	sender = ev.Sender
 	if sender == "" { // an event queued before events named their sender
 		var doc Document
-		if err := getJSON(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
+		if err := getRecord(tx, store.BucketDocuments, []byte(ev.DocID), &doc); err != nil {
 			return "", err
 		}
 		sender = doc.Sender
 	}
 	var d Delivery
 	dkey := pairKey(ev.DocID, code)
-	if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+	if err := getRecord(tx, store.BucketDeliveries, dkey, &d); err != nil {
 		return "", err
 	}
 	if d.Status != StatusNone {
@@ -511,7 +510,7 @@ func arrived(tx store.Tx, code string, ev Event, now time.Time) (sender string, 
 	}
 	d.Status, d.Delivered, d.QueueSeq = StatusArrived, &now, 0
 	d.Steps = append(d.Steps, Step{Time: now, Code: StatusArrived, What: "delivered: arrival acknowledged by the recipient"})
-	if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
+	if err := putRecord(tx, store.BucketDeliveries, dkey, d); err != nil {
 		return "", err
 	}
 	st := &StatusReport{DocID: ev.DocID, Recipient: code, Code: StatusArrived, Time: now}
@@ -570,7 +569,7 @@ func (h *Hub) ReportStatus(ctx context.Context, p Principal, req StatusRequest) 
 		sender = doc.Sender
 		dkey := pairKey(req.DocID, p.Name)
 		var d Delivery
-		if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+		if err := getRecord(tx, store.BucketDeliveries, dkey, &d); err != nil {
 			return err
 		}
 		if err := checkReport(d.Status, d.Recall, req.Code, req.Reason); err != nil {
@@ -585,7 +584,7 @@ func (h *Hub) ReportStatus(ctx context.Context, p Principal, req StatusRequest) 
 			d.Status = req.Code
 		}
 		d.Steps = append(d.Steps, Step{Time: now, Code: req.Code, What: req.Code.Text(), Reason: req.Reason, Staff: req.Staff, Packet: req.Packet})
-		if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
+		if err := putRecord(tx, store.BucketDeliveries, dkey, d); err != nil {
 			return err
 		}
 		_, err = enqueue(tx, doc.Sender, Event{Kind: EventStatus, DocID: req.DocID, Time: now, Status: &rep})

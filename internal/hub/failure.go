@@ -41,7 +41,7 @@ func (h *Hub) ReportDeliveryFailure(ctx context.Context, p Principal, docID stri
 		}
 		dkey := pairKey(docID, p.Name)
 		var d Delivery
-		if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+		if err := getRecord(tx, store.BucketDeliveries, dkey, &d); err != nil {
 			return err
 		}
 		if d.Status != StatusNone || d.QueueSeq == 0 {
@@ -52,19 +52,19 @@ func (h *Hub) ReportDeliveryFailure(ctx context.Context, p Principal, docID stri
 		d.Failures++
 		d.LastFailure = &now
 		d.Steps = append(d.Steps, Step{Time: now, What: stepDeliveryFailed})
-		if err := putJSON(tx, store.BucketDeliveries, dkey, d); err != nil {
+		if err := putRecord(tx, store.BucketDeliveries, dkey, d); err != nil {
 			return err
 		}
 		// The queue entry carries the count too, so that the backlog
 		// rebuilt at start has it without reading every delivery.
 		key := queueKey(p.Name, seq)
 		var ev Event
-		if err := getJSON(tx, store.BucketQueue, key, &ev); err != nil {
+		if err := getRecord(tx, store.BucketQueue, key, &ev); err != nil {
 			return fmt.Errorf("queue entry %d of %s for document %s: %w", seq, p.Name, docID, err)
 		}
 		ev.Failures++
 		ev.LastFailure = now
-		return putJSON(tx, store.BucketQueue, key, ev)
+		return putRecord(tx, store.BucketQueue, key, ev)
 	})
 	if err != nil {
 		return h.storeErr(err)

@@ -212,7 +212,7 @@ func (h *Hub) revokeSerial(ctx context.Context, serial string) (int, error) {
 	now := h.now()
 	c := credential{Serial: serial, Issued: now, Revoked: &now}
 	err := h.st.Update(ctx, func(tx store.Tx) error {
-		return putJSON(tx, store.BucketCredentials, credKey("", serial), c)
+		return putRecord(tx, store.BucketCredentials, credKey("", serial), c)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("revoke credential: %w", err)

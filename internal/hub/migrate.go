@@ -17,8 +17,11 @@ import (
 // document (inlineKey); version 1 kept small bodies content-addressed, in
 // three rows: the bytes (BucketBlobData under the SHA-256), a record
 // marked inline (BucketBlobs) and a reference per document using it
-// (BucketBlobRefs).
-const layoutVersion = 2
+// (BucketBlobRefs). Version 3 writes documents, queue entries and
+// deliveries in a binary encoding (records.go) and reads those of earlier
+// versions, JSON, as they are: the upgrade from 2 rewrites nothing, and
+// the version is there so that an older hub refuses records it cannot read.
+const layoutVersion = 3
 
 // layoutKey is the BucketMeta key of the layout version (decimal text).
 var layoutKey = []byte("hub_layout")
@@ -37,6 +40,8 @@ func migrate(ctx context.Context, st store.Store) (moved int, err error) {
 			return err
 		case string(v) == fmt.Sprint(layoutVersion):
 			return nil
+		case string(v) == "2":
+			return tx.Put(store.BucketMeta, layoutKey, fmt.Append(nil, layoutVersion))
 		default:
 			return fmt.Errorf("the store's records are of layout %s, this hub knows %d and earlier: run a newer ndxpd", v, layoutVersion)
 		}
@@ -95,7 +100,7 @@ func moveSmallBody(tx store.Tx, sum string) (moved int, err error) {
 	}
 	for _, ref := range refs {
 		var d Document
-		err := getJSON(tx, store.BucketDocuments, ref[len(prefix):], &d)
+		err := getRecord(tx, store.BucketDocuments, ref[len(prefix):], &d)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return 0, err
 		}

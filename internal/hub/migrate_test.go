@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,8 +69,8 @@ func TestMigrateFirstLayout(t *testing.T) {
 			}
 		}
 		v, err := tx.Get(store.BucketMeta, layoutKey)
-		if err != nil || string(v) != "2" {
-			t.Errorf("layout version %q, %v; want 2", v, err)
+		if err != nil || string(v) != fmt.Sprint(layoutVersion) {
+			t.Errorf("layout version %q, %v; want %d", v, err, layoutVersion)
 		}
 		return nil
 	})
@@ -93,11 +94,11 @@ func TestMigrateFirstLayout(t *testing.T) {
 // know is refused, not read as if it were its own.
 func TestMigrateRefusesLaterLayout(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "ndxp.db"))
-	if err := st.Update(t.Context(), func(tx store.Tx) error { return tx.Put(store.BucketMeta, layoutKey, []byte("3")) }); err != nil {
+	if err := st.Update(t.Context(), func(tx store.Tx) error { return tx.Put(store.BucketMeta, layoutKey, fmt.Append(nil, layoutVersion+1)) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := migrate(t.Context(), st); err == nil {
-		t.Error("a store of layout 3 was accepted")
+		t.Errorf("a store of layout %d was accepted", layoutVersion+1)
 	}
 }
 
@@ -111,7 +112,9 @@ func TestMigrateKeepsDamage(t *testing.T) {
 	err := h.st.Update(t.Context(), func(tx store.Tx) error {
 		for _, op := range []func() error{
 			func() error { return tx.Delete(store.BucketBlobData, inlineKey(id, 0)) },
-			func() error { return putJSON(tx, store.BucketBlobs, []byte(sum), blobRecord{Size: 300, Inline: true}) },
+			func() error {
+				return putRecord(tx, store.BucketBlobs, []byte(sum), blobRecord{Size: 300, Inline: true})
+			},
 			func() error { return tx.Put(store.BucketBlobRefs, pairKey(sum, id), nil) },
 			func() error { return tx.Delete(store.BucketMeta, layoutKey) },
 		} {

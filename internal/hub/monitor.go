@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -192,7 +191,7 @@ func (h *Hub) loadTraffic(ctx context.Context) error {
 	return h.st.View(ctx, func(tx store.Tx) error {
 		if err := tx.Scan(store.BucketDocuments, nil, []byte(start.String()), func(_, v []byte) (bool, error) {
 			var d Document
-			if err := json.Unmarshal(v, &d); err != nil {
+			if err := decodeRecord(v, &d); err != nil {
 				return false, err
 			}
 			t.addSend(d.Created, d.Sender, d.Header.Recipients)
@@ -205,7 +204,7 @@ func (h *Hub) loadTraffic(ctx context.Context) error {
 		// since is not counted again.
 		return tx.Scan(store.BucketDeliveries, nil, []byte(start.String()), func(_, v []byte) (bool, error) {
 			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
+			if err := decodeRecord(v, &d); err != nil {
 				return false, err
 			}
 			if d.Delivered != nil {

@@ -178,7 +178,7 @@ func (h *Hub) packetReceipt(ctx context.Context, sender, reference string) (firs
 			return err
 		}
 		var d Document
-		if err := getJSON(tx, store.BucketDocuments, id, &d); err != nil {
+		if err := getRecord(tx, store.BucketDocuments, id, &d); err != nil {
 			return err
 		}
 		first.receipt, found = receiptOf(d, true), true
@@ -507,7 +507,7 @@ func (h *Hub) target(ctx context.Context, el string, ref edxml.ResponseFor) (Doc
 		if err != nil {
 			return err
 		}
-		return getJSON(tx, store.BucketDocuments, id, &d)
+		return getRecord(tx, store.BucketDocuments, id, &d)
 	})
 	return d, err
 }
@@ -649,7 +649,7 @@ func (h *Hub) statusPacket(ctx context.Context, p Principal, pk *edxml.Packet, r
 func (h *Hub) reported(ctx context.Context, docID, recipient string, code Status, sp *StatusPacket) (StatusReport, bool) {
 	var d Delivery
 	if err := h.st.View(ctx, func(tx store.Tx) error {
-		return getJSON(tx, store.BucketDeliveries, pairKey(docID, recipient), &d)
+		return getRecord(tx, store.BucketDeliveries, pairKey(docID, recipient), &d)
 	}); err != nil {
 		return StatusReport{}, false
 	}
@@ -707,7 +707,7 @@ func (h *Hub) arrivedPacket(ctx context.Context, p Principal, d Document) (Statu
 		} else if r != roleRecipient {
 			return newErr(ErrPermission, "", "only the recipients of document %s report its status", d.ID)
 		}
-		return getJSON(tx, store.BucketDeliveries, pairKey(d.ID, p.Name), &dl)
+		return getRecord(tx, store.BucketDeliveries, pairKey(d.ID, p.Name), &dl)
 	})
 	if err != nil {
 		return StatusReport{}, err

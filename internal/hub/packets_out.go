@@ -88,7 +88,7 @@ func linksOf(tx store.Tx, d Document) (linked, error) {
 			return nil, nil
 		}
 		var o Document
-		err := getJSON(tx, store.BucketDocuments, []byte(id), &o)
+		err := getRecord(tx, store.BucketDocuments, []byte(id), &o)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}
@@ -118,7 +118,7 @@ func (h *Hub) StatusPacket(ctx context.Context, p Principal, docID, recipient st
 			return newErr(ErrNotFound, "recipient_code", "no report of %s on document %s", recipient, docID)
 		}
 		var d Delivery
-		if err := getJSON(tx, store.BucketDeliveries, pairKey(docID, recipient), &d); err != nil {
+		if err := getRecord(tx, store.BucketDeliveries, pairKey(docID, recipient), &d); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return newErr(ErrNotFound, "recipient_code", "%s is not a recipient of document %s", recipient, docID)
 			}

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -96,7 +95,7 @@ func (h *Hub) ListWaiting(ctx context.Context, p Principal, statuses bool, limit
 		out = out[:0]
 		return tx.Scan(store.BucketQueue, queuePrefix(p.Name), nil, func(_, v []byte) (bool, error) {
 			var ev Event
-			if err := json.Unmarshal(v, &ev); err != nil {
+			if err := decodeRecord(v, &ev); err != nil {
 				return false, err
 			}
 			if w := waitingOf(p.Name, ev); w.IsStatus() == statuses {
@@ -118,10 +117,8 @@ func (h *Hub) CountWaiting(ctx context.Context, p Principal, statuses bool) (int
 	err := h.st.View(ctx, func(tx store.Tx) error {
 		n = 0
 		return tx.Scan(store.BucketQueue, queuePrefix(p.Name), nil, func(_, v []byte) (bool, error) {
-			var ev struct {
-				Kind EventKind `json:"kind"`
-			}
-			if err := json.Unmarshal(v, &ev); err != nil {
+			var ev Event
+			if err := decodeRecord(v, &ev); err != nil {
 				return false, err
 			}
 			if !ev.Kind.carriesDocument() == statuses {
@@ -178,7 +175,7 @@ func (h *Hub) FindWaiting(ctx context.Context, p Principal, id string) (Waiting,
 				return gone
 			}
 			var d Delivery
-			if err := getJSON(tx, store.BucketDeliveries, pairKey(docID, recipient), &d); err != nil {
+			if err := getRecord(tx, store.BucketDeliveries, pairKey(docID, recipient), &d); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return gone
 				}
@@ -203,7 +200,7 @@ func findEvent(tx store.Tx, code string, match func(Event) bool, out *Waiting) e
 	found := false
 	err := tx.Scan(store.BucketQueue, queuePrefix(code), nil, func(_, v []byte) (bool, error) {
 		var ev Event
-		if err := json.Unmarshal(v, &ev); err != nil {
+		if err := decodeRecord(v, &ev); err != nil {
 			return false, err
 		}
 		if match(ev) {

@@ -36,7 +36,7 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 		}
 		now := h.now()
 		doc.Recalled, doc.RecallReason = &now, reason
-		if err := putJSON(tx, store.BucketDocuments, []byte(docID), doc); err != nil {
+		if err := putRecord(tx, store.BucketDocuments, []byte(docID), doc); err != nil {
 			return err
 		}
 		for _, rc := range doc.Header.Recipients {
@@ -74,7 +74,7 @@ func (h *Hub) Recall(ctx context.Context, p Principal, docID, reason string) (wi
 func recallAt(tx store.Tx, docID, rc, reason string, now time.Time) (withdrawn bool, taken *queued, err error) {
 	dkey := pairKey(docID, rc)
 	var d Delivery
-	if err := getJSON(tx, store.BucketDeliveries, dkey, &d); err != nil {
+	if err := getRecord(tx, store.BucketDeliveries, dkey, &d); err != nil {
 		return false, nil, err
 	}
 	if d.Status == StatusNone {
@@ -97,7 +97,7 @@ func recallAt(tx store.Tx, docID, rc, reason string, now time.Time) (withdrawn b
 			return false, nil, err
 		}
 	}
-	return withdrawn, taken, putJSON(tx, store.BucketDeliveries, dkey, d)
+	return withdrawn, taken, putRecord(tx, store.BucketDeliveries, dkey, d)
 }
 
 // recalledAway says the recipient no longer has the document: it was

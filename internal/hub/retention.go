@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -86,7 +85,7 @@ func (h *Hub) RetentionDays() int { return h.cfg.RetentionDays }
 func completed(tx store.Tx, doc Document) (bool, error) {
 	for _, rc := range doc.Header.Recipients {
 		var d Delivery
-		if err := getJSON(tx, store.BucketDeliveries, pairKey(doc.ID, rc), &d); err != nil {
+		if err := getRecord(tx, store.BucketDeliveries, pairKey(doc.ID, rc), &d); err != nil {
 			return false, fmt.Errorf("delivery of %s to %s: %w", doc.ID, rc, err)
 		}
 		switch {
@@ -202,7 +201,7 @@ func (h *Hub) purgeCandidates(ctx context.Context, cutoff time.Time, from []byte
 				return false, nil
 			}
 			var d Document
-			if err := json.Unmarshal(v, &d); err != nil {
+			if err := decodeRecord(v, &d); err != nil {
 				return false, fmt.Errorf("document %s: %w", k, err)
 			}
 			if d.Purged != nil || len(d.bodies()) == 0 || !d.Created.Before(cutoff) {
@@ -284,7 +283,7 @@ func (pb *purgeTx) eligible(ids []string) ([]Document, error) {
 	var batch []Document
 	for _, id := range ids {
 		var d Document
-		if err := getJSON(pb.tx, store.BucketDocuments, []byte(id), &d); err != nil {
+		if err := getRecord(pb.tx, store.BucketDocuments, []byte(id), &d); err != nil {
 			return nil, fmt.Errorf("document %s: %w", id, err)
 		}
 		if d.Purged != nil {
@@ -311,7 +310,7 @@ func (pb *purgeTx) gone(id string) (bool, error) {
 		return p, nil
 	}
 	var d Document
-	err := getJSON(pb.tx, store.BucketDocuments, []byte(id), &d)
+	err := getRecord(pb.tx, store.BucketDocuments, []byte(id), &d)
 	if errors.Is(err, store.ErrNotFound) {
 		// Documents are never deleted; a dangling reference needs no body.
 		pb.purged[id] = true
@@ -356,7 +355,7 @@ func (pb *purgeTx) purge(d Document) error {
 	}
 	if !pb.dryRun {
 		d.Purged = &pb.now
-		if err := putJSON(pb.tx, store.BucketDocuments, []byte(d.ID), d); err != nil {
+		if err := putRecord(pb.tx, store.BucketDocuments, []byte(d.ID), d); err != nil {
 			return err
 		}
 	}
@@ -395,7 +394,7 @@ func (pb *purgeTx) delete(b store.Bucket, key []byte) error {
 // is purged. The reference rows stay: they are the history of who sent it.
 func decideBody(tx store.Tx, sum string, gone func(id string) (bool, error)) (bodyFate, error) {
 	var rec blobRecord
-	if err := getJSON(tx, store.BucketBlobs, []byte(sum), &rec); err != nil {
+	if err := getRecord(tx, store.BucketBlobs, []byte(sum), &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return bodyFate{}, nil // nothing left to remove
 		}

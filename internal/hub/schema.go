@@ -1,12 +1,13 @@
 package hub
 
 // The hub's keys and record codecs, in one place: what each bucket of
-// internal/store (buckets.go) holds is written by these. Records are JSON;
-// keys join their parts with NUL, which no code, id or digest contains.
+// internal/store (buckets.go) holds is written by these. Records are JSON
+// but for the hot ones, documents, queue entries and deliveries, which are
+// binary (records.go); keys join their parts with NUL, which no code, id or
+// digest contains.
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"github.com/ndxp/ndxp/internal/store"
@@ -28,24 +29,6 @@ func queuePrefix(code string) []byte { return append([]byte(code), 0) }
 // recipient (BucketDeliveries), SHA-256 NUL document id (BucketBlobRefs).
 func pairKey(a, b string) []byte { return []byte(a + "\x00" + b) }
 
-// getJSON reads a JSON record, or store.ErrNotFound.
-func getJSON(tx store.Tx, b store.Bucket, key []byte, v any) error {
-	raw, err := tx.Get(b, key)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
-}
-
-// putJSON writes a JSON record.
-func putJSON(tx store.Tx, b store.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return tx.Put(b, key, raw)
-}
-
 // enqueue appends an event to an agency's queue.
 func enqueue(tx store.Tx, code string, ev Event) (uint64, error) {
 	seq, err := tx.NextSequence(store.BucketQueue)
@@ -53,7 +36,7 @@ func enqueue(tx store.Tx, code string, ev Event) (uint64, error) {
 		return 0, err
 	}
 	ev.Seq = seq
-	return seq, putJSON(tx, store.BucketQueue, queueKey(code, seq), ev)
+	return seq, putRecord(tx, store.BucketQueue, queueKey(code, seq), ev)
 }
 
 // inlineKey is where a small attachment body is kept (BucketBlobData):

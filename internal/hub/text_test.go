@@ -322,12 +322,12 @@ func TestStoredTextStillLoads(t *testing.T) {
 	const old = "cũ\x1b[2J\u202egnp.exe\u200b\u2028"
 	err := h.st.Update(t.Context(), func(tx store.Tx) error {
 		var d Document
-		if err := getJSON(tx, store.BucketDocuments, []byte(id), &d); err != nil {
+		if err := getRecord(tx, store.BucketDocuments, []byte(id), &d); err != nil {
 			return err
 		}
 		d.Header.Subject, d.Header.Content, d.Header.ResponseFor = old, old, old
 		d.Header.Attachments[0].Name = old
-		if err := putJSON(tx, store.BucketDocuments, []byte(id), d); err != nil {
+		if err := putRecord(tx, store.BucketDocuments, []byte(id), d); err != nil {
 			return err
 		}
 		a, err := getAgency(tx, codeH41)

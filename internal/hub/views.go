@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -60,7 +59,7 @@ func viewTx(tx store.Tx, doc Document, r role, p Principal, withDeliveries bool)
 			continue
 		}
 		var d Delivery
-		if err := getJSON(tx, store.BucketDeliveries, pairKey(doc.ID, rc), &d); err != nil {
+		if err := getRecord(tx, store.BucketDeliveries, pairKey(doc.ID, rc), &d); err != nil {
 			return v, err
 		}
 		dv := DeliveryView{Delivery: d}
@@ -134,7 +133,7 @@ func (h *Hub) list(ctx context.Context, p Principal, b store.Bucket, f ListFilte
 				return false, err
 			}
 			var doc Document
-			if err := json.Unmarshal(raw, &doc); err != nil {
+			if err := decodeRecord(raw, &doc); err != nil {
 				return false, fmt.Errorf("decode document %s: %w", id, err)
 			}
 			if !f.Since.IsZero() && doc.Created.Before(f.Since) {

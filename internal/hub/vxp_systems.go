@@ -152,7 +152,7 @@ func vxpAgencies(tx store.Tx, agencies []string) ([]string, error) {
 		}
 		if !ok {
 			var al Alias
-			if getJSON(tx, store.BucketAliases, []byte(code), &al) == nil {
+			if getRecord(tx, store.BucketAliases, []byte(code), &al) == nil {
 				return nil, newErr(ErrNotFound, field, "%s is an alias (of %s): name the registered agency", code, al.Code)
 			}
 			return nil, newErr(ErrNotFound, field, "agency %s is not registered", code)
@@ -193,7 +193,7 @@ func (h *Hub) AddVxpSystem(ctx context.Context, p Principal, id string, agencies
 		if rec.Agencies, err = vxpAgencies(tx, agencies); err != nil {
 			return err
 		}
-		return putJSON(tx, store.BucketVxpSystems, []byte(id), rec)
+		return putRecord(tx, store.BucketVxpSystems, []byte(id), rec)
 	})
 	if err != nil {
 		return VxpSystem{}, "", fmt.Errorf("add VXP system: %w", err)
@@ -248,13 +248,13 @@ func (h *Hub) RotateVxpSecret(ctx context.Context, p Principal, id string) (VxpS
 	defer h.regMu.Unlock()
 	var rec vxpRecord
 	err = h.st.Update(ctx, func(tx store.Tx) error {
-		if err := getJSON(tx, store.BucketVxpSystems, []byte(id), &rec); errors.Is(err, store.ErrNotFound) {
+		if err := getRecord(tx, store.BucketVxpSystems, []byte(id), &rec); errors.Is(err, store.ErrNotFound) {
 			return newErr(ErrNotFound, "system_id", "there is no VXP system %s", id)
 		} else if err != nil {
 			return err
 		}
 		rec.Secret, rec.Rotated, rec.RotatedBy = secret, h.now(), p.String()
-		return putJSON(tx, store.BucketVxpSystems, []byte(id), rec)
+		return putRecord(tx, store.BucketVxpSystems, []byte(id), rec)
 	})
 	if err != nil {
 		return VxpSystem{}, "", fmt.Errorf("rotate VXP secret: %w", err)
@@ -279,7 +279,7 @@ func (h *Hub) RemoveVxpSystem(ctx context.Context, p Principal, id string) error
 	defer h.regMu.Unlock()
 	var rec vxpRecord
 	err := h.st.Update(ctx, func(tx store.Tx) error {
-		if err := getJSON(tx, store.BucketVxpSystems, []byte(id), &rec); errors.Is(err, store.ErrNotFound) {
+		if err := getRecord(tx, store.BucketVxpSystems, []byte(id), &rec); errors.Is(err, store.ErrNotFound) {
 			return newErr(ErrNotFound, "system_id", "there is no VXP system %s", id)
 		} else if err != nil {
 			return err

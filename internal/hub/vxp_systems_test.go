@@ -241,7 +241,7 @@ func TestVxpSystemsPersist(t *testing.T) {
 	// A record no hub call can make: the check names it, not its secret.
 	secret := "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
 	err = st.Update(t.Context(), func(tx store.Tx) error {
-		return putJSON(tx, store.BucketVxpSystems, []byte("dangling"), vxpRecord{ID: "dangling", Agencies: []string{"000.00.00.H77"}, Secret: secret})
+		return putRecord(tx, store.BucketVxpSystems, []byte("dangling"), vxpRecord{ID: "dangling", Agencies: []string{"000.00.00.H77"}, Secret: secret})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -418,7 +418,7 @@ func TestAcknowledgeOlderEvents(t *testing.T) {
 	rewrite := func(e Event) {
 		t.Helper()
 		if err := h.st.Update(t.Context(), func(tx store.Tx) error {
-			return putJSON(tx, store.BucketQueue, queueKey(codeH41, e.Seq), e)
+			return putRecord(tx, store.BucketQueue, queueKey(codeH41, e.Seq), e)
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package hubtest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -84,8 +83,7 @@ func VerifyStore(tb testing.TB, dataDir string) StoreContents {
 				if b != store.BucketDocuments {
 					return true, nil
 				}
-				var d hub.Document
-				if json.Unmarshal(v, &d) == nil { // an unreadable one is in Problems
+				if d, err := hub.DecodeDocument(v); err == nil { // an unreadable one is in Problems
 					c.Documents[string(k)] = StoredDocument{ID: d.ID, Sender: d.Sender, Reference: d.Header.Reference, Recipients: d.Header.Recipients}
 				}
 				return true, nil

@@ -182,7 +182,7 @@ func (a *applier) applyOnce() error {
 		for _, r := range recs {
 			n += len(r.ops)
 		}
-		all := make([]op, 0, n) // a copy: applyOps sorts it
+		all := make([]op, 0, n)
 		for _, r := range recs {
 			all = append(all, r.ops...)
 		}
@@ -265,22 +265,33 @@ func setApplied(tx *bolt.Tx, lsn uint64) error {
 
 // applyOps writes operations, in log order, into a bbolt write
 // transaction. It applies them sorted by bucket and key, which leaves the
-// same file: the sort is stable, so the last write to a key still wins, and
-// writes to different keys commute. It matters for speed: bbolt inserts
-// each key into its leaf's sorted slice, and splits leaves only when the
-// transaction commits, so keys added in no particular order cost a copy of
-// the growing leaf each, quadratic in one transaction; in order each lands
-// at the end. ops is sorted in place.
+// same file: ties keep their log order, so the last write to a key still
+// wins, and writes to different keys commute. It matters for speed: bbolt
+// inserts each key into its leaf's sorted slice, and splits leaves only
+// when the transaction commits, so keys added in no particular order cost
+// a copy of the growing leaf each, quadratic in one transaction; in order
+// each lands at the end. It sorts positions, not the operations: a stable
+// sort of the operations themselves moves each many times. ops is left as
+// it is.
 func applyOps(tx *bolt.Tx, ops []op) error {
-	slices.SortStableFunc(ops, func(a, b op) int {
+	order := make([]int32, len(ops))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		a, b := &ops[i], &ops[j]
 		if c := cmp.Compare(a.b, b.b); c != 0 {
 			return c
 		}
-		return bytes.Compare(a.key, b.key)
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j)
 	})
 	var bk *bolt.Bucket
-	for i, o := range ops {
-		if i == 0 || o.b != ops[i-1].b {
+	for n, i := range order {
+		o := &ops[i]
+		if n == 0 || o.b != ops[order[n-1]].b {
 			if bk = tx.Bucket([]byte(o.b)); bk == nil {
 				return fmt.Errorf("%w: log names unknown bucket %q", ErrCorrupt, o.b)
 			}

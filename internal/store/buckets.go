@@ -5,7 +5,10 @@ package store
 type Bucket string
 
 // The buckets of the schema. Keys and values are documented where they are
-// written (internal/hub); values are JSON unless noted.
+// written (internal/hub); values are JSON unless noted. Documents,
+// deliveries and queue entries are binary since the hub's layout 3 (a
+// first byte 0x01, then protobuf wire format: internal/hub/records.go);
+// the hub still reads the JSON ones written before.
 const (
 	// BucketMeta holds store-level facts such as the schema version.
 	BucketMeta Bucket = "meta"
