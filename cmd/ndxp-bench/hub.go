@@ -31,6 +31,10 @@ type readyInfo struct {
 	PID        int    `json:"pid"`
 }
 
+// benchHubReserve is the descriptors the embedded hub keeps beyond its
+// connections.
+const benchHubReserve = 256
+
 // Control lines the parent writes to the child's stdin. EOF on stdin
 // stops the hub, so a parent that dies never leaves a hub behind.
 const (
@@ -79,6 +83,12 @@ func runHub(ctx context.Context, data, listen, http, ready, level, profile, memP
 	// measured) at values it cannot reach, while an agency's defaults are
 	// sized for an agency (docs/security.md).
 	cfg.MaxConnsPerHost = 1 << 20
+	// ndxpd keeps a tenth of its descriptors for other uses; this hub
+	// needs only a few (its store, log and listeners), so that the idle
+	// subscriptions can take nearly every one the process may open.
+	if n, _ := raiseOpenFiles(0); n > 2*benchHubReserve {
+		cfg.MaxConns = int(n) - benchHubReserve
+	}
 	cfg.Limits.SendRate, cfg.Limits.SendBurst = 1e6, 1e6
 	d, err := server.Start(ctx, cfg)
 	if err != nil {
