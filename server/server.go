@@ -82,10 +82,10 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics, cl
 		// and let clients keep idle connections alive with pings.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 20 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		// Tens of thousands of agencies hold mostly idle subscriptions, and
-		// reads of whole frames bypass the buffer anyway: a small read
-		// buffer keeps the per-connection memory down (docs/performance.md).
-		grpc.ReadBufferSize(4<<10),
+		// No read buffer: the TLS connection below already buffers a whole
+		// record, and tens of thousands of mostly idle subscriptions would
+		// each hold one more (docs/performance.md).
+		grpc.ReadBufferSize(0),
 		// Message buffers not cleared on every reuse (internal/bufpool).
 		experimental.BufferPool(pool),
 		grpc.ForceServerCodecV2(pool.Codec()),

@@ -26,6 +26,7 @@ const (
 	letterReceiver = 'R'
 	letterIdle     = 'I'
 	letterList     = 'L'
+	letterProbe    = 'P'
 )
 
 // maxCodes is how many codes codeFor can make for one letter.

@@ -95,7 +95,9 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (err error)
 		defer os.RemoveAll(workDir)
 	}
 	if o.IdleSubs > 0 {
-		if _, err := raiseOpenFiles(o.IdleSubs + o.Senders + o.Subscribers); err != nil {
+		// With --idle-procs the children hold the idle connections; the
+		// hub child still needs one descriptor for each.
+		if _, err := raiseOpenFiles(o.IdleSubs + o.Senders + o.Subscribers); err != nil && o.IdleProcs == 0 {
 			return err
 		}
 	}
@@ -111,7 +113,7 @@ func bench(ctx context.Context, o options, stdout, stderr io.Writer) (err error)
 
 	adminCreds := o.creds
 	if o.creds == "" {
-		r.hp, err = startHub(ctx, workDir, dataDir, o.HubLogLevel, o.hubCPUProfile, o.hubEnv())
+		r.hp, err = startHub(ctx, workDir, dataDir, o.HubLogLevel, o.hubCPUProfile, o.hubMemProfile, o.hubEnv())
 		if err != nil {
 			return err
 		}

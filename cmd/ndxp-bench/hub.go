@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -30,24 +31,29 @@ type readyInfo struct {
 	PID        int    `json:"pid"`
 }
 
+// benchHubReserve is the descriptors the embedded hub keeps beyond its
+// connections.
+const benchHubReserve = 256
+
 // Control lines the parent writes to the child's stdin. EOF on stdin
 // stops the hub, so a parent that dies never leaves a hub behind.
 const (
 	ctlProfileStart = "profile-start"
 	ctlProfileStop  = "profile-stop"
+	ctlHeapProfile  = "heap-profile"
 )
 
 // hubCmd is the hidden subcommand the parent re-executes: a hub in its
 // own process, so /proc/<pid> holds its CPU time and memory alone.
 func hubCmd() *cobra.Command {
-	var data, listen, http, ready, level, profile string
+	var data, listen, http, ready, level, profile, memProfile string
 	cmd := &cobra.Command{
 		Use:    "hub",
 		Short:  "Run the embedded hub (internal: started by ndxp-bench itself)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runHub(cmd.Context(), data, listen, http, ready, level, profile)
+			return runHub(cmd.Context(), data, listen, http, ready, level, profile, memProfile)
 		},
 	}
 	f := cmd.Flags()
@@ -57,10 +63,11 @@ func hubCmd() *cobra.Command {
 	f.StringVar(&ready, "ready-file", "", "file to write the addresses to once serving")
 	f.StringVar(&level, "log-level", "info", "log level")
 	f.StringVar(&profile, "cpuprofile", "", "CPU profile file, written between profile-start and profile-stop on stdin")
+	f.StringVar(&memProfile, "memprofile", "", "heap profile file, written on heap-profile on stdin")
 	return cmd
 }
 
-func runHub(ctx context.Context, data, listen, http, ready, level, profile string) error {
+func runHub(ctx context.Context, data, listen, http, ready, level, profile, memProfile string) error {
 	if data == "" || ready == "" {
 		return errors.New("hub: --data and --ready-file are required")
 	}
@@ -76,6 +83,12 @@ func runHub(ctx context.Context, data, listen, http, ready, level, profile strin
 	// measured) at values it cannot reach, while an agency's defaults are
 	// sized for an agency (docs/security.md).
 	cfg.MaxConnsPerHost = 1 << 20
+	// ndxpd keeps a tenth of its descriptors for other uses; this hub
+	// needs only a few (its store, log and listeners), so that the idle
+	// subscriptions can take nearly every one the process may open.
+	if n, _ := raiseOpenFiles(0); n > 2*benchHubReserve {
+		cfg.MaxConns = int(n) - benchHubReserve
+	}
 	cfg.Limits.SendRate, cfg.Limits.SendBurst = 1e6, 1e6
 	d, err := server.Start(ctx, cfg)
 	if err != nil {
@@ -134,6 +147,12 @@ func runHub(ctx context.Context, data, listen, http, ready, level, profile strin
 				prof = f
 			case ctlProfileStop:
 				stopProfile()
+			case ctlHeapProfile:
+				if memProfile != "" {
+					if err := writeHeapProfile(memProfile); err != nil {
+						return err
+					}
+				}
 			}
 		}
 	}
@@ -153,7 +172,7 @@ type hubProc struct {
 // startHub re-executes this binary as "hub" on dataDir and waits until it
 // serves. The child's log goes to workDir/hub.log.
 // env adds to the child's environment (a later entry wins).
-func startHub(ctx context.Context, workDir, dataDir, level, profile string, env []string) (*hubProc, error) {
+func startHub(ctx context.Context, workDir, dataDir, level, profile, memProfile string, env []string) (*hubProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -166,6 +185,12 @@ func startHub(ctx context.Context, workDir, dataDir, level, profile string, env 
 			return nil, err
 		}
 		args = append(args, "--cpuprofile", profile)
+	}
+	if memProfile != "" {
+		if memProfile, err = filepath.Abs(memProfile); err != nil {
+			return nil, err
+		}
+		args = append(args, "--memprofile", memProfile)
 	}
 	logPath := filepath.Join(workDir, "hub.log")
 	logf, err := os.Create(logPath)
@@ -254,4 +279,20 @@ func tail(path string) string {
 		b = b[len(b)-600:]
 	}
 	return string(b)
+}
+
+// writeHeapProfile writes the live heap after a collection, and logs the
+// goroutines alive, whose stacks the heap profile does not show.
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(os.Stderr, "heap profile: %d goroutines, heap in use %d, stacks in use %d, sys %d\n",
+		runtime.NumGoroutine(), ms.HeapInuse, ms.StackInuse, ms.Sys)
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }

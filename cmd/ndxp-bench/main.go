@@ -59,6 +59,12 @@ type options struct {
 	SenderSub     bool          `json:"sender_subscribe"`
 	DrainTimeout  time.Duration `json:"-"`
 	IdleSubs      int           `json:"idle_subscribers,omitempty"`
+	IdleProcs     int           `json:"idle_procs,omitempty"`
+	IdleSources   []string      `json:"idle_source_addrs,omitempty"`
+	IdleHold      time.Duration `json:"-"`
+	IdleHoldText  string        `json:"idle_hold,omitempty"`
+	IdleProbe     int           `json:"idle_probe,omitempty"`
+	IdleProbeRate float64       `json:"idle_probe_rate,omitempty"`
 	ListAgencies  int           `json:"list_agencies,omitempty"`
 	IssueParallel int           `json:"issue_parallel"`
 	FsyncProbe    bool          `json:"fsync_probe,omitempty"`
@@ -75,6 +81,7 @@ type options struct {
 	dataDir       string
 	keep          bool
 	hubCPUProfile string
+	hubMemProfile string
 	cpuProfile    string
 	output        string
 	json          bool
@@ -108,8 +115,10 @@ every 20 ms once the handlers are done; acked_at_hub says so); without the
 hub's metrics (--creds without --hub-http) it is the time of the last
 handler return.
 
---list-agencies alone only imports and lists agencies; add --duration,
---count or --rate to run the document load as well.`,
+--list-agencies alone only imports and lists agencies, and
+--idle-subscribers alone only subscribes them, holds them idle and probes
+them with documents; add --duration, --count or --rate to run the
+document load as well.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -122,7 +131,7 @@ handler return.
 			if o.Pipelined && !f.Changed("window") {
 				o.Window = client.DefaultPipeline
 			}
-			o.Load = o.ListAgencies == 0 || explicitLoad
+			o.Load = o.ListAgencies == 0 && o.IdleSubs == 0 || explicitLoad
 			if o.json {
 				o.output = string(cli.FormatJSON)
 			}
@@ -168,6 +177,11 @@ handler return.
 	f.BoolVar(&o.SenderSub, "sender-subscribe", false, "senders also subscribe and acknowledge their status events (status 01), as a real agency system would")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 2*time.Minute, "after sending ends, how long to wait for the remaining deliveries")
 	f.IntVar(&o.IdleSubs, "idle-subscribers", 0, "register N more agencies and hold an open subscription for each (one connection each) during the run")
+	f.IntVar(&o.IdleProcs, "idle-procs", 0, "hold the idle subscriptions in K child processes, N/K each (0: in this process); one process may open only so many descriptors")
+	f.StringSliceVar(&o.IdleSources, "idle-source-addrs", nil, "local addresses the idle subscriptions connect from, in turn (e.g. 127.0.0.2,127.0.0.3), for more connections than one address pair has ports")
+	f.DurationVar(&o.IdleHold, "idle-hold", 30*time.Second, "hold the idle subscriptions this long with nothing sent, to measure the hub's memory and CPU per connected agency")
+	f.IntVar(&o.IdleProbe, "idle-probe", 1000, "then send this many documents, each to an idle agency chosen at random, and time them to the handler")
+	f.Float64Var(&o.IdleProbeRate, "idle-probe-rate", 200, "documents a second of the idle probe")
 	f.IntVar(&o.ListAgencies, "list-agencies", 0, "import N agencies (batches of 10,000) and time listing every agency, 1000 a page")
 	f.IntVar(&o.IssueParallel, "issue-parallel", 64, "credentials issued concurrently")
 	f.BoolVar(&o.FsyncProbe, "fsync-probe", false, "first time 1000 × (write 4 KiB + fdatasync) on the data directory's disk")
@@ -182,9 +196,10 @@ handler return.
 	f.StringVar(&o.HubMemLimit, "hub-memory-limit", "", "GOMEMLIMIT of the embedded hub process only, e.g. 900MiB (the Go runtime's soft memory limit; see docs/performance.md)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of ndxp-bench itself (the agencies' side: SDK, TLS, gRPC) to FILE")
 	f.StringVar(&o.hubCPUProfile, "hub-cpuprofile", "", "write a CPU profile of the embedded hub during the measured phases to FILE")
+	f.StringVar(&o.hubMemProfile, "hub-memprofile", "", "write a heap profile of the embedded hub to FILE once the idle subscriptions are all connected")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	f.BoolVar(&o.json, "json", false, "print one JSON object (same as -o json)")
-	root.AddCommand(hubCmd())
+	root.AddCommand(hubCmd(), idleLoadCmd())
 	return root.ExecuteContext(ctx)
 }
 
@@ -240,8 +255,22 @@ func (o *options) validate() error {
 	if o.creds != "" && o.HubGOGC != "" {
 		errs = append(errs, errors.New("--hub-gogc applies to the embedded hub only; set GOGC where the existing hub runs"))
 	}
-	if o.creds != "" && o.hubCPUProfile != "" {
-		errs = append(errs, errors.New("--hub-cpuprofile profiles the embedded hub only; profile an existing hub with its own tools"))
+	if o.creds != "" && (o.hubCPUProfile != "" || o.hubMemProfile != "") {
+		errs = append(errs, errors.New("--hub-cpuprofile and --hub-memprofile profile the embedded hub only; profile an existing hub with its own tools"))
+	}
+	if o.IdleProcs < 0 || o.IdleHold < 0 || o.IdleProbe < 0 || o.IdleProbeRate <= 0 {
+		errs = append(errs, errors.New("--idle-procs, --idle-hold and --idle-probe must not be negative, --idle-probe-rate must be positive"))
+	}
+	if o.IdleProcs > 0 && o.IdleSubs == 0 {
+		errs = append(errs, errIdleProcs)
+	}
+	if _, err := sourceAddrs(o.IdleSources); err != nil {
+		errs = append(errs, err)
+	}
+	if o.IdleSubs > 0 {
+		o.IdleHoldText = o.IdleHold.String()
+	} else {
+		o.IdleProbe, o.IdleProbeRate, o.IdleSources = 0, 0, nil
 	}
 	o.DurationText = o.Duration.String()
 	o.Hub = "embedded"

@@ -133,6 +133,9 @@ func TestUsageErrors(t *testing.T) {
 		{"--creds", "admin.creds", "--hub-gogc", "400"},
 		{"--hub-gogc", "lots"},
 		{"--pipelined", "--window", "2000"},
+		{"--idle-procs", "2"},
+		{"--idle-subscribers", "10", "--idle-source-addrs", "localhost"},
+		{"--idle-subscribers", "10", "--idle-probe-rate", "0"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -273,7 +276,7 @@ func TestHubEnvironment(t *testing.T) {
 	t.Setenv("GOGC", "100")
 	o := options{HubGOGC: "400", HubMemLimit: "900MiB"}
 	dir := t.TempDir()
-	h, err := startHub(t.Context(), dir, filepath.Join(dir, "data"), "info", "", o.hubEnv())
+	h, err := startHub(t.Context(), dir, filepath.Join(dir, "data"), "info", "", "", o.hubEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,5 +293,43 @@ func TestHubEnvironment(t *testing.T) {
 	}
 	if got["GOGC"] != "400" || got["GOMEMLIMIT"] != "900MiB" {
 		t.Errorf("hub environment has GOGC=%q GOMEMLIMIT=%q, want 400 and 900MiB", got["GOGC"], got["GOMEMLIMIT"])
+	}
+}
+
+// TestIdleProcs holds the idle subscriptions in child processes connecting
+// from several loopback addresses, and probes them with documents.
+func TestIdleProcs(t *testing.T) {
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sources := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+	args := []string{"--idle-subscribers", "60", "--idle-procs", "3", "--idle-source-addrs", strings.Join(sources, ","),
+		"--idle-hold", "200ms", "--idle-probe", "90", "--idle-probe-rate", "300", "--json"}
+	if err := run(ctx, args, &out, &errb); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errb.String())
+	}
+	var got struct {
+		Sends *int64      `json:"sends"`
+		Idle  *idleResult `json:"idle_subscribers"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	i := got.Idle
+	if got.Sends != nil || i == nil {
+		t.Fatalf("want the idle figures and no document load:\n%s", out.String())
+	}
+	if i.Count != 60 || i.Procs != 3 {
+		t.Errorf("count %d in %d processes, want 60 in 3", i.Count, i.Procs)
+	}
+	if strings.Join(i.SourceAddrs, ",") != strings.Join(sources, ",") {
+		t.Errorf("connected from %v, want %v", i.SourceAddrs, sources)
+	}
+	if i.HubRSSPerAgencyBytes == nil || i.HubCPUMicrosPerAgencySec == nil || i.HubRSSProjected100kBytes == nil {
+		t.Errorf("per-agency figures missing:\n%s", out.String())
+	}
+	p := i.Probe
+	if p == nil || p.Sent != 90 || p.Delivered != 90 || p.SendErrors != 0 || p.LatencyMS.Count != 90 {
+		t.Errorf("probe = %+v, want 90 sent and delivered", p)
 	}
 }

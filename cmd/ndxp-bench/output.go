@@ -25,6 +25,25 @@ func printReport(w io.Writer, rep *report) error {
 		add("idle subscribers", "%d: registered in %.2f s, credentials in %.2f s, all subscribed in %.2f s",
 			i.Count, i.SecondsToRegister, i.SecondsToIssue, i.SecondsToSubscribe)
 		add("hub with them", "RSS %s (%s), CPU %s to subscribe", memory(i.HubRSSBytes), signed(i.HubRSSGrowthBytes), seconds(i.HubCPUSeconds))
+		if i.HoldSeconds > 0 {
+			per, cpu := "unknown", "unknown"
+			if i.HubRSSPerAgencyBytes != nil {
+				per = fmt.Sprintf("%.1f KiB", float64(*i.HubRSSPerAgencyBytes)/1024)
+			}
+			if i.HubCPUMicrosPerAgencySec != nil {
+				cpu = fmt.Sprintf("%.3f µs", *i.HubCPUMicrosPerAgencySec)
+			}
+			add("held idle", "%.1f s: RSS %s, %s and %s CPU a second per agency; 100,000 would take %s",
+				i.HoldSeconds, memory(i.HubRSSAfterHoldBytes), per, cpu, memory(i.HubRSSProjected100kBytes))
+		}
+		if p := i.Probe; p != nil {
+			l := p.LatencyMS
+			add("probe", "%d of %d sent (%d errors) at %g/s delivered; send->handler p50 %.3f ms  p99 %.3f ms  max %.3f ms",
+				p.Delivered, p.Sent, p.SendErrors, p.Rate, l.P50, l.P99, l.Max)
+			if p.FirstError != "" {
+				add("probe error", "%s", p.FirstError)
+			}
+		}
 	}
 	if o.Load {
 		mode := "closed loop"
