@@ -3,7 +3,9 @@
 // to run first, in the same run), prints the ratio ndxp / JetStream.
 // With --cluster 3 it also runs three ndxpd nodes and three nats-servers
 // with the stream replicated three times, and prints both clusters beside
-// the single servers.
+// the single servers. With --pipelined both sides keep --window sends in
+// flight per sender, and JetStream also runs with synchronous publish and
+// without SyncAlways, each with its ratio.
 //
 // Both sides fsync before acknowledging a send, both use durable queues with
 // explicit acknowledgements, the same payload size and the same number of
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := config{}
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long senders send (0: until --count)")
 	fs.Int64Var(&cfg.Count, "count", 0, "messages to send in all (0: until --duration; --count alone sends exactly that many; with --duration, whichever ends first)")
-	fs.IntVar(&cfg.Senders, "senders", 8, "concurrent senders, each with its own connection and one publish in flight")
+	fs.IntVar(&cfg.Senders, "senders", 8, "concurrent senders, each with its own connection and one publish in flight (--pipelined: --window)")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 8, "concurrent subscribers, each with its own connection, sharing one durable pull consumer")
 	fs.IntVar(&cfg.Size, "size", 1024, "payload bytes per message (at least 8)")
 	fs.IntVar(&cfg.Batch, "batch", 64, "pull batch per subscriber (ndxp's subscribe window)")
