@@ -41,6 +41,8 @@ type config struct {
 	Subscribers  int
 	Size         int
 	Batch        int           // pull batch, ndxp's subscribe window
+	Window       int           // 0: synchronous publish; N: asynchronous, N publishes in flight per sender
+	NoSync       bool          // the server's default sync (not SyncAlways): no fsync before the PubAck
 	Ack          string        // "sync" (DoubleAck) or "async" (Ack)
 	Pull         string        // "fetch" or "messages"
 	Servers      int           // nats-servers: 1, or a cluster with the stream on every one (replicas = servers)
@@ -81,6 +83,9 @@ type result struct {
 	PublishErrors int64     `json:"publish_errors"`
 	AckErrors     int64     `json:"ack_errors"`
 	FetchErrors   int64     `json:"fetch_errors"`
+	// MaxInFlight is the most publishes any sender had awaiting their
+	// PubAck at once (asynchronous publish only).
+	MaxInFlight int `json:"max_in_flight,omitempty"`
 }
 
 type runConfig struct {
@@ -103,6 +108,7 @@ type runConfig struct {
 	Ack         string  `json:"ack"`
 	Pull        string  `json:"pull"`
 	Batch       int     `json:"batch"`
+	Window      int     `json:"window,omitempty"` // asynchronous publishes in flight per sender
 	Publish     string  `json:"publish"`
 	TLS         string  `json:"tls"`
 	StoreDir    string  `json:"store_dir"`
@@ -124,10 +130,10 @@ type tlsClient struct{ pki *benchPKI }
 
 // startServers starts n nats-servers in process: 127.0.0.1, random client
 // ports, JetStream with each store in its own directory under one temporary
-// directory in parent, every write fsynced (SyncAlways), and TLS required
+// directory in parent, every write fsynced (SyncAlways) unless noSync, and TLS required
 // with client certificates. With n > 1 they form one cluster whose routes
 // speak mutual TLS too.
-func startServers(parent string, keep bool, n int) (e *embedded, err error) {
+func startServers(parent string, keep bool, n int, noSync bool) (e *embedded, err error) {
 	pki, err := newBenchPKI()
 	if err != nil {
 		return nil, err
@@ -166,7 +172,7 @@ func startServers(parent string, keep bool, n int) (e *embedded, err error) {
 			NoSigs:     true,
 			JetStream:  true,
 			StoreDir:   dir,
-			SyncAlways: true,
+			SyncAlways: !noSync,
 			TLS:        true,
 			TLSVerify:  true,
 			TLSConfig:  pki.server,
@@ -264,8 +270,8 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 	if cfg.Size < 8 {
 		return nil, fmt.Errorf("--size must be at least 8 (the send timestamp rides in the payload), got %d", cfg.Size)
 	}
-	if cfg.Senders < 1 || cfg.Subscribers < 1 || cfg.Batch < 1 {
-		return nil, errors.New("--senders, --subscribers and --batch must be at least 1")
+	if cfg.Senders < 1 || cfg.Subscribers < 1 || cfg.Batch < 1 || cfg.Window < 0 {
+		return nil, errors.New("--senders, --subscribers, --batch and --window must be at least 1")
 	}
 	if cfg.Duration <= 0 && cfg.Count <= 0 {
 		return nil, errors.New("give --duration or --count")
@@ -278,7 +284,7 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 	}
 
 	servers := max(cfg.Servers, 1)
-	e, err := startServers(cfg.Dir, cfg.Keep, servers)
+	e, err := startServers(cfg.Dir, cfg.Keep, servers, cfg.NoSync)
 	if err != nil {
 		return nil, err
 	}
@@ -333,12 +339,19 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 		return nil, fmt.Errorf("create consumer: %w", err)
 	}
 
+	// With asynchronous publish, lat, last, errs and inFlight are written
+	// by the client's PubAck callbacks as well as the sending goroutine,
+	// under mu; window holds one token per publish awaiting its PubAck.
 	type sender struct {
-		nc   *nats.Conn
-		js   jetstream.JetStream
-		lat  []time.Duration
-		last time.Duration // since base, when its last PubAck arrived
-		errs int64
+		nc          *nats.Conn
+		js          jetstream.JetStream
+		mu          sync.Mutex
+		lat         []time.Duration
+		last        time.Duration // since base, when its last PubAck arrived
+		errs        int64
+		window      chan struct{}
+		inFlight    int
+		maxInFlight int
 	}
 	type subscriber struct {
 		nc         *nats.Conn
@@ -364,17 +377,51 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 			}
 		}
 	}()
+	var (
+		sent   atomic.Int64 // messages claimed by senders (for --count)
+		sends  atomic.Int64 // publishes acknowledged by the server
+		delivs atomic.Int64 // deliveries acknowledged by subscribers
+		base   time.Time    // the start of sending; send times in payloads are offsets from it
+	)
 	for i := range senders {
 		nc, err := e.connect(fmt.Sprintf("jsbench-sender-%d", i), i)
 		if err != nil {
 			return nil, fmt.Errorf("connect sender: %w", err)
 		}
-		js, err := jetstream.New(nc)
-		if err != nil {
+		s := &sender{nc: nc, lat: make([]time.Duration, 0, 1<<14)}
+		var opts []jetstream.JetStreamOpt
+		if cfg.Window > 0 {
+			s.window = make(chan struct{}, cfg.Window)
+			// A publish is settled once: by its PubAck, its error reply, or
+			// the client's timeout; either frees its place in the window.
+			settle := func(m *nats.Msg, err error) {
+				now := time.Since(base)
+				s.mu.Lock()
+				s.inFlight--
+				if err != nil {
+					s.errs++
+				} else {
+					s.lat = append(s.lat, now-time.Duration(binary.LittleEndian.Uint64(m.Data)))
+					s.last = now
+				}
+				s.mu.Unlock()
+				if err == nil {
+					sends.Add(1)
+				}
+				<-s.window
+			}
+			opts = append(opts,
+				jetstream.WithPublishAsyncMaxPending(cfg.Window),
+				jetstream.WithPublishAsyncTimeout(publishTimeout),
+				jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { settle(m, nil) }),
+				jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { settle(m, err) }),
+			)
+		}
+		if s.js, err = jetstream.New(nc, opts...); err != nil {
 			nc.Close()
 			return nil, err
 		}
-		senders[i] = &sender{nc: nc, js: js, lat: make([]time.Duration, 0, 1<<14)}
+		senders[i] = s
 	}
 	for i := range subs {
 		nc, err := e.connect(fmt.Sprintf("jsbench-subscriber-%d", i), cfg.Senders+i)
@@ -394,16 +441,11 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 		subs[i] = &subscriber{nc: nc, cons: cons, e2e: make([]time.Duration, 0, 1<<14), ack: make([]time.Duration, 0, 1<<14)}
 	}
 
-	var (
-		sent   atomic.Int64 // messages claimed by senders (for --count)
-		sends  atomic.Int64 // publishes acknowledged by the server
-		delivs atomic.Int64 // deliveries acknowledged by subscribers
-	)
 	subCtx, stopSubs := context.WithCancel(ctx)
 	defer stopSubs()
 
 	loadavg := loadAverage()
-	base := time.Now()
+	base = time.Now()
 	var sendDeadline time.Time
 	if cfg.Duration > 0 {
 		sendDeadline = base.Add(cfg.Duration)
@@ -494,6 +536,60 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 	var wgSend sync.WaitGroup
 	for _, s := range senders {
 		wgSend.Add(1)
+		if cfg.Window > 0 {
+			go func() {
+				defer wgSend.Done()
+				for ctx.Err() == nil {
+					// A place in the window first, so that the send time
+					// starts when the publish can go out.
+					select {
+					case s.window <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+					if (!sendDeadline.IsZero() && !time.Now().Before(sendDeadline)) || (cfg.Count > 0 && sent.Add(1) > cfg.Count) {
+						<-s.window
+						break
+					}
+					data := make([]byte, cfg.Size)
+					copy(data, filler)
+					binary.LittleEndian.PutUint64(data, uint64(time.Since(base)))
+					// Counted before the publish: its PubAck may arrive
+					// before PublishMsgAsync returns.
+					s.mu.Lock()
+					s.inFlight++
+					s.maxInFlight = max(s.maxInFlight, s.inFlight)
+					s.mu.Unlock()
+					if _, err := s.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}); err != nil {
+						s.mu.Lock()
+						s.inFlight--
+						s.errs++
+						s.mu.Unlock()
+						<-s.window
+						if s.nc.IsClosed() {
+							return
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+				// The sender is done once every publish in its window has
+				// settled: holding all the window's places means no
+				// callback is left to run (the client times each publish
+				// out after publishTimeout).
+				limit := time.NewTimer(publishTimeout + 5*time.Second)
+				defer limit.Stop()
+				for range cfg.Window {
+					select {
+					case s.window <- struct{}{}:
+					case <-limit.C:
+						return
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			continue
+		}
 		go func() {
 			defer wgSend.Done()
 			for ctx.Err() == nil {
@@ -544,17 +640,18 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 			Duration:    cfg.Duration.String(),
 			Count:       cfg.Count,
 			Storage:     "file",
-			SyncAlways:  true,
+			SyncAlways:  !cfg.NoSync,
 			Servers:     servers,
 			Replicas:    servers,
-			Durability:  durability(servers),
+			Durability:  durability(servers, cfg.NoSync),
 			Retention:   "limits",
 			Consumer:    "one durable pull consumer shared by all subscribers",
 			AckPolicy:   "explicit",
 			Ack:         ackDescription(cfg.Ack),
 			Pull:        cfg.Pull,
 			Batch:       cfg.Batch,
-			Publish:     "synchronous: one publish in flight per sender, awaiting its PubAck",
+			Window:      cfg.Window,
+			Publish:     publishDescription(cfg.Window),
 			TLS:         tlsDescription,
 			StoreDir:    e.dir,
 			GOMAXPROCS:  runtime.GOMAXPROCS(0),
@@ -565,10 +662,14 @@ func runJetStream(ctx context.Context, cfg config) (*result, error) {
 	var sendLat, e2eLat, ackLat []time.Duration
 	var sendEnd, delivEnd time.Duration
 	for _, s := range senders {
+		// A callback may outlive a sender that gave up waiting for it.
+		s.mu.Lock()
 		res.Sends += int64(len(s.lat))
 		res.PublishErrors += s.errs
 		sendLat = append(sendLat, s.lat...)
 		sendEnd = max(sendEnd, s.last)
+		res.MaxInFlight = max(res.MaxInFlight, s.maxInFlight)
+		s.mu.Unlock()
 	}
 	var fatal error
 	for _, s := range subs {
@@ -609,13 +710,25 @@ func system(servers int) string {
 // durability says when a publish and an ack are answered; the clustered
 // case is what nats-server 2.15 does with SyncAlways (stream.go,
 // jetstream_cluster.go, consumer.go).
-func durability(servers int) string {
+func durability(servers int, noSync bool) string {
+	if noSync {
+		return "default (no SyncAlways): the PubAck follows the write to the message block's buffer, flushed to the OS in the background; " +
+			"blocks are fsynced every 2 minutes (the default SyncInterval), so a crash of the machine can lose acknowledged messages"
+	}
 	if servers == 1 {
 		return "SyncAlways: the message block is fsynced after every message, before the PubAck; acks are applied in memory and flushed in the background"
 	}
 	return fmt.Sprintf("SyncAlways on every server: each stream's and consumer's Raft log fsyncs every append; "+
 		"a PubAck and a DoubleAck reply come after the entry is committed by a majority of the %d; "+
 		"the stream's message blocks then sync on flush, as the log covers them", servers)
+}
+
+func publishDescription(window int) string {
+	if window == 0 {
+		return "synchronous: one publish in flight per sender, awaiting its PubAck"
+	}
+	return fmt.Sprintf("asynchronous: PublishMsgAsync with up to %d publishes in flight per sender (WithPublishAsyncMaxPending %d), "+
+		"each counted when its PubAck arrives", window, window)
 }
 
 func ackDescription(mode string) string {

@@ -3,7 +3,9 @@
 // to run first, in the same run), prints the ratio ndxp / JetStream.
 // With --cluster 3 it also runs three ndxpd nodes and three nats-servers
 // with the stream replicated three times, and prints both clusters beside
-// the single servers.
+// the single servers. With --pipelined both sides keep --window sends in
+// flight per sender, and JetStream also runs with synchronous publish and
+// without SyncAlways, each with its ratio.
 //
 // Both sides fsync before acknowledging a send, both use durable queues with
 // explicit acknowledgements, the same payload size and the same number of
@@ -46,14 +48,26 @@ func main() {
 }
 
 // output is what --json prints: one object. The *_cluster members and
-// their ratios appear with --cluster.
+// their ratios appear with --cluster; window, the *_sync and *_nofsync
+// members and their ratios with --pipelined, where "jetstream" is the
+// asynchronous publish with the same window, SyncAlways.
 type output struct {
+	// Window is --window with --pipelined: publishes in flight per sender
+	// on both sides.
+	Window           int            `json:"window,omitempty"`
 	JetStream        *result        `json:"jetstream"`
+	JetStreamSync    *result        `json:"jetstream_sync,omitempty"`
+	JetStreamNoSync  *result        `json:"jetstream_nofsync,omitempty"`
 	JetStreamCluster *result        `json:"jetstream_cluster,omitempty"`
 	Ndxp             map[string]any `json:"ndxp,omitempty"`
 	NdxpCluster      map[string]any `json:"ndxp_cluster,omitempty"`
 	NdxpProcesses    *clusterReport `json:"ndxp_cluster_processes,omitempty"`
 	Ratio            *ratio         `json:"ratio,omitempty"`
+	// RatioSync is ndxp / JetStream's synchronous publish (SyncAlways).
+	RatioSync *ratio `json:"ratio_sync,omitempty"`
+	// RatioNoSync is ndxp / JetStream's asynchronous publish without
+	// SyncAlways.
+	RatioNoSync *ratio `json:"ratio_nofsync,omitempty"`
 	// RatioCluster is ndxp's cluster / JetStream's cluster.
 	RatioCluster *ratio `json:"ratio_cluster,omitempty"`
 	// RatioNdxpCluster is ndxp's cluster / ndxp's single node.
@@ -77,10 +91,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := config{}
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long senders send (0: until --count)")
 	fs.Int64Var(&cfg.Count, "count", 0, "messages to send in all (0: until --duration; --count alone sends exactly that many; with --duration, whichever ends first)")
-	fs.IntVar(&cfg.Senders, "senders", 8, "concurrent senders, each with its own connection and one publish in flight")
+	fs.IntVar(&cfg.Senders, "senders", 8, "concurrent senders, each with its own connection and one publish in flight (--pipelined: --window)")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 8, "concurrent subscribers, each with its own connection, sharing one durable pull consumer")
 	fs.IntVar(&cfg.Size, "size", 1024, "payload bytes per message (at least 8)")
 	fs.IntVar(&cfg.Batch, "batch", 64, "pull batch per subscriber (ndxp's subscribe window)")
+	pipelined := fs.Bool("pipelined", false, "pipelined sends: ndxp-bench --pipelined --window N against JetStream's asynchronous publish with N in flight per sender; also runs JetStream's synchronous publish and its asynchronous publish without SyncAlways")
+	window := fs.Int("window", 256, "with --pipelined: sends in flight per sender on both sides, and the default --batch")
 	fs.StringVar(&cfg.Ack, "ack", "sync", "sync: DoubleAck, wait for the server's reply (like ndxp's unary ack); async: Ack, fire and forget")
 	fs.StringVar(&cfg.Pull, "pull", "fetch", "fetch: Consumer.Fetch per batch; messages: Consumer.Messages (overlapping pulls)")
 	fs.StringVar(&cfg.Dir, "dir", os.TempDir(), "parent directory of the JetStream store (put it on the filesystem ndxp's data uses)")
@@ -102,6 +118,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if set["window"] && !*pipelined {
+		return errors.New("--window needs --pipelined")
+	}
+	ndxpWindow := 0 // the window passed to ndxp-bench; 0: not pipelined
+	if *pipelined {
+		if *window < 1 {
+			return fmt.Errorf("--window %d: give at least 1", *window)
+		}
+		ndxpWindow = *window
+		if !set["batch"] {
+			cfg.Batch = *window // the subscribers take up to a window at a time
+		}
 	}
 	if *ndxpJSON != "" && *runNdxp != "" {
 		return errors.New("give --ndxp-json or --run-ndxp, not both")
@@ -135,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", *ndxpJSON, err)
 		}
 	case *runNdxp != "":
-		data, err := execNdxp(ctx, *runNdxp, ndxpArgv(cfg, extra), stderr)
+		data, err := execNdxp(ctx, *runNdxp, ndxpArgv(cfg, ndxpWindow, extra), stderr)
 		if err != nil {
 			return err
 		}
@@ -147,6 +176,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	// Each cluster run comes right after the single run of its system's
 	// peer, so that the ratio of the two clusters is of neighbouring runs.
+	// Pipelined, the reference (asynchronous, SyncAlways) runs first, right
+	// after ndxp.
+	cfg.Window = ndxpWindow
 	js, err := jetStreamRun(ctx, cfg, 1, stderr)
 	if err != nil {
 		return err
@@ -156,8 +188,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if ndxp != nil {
 		out.Ratio = ratioOf(ndxp, toMap(js))
 	}
+	if *pipelined {
+		out.Window = ndxpWindow
+		syncCfg := cfg
+		syncCfg.Window = 0
+		if out.JetStreamSync, err = jetStreamRun(ctx, syncCfg, 1, stderr); err != nil {
+			return fmt.Errorf("JetStream synchronous publish: %w", err)
+		}
+		out.Order = append(out.Order, "jetstream_sync")
+		noSync := cfg
+		noSync.NoSync = true
+		if out.JetStreamNoSync, err = jetStreamRun(ctx, noSync, 1, stderr); err != nil {
+			return fmt.Errorf("JetStream without SyncAlways: %w", err)
+		}
+		out.Order = append(out.Order, "jetstream_nofsync")
+		if ndxp != nil {
+			out.RatioSync = ratioOf(ndxp, toMap(out.JetStreamSync))
+			out.RatioNoSync = ratioOf(ndxp, toMap(out.JetStreamNoSync))
+		}
+	}
 	if *cluster > 0 {
-		out.NdxpCluster, out.NdxpProcesses, err = runNdxpCluster(ctx, *binDir, cfg.Dir, *cluster, cfg.Keep, ndxpArgv(cfg, extra), stderr)
+		out.NdxpCluster, out.NdxpProcesses, err = runNdxpCluster(ctx, *binDir, cfg.Dir, *cluster, cfg.Keep, ndxpArgv(cfg, ndxpWindow, extra), stderr)
 		if err != nil {
 			return fmt.Errorf("ndxp cluster: %w", err)
 		}
@@ -172,7 +223,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if ndxp != nil {
 			out.RatioNdxpCluster = ratioOf(out.NdxpCluster, ndxp)
 		}
-	} else {
+	} else if !*pipelined {
 		out.Order = nil // two runs need no order: the output stays as before --cluster
 	}
 	if *jsonOut {
@@ -190,6 +241,11 @@ func jetStreamRun(ctx context.Context, cfg config, servers int, stderr io.Writer
 	what := "one server, file store, SyncAlways"
 	if servers > 1 {
 		what = fmt.Sprintf("%d servers in a cluster, stream replicas %d, file store, SyncAlways on every server", servers, servers)
+	} else if cfg.NoSync {
+		what = "one server, file store, default sync (no fsync before the PubAck)"
+	}
+	if cfg.Window > 0 {
+		what += fmt.Sprintf("; asynchronous publish, %d in flight per sender, pull batch %d", cfg.Window, cfg.Batch)
 	}
 	fmt.Fprintf(stderr, "jsbench: JetStream run: %d senders, %d subscribers, %d-byte payload, duration %s, count %d; %s; TLS on (%s)\n",
 		cfg.Senders, cfg.Subscribers, cfg.Size, cfg.Duration, cfg.Count, what, tlsDescription)
@@ -213,8 +269,9 @@ func ratioOf(a, b map[string]any) *ratio {
 	}
 }
 
-// ndxpArgv is the command line for ndxp-bench: the same workload, --json.
-func ndxpArgv(cfg config, extra []string) []string {
+// ndxpArgv is the command line for ndxp-bench: the same workload, --json,
+// and with a window (above 0) its pipelined sends with that window.
+func ndxpArgv(cfg config, window int, extra []string) []string {
 	argv := []string{
 		"--duration=" + cfg.Duration.String(),
 		"--senders=" + strconv.Itoa(cfg.Senders),
@@ -223,6 +280,9 @@ func ndxpArgv(cfg config, extra []string) []string {
 	}
 	if cfg.Count > 0 {
 		argv = append(argv, "--count="+strconv.FormatInt(cfg.Count, 10))
+	}
+	if window > 0 {
+		argv = append(argv, "--pipelined", "--window="+strconv.Itoa(window))
 	}
 	argv = append(argv, extra...)
 	return append(argv, "--json")
@@ -302,14 +362,36 @@ func divide(a, b float64) float64 {
 func printTable(w io.Writer, out output) {
 	js := out.JetStream
 	c := js.Config
-	fmt.Fprintf(w, "JetStream: embedded nats-server %s, file store, SyncAlways (fsync before PubAck), one stream, durable pull consumer, explicit acks (%s)\n", c.NATSServer, c.Ack)
+	pipelined := out.Window > 0
+	if pipelined {
+		fmt.Fprintf(w, "JetStream: embedded nats-server %s, file store, one stream, durable pull consumer, explicit acks (%s)\n", c.NATSServer, c.Ack)
+	} else {
+		fmt.Fprintf(w, "JetStream: embedded nats-server %s, file store, SyncAlways (fsync before PubAck), one stream, durable pull consumer, explicit acks (%s)\n", c.NATSServer, c.Ack)
+	}
 	fmt.Fprintf(w, "TLS: on (%s)\n", c.TLS)
-	fmt.Fprintf(w, "workload: %d senders (synchronous publish), %d subscribers (pull %s, batch %d), %d-byte payload, duration %s, count %d\n",
-		c.Senders, c.Subscribers, c.Pull, c.Batch, c.Size, c.Duration, c.Count)
+	if pipelined {
+		fmt.Fprintf(w, "workload: %d senders, %d subscribers (pull %s, batch %d), %d-byte payload, duration %s, count %d; pipelined: %d sends in flight per sender\n",
+			c.Senders, c.Subscribers, c.Pull, c.Batch, c.Size, c.Duration, c.Count, out.Window)
+	} else {
+		fmt.Fprintf(w, "workload: %d senders (synchronous publish), %d subscribers (pull %s, batch %d), %d-byte payload, duration %s, count %d\n",
+			c.Senders, c.Subscribers, c.Pull, c.Batch, c.Size, c.Duration, c.Count)
+	}
 	if c.LoadAverage != "" {
 		fmt.Fprintf(w, "load average at start: %s (GOMAXPROCS %d)\n", c.LoadAverage, c.GOMAXPROCS)
 	}
-	if out.JetStreamCluster != nil {
+	switch {
+	case pipelined:
+		fmt.Fprintf(w, "columns: ndxp = ndxp-bench --pipelined --window %d (fsync before each receipt);\n", out.Window)
+		fmt.Fprintf(w, "  JetStream async = asynchronous publish, %d in flight per sender, SyncAlways (fsync before each PubAck): the reference;\n", out.Window)
+		fmt.Fprintf(w, "  JetStream sync = synchronous publish, one in flight per sender, SyncAlways;\n")
+		fmt.Fprintf(w, "  JetStream nofsync = asynchronous publish, %d in flight per sender, the server's default sync (no fsync before the PubAck)\n", out.Window)
+		if out.JetStreamCluster != nil {
+			n := out.JetStreamCluster.Config.Servers
+			fmt.Fprintf(w, "  ndxp %d-node = %d ndxpd on loopback (Raft, log fsynced on a majority before each receipt), ndxp-bench --pipelined --window %d at the leader;\n", n, n, out.Window)
+			fmt.Fprintf(w, "  JetStream R%d async = %d nats-servers, stream and consumer on all %d, SyncAlways on each, asynchronous publish, %d in flight per sender\n", n, n, n, out.Window)
+		}
+		fmt.Fprintf(w, "runs in this order: %s\n", strings.Join(out.Order, ", "))
+	case out.JetStreamCluster != nil:
 		n := out.JetStreamCluster.Config.Servers
 		fmt.Fprintf(w, "columns: ndxp single = ndxp-bench's own hub (one process, bbolt, fsync before each receipt);\n")
 		fmt.Fprintf(w, "  ndxp %d-node = %d ndxpd on loopback (Raft, log fsynced on a majority before each receipt), clients at the leader;\n", n, n)
@@ -318,28 +400,49 @@ func printTable(w io.Writer, out output) {
 	}
 	fmt.Fprintln(w)
 
+	// A column's ratio is ndxp's (the cluster's for a cluster) over it.
 	type column struct {
-		name string
-		m    map[string]any
+		name  string
+		m     map[string]any
+		ratio *ratio
+		js    *result
 	}
 	var cols []column
 	if out.Ndxp != nil {
-		cols = append(cols, column{"ndxp", out.Ndxp})
+		cols = append(cols, column{name: "ndxp", m: out.Ndxp})
 	}
 	if out.NdxpCluster != nil {
 		if len(cols) > 0 {
 			cols[0].name = "ndxp single"
 		}
-		cols = append(cols, column{fmt.Sprintf("ndxp %d-node", out.NdxpProcesses.Nodes), out.NdxpCluster})
+		cols = append(cols, column{name: fmt.Sprintf("ndxp %d-node", out.NdxpProcesses.Nodes), m: out.NdxpCluster})
 	}
-	cols = append(cols, column{"JetStream", toMap(js)})
-	if out.JetStreamCluster != nil {
-		cols[len(cols)-1].name = "JetStream single"
-		cols = append(cols, column{fmt.Sprintf("JetStream R%d", out.JetStreamCluster.Config.Replicas), toMap(out.JetStreamCluster)})
+	jsName := "JetStream"
+	switch {
+	case pipelined:
+		jsName = "JetStream async"
+	case out.JetStreamCluster != nil:
+		jsName = "JetStream single"
 	}
-	// The one-pair table keeps its ratio column; with the clusters, the
-	// ratios follow the table.
-	ratioCol := out.Ratio != nil && len(cols) == 2
+	cols = append(cols, column{jsName, toMap(js), out.Ratio, js})
+	if out.JetStreamSync != nil {
+		cols = append(cols, column{"JetStream sync", toMap(out.JetStreamSync), out.RatioSync, out.JetStreamSync})
+	}
+	if out.JetStreamNoSync != nil {
+		cols = append(cols, column{"JetStream nofsync", toMap(out.JetStreamNoSync), out.RatioNoSync, out.JetStreamNoSync})
+	}
+	if jsc := out.JetStreamCluster; jsc != nil {
+		name := fmt.Sprintf("JetStream R%d", jsc.Config.Replicas)
+		if pipelined {
+			name += " async"
+		}
+		cols = append(cols, column{name, toMap(jsc), out.RatioCluster, jsc})
+	}
+	// The one-pair table keeps its ratio column; pipelined, each JetStream
+	// column has its ratios in two rows; with the clusters, the ratios
+	// follow the table.
+	ratioCol := out.Ratio != nil && len(cols) == 2 && !pipelined
+	ratioRows := pipelined && out.Ratio != nil
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, col := range cols {
@@ -359,15 +462,30 @@ func printTable(w io.Writer, out output) {
 		}
 		fmt.Fprintln(tw, "\t")
 	}
+	f3 := func(x float64) string { return strconv.FormatFloat(x, 'f', 3, 64) }
+	ratioRow := func(label string, pick func(*ratio) float64) {
+		fmt.Fprint(tw, label)
+		for _, col := range cols {
+			if col.ratio == nil {
+				fmt.Fprint(tw, "\t-")
+				continue
+			}
+			fmt.Fprintf(tw, "\t%s", f3(pick(col.ratio)))
+		}
+		fmt.Fprintln(tw, "\t")
+	}
 	var rs ratio
 	if out.Ratio != nil {
 		rs = *out.Ratio
 	}
-	f3 := func(x float64) string { return strconv.FormatFloat(x, 'f', 3, 64) }
 	row("sends", "sends", "")
 	row("sends/s", "sends_per_second", f3(rs.SendsPerSecond))
 	row("deliveries", "deliveries", "")
 	row("deliveries/s", "deliveries_per_second", f3(rs.DeliveriesPerSecond))
+	if ratioRows {
+		ratioRow("ndxp/this deliveries/s", func(r *ratio) float64 { return r.DeliveriesPerSecond })
+		ratioRow("ndxp/this sends/s", func(r *ratio) float64 { return r.SendsPerSecond })
+	}
 	row("send p50 ms", "send_latency_ms.p50", "")
 	row("send p99 ms", "send_latency_ms.p99", "")
 	row("send p99.9 ms", "send_latency_ms.p999", "")
@@ -378,8 +496,7 @@ func printTable(w io.Writer, out output) {
 	row("delivery s", "delivery_seconds", "")
 	tw.Flush()
 
-	if out.JetStreamCluster != nil {
-		n := out.JetStreamCluster.Config.Servers
+	if pipelined || out.JetStreamCluster != nil {
 		fmt.Fprintf(w, "\nratios (deliveries/s; sends/s):\n")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		pair := func(label string, r *ratio) {
@@ -387,10 +504,28 @@ func printTable(w io.Writer, out output) {
 				fmt.Fprintf(tw, "  %s\t%s;\t%s\n", label, f3(r.DeliveriesPerSecond), f3(r.SendsPerSecond))
 			}
 		}
-		pair(fmt.Sprintf("ndxp %d-node / JetStream R%d", n, n), out.RatioCluster)
-		pair(fmt.Sprintf("ndxp %d-node / ndxp single", n), out.RatioNdxpCluster)
-		pair("ndxp single / JetStream single", out.Ratio)
-		pair(fmt.Sprintf("JetStream R%d / JetStream single", n), out.RatioJetStreamCluster)
+		if pipelined {
+			single := "ndxp"
+			if out.NdxpCluster != nil {
+				single = "ndxp single"
+			}
+			pair(fmt.Sprintf("%s / JetStream async (window %d, SyncAlways): the reference", single, out.Window), out.Ratio)
+			pair(single+" / JetStream sync (SyncAlways)", out.RatioSync)
+			pair(fmt.Sprintf("%s / JetStream nofsync (window %d, no fsync)", single, out.Window), out.RatioNoSync)
+		}
+		if out.JetStreamCluster != nil {
+			n := out.JetStreamCluster.Config.Servers
+			async := ""
+			if pipelined {
+				async = " async"
+			}
+			pair(fmt.Sprintf("ndxp %d-node / JetStream R%d%s", n, n, async), out.RatioCluster)
+			pair(fmt.Sprintf("ndxp %d-node / ndxp single", n), out.RatioNdxpCluster)
+			if !pipelined {
+				pair("ndxp single / JetStream single", out.Ratio)
+			}
+			pair(fmt.Sprintf("JetStream R%d%s / JetStream %s", n, async, strings.TrimPrefix(jsName, "JetStream ")), out.RatioJetStreamCluster)
+		}
 		tw.Flush()
 	}
 	if p := out.NdxpProcesses; p != nil {
@@ -410,18 +545,16 @@ func printTable(w io.Writer, out output) {
 		}
 		fmt.Fprintln(w)
 	}
-	for _, r := range []*result{js, out.JetStreamCluster} {
+	for _, col := range cols {
+		r := col.js
 		if r == nil {
 			continue
 		}
-		name := "JetStream"
-		if r.Config.Servers > 1 {
-			name = fmt.Sprintf("JetStream R%d", r.Config.Replicas)
-		} else if out.JetStreamCluster != nil {
-			name = "JetStream single"
-		}
 		fmt.Fprintf(w, "\n%s only: ack p50 %.3f ms, p99 %.3f ms; redeliveries %d; errors: publish %d, ack %d, fetch %d",
-			name, r.AckLatencyMS.P50, r.AckLatencyMS.P99, r.Redeliveries, r.PublishErrors, r.AckErrors, r.FetchErrors)
+			col.name, r.AckLatencyMS.P50, r.AckLatencyMS.P99, r.Redeliveries, r.PublishErrors, r.AckErrors, r.FetchErrors)
+		if r.MaxInFlight > 0 {
+			fmt.Fprintf(w, "; most publishes in flight on one sender %d", r.MaxInFlight)
+		}
 	}
 	fmt.Fprintln(w)
 }

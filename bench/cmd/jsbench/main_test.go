@@ -143,6 +143,18 @@ func TestRunNdxp(t *testing.T) {
 			t.Errorf("ndxp-bench argv %q lacks %q", out.Ndxp.Config.Argv, a)
 		}
 	}
+	// Without --pipelined, the run and its output are as they were.
+	if slices.ContainsFunc(out.Ndxp.Config.Argv, func(a string) bool { return strings.HasPrefix(a, "--pipelined") || strings.HasPrefix(a, "--window") }) {
+		t.Errorf("ndxp-bench argv %q is pipelined", out.Ndxp.Config.Argv)
+	}
+	for _, k := range []string{`"window"`, `"jetstream_sync"`, `"jetstream_nofsync"`, `"ratio_sync"`, `"order"`, `"max_in_flight"`} {
+		if strings.Contains(stdout.String(), k) {
+			t.Errorf("output has %s without --pipelined", k)
+		}
+	}
+	if c := out.JetStream.Config; c.Window != 0 || c.Batch != 64 || !c.SyncAlways || !strings.HasPrefix(c.Publish, "synchronous") {
+		t.Errorf("JetStream config without --pipelined: %+v", c)
+	}
 	js := out.JetStream
 	if js.Sends == 0 || js.Deliveries != js.Sends {
 		t.Errorf("JetStream sends %d, deliveries %d", js.Sends, js.Deliveries)
@@ -238,6 +250,14 @@ func fakeNdxpctl(args []string) int {
 // binary under their names) and checks what ndxp-bench was given, the
 // report, and that the nodes were stopped and their directory removed.
 func TestClusterRun(t *testing.T) {
+	for _, pipelined := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pipelined=%v", pipelined), func(t *testing.T) { testClusterRun(t, pipelined) })
+	}
+}
+
+// testClusterRun is TestClusterRun; pipelined, ndxp-bench is given the
+// window and JetStream R3 publishes asynchronously with it.
+func testClusterRun(t *testing.T, pipelined bool) {
 	t.Setenv(fakeNdxpEnv, "1")
 	bin := t.TempDir()
 	self, err := os.ReadFile(os.Args[0])
@@ -251,16 +271,20 @@ func TestClusterRun(t *testing.T) {
 	}
 	parent := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{
+	args := []string{
 		"--cluster", "3", "--ndxp-bin-dir", bin, "--duration", "1s", "--senders", "2", "--subscribers", "2",
 		"--size", "64", "--json", "--dir", parent,
-	}, &stdout, &stderr)
+	}
+	if pipelined {
+		args = append(args, "--pipelined", "--window", "16")
+	}
+	err = run(context.Background(), args, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	var out struct {
 		output
-		Ndxp        struct{ Config struct{ Argv []string } }
+		Ndxp        struct{ Config struct{ Argv []string } } `json:"ndxp"`
 		NdxpCluster struct{ Config struct{ Argv []string } } `json:"ndxp_cluster"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
@@ -275,6 +299,9 @@ func TestClusterRun(t *testing.T) {
 		"--hub=" + p.Processes[0].GRPC + "," + p.Processes[1].GRPC + "," + p.Processes[2].GRPC,
 		"--hub-http=" + p.Processes[0].HTTP, "--hub-pid=" + strconv.Itoa(p.Processes[0].PID),
 		"--duration=1s", "--senders=2", "--subscribers=2", "--size=64", "--json",
+	}
+	if pipelined {
+		want = append(want, "--pipelined", "--window=16")
 	}
 	for _, a := range want {
 		if !slices.Contains(argv, a) {
@@ -294,8 +321,15 @@ func TestClusterRun(t *testing.T) {
 	if out.RatioNdxpCluster == nil || out.RatioNdxpCluster.DeliveriesPerSecond != 1 {
 		t.Errorf("ndxp cluster/single ratio %+v, want 1 (the fake reports the same)", out.RatioNdxpCluster)
 	}
-	if got := strings.Join(out.Order, ","); got != "ndxp,jetstream,ndxp_cluster,jetstream_cluster" {
-		t.Errorf("order %s", got)
+	wantOrder, wantWindow := "ndxp,jetstream,ndxp_cluster,jetstream_cluster", 0
+	if pipelined {
+		wantOrder, wantWindow = "ndxp,jetstream,jetstream_sync,jetstream_nofsync,ndxp_cluster,jetstream_cluster", 16
+	}
+	if got := strings.Join(out.Order, ","); got != wantOrder {
+		t.Errorf("order %s, want %s", got, wantOrder)
+	}
+	if jsc.Config.Window != wantWindow || js.Config.Window != wantWindow || !jsc.Config.SyncAlways {
+		t.Errorf("windows: JetStream R3 %d, single %d, want %d; R3 SyncAlways %v", jsc.Config.Window, js.Config.Window, wantWindow, jsc.Config.SyncAlways)
 	}
 	for _, n := range p.Processes {
 		if err := syscall.Kill(n.PID, 0); err == nil {
@@ -309,7 +343,12 @@ func TestClusterRun(t *testing.T) {
 	// The table names every column and ratio.
 	var table bytes.Buffer
 	printTable(&table, out.output)
-	for _, s := range []string{"ndxp single", "ndxp 3-node", "JetStream single", "JetStream R3", "ndxp 3-node / JetStream R3", "ndxp 3-node / ndxp single"} {
+	names := []string{"ndxp single", "ndxp 3-node", "JetStream single", "JetStream R3", "ndxp 3-node / JetStream R3", "ndxp 3-node / ndxp single"}
+	if pipelined {
+		names = []string{"ndxp single", "ndxp 3-node", "JetStream async", "JetStream sync", "JetStream nofsync", "JetStream R3 async",
+			"ndxp 3-node / JetStream R3 async", "ndxp 3-node / ndxp single", "JetStream R3 async / JetStream async"}
+	}
+	for _, s := range names {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}
@@ -349,6 +388,151 @@ func TestClusterFlags(t *testing.T) {
 		var stderr bytes.Buffer
 		if err := run(context.Background(), args, io.Discard, &stderr); err == nil {
 			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
+// TestPipelinedCounts runs the asynchronous publish for a second, with
+// and without SyncAlways, and checks that every acknowledged publish was
+// delivered and acknowledged exactly once, with more than one publish in
+// flight but never more than the window.
+func TestPipelinedCounts(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nosync=%v", noSync), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			const window = 16
+			res, err := runJetStream(ctx, config{
+				Duration: time.Second, Senders: 2, Subscribers: 2, Size: 64, Batch: window, Window: window, NoSync: noSync,
+				Ack: "sync", Pull: "fetch", Dir: t.TempDir(), DrainTimeout: 30 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Sends == 0 {
+				t.Fatal("no sends")
+			}
+			if res.Deliveries != res.Sends || res.AckLatencyMS.Count != res.Deliveries || res.SendLatencyMS.Count != res.Sends {
+				t.Errorf("sends %d (latencies %d), deliveries %d, acks %d: want all equal",
+					res.Sends, res.SendLatencyMS.Count, res.Deliveries, res.AckLatencyMS.Count)
+			}
+			if res.PublishErrors+res.AckErrors+res.FetchErrors+res.Redeliveries != 0 {
+				t.Errorf("errors: publish %d, ack %d, fetch %d; redeliveries %d",
+					res.PublishErrors, res.AckErrors, res.FetchErrors, res.Redeliveries)
+			}
+			if res.MaxInFlight < 2 || res.MaxInFlight > window {
+				t.Errorf("at most %d publishes in flight on a sender, want 2 to %d", res.MaxInFlight, window)
+			}
+			c := res.Config
+			if c.Window != window || c.SyncAlways == noSync || !strings.HasPrefix(c.Publish, "asynchronous") {
+				t.Errorf("config: %+v", c)
+			}
+		})
+	}
+}
+
+// TestPipelinedCountLimit checks that --count holds with publishes in
+// flight: exactly that many are acknowledged and delivered.
+func TestPipelinedCountLimit(t *testing.T) {
+	res, err := runJetStream(context.Background(), config{
+		Count: 300, Senders: 3, Subscribers: 2, Size: 8, Batch: 16, Window: 16,
+		Ack: "sync", Pull: "fetch", Dir: t.TempDir(), DrainTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sends != 300 || res.Deliveries != 300 || res.PublishErrors != 0 {
+		t.Errorf("sends %d, deliveries %d, publish errors %d; want 300, 300, 0", res.Sends, res.Deliveries, res.PublishErrors)
+	}
+}
+
+func TestPipelinedFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--window", "8"}, // without --pipelined
+		{"--pipelined", "--window", "0"},
+		{"--pipelined", "--window", "-1"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	cfg := config{Duration: time.Second, Senders: 2, Subscribers: 3, Size: 64}
+	if got, want := ndxpArgv(cfg, 32, []string{"--x"}), []string{
+		"--duration=1s", "--senders=2", "--subscribers=3", "--size=64", "--pipelined", "--window=32", "--x", "--json",
+	}; !slices.Equal(got, want) {
+		t.Errorf("pipelined argv %q, want %q", got, want)
+	}
+	if got := ndxpArgv(cfg, 0, nil); slices.Contains(got, "--pipelined") {
+		t.Errorf("argv without a window %q", got)
+	}
+}
+
+// TestRunNdxpPipelined runs --pipelined with a fake ndxp-bench: the window
+// is passed to it, and JetStream runs three ways, each with its ratio.
+func TestRunNdxpPipelined(t *testing.T) {
+	t.Setenv(fakeNdxpEnv, "1")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{
+		"--run-ndxp", os.Args[0], "--pipelined", "--window", "16", "--duration", "1s", "--senders", "2", "--subscribers", "2",
+		"--size", "64", "--json", "--dir", t.TempDir(),
+	}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var out struct {
+		output
+		Ndxp struct{ Config struct{ Argv []string } } `json:"ndxp"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	for _, a := range []string{"--pipelined", "--window=16", "--duration=1s", "--senders=2", "--subscribers=2", "--size=64", "--json"} {
+		if !slices.Contains(out.Ndxp.Config.Argv, a) {
+			t.Errorf("ndxp-bench argv %q lacks %q", out.Ndxp.Config.Argv, a)
+		}
+	}
+	if out.Window != 16 {
+		t.Errorf("window %d", out.Window)
+	}
+	if got := strings.Join(out.Order, ","); got != "ndxp,jetstream,jetstream_sync,jetstream_nofsync" {
+		t.Errorf("order %s", got)
+	}
+	for _, c := range []struct {
+		name       string
+		r          *result
+		ratio      *ratio
+		window     int
+		syncAlways bool
+	}{
+		{"async", out.JetStream, out.Ratio, 16, true},
+		{"sync", out.JetStreamSync, out.RatioSync, 0, true},
+		{"nofsync", out.JetStreamNoSync, out.RatioNoSync, 16, false},
+	} {
+		r := c.r
+		if r == nil || c.ratio == nil {
+			t.Errorf("%s: result %v, ratio %v", c.name, r, c.ratio)
+			continue
+		}
+		if r.Sends == 0 || r.Deliveries != r.Sends || r.PublishErrors+r.AckErrors+r.FetchErrors != 0 {
+			t.Errorf("%s: sends %d, deliveries %d, errors %d/%d/%d", c.name, r.Sends, r.Deliveries, r.PublishErrors, r.AckErrors, r.FetchErrors)
+		}
+		if r.Config.Window != c.window || r.Config.SyncAlways != c.syncAlways || r.Config.Batch != 16 {
+			t.Errorf("%s: window %d, SyncAlways %v, batch %d", c.name, r.Config.Window, r.Config.SyncAlways, r.Config.Batch)
+		}
+		if want := divide(250.5, r.DeliveriesPerSecond); c.ratio.DeliveriesPerSecond != want || want == 0 {
+			t.Errorf("%s: deliveries ratio %v, want %v", c.name, c.ratio.DeliveriesPerSecond, want)
+		}
+		if want := divide(500, r.SendsPerSecond); c.ratio.SendsPerSecond != want || want == 0 {
+			t.Errorf("%s: sends ratio %v, want %v", c.name, c.ratio.SendsPerSecond, want)
+		}
+	}
+
+	var table bytes.Buffer
+	printTable(&table, out.output)
+	for _, s := range []string{"JetStream async", "JetStream sync", "JetStream nofsync", "ndxp/this deliveries/s",
+		"ndxp / JetStream async (window 16, SyncAlways)", "pipelined: 16 sends in flight per sender"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}
 	}
 }
