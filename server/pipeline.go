@@ -418,74 +418,68 @@ func (e *exchangeService) Receive(stream grpc.BidiStreamingServer[ndxpv1.Receive
 	return err
 }
 
-// ackBatcher records acknowledgements on its own goroutine, in batches of
-// at most hub.MaxAckBatch.
+// ackBatcher records acknowledgements on a goroutine of its own, in
+// batches of at most hub.MaxAckBatch. The goroutine runs only while
+// acknowledgements wait: tens of thousands of idle subscriptions hold
+// none.
 type ackBatcher struct {
 	record  func([]uint64) error
 	mu      sync.Mutex
 	pending []uint64
 	err     error
-	closing bool
-	wake    chan struct{}
-	done    chan struct{}
+	running chan struct{} // closed when the current goroutine ends; nil if none runs
 }
 
 func newAckBatcher(record func([]uint64) error) *ackBatcher {
-	a := &ackBatcher{record: record, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go a.loop()
-	return a
+	return &ackBatcher{record: record}
 }
 
 // add queues seqs; it returns the error that stopped the batcher, if any.
 func (a *ackBatcher) add(seqs []uint64) error {
 	a.mu.Lock()
-	err := a.err
-	if err == nil {
-		a.pending = append(a.pending, seqs...)
+	defer a.mu.Unlock()
+	if a.err != nil {
+		return a.err
 	}
-	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
+	a.pending = append(a.pending, seqs...)
+	if a.running == nil {
+		a.running = make(chan struct{})
+		go a.loop(a.running)
 	}
-	return err
+	return nil
 }
 
-func (a *ackBatcher) loop() {
-	defer close(a.done)
-	for range a.wake {
-		for {
-			a.mu.Lock()
-			batch := a.pending[:min(len(a.pending), hub.MaxAckBatch)]
-			a.pending = a.pending[len(batch):]
-			closing := a.closing
+// loop records batches until none waits.
+func (a *ackBatcher) loop(done chan struct{}) {
+	defer close(done)
+	for {
+		a.mu.Lock()
+		batch := a.pending[:min(len(a.pending), hub.MaxAckBatch)]
+		if len(batch) == 0 {
+			a.pending, a.running = nil, nil
 			a.mu.Unlock()
-			if len(batch) == 0 {
-				if closing {
-					return
-				}
-				break
-			}
-			if err := a.record(batch); err != nil {
-				a.mu.Lock()
-				a.err = err
-				a.mu.Unlock()
-				return
-			}
+			return
+		}
+		a.pending = a.pending[len(batch):]
+		a.mu.Unlock()
+		if err := a.record(batch); err != nil {
+			a.mu.Lock()
+			a.err, a.pending, a.running = err, nil, nil
+			a.mu.Unlock()
+			return
 		}
 	}
 }
 
-// close records what is queued and stops; it returns the first error.
+// close waits for what is queued to be recorded; it returns the first
+// error. Nothing may be added afterwards.
 func (a *ackBatcher) close() error {
 	a.mu.Lock()
-	a.closing = true
+	running := a.running
 	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
+	if running != nil {
+		<-running
 	}
-	<-a.done
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.err
