@@ -79,7 +79,7 @@ func (p *pipeline) send(ctx context.Context, h *ndxpv1.DocumentHeader) (*ndxpv1.
 	select {
 	case p.tokens <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	ps, err := p.stream()
 	if err != nil {
@@ -105,7 +105,9 @@ func (p *pipeline) send(ctx context.Context, h *ndxpv1.DocumentHeader) (*ndxpv1.
 	case <-ctx.Done():
 		// The document may still be stored; a retry with the same
 		// reference gets its receipt. Its slot frees when it is answered.
-		return nil, ctx.Err()
+		// A status, as a stream's own calls give: Canceled or
+		// DeadlineExceeded, not Unknown.
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }
 

@@ -302,6 +302,12 @@ func TestSendPathsAgree(t *testing.T) {
 			if err != nil || !again.GetDuplicate() || again.GetDocumentId() != first.GetDocumentId() {
 				t.Errorf("retry: %v, %v; want the first receipt %s", again, err, first.GetDocumentId())
 			}
+			// A deadline that has passed: a status, as from a stream, not Unknown.
+			past, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+			defer cancel()
+			if _, err := g22.Send(past, hdr("8"), att, once); status.Code(err) != codes.DeadlineExceeded {
+				t.Errorf("send past its deadline: %v (%v), want DeadlineExceeded", err, status.Code(err))
+			}
 			g22.Close()
 			h14.Close()
 			m := scrape(t, h)
