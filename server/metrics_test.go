@@ -95,8 +95,8 @@ func TestMetricsAfterKnownExchange(t *testing.T) {
 	g22.Close()
 	// H41's subscription ended on the client's side; the hub notices the
 	// closed stream on its own time, and the scrape reads it live.
-	m := scrapeWhen(t, h, `ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocuments"}`, 1)
-	m = scrapeWhen(t, h, "ndxp_agencies_online", 0)
+	scrapeWhen(t, h, `ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocuments"}`, 1)
+	m := scrapeWhen(t, h, "ndxp_agencies_online", 0)
 	want := map[string]float64{
 		"ndxp_documents_sent_total":           2,
 		"ndxp_deliveries_queued_total":        3,

@@ -86,9 +86,6 @@ func newServer(h *hub.Hub, tlsConf *tls.Config, log *slog.Logger, m *metrics, cl
 		// record, and tens of thousands of mostly idle subscriptions would
 		// each hold one more (docs/performance.md).
 		grpc.ReadBufferSize(0),
-		// The write buffer, 32 KiB, is taken from a pool for each flush
-		// instead of kept by every connection.
-		grpc.SharedWriteBuffer(true),
 		// Message buffers not cleared on every reuse (internal/bufpool).
 		experimental.BufferPool(pool),
 		grpc.ForceServerCodecV2(pool.Codec()),
