@@ -141,6 +141,11 @@ func (w *wrappedStream) Context() context.Context { return w.ctx }
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
+	if m := s.unserved.Load(); m != nil && (*m)[info.FullMethod] {
+		err := status.Errorf(codes.Unimplemented, "unknown method %s", info.FullMethod)
+		s.logCall(ss.Context(), info.FullMethod, start, err)
+		return err
+	}
 	if err := s.leaderOnly(info.FullMethod, nil); err != nil {
 		return err
 	}

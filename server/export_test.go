@@ -22,3 +22,13 @@ func (d *Daemon) StorePublished() uint64 { return d.store.Published() }
 // Partition cuts the node's Raft and body traffic to the peers at those
 // Raft addresses (nil heals): a network partition, for tests.
 func (d *Daemon) Partition(raftAddrs []string) { d.node.Partition(raftAddrs) }
+
+// Unserve makes the daemon answer these streaming methods Unimplemented,
+// as a hub from before them: for the SDK's fallbacks.
+func (d *Daemon) Unserve(methods ...string) {
+	m := map[string]bool{}
+	for _, name := range methods {
+		m[name] = true
+	}
+	d.srv.unserved.Store(&m)
+}

@@ -476,3 +476,41 @@ func TestDrainEndsIdleSendDocuments(t *testing.T) {
 		t.Errorf("idle stream on a draining hub: %v, want Unavailable saying it is shutting down", err)
 	}
 }
+
+// TestSDKFallsBackOnAnOlderHub: against a hub without SendDocuments and
+// Receive, the SDK sends each document on its own SendDocument stream
+// and subscribes with Subscribe and AcknowledgeEvents, and nothing is
+// lost.
+func TestSDKFallsBackOnAnOlderHub(t *testing.T) {
+	h := hubtest.Start(t)
+	h.Daemon.Unserve("/ndxp.v1.ExchangeService/SendDocuments", "/ndxp.v1.ExchangeService/Receive")
+	g22 := h.Agency(codeG22, "Văn phòng Chính phủ")
+	h41 := h.Agency(codeH41, "UBND tỉnh Nghệ An")
+	ids := sendN(t, g22, codeH41, 3, "cũ")
+	got := drain(t, h41)
+	if len(got.events) != len(ids) {
+		t.Fatalf("%d events, want %d", len(got.events), len(ids))
+	}
+	for i, ev := range got.events {
+		if ev.GetDocumentId() != ids[i] {
+			t.Errorf("event %d: %s, want %s", i, ev.GetDocumentId(), ids[i])
+		}
+	}
+	if left := drain(t, h41); len(left.events) != 0 {
+		t.Errorf("%d events still queued: the acknowledgements were lost", len(left.events))
+	}
+	m := scrape(t, h)
+	for _, k := range []string{
+		`ndxp_rpc_duration_seconds_count{code="Unimplemented",method="ExchangeService/SendDocuments"}`,
+		`ndxp_rpc_duration_seconds_count{code="Unimplemented",method="ExchangeService/Receive"}`,
+		`ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/SendDocument"}`,
+		`ndxp_rpc_duration_seconds_count{code="OK",method="ExchangeService/AcknowledgeEvents"}`,
+	} {
+		if m[k] < 1 {
+			t.Errorf("%s = %v, want at least 1", k, m[k])
+		}
+	}
+	if n := m[`ndxp_rpc_duration_seconds_count{code="Unimplemented",method="ExchangeService/SendDocuments"}`]; n != 1 {
+		t.Errorf("SendDocuments tried %v times, want once: the client remembers", n)
+	}
+}

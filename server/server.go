@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -40,6 +41,10 @@ type Server struct {
 	nodeMu      sync.RWMutex
 	node        clusterNode // nil: a single-node hub (clusterservice.go)
 	nodeMetrics sync.Once   // registers the cluster's gauges when a node is first set
+
+	// unserved streaming methods answer Unimplemented, as a hub from
+	// before them would: the SDK's fallbacks are tested against it.
+	unserved atomic.Pointer[map[string]bool]
 }
 
 // serviceNames are reported SERVING by the health service.
