@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -192,8 +191,6 @@ func TestClusterFailover(t *testing.T) {
 	sender := c.agency(admin, "000.00.00.G22")
 	recipient := c.agency(admin, "000.00.00.H41")
 
-	var mu sync.Mutex
-	seen := map[string]int{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -201,81 +198,29 @@ func TestClusterFailover(t *testing.T) {
 	send := func(n int) {
 		t.Helper()
 		for range n {
-			atts := []client.Attachment{{Name: "a.txt", MediaType: "text/plain", Body: bytes.NewReader([]byte("nội dung"))}}
-			if len(receipted)%4 == 0 {
-				// Over the hub's inline limit: a file, copied between nodes.
-				big := bytes.Repeat([]byte(fmt.Sprintf("%08d", len(receipted))), 40<<10)
-				atts = append(atts, client.Attachment{Name: "big.bin", Body: bytes.NewReader(big)})
-			}
-			r, err := sender.Send(testCtx(t), &ndxpv1.DocumentHeader{
-				Recipients: []string{"000.00.00.H41"}, Number: fmt.Sprint(len(receipted) + 1), Notation: "VPCP-TTĐT",
-				Subject: "failover", Reference: client.NewReference("000.00.00.G22", time.Now()),
-			}, atts)
+			// Every fourth over the hub's inline limit: a file, copied between nodes.
+			id, err := sendDoc(testCtx(t), sender, "000.00.00.G22", "000.00.00.H41", len(receipted)+1)
 			if err != nil {
 				t.Fatalf("send %d: %v", len(receipted)+1, err)
 			}
-			receipted = append(receipted, r.GetDocumentId())
+			receipted = append(receipted, id)
 		}
 	}
 	send(20)
 	old := c.leader()
 	c.stop(old)
 	// The recipient comes after the stop, so that what was sent before
-	// is fetched from the new leader.
-	subDone := make(chan error, 1)
-	go func() {
-		subDone <- recipient.Subscribe(ctx, func(ctx context.Context, ev *ndxpv1.Event) error {
-			if ev.GetKind() != ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
-				return nil
-			}
-			// Every attachment is fetched, the large ones from whichever
-			// node leads now, which may not have been given their file.
-			for i, a := range ev.GetDocument().GetHeader().GetAttachments() {
-				var b bytes.Buffer
-				if _, err := recipient.FetchAttachment(ctx, ev.GetDocument(), i, &b); err != nil {
-					return fmt.Errorf("fetch %s/%d: %w", ev.GetDocumentId(), i, err)
-				}
-				if int64(b.Len()) != a.GetSize() {
-					return fmt.Errorf("fetch %s/%d: %d bytes, want %d", ev.GetDocumentId(), i, b.Len(), a.GetSize())
-				}
-			}
-			mu.Lock()
-			seen[ev.GetDocumentId()]++
-			mu.Unlock()
-			return nil
-		})
-	}()
+	// is fetched from the new leader: every attachment, the large ones
+	// from whichever node leads now, which may not have been given
+	// their file.
+	got := subscribe(ctx, recipient, true)
 	send(20)
 	c.start(old)
 	send(5)
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		missing := 0
-		for _, id := range receipted {
-			if seen[id] == 0 {
-				missing++
-			}
-		}
-		mu.Unlock()
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d receipted documents not delivered", missing, len(receipted))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	got.wait(t, receipted)
 	cancel()
-	<-subDone
-	mu.Lock()
-	defer mu.Unlock()
-	for id, n := range seen {
-		if n > 1 {
-			t.Errorf("the handler saw %s %d times", id, n)
-		}
-	}
+	<-got.done
+	got.once(t)
 }
 
 // TestClusterBodyCheck: a node down while large attachments were sent
@@ -423,48 +368,13 @@ func TestClusterPartition(t *testing.T) {
 	isolate(false)
 	send(5)
 
-	var mu sync.Mutex
-	seen := map[string]int{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- recipient.Subscribe(ctx, func(_ context.Context, ev *ndxpv1.Event) error {
-			if ev.GetKind() == ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
-				mu.Lock()
-				seen[ev.GetDocumentId()]++
-				mu.Unlock()
-			}
-			return nil
-		})
-	}()
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		missing := 0
-		for _, id := range receipted {
-			if seen[id] == 0 {
-				missing++
-			}
-		}
-		mu.Unlock()
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d receipted documents not delivered", missing, len(receipted))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	got := subscribe(ctx, recipient, false)
+	got.wait(t, receipted)
 	cancel()
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	for id, n := range seen {
-		if n > 1 {
-			t.Errorf("the handler saw %s %d times", id, n)
-		}
-	}
+	<-got.done
+	got.once(t)
 	// Healed, the old leader's higher term may call an election: wait it out.
 	deadline = time.Now().Add(15 * time.Second)
 	for {

@@ -38,22 +38,39 @@ type delivery struct {
 	done chan error
 }
 
-func subscribe(ctx context.Context, recipient *client.Client) *delivery {
+// subscribe counts recipient's arrivals until ctx ends; with fetch, the
+// handler first fetches every attachment and checks its size, so an
+// arrival counts only once its bodies could be read from the node that
+// leads.
+func subscribe(ctx context.Context, recipient *client.Client, fetch bool) *delivery {
 	d := &delivery{seen: map[string]int{}, done: make(chan error, 1)}
 	go func() {
 		d.done <- recipient.Subscribe(ctx, func(ctx context.Context, ev *ndxpv1.Event) error {
-			if ev.GetKind() == ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
-				d.mu.Lock()
-				d.seen[ev.GetDocumentId()]++
-				d.mu.Unlock()
+			if ev.GetKind() != ndxpv1.EventKind_EVENT_KIND_DOCUMENT_ARRIVED {
+				return nil
 			}
+			for i, a := range ev.GetDocument().GetHeader().GetAttachments() {
+				if !fetch {
+					break // counted as it arrives
+				}
+				var b bytes.Buffer
+				if _, err := recipient.FetchAttachment(ctx, ev.GetDocument(), i, &b); err != nil {
+					return fmt.Errorf("fetch %s/%d: %w", ev.GetDocumentId(), i, err)
+				}
+				if int64(b.Len()) != a.GetSize() {
+					return fmt.Errorf("fetch %s/%d: %d bytes, want %d", ev.GetDocumentId(), i, b.Len(), a.GetSize())
+				}
+			}
+			d.mu.Lock()
+			d.seen[ev.GetDocumentId()]++
+			d.mu.Unlock()
 			return nil
 		})
 	}()
 	return d
 }
 
-// wait waits until every id was seen, then fails for any seen twice.
+// wait waits until every id was seen.
 func (d *delivery) wait(t *testing.T, ids []string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -67,13 +84,18 @@ func (d *delivery) wait(t *testing.T, ids []string) {
 		}
 		d.mu.Unlock()
 		if missing == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d receipted documents not delivered", missing, len(ids))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// once fails for any document the handler saw twice.
+func (d *delivery) once(t *testing.T) {
+	t.Helper()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, n := range d.seen {
@@ -81,6 +103,37 @@ func (d *delivery) wait(t *testing.T, ids []string) {
 			t.Errorf("the handler saw %s %d times", id, n)
 		}
 	}
+}
+
+// startNewNode writes the files of a node to add to the cluster laid out
+// in dir, as ndxpctl cluster node --from does, on fresh addresses; lets
+// prepare act on them (nil: nothing); and starts the node, which waits to
+// be added.
+func startNewNode(t *testing.T, dir, id string, prepare func(*server.NodeFiles)) (*server.Daemon, *server.NodeFiles) {
+	t.Helper()
+	spec, err := server.NodeSpecFromLayout(dir, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.GRPC, spec.HTTP, spec.Raft = hubtest.FreeAddr(t), hubtest.FreeAddr(t), hubtest.FreeAddr(t)
+	nf, err := server.WriteClusterNode(spec, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(nf)
+	}
+	cfg := server.DefaultConfig()
+	if err := server.LoadConfigFile(nf.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.LogLevel = "warn"
+	d, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", id, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, nf
 }
 
 // sendDoc sends one document, a large attachment (a file copied between
@@ -93,7 +146,7 @@ func sendDoc(ctx context.Context, sender *client.Client, from, to string, n int)
 	}
 	r, err := sender.Send(ctx, &ndxpv1.DocumentHeader{
 		Recipients: []string{to}, Number: fmt.Sprint(n), Notation: "VPCP-TTĐT",
-		Subject: "membership", Reference: client.NewReference(from, time.Now()),
+		Subject: "cluster", Reference: client.NewReference(from, time.Now()),
 	}, atts)
 	return r.GetDocumentId(), err
 }
@@ -145,7 +198,7 @@ func TestClusterReplaceNode(t *testing.T) {
 	recipient := c.agency(admin, "000.00.00.H41")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	got := subscribe(ctx, recipient)
+	got := subscribe(ctx, recipient, false)
 
 	// The load: one sender, back to back, until stopped.
 	var mu sync.Mutex
@@ -195,25 +248,7 @@ func TestClusterReplaceNode(t *testing.T) {
 	waitSends(10)
 
 	// The fourth node's files, as ndxpctl cluster node --from writes them.
-	spec, err := server.NodeSpecFromLayout(c.layout.Dir, "n4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.GRPC, spec.HTTP, spec.Raft = hubtest.FreeAddr(t), hubtest.FreeAddr(t), hubtest.FreeAddr(t)
-	nf, err := server.WriteClusterNode(spec, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := server.DefaultConfig()
-	if err := server.LoadConfigFile(nf.Config, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg.LogLevel = "warn"
-	n4, err := server.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("start n4: %v", err)
-	}
-	t.Cleanup(func() { n4.Close() })
+	n4, nf := startNewNode(t, c.layout.Dir, "n4", nil)
 	// Not added yet, it waits: it neither leads nor starts a cluster.
 	if st, err := nodeStatus(t, c.layout.AdminCreds, nf.GRPC); err != nil || st.GetNode().GetState() == "Leader" {
 		t.Fatalf("n4 before it is added: %v, %v", st.GetNode(), err)
@@ -299,6 +334,7 @@ func TestClusterReplaceNode(t *testing.T) {
 	ids = slices.Clone(receipted)
 	mu.Unlock()
 	got.wait(t, ids)
+	got.once(t)
 	cancel()
 	<-got.done
 	t.Logf("%d documents sent and delivered across the change", n)
@@ -363,7 +399,7 @@ func TestClusterSeededFromBackup(t *testing.T) {
 	sender, recipient := dial("000.00.00.G22"), dial("000.00.00.H41")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	got := subscribe(ctx, recipient)
+	got := subscribe(ctx, recipient, false)
 	all := slices.Clone(before)
 	for n := 13; n <= 20; n++ {
 		id, err := sendDoc(testCtx(t), sender, "000.00.00.G22", "000.00.00.H41", n)
@@ -373,33 +409,17 @@ func TestClusterSeededFromBackup(t *testing.T) {
 		all = append(all, id)
 	}
 	got.wait(t, all)
+	got.once(t)
 	cancel()
 	<-got.done
 
 	// A node added later cannot catch up from the log alone, which starts
 	// after the seed: it is seeded too, with a fresh backup.
-	spec, err := server.NodeSpecFromLayout(l.Dir, "n4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.GRPC, spec.HTTP, spec.Raft = hubtest.FreeAddr(t), hubtest.FreeAddr(t), hubtest.FreeAddr(t)
-	nf, err := server.WriteClusterNode(spec, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := server.Restore(testCtx(t), bytes.NewReader(backup(t, admin)), nf.DataDir, false); err != nil {
-		t.Fatalf("restore into n4: %v", err)
-	}
-	cfg := server.DefaultConfig()
-	if err := server.LoadConfigFile(nf.Config, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg.LogLevel = "warn"
-	n4, err := server.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("start n4: %v", err)
-	}
-	t.Cleanup(func() { n4.Close() })
+	n4, nf := startNewNode(t, l.Dir, "n4", func(nf *server.NodeFiles) {
+		if _, err := server.Restore(testCtx(t), bytes.NewReader(backup(t, admin)), nf.DataDir, false); err != nil {
+			t.Fatalf("restore into n4: %v", err)
+		}
+	})
 	if _, err := admin.Cluster.AddClusterNode(testCtx(t), &ndxpv1.AddClusterNodeRequest{Id: "n4", Raft: nf.Raft, Grpc: nf.GRPC}); err != nil {
 		t.Fatalf("add n4: %v", err)
 	}

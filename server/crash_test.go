@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -73,20 +72,6 @@ func crashBody(ref string, i, size int) []byte {
 	b := make([]byte, size)
 	rand.NewChaCha8(sha256.Sum256([]byte(ref + "#" + strconv.Itoa(i)))).Read(b)
 	return b
-}
-
-// crashSeed is the seed of the random choices (recipients, moments of the
-// kills); NDXP_CRASH_SEED replays a run.
-func crashSeed(t *testing.T) uint64 {
-	t.Helper()
-	if s := os.Getenv("NDXP_CRASH_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("NDXP_CRASH_SEED=%q: %v", s, err)
-		}
-		return n
-	}
-	return uint64(time.Now().UnixNano())
 }
 
 // crashAgency is one agency of the test: a client that sends and one that subscribes.
@@ -401,7 +386,7 @@ func TestCrashKill9(t *testing.T) {
 		t.Skip("crash test: starts and kills ndxpd several times")
 	}
 	start := time.Now()
-	seed := crashSeed(t)
+	seed := hubtest.Seed(t, "NDXP_CRASH_SEED")
 	t.Logf("seed %d (replay with NDXP_CRASH_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 

@@ -50,19 +50,6 @@ func killRuns(t *testing.T) int {
 	return defaultRuns
 }
 
-// killSeed is the seed of the recipients; NDXP_KILL_SEED replays a run's.
-func killSeed(t *testing.T) uint64 {
-	t.Helper()
-	if s := os.Getenv("NDXP_KILL_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("NDXP_KILL_SEED=%q: %v", s, err)
-		}
-		return n
-	}
-	return uint64(time.Now().UnixNano())
-}
-
 // runResult is one run's figures, for the summary of a looped test.
 type runResult struct {
 	failed    bool
@@ -84,16 +71,7 @@ func TestKillLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill test: runs three ndxpd processes and kills one")
 	}
-	bin := hubtest.Binaries(t)
-	var results []runResult
-	for r := range killRuns(t) {
-		t.Run(fmt.Sprintf("run%d", r+1), func(t *testing.T) {
-			var res runResult
-			defer func() { res.failed = t.Failed(); results = append(results, res) }()
-			res = killLeaderRun(t, bin)
-		})
-	}
-	report(t, "kill-leader", results)
+	loopRuns(t, "kill-leader", killLeaderRun)
 }
 
 // TestKillFollowerThenLeader: with a follower killed, then the leader, the
@@ -104,16 +82,22 @@ func TestKillFollowerThenLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill test: runs three ndxpd processes and kills two")
 	}
+	loopRuns(t, "kill-follower-then-leader", killTwoRun)
+}
+
+// loopRuns runs run NDXP_KILL_RUNS times, each a subtest, and reports
+// their figures together under name.
+func loopRuns(t *testing.T, name string, run func(*testing.T, string) runResult) {
 	bin := hubtest.Binaries(t)
 	var results []runResult
 	for r := range killRuns(t) {
 		t.Run(fmt.Sprintf("run%d", r+1), func(t *testing.T) {
 			var res runResult
 			defer func() { res.failed = t.Failed(); results = append(results, res) }()
-			res = killTwoRun(t, bin)
+			res = run(t, bin)
 		})
 	}
-	report(t, "kill-follower-then-leader", results)
+	report(t, name, results)
 }
 
 // startCluster starts a three-node cluster, waits for its leader, checks
@@ -146,7 +130,7 @@ func startCluster(t *testing.T, bin string) (*Cluster, *Load, int) {
 	if serving := c.Serving(ctx); len(serving) != 1 {
 		t.Fatalf("nodes %v answer writes: want exactly one leader", serving)
 	}
-	seed := killSeed(t)
+	seed := hubtest.Seed(t, "NDXP_KILL_SEED")
 	t.Logf("seed %d (replay recipients with NDXP_KILL_SEED=%d)", seed, seed)
 	l, err := NewLoad(ctx, LoadConfig{Agencies: agencies, Address: c.Addresses(), Tag: "k", Pace: killPace, Seed: seed})
 	if err != nil {
