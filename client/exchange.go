@@ -232,9 +232,7 @@ func (c *Client) Send(ctx context.Context, h *ndxpv1.DocumentHeader, atts []Atta
 		if !errors.Is(err, errNoPipeline) {
 			return resp, err
 		}
-		if err := inline(h, nil); err != nil {
-			return nil, err
-		}
+		uninline(h)
 	}
 	return retrying(ctx, o.attempts, func(int) (*ndxpv1.SendDocumentResponse, error) {
 		return c.sendOnce(ctx, h, bodies, total, o.progress)

@@ -246,13 +246,9 @@ func pipelinable(bodies []*body, total int64) bool {
 }
 
 // inline puts the attachments' bytes into h (its attachments are the
-// Send's own), or takes them out again with bodies nil.
+// Send's own).
 func inline(h *ndxpv1.DocumentHeader, bodies []*body) error {
 	for i, a := range h.Attachments {
-		if bodies == nil {
-			a.Content = nil
-			continue
-		}
 		b := bodies[i]
 		if err := b.r.rewind(); err != nil {
 			return err
@@ -263,4 +259,11 @@ func inline(h *ndxpv1.DocumentHeader, bodies []*body) error {
 		}
 	}
 	return nil
+}
+
+// uninline takes them out again, for a hub without SendDocuments.
+func uninline(h *ndxpv1.DocumentHeader) {
+	for _, a := range h.Attachments {
+		a.Content = nil
+	}
 }

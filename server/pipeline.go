@@ -306,7 +306,8 @@ func (f *chunkFeed) finish(err error) {
 // stop tells the reader the Send needs no more chunks.
 func (f *chunkFeed) stop() { f.stopOnce.Do(func() { close(f.stopped) }) }
 
-// byteBudget bounds bytes held at once; acquire waits for room.
+// byteBudget bounds bytes held at once; acquire waits for room. It has
+// one waiter, the stream's reader, so one pending wake-up is enough.
 type byteBudget struct {
 	mu    sync.Mutex
 	left  int64
