@@ -192,22 +192,17 @@ func (n *Node) change(ctx context.Context, start func(timeout time.Duration) raf
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), time.Millisecond)
 	}
-	f := start(timeout)
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown):
-			return fmt.Errorf("%w: %v", store.ErrNotLeader, err)
-		}
-		return fmt.Errorf("membership change: %w", err)
-	case <-ctx.Done():
-		return fmt.Errorf("membership change not confirmed (it may still be committed; check the status): %w", ctx.Err())
+	err := n.await(ctx, start(timeout))
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return fmt.Errorf("membership change not confirmed (it may still be committed; check the status): %w", err)
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %v", store.ErrNotLeader, err)
 	}
+	return fmt.Errorf("membership change: %w", err)
 }
 
 // peerHealth follows the leader's heartbeats to each peer, from Raft's

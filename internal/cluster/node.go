@@ -237,18 +237,26 @@ func (n *Node) watchLeadership() {
 	}
 }
 
-// barrier waits for a Barrier of this term, or for Shutdown: a barrier
-// enqueued just as Raft shuts down may never be answered
-// (TestClusterFailover hung in Shutdown on one, once in six runs).
+// barrier waits for a Barrier of this term, or for Shutdown.
 func (n *Node) barrier() bool {
+	return n.await(context.Background(), n.raft.Barrier(0)) == nil
+}
+
+// await waits for f, for Shutdown, or for ctx. The library drops the
+// futures still queued for its state machine when it shuts down, without
+// an answer: a Barrier (TestClusterFailover hung in Shutdown on one, once
+// in six runs) or an Apply (CI hung ten minutes in the store's Close after
+// a leader was stopped under writers).
+func (n *Node) await(ctx context.Context, f raft.Future) error {
 	done := make(chan error, 1)
-	f := n.raft.Barrier(0)
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
-		return err == nil
+		return err
 	case <-n.stop:
-		return false
+		return raft.ErrRaftShutdown
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -267,7 +275,7 @@ func (n *Node) Commit(lsn uint64, payload []byte) error {
 	data := make([]byte, 8+len(payload))
 	binary.BigEndian.PutUint64(data, lsn)
 	copy(data[8:], payload)
-	err := n.raft.Apply(data, 0).Error()
+	err := n.await(context.Background(), n.raft.Apply(data, 0))
 	switch {
 	case err == nil:
 		return nil
@@ -323,6 +331,9 @@ type fsm struct {
 	onFailed  func(error)
 	failed    bool          // onFailed was called
 	last      atomic.Uint64 // the last record handed to the store
+	// snapshotting, when set, runs first in Snapshot: a test holds the
+	// library's state machine goroutine there.
+	snapshotting func()
 }
 
 // Apply hands a committed record to the store without waiting, since the
@@ -350,6 +361,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 // Snapshot notes the last record handed over; Persist waits until the
 // store's file holds it, then copies the file.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if f.snapshotting != nil {
+		f.snapshotting()
+	}
 	return &snapshot{st: f.st, lsn: f.last.Load()}, nil
 }
 

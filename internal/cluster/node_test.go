@@ -428,3 +428,47 @@ func TestStoreThatCannotFollowStopsItsNode(t *testing.T) {
 		t.Fatal("the node whose store cannot follow was not stopped")
 	}
 }
+
+// TestShutdownAnswersQueuedCommit: a commit that is queued for the state
+// machine when Raft shuts down gets an answer. The library drops such
+// entries without answering their futures; the store's Close waited on
+// one for ever when a leader was stopped under writers.
+func TestShutdownAnswersQueuedCommit(t *testing.T) {
+	// Released, the library's state machine goroutine picks the queued
+	// entry or the shutdown at random: eight rounds make a pass without
+	// the fix a 1 in 256 chance.
+	for round := range 8 {
+		ms := startCluster(t, 1)
+		m := leader(t, ms)
+		if err := put(t.Context(), m.st, "first"); err != nil {
+			t.Fatal(err)
+		}
+		held, release := make(chan struct{}), make(chan struct{})
+		m.node.fsm.snapshotting = func() { close(held); <-release }
+		go m.node.raft.Snapshot()
+		<-held
+		committed := m.node.raft.CommitIndex()
+		errc := make(chan error, 1)
+		go func() { errc <- put(t.Context(), m.st, "queued") }()
+		for m.node.raft.CommitIndex() == committed {
+			time.Sleep(time.Millisecond)
+		}
+		stopped := make(chan struct{})
+		go func() { m.node.Shutdown(); close(stopped) }()
+		for m.node.State() != "Shutdown" {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		select {
+		case err := <-errc:
+			if err != nil && !errors.Is(err, store.ErrNotLeader) {
+				t.Fatalf("round %d: the queued commit failed with %v, want nil or ErrNotLeader", round, err)
+			}
+		case <-time.After(10 * time.Second):
+			m.node = nil // its store's Close would wait on the commit too
+			t.Fatalf("round %d: the commit queued at shutdown was not answered in 10 s", round)
+		}
+		<-stopped
+		m.kill()
+	}
+}
