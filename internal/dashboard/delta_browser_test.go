@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -101,4 +102,61 @@ func TestBrowserDeltas(t *testing.T) {
 			t.Errorf("page console: %s", m)
 		}
 	}
+}
+
+// TestBrowserLateFetch: the page's first fetch of /api/snapshot, answered
+// after the stream's first picture, does not replace that picture. The
+// deltas that follow apply to the stream's picture, so an older one put
+// back by the fetch stayed up for good (TestBrowserCluster's panel stuck
+// on the view from before a change, most runs on a loaded machine).
+func TestBrowserLateFetch(t *testing.T) {
+	findChrome(t)
+	fresh := sampleCluster()
+	fresh.Lag = 5000
+	h := dashboard.New(&fakeSource{snap: sampleSnapshot(1)}, dashboard.Options{MinInterval: 10 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
+		Cluster: func() *dashboard.Cluster { return fresh }})
+	old := httptest.NewRecorder()
+	dashboard.New(&fakeSource{snap: sampleSnapshot(1)}, dashboard.Options{Cluster: sampleCluster}).
+		ServeHTTP(old, httptest.NewRequest("GET", "/api/snapshot", nil))
+	answered := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/snapshot" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		// The picture from before the change, answered after the stream
+		// has sent the one after it.
+		select {
+		case <-time.After(time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(old.Body.Bytes())
+		close(answered)
+	}))
+	t.Cleanup(srv.Close)
+	tab, console := browser(t)
+	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: countEvents})
+		return err
+	}), chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	lag := `document.getElementById('cluster-lag').textContent`
+	waitFor(t, tab, "the stream's picture", lag, func(s string) bool { return s == "5.000 mục" })
+	select {
+	case <-answered:
+	case <-tab.Done():
+		t.Fatal("the page did not fetch /api/snapshot")
+	}
+	// Three deltas after the fetch's answer: the page has had time to
+	// render it.
+	const deltas = `window.__ndxpEvents.delta`
+	n := waitFor(t, tab, "the deltas", deltas, func(int) bool { return true })
+	waitFor(t, tab, "three more deltas", deltas, func(d int) bool { return d >= n+3 })
+	if got, err := chromedp.Run(tab, chromedp.Evaluate[string](lag)); err != nil || got != "5.000 mục" {
+		t.Errorf("lag shown after the late fetch: %q (%v), want the stream's 5.000 mục", got, err)
+	}
+	checkConsole(t, console)
 }

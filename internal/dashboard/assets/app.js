@@ -926,6 +926,10 @@
 
   let es = null;
   let lastEvent = 0;
+  // streamed: the stream has sent a whole picture, so a slower answer to
+  // the first fetch must not replace it: the deltas that follow apply to
+  // the stream's picture, and would never undo what the fetch put back.
+  let streamed = false;
   let retry = 0;
 
   function setLive(ok) {
@@ -954,6 +958,7 @@
         return;
       }
       whole = true;
+      streamed = true;
       render(s);
     });
     es.addEventListener('delta', (ev) => {
@@ -1052,6 +1057,6 @@
   // a proxy buffers the stream.
   fetch('/api/snapshot', { cache: 'no-store', headers: { Accept: 'application/json' } })
     .then((res) => (res.ok ? res.json() : null))
-    .then((s) => { if (s) render(s); })
+    .then((s) => { if (s && !streamed) render(s); })
     .catch(() => {});
 })();
