@@ -33,6 +33,18 @@ const countEvents = `(() => {
   window.EventSource = Counted;
 })()`
 
+// openCounting opens url in tab with the page's events counted
+// (countEvents).
+func openCounting(t *testing.T, tab context.Context, url string) {
+	t.Helper()
+	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: countEvents})
+		return err
+	}), chromedp.Navigate(url)); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+}
+
 // TestBrowserDeltas: after the first snapshot the page is sent only
 // deltas, and a change on the hub shows; when the connection drops, the
 // reconnection brings the whole picture again, with what changed meanwhile.
@@ -50,12 +62,7 @@ func TestBrowserDeltas(t *testing.T) {
 	srv := httptest.NewServer(dashboard.New(m.Hub, dashboard.Options{MinInterval: 10 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	tab, console := browser(t)
-	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: countEvents})
-		return err
-	}), chromedp.Navigate(srv.URL+"/")); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
+	openCounting(t, tab, srv.URL+"/")
 	type events struct {
 		Snapshot int `json:"snapshot"`
 		Delta    int `json:"delta"`
@@ -137,12 +144,7 @@ func TestBrowserLateFetch(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	tab, console := browser(t)
-	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: countEvents})
-		return err
-	}), chromedp.Navigate(srv.URL+"/")); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
+	openCounting(t, tab, srv.URL+"/")
 	lag := `document.getElementById('cluster-lag').textContent`
 	waitFor(t, tab, "the stream's picture", lag, func(s string) bool { return s == "5.000 mục" })
 	select {
