@@ -242,11 +242,9 @@ func (n *Node) barrier() bool {
 	return n.await(context.Background(), n.raft.Barrier(0)) == nil
 }
 
-// await waits for f, for Shutdown, or for ctx. The library drops the
-// futures still queued for its state machine when it shuts down, without
-// an answer: a Barrier (TestClusterFailover hung in Shutdown on one, once
-// in six runs) or an Apply (CI hung ten minutes in the store's Close after
-// a leader was stopped under writers).
+// await waits for f, for Shutdown, or for ctx: the library never answers
+// the futures (Barrier, Apply) still queued for its state machine when it
+// shuts down.
 func (n *Node) await(ctx context.Context, f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
