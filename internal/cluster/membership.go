@@ -198,8 +198,7 @@ func (n *Node) change(ctx context.Context, start func(timeout time.Duration) raf
 		return nil
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return fmt.Errorf("membership change not confirmed (it may still be committed; check the status): %w", err)
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown):
+	case notLeading(err):
 		return fmt.Errorf("%w: %v", store.ErrNotLeader, err)
 	}
 	return fmt.Errorf("membership change: %w", err)

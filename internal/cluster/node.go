@@ -274,15 +274,18 @@ func (n *Node) Commit(lsn uint64, payload []byte) error {
 	binary.BigEndian.PutUint64(data, lsn)
 	copy(data[8:], payload)
 	err := n.await(context.Background(), n.raft.Apply(data, 0))
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	if notLeading(err) {
 		n.leading.Store(false)
 		return fmt.Errorf("%w: %v", store.ErrNotLeader, err)
 	}
 	return err
+}
+
+// notLeading reports the library's errors that mean this node cannot
+// commit because it does not, or no longer, lead.
+func notLeading(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, raft.ErrLeadershipTransferInProgress)
 }
 
 // Leading implements store.Replicator.

@@ -430,9 +430,9 @@ func TestStoreThatCannotFollowStopsItsNode(t *testing.T) {
 }
 
 // TestShutdownAnswersQueuedCommit: a commit that is queued for the state
-// machine when Raft shuts down gets an answer. The library drops such
-// entries without answering their futures; the store's Close waited on
-// one for ever when a leader was stopped under writers.
+// machine when Raft shuts down gets an answer, although the library drops
+// such entries without answering their futures; otherwise the store's
+// Close waits on it for ever.
 func TestShutdownAnswersQueuedCommit(t *testing.T) {
 	// Released, the library's state machine goroutine picks the queued
 	// entry or the shutdown at random: eight rounds make a pass without

@@ -112,10 +112,9 @@ func TestBrowserDeltas(t *testing.T) {
 }
 
 // TestBrowserLateFetch: the page's first fetch of /api/snapshot, answered
-// after the stream's first picture, does not replace that picture. The
+// after the stream's first picture, does not replace that picture: the
 // deltas that follow apply to the stream's picture, so an older one put
-// back by the fetch stayed up for good (TestBrowserCluster's panel stuck
-// on the view from before a change, most runs on a loaded machine).
+// back by the fetch would stay up for good.
 func TestBrowserLateFetch(t *testing.T) {
 	findChrome(t)
 	fresh := sampleCluster()
